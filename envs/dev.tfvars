@@ -1,0 +1,23 @@
+# DEV environment: the single source of its values (Terraform and the task runner read this file).
+environment = "dev"
+account_id  = "536580886816"
+region      = "af-south-1"
+dr_region   = "eu-west-1"
+
+deletion_protection = false
+
+backup_policy         = "daily"
+backup_schedule       = "cron(0 2 * * ? *)"
+backup_retention_days = 7
+backup_copy_to_dr     = false
+
+noncurrent_version_expiration_days = 30
+access_logging_enabled             = true
+replication_enabled                = false
+
+tags = {
+  Project    = "BBWS WP Containers"
+  Owner      = "Tebogo"
+  CostCenter = "AWS"
+  ManagedBy  = "Terraform"
+}

@@ -1,0 +1,23 @@
+# PROD environment: the single source of its values (Terraform and the task runner read this file).
+environment = "prod"
+account_id  = "093646564004"
+region      = "af-south-1"
+dr_region   = "eu-west-1"
+
+deletion_protection = true
+
+backup_policy         = "hourly"
+backup_schedule       = "cron(0 * * * ? *)"
+backup_retention_days = 90
+backup_copy_to_dr     = true
+
+noncurrent_version_expiration_days = 90
+access_logging_enabled             = true
+replication_enabled                = true
+
+tags = {
+  Project    = "BBWS WP Containers"
+  Owner      = "Tebogo"
+  CostCenter = "AWS"
+  ManagedBy  = "Terraform"
+}

@@ -1,0 +1,31 @@
+# Terraform settings and providers shared by every component root (each root links this
+# file as providers.tf). Emulator endpoints are never written here: the task runner adds
+# them in its work directory for --target sandbox only.
+
+terraform {
+  required_version = ">= 1.5.0"
+
+  required_providers {
+    aws = {
+      source = "hashicorp/aws"
+      # 3.39.0 is the newest provider installable offline; modules avoid anything 3.39 lacks
+      # and anything 5.x/6.x removed.
+      version = ">= 3.39.0, < 7.0.0"
+    }
+  }
+
+  # Bucket, key, region and lock table come from the task runner (-backend-config).
+  backend "s3" {}
+}
+
+provider "aws" {
+  region              = var.region
+  allowed_account_ids = [var.account_id]
+}
+
+# Disaster-recovery region: backup copies and the replica bucket (PROD only).
+provider "aws" {
+  alias               = "dr"
+  region              = var.dr_region
+  allowed_account_ids = [var.account_id]
+}

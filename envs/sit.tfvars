@@ -1,0 +1,23 @@
+# SIT environment: the single source of its values (Terraform and the task runner read this file).
+environment = "sit"
+account_id  = "815856636111"
+region      = "af-south-1"
+dr_region   = "eu-west-1"
+
+deletion_protection = false
+
+backup_policy         = "daily"
+backup_schedule       = "cron(0 2 * * ? *)"
+backup_retention_days = 14
+backup_copy_to_dr     = false
+
+noncurrent_version_expiration_days = 60
+access_logging_enabled             = true
+replication_enabled                = false
+
+tags = {
+  Project    = "BBWS WP Containers"
+  Owner      = "Tebogo"
+  CostCenter = "AWS"
+  ManagedBy  = "Terraform"
+}

@@ -1,0 +1,109 @@
+# Per-environment inputs shared by every component root (each root links this file as
+# env_variables.tf). Values live only in envs/<env>.tfvars.
+
+variable "environment" {
+  description = "Environment name; also the suffix of bucket names and the Environment tag."
+  type        = string
+  validation {
+    condition     = contains(["dev", "sit", "prod"], var.environment)
+    error_message = "The environment must be one of dev, sit, prod."
+  }
+}
+
+variable "account_id" {
+  description = "AWS account that owns this environment; the provider refuses any other."
+  type        = string
+  validation {
+    condition     = can(regex("^[0-9]{12}$", var.account_id))
+    error_message = "The account_id must be a 12-digit AWS account id."
+  }
+}
+
+variable "region" {
+  description = "Primary region of the environment."
+  type        = string
+  validation {
+    condition     = can(regex("^[a-z]{2}(-gov)?-[a-z]+-[0-9]$", var.region))
+    error_message = "The region must look like af-south-1."
+  }
+}
+
+variable "dr_region" {
+  description = "Disaster-recovery region for backup copies and the replica bucket (used only where DR is enabled)."
+  type        = string
+  validation {
+    condition     = can(regex("^[a-z]{2}(-gov)?-[a-z]+-[0-9]$", var.dr_region))
+    error_message = "The dr_region must look like eu-west-1."
+  }
+}
+
+variable "deletion_protection" {
+  description = "When true the task runner refuses plans that delete or replace a table, bucket or backup vault unless explicitly overridden."
+  type        = bool
+}
+
+variable "backup_policy" {
+  description = "Backup cadence, written to the BackupPolicy tag of every table."
+  type        = string
+  validation {
+    condition     = contains(["daily", "hourly"], var.backup_policy)
+    error_message = "The backup_policy must be daily or hourly."
+  }
+}
+
+variable "backup_schedule" {
+  description = "AWS Backup schedule expression for the table backup plan."
+  type        = string
+  validation {
+    condition     = can(regex("^cron\\(.+\\)$", var.backup_schedule))
+    error_message = "The backup_schedule must be a cron(...) expression."
+  }
+}
+
+variable "backup_retention_days" {
+  description = "Days AWS Backup keeps each recovery point."
+  type        = number
+  validation {
+    condition     = var.backup_retention_days >= 1 && var.backup_retention_days <= 36500
+    error_message = "The backup_retention_days must be between 1 and 36500."
+  }
+}
+
+variable "backup_copy_to_dr" {
+  description = "Copy every recovery point to a vault in dr_region."
+  type        = bool
+}
+
+variable "create_backup_selection" {
+  description = "Attach the tables to the backup plan. Only the sandbox sets this to false, because its emulator lacks CreateBackupSelection."
+  type        = bool
+  default     = true
+}
+
+variable "noncurrent_version_expiration_days" {
+  description = "Days a noncurrent template version is kept before S3 expires it."
+  type        = number
+  validation {
+    condition     = var.noncurrent_version_expiration_days >= 1
+    error_message = "The noncurrent_version_expiration_days must be at least 1."
+  }
+}
+
+variable "access_logging_enabled" {
+  description = "Write S3 server access logs for the template bucket to a separate log bucket."
+  type        = bool
+}
+
+variable "replication_enabled" {
+  description = "Replicate the template bucket to a replica bucket in dr_region."
+  type        = bool
+}
+
+variable "tags" {
+  description = "Organisation tags applied to every resource (Project, Owner, CostCenter, ManagedBy)."
+  type        = map(string)
+  validation {
+    condition     = alltrue([for key in ["Project", "Owner", "CostCenter", "ManagedBy"] : contains(keys(var.tags), key)])
+    error_message = "The tags must include Project, Owner, CostCenter and ManagedBy."
+  }
+}

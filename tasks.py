@@ -1,0 +1,83 @@
+"""Invoke tasks: flags and help text only; the work happens in bbws_infra.commands."""
+
+from invoke import Collection, Exit, task
+
+from bbws_infra import commands
+
+ENV_HELP = "Environment: dev, sit or prod (values come from envs/<env>.tfvars)."
+COMPONENT_HELP = ("Component: tenants, products, campaigns or templates; comma-separate "
+                  "several; omit for all.")
+TARGET_HELP = ("Where to run: sandbox (default, the embedded AWS emulator) or aws (real "
+               "AWS; also set by BBWS_TARGET).")
+
+
+def _exit(code: int) -> None:
+    if code:
+        raise Exit(code=code)
+
+
+@task(help={"fix": "Rewrite the files instead of only checking them."})
+def fmt(c, fix=False):
+    """Check (or --fix) the formatting of every Terraform file."""
+    _exit(commands.fmt(fix=fix))
+
+
+@task(help={"env": ENV_HELP, "component": COMPONENT_HELP, "target": TARGET_HELP})
+def init(c, env, component=None, target=None):
+    """Initialise Terraform for components (backend, providers, modules)."""
+    _exit(commands.init(env, component, target))
+
+
+@task
+def validate(c):
+    """Validate every Terraform root and module."""
+    _exit(commands.validate())
+
+
+@task(help={"env": ENV_HELP, "component": COMPONENT_HELP, "target": TARGET_HELP,
+            "detailed-exitcode": "Exit 2 when the plan has changes (0 when none, 1 on error)."})
+def plan(c, env, component=None, target=None, detailed_exitcode=False):
+    """Plan components and save each plan for review under build/plans/<env>/<component>/."""
+    _exit(commands.plan(env, component, target, detailed_exitcode))
+
+
+@task(help={"env": ENV_HELP, "component": COMPONENT_HELP, "target": TARGET_HELP,
+            "confirm": "The env's confirmation string: deploy-dev, promote-sit or promote-prod."})
+def apply(c, env, component=None, target=None, confirm=None):
+    """Apply the plans saved by `invoke plan` (requires --confirm)."""
+    _exit(commands.apply(env, component, target, confirm))
+
+
+@task(help={"env": ENV_HELP, "target": TARGET_HELP})
+def bootstrap(c, env, target=None):
+    """Create the env's Terraform state bucket and lock table when missing (idempotent)."""
+    _exit(commands.bootstrap(env, target))
+
+
+@task(name="up")
+def sandbox_up(c):
+    """Start the embedded AWS sandbox (a moto server on 127.0.0.1) unless it is running."""
+    _exit(commands.sandbox_up())
+
+
+@task(name="down")
+def sandbox_down(c):
+    """Stop the sandbox; everything in it is discarded."""
+    _exit(commands.sandbox_down())
+
+
+@task(name="status")
+def sandbox_status(c):
+    """Say whether the sandbox runs, where, and for how many accounts (exit 1 if not running)."""
+    _exit(commands.sandbox_status())
+
+
+@task(name="env", help={"env": ENV_HELP})
+def sandbox_env(c, env):
+    """Print shell exports that point the AWS CLI and boto3 at the sandbox as the env's account:
+    eval "$(invoke sandbox.env --env dev)"."""
+    _exit(commands.sandbox_env(env))
+
+
+sandbox = Collection("sandbox", sandbox_up, sandbox_down, sandbox_status, sandbox_env)
+ns = Collection(fmt, init, validate, plan, apply, bootstrap, sandbox)

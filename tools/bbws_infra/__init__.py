@@ -1,0 +1,1 @@
+"""Task runner behind `invoke`: Terraform engine, sandbox, registries and validators."""

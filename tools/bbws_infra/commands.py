@@ -1,0 +1,224 @@
+"""What each invoke task does. Every function validates all of its input before starting
+anything, prints for people, and returns the process exit code."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from bbws_infra import operations, runner, sandbox, targets, terraform
+from bbws_infra.errors import OperationError, UserError
+from bbws_infra.paths import REPO_ROOT, work_dir
+from bbws_infra.registry import (
+    Environment,
+    load_environment,
+    resolve_components,
+    resolve_target,
+)
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+def guarded(function: Callable[..., int]) -> Callable[..., int]:
+    """Turn our errors into one sentence on stderr and their exit code, never a traceback."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> int:
+        try:
+            return function(*args, **kwargs)
+        except (UserError, OperationError) as error:
+            err_console.print(f"[red]error:[/red] {error}")
+            details = getattr(error, "details", "")
+            if details:
+                err_console.print(details, markup=False)
+            return error.exit_code
+        except KeyboardInterrupt:
+            terraform.stop_all()
+            err_console.print("[yellow]interrupted[/yellow]: Terraform stopped; see the logs "
+                              f"under {work_dir() / 'logs'}.")
+            return 130
+
+    return wrapper
+
+
+def _rel(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _prepare(env: str, component: str | None, target: str | None
+             ) -> tuple[Environment, list, targets.TargetContext]:
+    environment = load_environment(env)
+    components = resolve_components(component)
+    target_name = resolve_target(target)
+    ctx = targets.prepare(target_name, environment)
+    for note in ctx.notes:
+        console.print(f"[dim]{note}[/dim]")
+    targets.stage(ctx, components)
+    return environment, components, ctx
+
+
+def _finish(rows: list[runner.Row], ctx: targets.TargetContext) -> int:
+    return runner.report_failures(rows, err_console, lambda c: _rel(ctx.log_file(c)))
+
+
+@guarded
+def init(env: str, component: str | None, target: str | None) -> int:
+    _, components, ctx = _prepare(env, component, target)
+
+    def one(item: Any, report: Callable[[str], None]) -> operations.Outcome:
+        operations.init(ctx, item, report)
+        return operations.Outcome(note="initialised")
+
+    rows = runner.run(f"init {ctx.env.name} ({ctx.target})", components, one, console)
+    return _finish(rows, ctx)
+
+
+@guarded
+def plan(env: str, component: str | None, target: str | None,
+         detailed_exitcode: bool = False) -> int:
+    _, components, ctx = _prepare(env, component, target)
+    rows = runner.run(f"plan {ctx.env.name} ({ctx.target})", components,
+                      lambda c, report: operations.plan(ctx, c, report), console)
+    for row in rows:
+        if row.ok:
+            console.print(f"{row.item.name}: {row.outcome.summary.counts}; saved in "
+                          f"{_rel(operations.plan_dir(ctx.env.name, row.item))}/")
+    code = _finish(rows, ctx)
+    if code == 0 and detailed_exitcode and any(r.outcome.summary.has_changes for r in rows):
+        return 2
+    return code
+
+
+@guarded
+def apply(env: str, component: str | None, target: str | None, confirm: str | None) -> int:
+    environment = load_environment(env)
+    resolve_components(component)
+    resolve_target(target)
+    if confirm != environment.apply_confirmation:
+        raise UserError(f"Applying to {environment.name} needs --confirm "
+                        f"{environment.apply_confirmation}; nothing was changed.")
+    _, components, ctx = _prepare(env, component, target)
+    # Refuse before touching anything when any component lacks a fitting saved plan.
+    for c in components:
+        operations.saved_plan(ctx, c)
+    rows = runner.run(f"apply {ctx.env.name} ({ctx.target})", components,
+                      lambda c, report: operations.apply(ctx, c, report), console)
+    return _finish(rows, ctx)
+
+
+@guarded
+def bootstrap(env: str, target: str | None) -> int:
+    environment = load_environment(env)
+    target_name = resolve_target(target)
+    if target_name == "sandbox":
+        _, _, created = sandbox.session_for(environment)
+    else:
+        from bbws_infra.state_backend import ensure_state_backend
+
+        created = ensure_state_backend(targets.aws_session(environment), environment)
+    for line in created:
+        console.print(f"created {line}")
+    console.print(f"{environment.name} ({target_name}): state bucket {environment.state_bucket} "
+                  f"and lock table {environment.lock_table} are ready.")
+    return 0
+
+
+@guarded
+def sandbox_up() -> int:
+    server, started = sandbox.up()
+    verb = "started" if started else "already running"
+    console.print(f"sandbox {verb} at {server.endpoint} (pid {server.pid})")
+    return 0
+
+
+@guarded
+def sandbox_down() -> int:
+    console.print("sandbox stopped" if sandbox.down() else "sandbox was not running")
+    return 0
+
+
+@guarded
+def sandbox_status() -> int:
+    server, sentence = sandbox.status()
+    console.print(sentence)
+    return 0 if server else 1
+
+
+@guarded
+def sandbox_env(env: str) -> int:
+    print(sandbox.shell_exports(load_environment(env)))
+    return 0
+
+
+# ---- static checks -----------------------------------------------------------------------
+
+TERRAFORM_DIRS = ("modules", "dynamodb", "s3", "envs")
+
+
+@guarded
+def fmt(fix: bool = False) -> int:
+    dirs = [str(REPO_ROOT / d) for d in TERRAFORM_DIRS]
+    env = targets._base_env(offline=True)
+    args = ["fmt", "-recursive", "-no-color"] + ([] if fix else ["-check", "-diff"])
+    bad = []
+    for directory in dirs:
+        result = terraform.run([*args, directory], cwd=REPO_ROOT, env=env, check=False)
+        if result.returncode != 0:
+            bad.append(result.stdout.strip() or terraform.diagnostics(result))
+    if bad:
+        err_console.print("\n".join(bad), markup=False)
+        err_console.print("[red]error:[/red] Terraform files are not formatted; run: invoke fmt "
+                          "--fix")
+        return 1
+    console.print("fixed formatting" if fix else "Terraform formatting is clean")
+    return 0
+
+
+@dataclass(frozen=True)
+class TerraformDir:
+    """A root or module that `validate` checks, named by its repository path."""
+
+    name: str
+
+
+def terraform_dirs() -> list[TerraformDir]:
+    roots = sorted({p.parent for d in ("dynamodb", "s3", "modules")
+                    for p in (REPO_ROOT / d).glob("*/*.tf")})
+    return [TerraformDir(str(p.relative_to(REPO_ROOT))) for p in roots]
+
+
+def _validate_terraform(items: list[TerraformDir]) -> list[runner.Row]:
+    stage_dir = work_dir() / "stage" / "validate"
+    for name in targets.STAGED_DIRS:
+        targets._sync_tree(REPO_ROOT / name, stage_dir / name)
+    base_env = targets._base_env(offline=True)
+
+    def one(item: TerraformDir, report: Callable[[str], None]) -> operations.Outcome:
+        env = {**base_env, "TF_DATA_DIR": str(work_dir() / "terraform" / "validate" / item.name)}
+        log = work_dir() / "logs" / "validate" / f"{item.name.replace('/', '_')}.log"
+        log.unlink(missing_ok=True)
+        report("init")
+        terraform.run(["init", "-backend=false", "-input=false", "-no-color"],
+                      cwd=stage_dir / item.name, env=env, log=log)
+        report("validate")
+        terraform.run(["validate", "-no-color"], cwd=stage_dir / item.name, env=env, log=log)
+        return operations.Outcome(note="valid")
+
+    return runner.run("terraform validate", items, one, console)
+
+
+@guarded
+def validate() -> int:
+    rows = _validate_terraform(terraform_dirs())
+    return runner.report_failures(
+        rows, err_console,
+        lambda item: _rel(work_dir() / "logs" / "validate" / f"{item.name.replace('/', '_')}.log"))

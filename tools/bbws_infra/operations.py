@@ -1,0 +1,101 @@
+"""Terraform operations on one component: init, plan (saved for review), apply (of that plan)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bbws_infra import terraform
+from bbws_infra.errors import UserError
+from bbws_infra.paths import work_dir
+from bbws_infra.plan_summary import PlanSummary, summarise
+from bbws_infra.registry import Component
+from bbws_infra.targets import TargetContext
+
+Report = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+@dataclass
+class Outcome:
+    """What a component run produced, for the summary table."""
+
+    summary: PlanSummary | None = None
+    note: str = ""
+
+
+def plan_dir(env_name: str, component: Component) -> Path:
+    return work_dir() / "plans" / env_name / component.name
+
+
+def init(ctx: TargetContext, component: Component, report: Report = _quiet) -> terraform.Result:
+    report("init")
+    ctx.data_dir(component).mkdir(parents=True, exist_ok=True)
+    # -reconfigure: state is remote, so a changed endpoint (fresh sandbox) never needs migration.
+    return terraform.run(
+        ["init", "-input=false", "-no-color", "-reconfigure",
+         f"-backend-config={ctx.backend_file(component)}"],
+        cwd=ctx.root_dir(component), env=ctx.terraform_env(component),
+        log=ctx.log_file(component))
+
+
+def plan(ctx: TargetContext, component: Component, report: Report = _quiet) -> Outcome:
+    """Init, plan to a saved file, and write the plan's JSON, summary and metadata beside it."""
+    init(ctx, component, report)
+    report("plan")
+    out = plan_dir(ctx.env.name, component)
+    if out.exists():
+        shutil.rmtree(out)  # a failed plan must not leave an older plan looking current
+    out.mkdir(parents=True)
+    binary = out / "tfplan"
+    env, cwd, log = ctx.terraform_env(component), ctx.root_dir(component), ctx.log_file(component)
+    terraform.run(["plan", "-input=false", "-no-color", "-lock-timeout=60s",
+                   "-detailed-exitcode", f"-out={binary}", *ctx.var_args()],
+                  cwd=cwd, env=env, log=log, ok_codes=(0, 2))
+    report("show")
+    shown = terraform.run(["show", "-json", "-no-color", str(binary)], cwd=cwd, env=env)
+    (out / "plan.json").write_text(shown.stdout)
+    summary = summarise(json.loads(shown.stdout))
+    heading = f"{component.name} in {ctx.env.name} ({ctx.target})"
+    (out / "summary.txt").write_text(summary.text(heading))
+    (out / "meta.json").write_text(json.dumps({
+        "target": ctx.target, "env": ctx.env.name, "component": component.name,
+        "created_at": time.time(), "add": summary.add, "change": summary.change,
+        "destroy": summary.destroy}, indent=2))
+    return Outcome(summary=summary)
+
+
+def saved_plan(ctx: TargetContext, component: Component) -> tuple[Path, PlanSummary]:
+    """The plan `invoke plan` saved for this env and component, checked to fit the target."""
+    out = plan_dir(ctx.env.name, component)
+    try:
+        meta = json.loads((out / "meta.json").read_text())
+        plan_json = json.loads((out / "plan.json").read_text())
+    except (FileNotFoundError, ValueError):
+        raise UserError(f"No saved plan for {component.name} in {ctx.env.name}; run: invoke plan "
+                        f"--env {ctx.env.name} --component {component.name} "
+                        f"--target {ctx.target}") from None
+    if meta.get("target") != ctx.target:
+        raise UserError(f"The saved plan for {component.name} in {ctx.env.name} was made for "
+                        f"--target {meta.get('target')}, not {ctx.target}; plan again.")
+    return out / "tfplan", summarise(plan_json)
+
+
+def apply(ctx: TargetContext, component: Component, report: Report = _quiet) -> Outcome:
+    """Apply exactly the saved plan (Terraform refuses it if the state moved since)."""
+    binary, summary = saved_plan(ctx, component)
+    init(ctx, component, report)
+    report("apply")
+    terraform.run(["apply", "-input=false", "-no-color", "-lock-timeout=60s", str(binary)],
+                  cwd=ctx.root_dir(component), env=ctx.terraform_env(component),
+                  log=ctx.log_file(component))
+    # A plan is single-use: once applied, keeping it around would only invite a stale re-apply.
+    shutil.rmtree(binary.parent)
+    return Outcome(summary=summary, note="applied")

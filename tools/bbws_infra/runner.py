@@ -1,0 +1,140 @@
+"""Run one operation over several components at once, with live progress and a summary.
+
+Terraform output never reaches the terminal while running: each component writes its own log,
+and a failure's diagnostics are printed once, after the summary.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from bbws_infra import terraform
+from bbws_infra.errors import OperationError
+from bbws_infra.operations import Outcome
+
+
+class Named(Protocol):
+    name: str
+
+
+Operation = Callable[[Any, Callable[[str], None]], Outcome]
+
+
+@dataclass
+class Row:
+    item: Named
+    stage: str = "queued"
+    started: float | None = None
+    finished: float | None = None
+    outcome: Outcome | None = None
+    error: Exception | None = None
+    stages: list[str] = field(default_factory=list)
+
+    @property
+    def seconds(self) -> float:
+        if self.started is None:
+            return 0.0
+        return (self.finished or time.monotonic()) - self.started
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.outcome is not None
+
+
+def max_workers(count: int) -> int:
+    """Plans are CPU-bound (provider start, schema load): more workers than cores only slows."""
+    limit = int(os.environ.get("BBWS_MAX_WORKERS", "0")) or (os.cpu_count() or 1)
+    return max(1, min(count, limit))
+
+
+def _table(title: str, rows: list[Row]) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in ("name", "status", "add", "change", "destroy", "seconds"):
+        table.add_column(column, justify="left" if column in ("name", "status") else "right")
+    for row in rows:
+        summary = row.outcome.summary if row.outcome else None
+        if row.error is not None:
+            status = f"[red]failed in {row.stage}[/red]"
+        elif row.outcome is not None:
+            note = row.outcome.note or ("changes" if summary and summary.has_changes
+                                        else "no changes")
+            status = f"[green]{note}[/green]"
+        else:
+            status = row.stage
+        counts = ([str(summary.add), str(summary.change), str(summary.destroy)] if summary
+                  else ["", "", ""])
+        table.add_row(row.item.name, status, *counts, f"{row.seconds:.1f}")
+    return table
+
+
+def run(title: str, items: list[Any], operation: Operation,
+        console: Console | None = None) -> list[Row]:
+    """Run operation(item, report) for each item (components, modules); one failure never stops
+    the others."""
+    console = console or Console()
+    rows = [Row(item) for item in items]
+    lock = threading.Lock()
+    live_display = console.is_terminal
+
+    def work(row: Row) -> None:
+        def report(stage: str) -> None:
+            with lock:
+                row.stage = stage
+                row.stages.append(stage)
+            if not live_display:
+                console.print(f"[{row.item.name}] {stage}", highlight=False, markup=False)
+
+        row.started = time.monotonic()
+        try:
+            row.outcome = operation(row.item, report)
+        except Exception as error:  # reported per component; the others go on
+            row.error = error
+        finally:
+            row.finished = time.monotonic()
+
+    executor = ThreadPoolExecutor(max_workers=max_workers(len(rows)))
+    try:
+        futures = [executor.submit(work, row) for row in rows]
+        if live_display:
+            with Live(_table(title, rows), console=console, refresh_per_second=8,
+                      transient=True) as live:
+                while not all(f.done() for f in futures):
+                    time.sleep(0.1)
+                    live.update(_table(title, rows))
+        for future in futures:
+            future.result()
+    except KeyboardInterrupt:
+        # Stop queued work, then interrupt running Terraform so it releases its locks.
+        executor.shutdown(wait=False, cancel_futures=True)
+        terraform.stop_all()
+        raise
+    finally:
+        executor.shutdown(wait=True)
+    console.print(_table(title, rows))
+    return rows
+
+
+def report_failures(rows: list[Row], console: Console, log_hint: Callable[[Any], str]) -> int:
+    """Print each failure once (message, Terraform's diagnostics, log path); exit code."""
+    failed = [row for row in rows if not row.ok]
+    for row in failed:
+        error = row.error
+        console.rule(f"[red]{row.item.name}: failed in {row.stage}")
+        console.print(str(error), highlight=False, markup=False)
+        details = getattr(error, "details", "")
+        if details:
+            console.print(details, highlight=False, markup=False)
+        console.print(f"full log: {log_hint(row.item)}", highlight=False)
+    if not failed:
+        return 0
+    return max(getattr(row.error, "exit_code", OperationError.exit_code) for row in failed)

@@ -1,0 +1,56 @@
+"""The Terraform state bucket and lock table of an environment, created exactly as in AWS."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from bbws_infra.registry import Environment
+
+
+def ensure_state_backend(session: Any, env: Environment) -> list[str]:
+    """Create what is missing (idempotent) and return a line for each thing created."""
+    created: list[str] = []
+    s3 = session.client("s3", region_name=env.region)
+    dynamodb = session.client("dynamodb", region_name=env.region)
+    bucket = env.state_bucket
+    try:
+        s3.head_bucket(Bucket=bucket)
+    except ClientError as error:
+        if error.response["Error"]["Code"] not in ("404", "NoSuchBucket", "NotFound"):
+            raise
+        s3.create_bucket(Bucket=bucket,
+                         CreateBucketConfiguration={"LocationConstraint": env.region})
+        created.append(f"state bucket {bucket}")
+    # Re-assert the protections every time: cheap, and repairs a bucket someone loosened.
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={
+        "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+    s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration={
+        "BlockPublicAcls": True, "IgnorePublicAcls": True,
+        "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
+    s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": _tags(env)})
+
+    table = env.lock_table
+    try:
+        dynamodb.describe_table(TableName=table)
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "ResourceNotFoundException":
+            raise
+        dynamodb.create_table(
+            TableName=table,
+            AttributeDefinitions=[{"AttributeName": "LockID", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "LockID", "KeyType": "HASH"}],
+            BillingMode="PAY_PER_REQUEST",
+            SSESpecification={"Enabled": True},
+            Tags=[{"Key": t["Key"], "Value": t["Value"]} for t in _tags(env)],
+        )
+        dynamodb.get_waiter("table_exists").wait(TableName=table)
+        created.append(f"lock table {table}")
+    return created
+
+
+def _tags(env: Environment) -> list[dict[str, str]]:
+    tags = {**env.values.get("tags", {}), "Environment": env.name, "Component": "terraform-state"}
+    return [{"Key": k, "Value": v} for k, v in sorted(tags.items())]

@@ -1,0 +1,229 @@
+"""Where Terraform runs: the sandbox emulator or real AWS, and everything that differs between
+them (credentials, backend settings, provider endpoints, the backup-selection switch).
+
+Component roots stay target-neutral: they are staged into the work directory, and only the
+staged copy gets the sandbox's provider override.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bbws_infra import sandbox
+from bbws_infra.errors import UserError
+from bbws_infra.paths import REPO_ROOT, work_dir
+from bbws_infra.registry import Component, Environment
+from bbws_infra.terraform import cli_config, plugin_cache_dir
+
+STAGED_DIRS = ("dynamodb", "s3", "modules", "envs")
+OVERRIDE_FILE = "zz_target_override.tf"
+_KEEP_IN_STAGE = {".terraform.lock.hcl", OVERRIDE_FILE}
+_PROVIDER_ALIASES = (None, "dr")
+
+
+@dataclass
+class TargetContext:
+    """Everything a Terraform run needs for one (target, environment)."""
+
+    target: str
+    env: Environment
+    process_env: dict[str, str]
+    backend: dict[str, Any]
+    provider_override: str | None = None
+    extra_vars: list[str] = field(default_factory=list)
+    session: Any = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def stage_dir(self) -> Path:
+        return work_dir() / "stage" / self.target / self.env.name
+
+    def root_dir(self, component: Component) -> Path:
+        return self.stage_dir / component.root
+
+    def data_dir(self, component: Component) -> Path:
+        return work_dir() / "terraform" / "data" / self.target / self.env.name / component.name
+
+    def log_file(self, component: Component) -> Path:
+        return work_dir() / "logs" / self.target / self.env.name / f"{component.name}.log"
+
+    def backend_file(self, component: Component) -> Path:
+        return self.data_dir(component) / "backend.hcl"
+
+    def terraform_env(self, component: Component) -> dict[str, str]:
+        return {**self.process_env, "TF_DATA_DIR": str(self.data_dir(component))}
+
+    def var_args(self) -> list[str]:
+        tfvars = self.stage_dir / "envs" / f"{self.env.name}.tfvars"
+        return [f"-var-file={tfvars}", *(f"-var={v}" for v in self.extra_vars)]
+
+
+def _base_env(offline: bool) -> dict[str, str]:
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SSL_CERT_FILE", "HTTPS_PROXY",
+            "HTTP_PROXY", "NO_PROXY", "PYTHONPATH")
+    env = {k: v for k, v in os.environ.items() if k in keep}
+    env.update({
+        "CHECKPOINT_DISABLE": "1",
+        "TF_IN_AUTOMATION": "1",
+        "TF_INPUT": "0",
+        "TF_CLI_CONFIG_FILE": str(cli_config(offline=offline)),
+        "TF_PLUGIN_CACHE_DIR": str(plugin_cache_dir()),
+    })
+    return env
+
+
+def hcl_value(value: Any) -> str:
+    """Render a Python value as an HCL literal (strings, bools, numbers, lists, maps)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(hcl_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {hcl_value(v)}" for k, v in value.items()) + " }"
+    raise TypeError(f"no HCL literal for {value!r}")
+
+
+def backend_settings(env: Environment, component: Component) -> dict[str, Any]:
+    """The S3 backend settings common to both targets (seed 000 section 5.2)."""
+    return {
+        "bucket": env.state_bucket,
+        "key": component.state_key,
+        "region": env.region,
+        "dynamodb_table": env.lock_table,
+        "encrypt": True,
+    }
+
+
+def sandbox_provider_override(endpoint: str) -> str:
+    """Provider settings that point hashicorp/aws 3.39 at the emulator, for both aliases."""
+    endpoints = "\n".join(f"    {service} = {json.dumps(endpoint)}" for service in sandbox.SERVICES)
+    blocks = []
+    for alias in _PROVIDER_ALIASES:
+        alias_line = f'  alias = "{alias}"\n' if alias else ""
+        blocks.append(
+            f'provider "aws" {{\n{alias_line}'
+            "  skip_credentials_validation = true\n"
+            "  skip_metadata_api_check     = true\n"
+            # Without this each plan spends 20-40 s retrying an EC2 endpoint.
+            "  skip_get_ec2_platforms      = true\n"
+            "  s3_force_path_style         = true\n"
+            f"  endpoints {{\n{endpoints}\n  }}\n}}\n")
+    return "# Generated for --target sandbox; never committed.\n" + "\n".join(blocks)
+
+
+def prepare(target: str, env: Environment) -> TargetContext:
+    """Resolve credentials and make sure the state backend exists; refuse on a wrong account."""
+    if target == "sandbox":
+        server, session, created = sandbox.session_for(env)
+        process_env = _base_env(offline=True)
+        process_env.update({
+            "AWS_ACCESS_KEY_ID": session.access_key,
+            "AWS_SECRET_ACCESS_KEY": session.secret_key,
+            "AWS_REGION": env.region,
+            "AWS_EC2_METADATA_DISABLED": "true",
+            # A user's ~/.aws must not leak real profiles into sandbox runs.
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        })
+        backend_extra = {
+            "endpoints": {"s3": server.endpoint, "dynamodb": server.endpoint,
+                          "iam": server.endpoint, "sts": server.endpoint},
+            "use_path_style": True,
+            "skip_credentials_validation": True,
+            "skip_metadata_api_check": True,
+            "skip_requesting_account_id": True,
+        }
+        return TargetContext(
+            target=target, env=env, process_env=process_env, backend=backend_extra,
+            provider_override=sandbox_provider_override(server.endpoint),
+            # The one difference the emulator forces: it lacks CreateBackupSelection.
+            extra_vars=["create_backup_selection=false"], session=session,
+            notes=[f"sandbox: created {c}" for c in created])
+    return _prepare_aws(env)
+
+
+def aws_session(env: Environment) -> Any:
+    """A boto3 session from the standard chain, proven to belong to the env's account."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+    session = boto3.Session(region_name=env.region)
+    try:
+        identity = session.client("sts").get_caller_identity()
+    except NoCredentialsError:
+        raise UserError("--target aws needs AWS credentials (a profile, SSO login or the "
+                        "GitHub OIDC role) and none were found; nothing was run.") from None
+    except (ClientError, BotoCoreError) as error:
+        raise UserError(f"--target aws could not confirm who you are ({error}); "
+                        "nothing was run.") from None
+    if identity["Account"] != env.account_id:
+        raise UserError(f"Your AWS credentials belong to account {identity['Account']}, but "
+                        f"{env.name} is account {env.account_id}; nothing was run.")
+    return session
+
+
+def _prepare_aws(env: Environment) -> TargetContext:
+    from botocore.exceptions import ClientError
+
+    session = aws_session(env)
+    try:
+        session.client("s3").head_bucket(Bucket=env.state_bucket)
+    except ClientError:
+        raise UserError(f"State bucket {env.state_bucket} does not exist or is not yours; "
+                        f"run: invoke bootstrap --env {env.name} --target aws") from None
+    process_env = _base_env(offline=False)
+    process_env.update({k: v for k, v in os.environ.items() if k.startswith("AWS_")})
+    return TargetContext(target="aws", env=env, process_env=process_env,
+                         backend={"allowed_account_ids": [env.account_id]}, session=session)
+
+
+def _sync_tree(source: Path, dest: Path) -> None:
+    """Mirror source into dest (symlinks followed), rewriting only changed files."""
+    dest.mkdir(parents=True, exist_ok=True)
+    wanted = set()
+    for item in source.iterdir():
+        if item.name.startswith(".") or item.name == "__pycache__":
+            continue
+        wanted.add(item.name)
+        target = dest / item.name
+        if item.is_dir():
+            if target.is_file():
+                target.unlink()
+            _sync_tree(item, target)
+        else:
+            data = item.read_bytes()
+            if target.is_dir():
+                shutil.rmtree(target)
+            if not target.exists() or target.read_bytes() != data:
+                target.write_bytes(data)
+    for extra in dest.iterdir():
+        if extra.name not in wanted and extra.name not in _KEEP_IN_STAGE:
+            if extra.is_dir() and extra.name != ".terraform":
+                shutil.rmtree(extra)
+            elif extra.is_file():
+                extra.unlink()
+
+
+def stage(ctx: TargetContext, components: list[Component]) -> None:
+    """Copy the Terraform tree into the work directory and add per-target files."""
+    for name in STAGED_DIRS:
+        _sync_tree(REPO_ROOT / name, ctx.stage_dir / name)
+    for component in components:
+        override = ctx.root_dir(component) / OVERRIDE_FILE
+        if ctx.provider_override:
+            override.write_text(ctx.provider_override)
+        else:
+            override.unlink(missing_ok=True)
+        settings = {**backend_settings(ctx.env, component), **ctx.backend}
+        backend = ctx.backend_file(component)
+        backend.parent.mkdir(parents=True, exist_ok=True)
+        backend.write_text("".join(f"{k} = {hcl_value(v)}\n" for k, v in settings.items()))
