@@ -1,8 +1,7 @@
 """Invoke tasks: flags and help text only; the work happens in bbws_infra.commands."""
 
-from invoke import Collection, Exit, task
-
 from bbws_infra import commands
+from invoke import Collection, Exit, task
 
 ENV_HELP = "Environment: dev, sit or prod (values come from envs/<env>.tfvars)."
 COMPONENT_HELP = ("Component: tenants, products, campaigns or templates; comma-separate "
@@ -54,10 +53,10 @@ def bootstrap(c, env, target=None):
     _exit(commands.bootstrap(env, target))
 
 
-@task(name="up")
-def sandbox_up(c):
+@task(name="up", help={"port": "Port on 127.0.0.1 to listen on (default: a free one)."})
+def sandbox_up(c, port=None):
     """Start the embedded AWS sandbox (a moto server on 127.0.0.1) unless it is running."""
-    _exit(commands.sandbox_up())
+    _exit(commands.sandbox_up(int(port) if port else None))
 
 
 @task(name="down")

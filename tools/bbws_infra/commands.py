@@ -21,8 +21,8 @@ from bbws_infra.registry import (
     resolve_target,
 )
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def guarded(function: Callable[..., int]) -> Callable[..., int]:
@@ -133,8 +133,8 @@ def bootstrap(env: str, target: str | None) -> int:
 
 
 @guarded
-def sandbox_up() -> int:
-    server, started = sandbox.up()
+def sandbox_up(port: int | None = None) -> int:
+    server, started = sandbox.up(port)
     verb = "started" if started else "already running"
     console.print(f"sandbox {verb} at {server.endpoint} (pid {server.pid})")
     return 0

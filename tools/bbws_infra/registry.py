@@ -93,7 +93,7 @@ def env_names(repo_root: Path = REPO_ROOT) -> list[str]:
 
 @cache
 def load_environment(name: str, repo_root: Path = REPO_ROOT) -> Environment:
-    """Read envs/<name>.tfvars; the file name, its `environment` value and the registry must agree."""
+    """Read envs/<name>.tfvars; its file name and `environment` value must agree."""
     names = env_names(repo_root)
     if name not in names:
         raise UserError(f"Unknown environment {name!r}; choose one of: {', '.join(names)}.")

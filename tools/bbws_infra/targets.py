@@ -154,14 +154,21 @@ def prepare(target: str, env: Environment) -> TargetContext:
 def aws_session(env: Environment) -> Any:
     """A boto3 session from the standard chain, proven to belong to the env's account."""
     import boto3
-    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+    from botocore.exceptions import (
+        BotoCoreError,
+        ClientError,
+        NoCredentialsError,
+        ProfileNotFound,
+    )
 
-    session = boto3.Session(region_name=env.region)
     try:
+        session = boto3.Session(region_name=env.region)
         identity = session.client("sts").get_caller_identity()
     except NoCredentialsError:
         raise UserError("--target aws needs AWS credentials (a profile, SSO login or the "
                         "GitHub OIDC role) and none were found; nothing was run.") from None
+    except ProfileNotFound as error:
+        raise UserError(f"--target aws: {error}; nothing was run.") from None
     except (ClientError, BotoCoreError) as error:
         raise UserError(f"--target aws could not confirm who you are ({error}); "
                         "nothing was run.") from None

@@ -1,0 +1,170 @@
+"""The foundation as a user meets it: the real CLI, real Terraform, the moto sandbox."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from bbws_infra import sandbox
+from bbws_infra.paths import REPO_ROOT
+from bbws_infra.registry import load_environment
+
+from tests.conftest import fresh_work_dir, git_status, invoke
+
+pytestmark = pytest.mark.e2e
+
+
+def test_plan_on_the_sandbox_bootstraps_the_state_backend(work: Path):
+    before = git_status()
+    result = invoke("plan", "--env", "dev", "--component", "tenants")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "tenants:" in result.stdout and "to add" in result.stdout
+
+    plan_dir = work / "plans" / "dev" / "tenants"
+    assert {p.name for p in plan_dir.iterdir()} >= {"tfplan", "plan.json", "summary.txt",
+                                                    "meta.json"}
+    assert json.loads((plan_dir / "meta.json").read_text())["target"] == "sandbox"
+    assert (plan_dir / "summary.txt").read_text().startswith("tenants in dev (sandbox): ")
+
+    env = load_environment("dev")
+    _, session, created = sandbox.session_for(env)
+    assert created == []  # the plan already made everything
+    s3 = session.client("s3")
+    assert s3.get_bucket_versioning(Bucket=env.state_bucket)["Status"] == "Enabled"
+    rule = s3.get_bucket_encryption(Bucket=env.state_bucket)[
+        "ServerSideEncryptionConfiguration"]["Rules"][0]
+    assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    block = s3.get_public_access_block(Bucket=env.state_bucket)["PublicAccessBlockConfiguration"]
+    assert all(block.values()) and len(block) == 4
+    table = session.client("dynamodb").describe_table(TableName=env.lock_table)["Table"]
+    assert table["KeySchema"] == [{"AttributeName": "LockID", "KeyType": "HASH"}]
+    # the sandbox answers as the environment's own account
+    assert session.client("sts").get_caller_identity()["Account"] == env.account_id
+
+    # shell exports let a person look inside with the AWS CLI or boto3
+    exports = invoke("sandbox.env", "--env", "dev")
+    assert exports.returncode == 0
+    assert f"export AWS_ACCESS_KEY_ID={session.access_key}" in exports.stdout
+    assert "export AWS_ENDPOINT_URL=http://127.0.0.1:" in exports.stdout
+
+    assert git_status() == before, "running tasks must not write into the repository"
+
+
+def test_detailed_exitcode_reports_changes_as_2(work: Path):
+    result = invoke("plan", "--env", "dev", "--component", "tenants", "--detailed-exitcode")
+    plan = json.loads((work / "plans" / "dev" / "tenants" / "meta.json").read_text())
+    expected = 2 if plan["add"] + plan["change"] + plan["destroy"] else 0
+    assert result.returncode == expected, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["plan", "--env", "qa"], "Unknown environment 'qa'; choose one of: dev, prod, sit."),
+    (["plan", "--env", "dev", "--component", "orders"],
+     "Unknown component 'orders'; choose one of: tenants, products, campaigns, templates"),
+    (["plan", "--env", "dev", "--target", "cloud"],
+     "Unknown target 'cloud'; choose one of: sandbox, aws."),
+    (["apply", "--env", "dev"], "Applying to dev needs --confirm deploy-dev"),
+    (["apply", "--env", "prod", "--confirm", "deploy-dev"],
+     "Applying to prod needs --confirm promote-prod"),
+])
+def test_bad_input_is_refused_before_anything_starts(tmp_path: Path, args, message):
+    untouched = tmp_path / "work"
+    result = invoke(*args, env={"BBWS_WORK_DIR": str(untouched)})
+    assert result.returncode == 2
+    assert message in " ".join(result.stderr.split())
+    assert "Traceback" not in result.stderr
+    assert not (untouched / "sandbox").exists(), "no emulator may start on bad input"
+
+
+def test_aws_target_without_credentials_runs_nothing(tmp_path: Path):
+    untouched = tmp_path / "work"
+    no_credentials = {
+        "BBWS_WORK_DIR": str(untouched), "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_EC2_METADATA_DISABLED": "true",
+        **dict.fromkeys(("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE",
+                         "AWS_SESSION_TOKEN", "AWS_WEB_IDENTITY_TOKEN_FILE",
+                         "AWS_CONTAINER_CREDENTIALS_FULL_URI")),
+    }
+    result = invoke("plan", "--env", "dev", "--target", "aws", env=no_credentials)
+    assert result.returncode == 2, result.stderr
+    assert "--target aws needs AWS credentials" in result.stderr
+    assert len(result.stderr.strip().splitlines()) <= 2
+    assert not (untouched / "logs").exists() and not (untouched / "sandbox").exists()
+
+
+def test_port_in_use_is_a_clear_error(work: Path, tmp_path: Path):
+    own = fresh_work_dir(tmp_path / "work", work)
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        result = invoke("sandbox.up", "--port", str(port), env={"BBWS_WORK_DIR": str(own)})
+    assert result.returncode == 1
+    assert f"Port {port} on 127.0.0.1 is already in use" in result.stderr
+
+
+def test_dead_emulator_is_reported_then_replaced(work: Path, tmp_path: Path):
+    own = {"BBWS_WORK_DIR": str(fresh_work_dir(tmp_path / "work", work))}
+    try:
+        assert invoke("sandbox.up", env=own).returncode == 0
+        record = json.loads((Path(own["BBWS_WORK_DIR"]) / "sandbox" / "server.json").read_text())
+        os.kill(record["pid"], signal.SIGKILL)
+        time.sleep(0.5)
+
+        status = invoke("sandbox.status", env=own)
+        assert status.returncode == 1 and "is not answering" in status.stdout
+
+        failed = invoke("plan", "--env", "sit", "--component", "tenants", env=own)
+        assert failed.returncode == 1
+        assert "is not answering" in failed.stderr and "run the command again" in failed.stderr
+
+        again = invoke("plan", "--env", "sit", "--component", "tenants", env=own)
+        assert again.returncode == 0, again.stderr
+    finally:
+        invoke("sandbox.down", env=own)
+
+
+def _terraform_workers_under(root: Path) -> list[int]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+            cwd = os.readlink(proc / "cwd")
+        except OSError:
+            continue
+        if b"bbws_infra.tf_worker" in cmdline and cwd.startswith(str(root)):
+            found.append(int(proc.name))
+    return found
+
+
+def test_ctrl_c_leaves_no_terraform_processes(work: Path, tmp_path: Path):
+    own = fresh_work_dir(tmp_path / "work", work)
+    env = {**os.environ, "BBWS_WORK_DIR": str(own)}
+    process = subprocess.Popen([sys.executable, "-m", "invoke", "plan", "--env", "sit"],
+                               cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not _terraform_workers_under(own) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _terraform_workers_under(own), "Terraform never started"
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+        assert process.returncode != 0
+        assert "interrupted" in stderr
+        time.sleep(0.5)
+        assert _terraform_workers_under(own) == []
+    finally:
+        if process.poll() is None:
+            process.kill()
+        subprocess.run([sys.executable, "-m", "invoke", "sandbox.down"], cwd=REPO_ROOT,
+                       env=env, capture_output=True)
