@@ -78,5 +78,12 @@ def sandbox_env(c, env):
     _exit(commands.sandbox_env(env))
 
 
+@task(help={"env": ENV_HELP, "repeats": "Runs per warm measurement (the median is reported)."})
+def bench(c, env="dev", repeats=3):
+    """Print one JSON object of wall seconds: cold/warm init, plan of all components serially
+    and in parallel (sandbox, throw-away work directory)."""
+    _exit(commands.bench(env, int(repeats)))
+
+
 sandbox = Collection("sandbox", sandbox_up, sandbox_down, sandbox_status, sandbox_env)
-ns = Collection(fmt, init, validate, plan, apply, bootstrap, sandbox)
+ns = Collection(fmt, init, validate, plan, apply, bootstrap, bench, sandbox)

@@ -159,6 +159,16 @@ def sandbox_env(env: str) -> int:
     return 0
 
 
+@guarded
+def bench(env: str, repeats: int) -> int:
+    from bbws_infra import bench as benchmark
+
+    load_environment(env)
+    if repeats < 1:
+        raise UserError("--repeats must be at least 1.")
+    return benchmark.main(env, repeats)
+
+
 # ---- static checks -----------------------------------------------------------------------
 
 TERRAFORM_DIRS = ("modules", "dynamodb", "s3", "envs")
