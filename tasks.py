@@ -29,8 +29,14 @@ def init(c, env, component=None, target=None):
 
 @task
 def validate(c):
-    """Validate every Terraform root and module."""
+    """Validate everything static: table schemas and every Terraform root and module."""
     _exit(commands.validate())
+
+
+@task(name="validate-schemas")
+def validate_schemas(c):
+    """Check the table schemas: JSON Schema validity, x-dynamodb keys and indexes, examples."""
+    _exit(commands.validate_schemas())
 
 
 @task(help={"env": ENV_HELP, "component": COMPONENT_HELP, "target": TARGET_HELP,
@@ -86,4 +92,4 @@ def bench(c, env="dev", repeats=3):
 
 
 sandbox = Collection("sandbox", sandbox_up, sandbox_down, sandbox_status, sandbox_env)
-ns = Collection(fmt, init, validate, plan, apply, bootstrap, bench, sandbox)
+ns = Collection(fmt, init, validate, validate_schemas, plan, apply, bootstrap, bench, sandbox)

@@ -226,9 +226,29 @@ def _validate_terraform(items: list[TerraformDir]) -> list[runner.Row]:
     return runner.run("terraform validate", items, one, console)
 
 
+def _report_findings(what: str, findings: list) -> int:
+    for finding in findings:
+        err_console.print(str(finding), markup=False)
+    if findings:
+        err_console.print(f"[red]error:[/red] {len(findings)} problem(s) in the {what}.")
+        return 1
+    console.print(f"{what}: no problems")
+    return 0
+
+
+@guarded
+def validate_schemas() -> int:
+    from bbws_infra import schemas
+
+    return _report_findings("table schemas", schemas.validate_all())
+
+
 @guarded
 def validate() -> int:
+    """Everything static: table schemas, then every Terraform root and module."""
+    schema_code = validate_schemas()
     rows = _validate_terraform(terraform_dirs())
-    return runner.report_failures(
+    terraform_code = runner.report_failures(
         rows, err_console,
         lambda item: _rel(work_dir() / "logs" / "validate" / f"{item.name.replace('/', '_')}.log"))
+    return max(schema_code, terraform_code)
