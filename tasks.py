@@ -1,7 +1,8 @@
 """Invoke tasks: flags and help text only; the work happens in bbws_infra.commands."""
 
-from bbws_infra import commands
 from invoke import Collection, Exit, task
+
+from bbws_infra import commands
 
 ENV_HELP = "Environment: dev, sit or prod (values come from envs/<env>.tfvars)."
 COMPONENT_HELP = ("Component: tenants, products, campaigns or templates; comma-separate "

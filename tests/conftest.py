@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from bbws_infra.paths import REPO_ROOT
 
 

@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
+
 from bbws_infra import sandbox
 from bbws_infra.paths import REPO_ROOT
 from bbws_infra.registry import load_environment
-
 from tests.conftest import fresh_work_dir, git_status, invoke
 
 pytestmark = pytest.mark.e2e

@@ -1,4 +1,5 @@
 import pytest
+
 from bbws_infra.errors import UserError
 from bbws_infra.registry import (
     COMPONENTS,

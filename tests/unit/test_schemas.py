@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from bbws_infra.findings import Finding
 from bbws_infra.paths import REPO_ROOT
 from bbws_infra.schemas import (

@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import hcl2
+
 from bbws_infra import targets
 from bbws_infra.registry import COMPONENTS, _plain, load_environment
 

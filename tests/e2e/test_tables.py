@@ -1,0 +1,184 @@
+"""Issue: DynamoDB tables from JSON schemas, applied for real on the sandbox.
+
+`invoke plan` then `invoke apply --confirm deploy-dev` for the three tables; boto3 then checks
+every setting against the schema files, runs each access pattern through its index, and a
+second plan must be empty.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import boto3
+import pytest
+from boto3.dynamodb.conditions import Attr, Key
+
+from bbws_infra import sandbox
+from bbws_infra.paths import REPO_ROOT
+from bbws_infra.registry import load_environment
+from bbws_infra.schemas import load_table_definition, validate_item
+from tests.conftest import invoke
+
+pytestmark = pytest.mark.e2e
+
+TABLES = {"tenants": "tenant", "products": "product", "campaigns": "campaign"}
+MANDATORY_TAGS = {"Environment", "Project", "Owner", "CostCenter", "ManagedBy", "BackupPolicy",
+                  "Component"}
+
+
+def _schema_path(component: str) -> Path:
+    return REPO_ROOT / "dynamodb" / component / f"{TABLES[component]}.schema.json"
+
+
+def _examples(component: str) -> list[dict]:
+    schema = json.loads(_schema_path(component).read_text(), parse_float=Decimal)
+    return schema["examples"]
+
+
+@pytest.fixture(scope="module")
+def dev(work: Path):
+    components = ",".join(TABLES)
+    planned = invoke("plan", "--env", "dev", "--component", components)
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    applied = invoke("apply", "--env", "dev", "--component", components, "--confirm",
+                     "deploy-dev")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    env = load_environment("dev")
+    _, session, _ = sandbox.session_for(env)
+    return env, session
+
+
+def _resource(session) -> object:
+    return boto3.resource("dynamodb", endpoint_url=session.endpoint, region_name=session.region,
+                          aws_access_key_id=session.access_key,
+                          aws_secret_access_key=session.secret_key)
+
+
+@pytest.mark.parametrize("component", list(TABLES))
+def test_table_matches_its_schema_file(dev, component):
+    env, session = dev
+    definition = load_table_definition(_schema_path(component))
+    client = session.client("dynamodb")
+    table = client.describe_table(TableName=definition.table_name)["Table"]
+
+    expected_keys = [{"AttributeName": definition.hash_key, "KeyType": "HASH"},
+                     {"AttributeName": definition.range_key, "KeyType": "RANGE"}]
+    assert table["KeySchema"] == expected_keys
+    assert {a["AttributeName"]: a["AttributeType"] for a in table["AttributeDefinitions"]} == \
+        definition.attribute_types
+    assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["SSEDescription"]["Status"] == "ENABLED"
+    assert table["StreamSpecification"] == {"StreamEnabled": True,
+                                            "StreamViewType": "NEW_AND_OLD_IMAGES"}
+
+    indexes = {g["IndexName"]: g for g in table.get("GlobalSecondaryIndexes", [])}
+    assert set(indexes) == {g.name for g in definition.gsis}
+    for gsi in definition.gsis:
+        actual = indexes[gsi.name]
+        keys = [{"AttributeName": gsi.hash_key, "KeyType": "HASH"}]
+        if gsi.range_key:
+            keys.append({"AttributeName": gsi.range_key, "KeyType": "RANGE"})
+        assert actual["KeySchema"] == keys, gsi.name
+        assert actual["Projection"]["ProjectionType"] == gsi.projection_type, gsi.name
+        assert sorted(actual["Projection"].get("NonKeyAttributes", [])) == \
+            sorted(gsi.non_key_attributes), gsi.name
+
+    backups = client.describe_continuous_backups(TableName=definition.table_name)
+    assert backups["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"][
+        "PointInTimeRecoveryStatus"] == "ENABLED"
+    ttl = client.describe_time_to_live(TableName=definition.table_name)
+    assert ttl["TimeToLiveDescription"]["TimeToLiveStatus"] == "DISABLED"
+
+    tags = {t["Key"]: t["Value"] for t in
+            client.list_tags_of_resource(ResourceArn=table["TableArn"])["Tags"]}
+    assert set(tags) >= MANDATORY_TAGS
+    assert tags["Environment"] == "dev"
+    assert tags["Component"] == "dynamodb"
+    assert tags["BackupPolicy"] == env.values["backup_policy"] == "daily"
+    assert {k: tags[k] for k in env.values["tags"]} == env.values["tags"]
+
+
+def test_backup_plan_follows_the_env(dev):
+    env, session = dev
+    backup = session.client("backup")
+    plans = backup.list_backup_plans()["BackupPlansList"]
+    names = {p["BackupPlanName"] for p in plans}
+    for component in TABLES:
+        assert any(component in name for name in names), (component, names)
+    for summary in plans:
+        rules = backup.get_backup_plan(BackupPlanId=summary["BackupPlanId"])["BackupPlan"]["Rules"]
+        assert [r["ScheduleExpression"] for r in rules] == [env.values["backup_schedule"]]
+        assert [r["Lifecycle"]["DeleteAfterDays"] for r in rules] == [7]
+        assert all(not r.get("CopyActions") for r in rules)  # dev: no DR copy
+
+
+def test_access_patterns_through_the_indexes(dev):
+    _, session = dev
+    dynamodb = _resource(session)
+    for component in TABLES:
+        definition = load_table_definition(_schema_path(component))
+        table = dynamodb.Table(definition.table_name)
+        for item in _examples(component):
+            assert validate_item(definition, item) == []
+            table.put_item(Item=item)
+
+    # an invalid item is refused before any write
+    bad = dict(_examples("campaigns")[0], discountPercentage=Decimal(150), code="BADCODE",
+               PK="CAMPAIGN#BADCODE")
+    assert validate_item(load_table_definition(_schema_path("campaigns")), bad)
+
+    tenants = dynamodb.Table("tenants")
+    tenant_examples = _examples("tenants")
+    first = tenant_examples[0]
+    by_email = tenants.query(IndexName="EmailIndex",
+                             KeyConditionExpression=Key("email").eq(first["email"]))["Items"]
+    assert [t["id"] for t in by_email] == [first["id"]]
+
+    for status in {t["status"] for t in tenant_examples}:
+        found = tenants.query(IndexName="TenantStatusIndex",
+                              KeyConditionExpression=Key("status").eq(status),
+                              ScanIndexForward=False)["Items"]
+        expected = sorted((t for t in tenant_examples if t["status"] == status),
+                          key=lambda t: t["dateCreated"], reverse=True)
+        assert [t["id"] for t in found] == [t["id"] for t in expected]
+
+    def active(component, index, sort_key):
+        rows = dynamodb.Table(component).query(
+            IndexName=index, KeyConditionExpression=Key("activePartition").eq("ACTIVE")
+        )["Items"]
+        expected = sorted((i for i in _examples(component) if i["active"]),
+                          key=lambda i: i[sort_key])
+        assert [r["id"] for r in rows] == [i["id"] for i in expected]
+        assert len(expected) < len(_examples(component)), "examples need a soft-deleted item"
+
+    active("tenants", "TenantActiveIndex", "dateCreated")
+    active("products", "ProductActiveIndex", "dateCreated")
+    active("campaigns", "CampaignActiveIndex", "fromDate")
+
+    campaigns = _examples("campaigns")
+    product_id = campaigns[0]["productId"]
+    of_product = dynamodb.Table("campaigns").query(
+        IndexName="CampaignProductIndex", KeyConditionExpression=Key("productId").eq(product_id),
+        FilterExpression=Attr("active").eq(True))["Items"]
+    expected = sorted((c for c in campaigns if c["productId"] == product_id and c["active"]),
+                      key=lambda c: c["fromDate"])
+    assert [c["id"] for c in of_product] == [c["id"] for c in expected]
+
+    # soft delete: the item leaves the sparse index and stays in the table
+    keep = next(t for t in tenant_examples if t["active"])
+    tenants.update_item(Key={"PK": keep["PK"], "SK": keep["SK"]},
+                        UpdateExpression="SET active = :false REMOVE activePartition",
+                        ExpressionAttributeValues={":false": False})
+    remaining = tenants.query(IndexName="TenantActiveIndex",
+                              KeyConditionExpression=Key("activePartition").eq("ACTIVE"))["Items"]
+    assert keep["id"] not in {t["id"] for t in remaining}
+    assert tenants.get_item(Key={"PK": keep["PK"], "SK": keep["SK"]})["Item"]["active"] is False
+
+
+def test_second_plan_shows_no_changes(dev):
+    again = invoke("plan", "--env", "dev", "--component", ",".join(TABLES),
+                   "--detailed-exitcode")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert again.stdout.count("0 to add, 0 to change, 0 to destroy") == 3
