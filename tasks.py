@@ -30,8 +30,21 @@ def init(c, env, component=None, target=None):
 
 @task
 def validate(c):
-    """Validate everything static: table schemas and every Terraform root and module."""
+    """Validate everything static: schemas, templates, every Terraform root and module."""
     _exit(commands.validate())
+
+
+@task(name="validate-templates")
+def validate_templates(c):
+    """Check the email templates: strict HTML, Mustache sections, variables against the
+    contracts, plain-text parts, no scripts, alt text, size, footer and unsubscribe link."""
+    _exit(commands.validate_templates())
+
+
+@task(name="preview")
+def templates_preview(c):
+    """Render every template with its sample context into build/preview/ (open index.html)."""
+    _exit(commands.templates_preview())
 
 
 @task(name="validate-schemas")
@@ -93,4 +106,6 @@ def bench(c, env="dev", repeats=3):
 
 
 sandbox = Collection("sandbox", sandbox_up, sandbox_down, sandbox_status, sandbox_env)
-ns = Collection(fmt, init, validate, validate_schemas, plan, apply, bootstrap, bench, sandbox)
+templates = Collection("templates", templates_preview)
+ns = Collection(fmt, init, validate, validate_schemas, validate_templates, plan, apply,
+                bootstrap, bench, sandbox, templates)

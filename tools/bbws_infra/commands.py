@@ -244,9 +244,25 @@ def validate_schemas() -> int:
 
 
 @guarded
+def validate_templates() -> int:
+    from bbws_infra import templates
+
+    return _report_findings("email templates", templates.validate_all())
+
+
+@guarded
+def templates_preview() -> int:
+    from bbws_infra.template_preview import build_preview
+
+    index = build_preview()
+    console.print(f"preview written; open {_rel(index)} in a browser")
+    return 0
+
+
+@guarded
 def validate() -> int:
-    """Everything static: table schemas, then every Terraform root and module."""
-    schema_code = validate_schemas()
+    """Everything static: table schemas, email templates, every Terraform root and module."""
+    schema_code = max(validate_schemas(), validate_templates())
     rows = _validate_terraform(terraform_dirs())
     terraform_code = runner.report_failures(
         rows, err_console,
