@@ -217,8 +217,9 @@ def _validate_terraform(items: list[TerraformDir]) -> list[runner.Row]:
         log = work_dir() / "logs" / "validate" / f"{item.name.replace('/', '_')}.log"
         log.unlink(missing_ok=True)
         report("init")
-        terraform.run(["init", "-backend=false", "-input=false", "-no-color"],
-                      cwd=stage_dir / item.name, env=env, log=log)
+        with terraform.provider_install_lock(stage_dir / item.name):
+            terraform.run(["init", "-backend=false", "-input=false", "-no-color"],
+                          cwd=stage_dir / item.name, env=env, log=log)
         report("validate")
         terraform.run(["validate", "-no-color"], cwd=stage_dir / item.name, env=env, log=log)
         return operations.Outcome(note="valid")

@@ -38,12 +38,14 @@ def plan_dir(env_name: str, component: Component) -> Path:
 def init(ctx: TargetContext, component: Component, report: Report = _quiet) -> terraform.Result:
     report("init")
     ctx.data_dir(component).mkdir(parents=True, exist_ok=True)
-    # -reconfigure: state is remote, so a changed endpoint (fresh sandbox) never needs migration.
-    return terraform.run(
-        ["init", "-input=false", "-no-color", "-reconfigure",
-         f"-backend-config={ctx.backend_file(component)}"],
-        cwd=ctx.root_dir(component), env=ctx.terraform_env(component),
-        log=ctx.log_file(component))
+    root = ctx.root_dir(component)
+    with terraform.provider_install_lock(root):
+        # -reconfigure: state is remote, so a changed endpoint (fresh sandbox) never needs
+        # migration.
+        return terraform.run(
+            ["init", "-input=false", "-no-color", "-reconfigure",
+             f"-backend-config={ctx.backend_file(component)}"],
+            cwd=root, env=ctx.terraform_env(component), log=ctx.log_file(component))
 
 
 def plan(ctx: TargetContext, component: Component, report: Report = _quiet) -> Outcome:

@@ -137,8 +137,10 @@ def _start(port: int | None = None) -> SandboxServer:
         raise OperationError(f"Port {port} on {HOST} is already in use by another program.")
     log = (_dir() / "moto.log").open("ab")
     # Own session: Ctrl-C in the terminal must not kill a server that outlives this command.
+    # AWS managed policies (e.g. AWSBackupServiceRolePolicyForBackup) exist in every account.
+    env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
     process = subprocess.Popen(_moto_command(port), stdout=log, stderr=subprocess.STDOUT,
-                               stdin=subprocess.DEVNULL, start_new_session=True)
+                               stdin=subprocess.DEVNULL, start_new_session=True, env=env)
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
         while not _answers(port, timeout=0.5):

