@@ -206,22 +206,38 @@ def terraform_dirs() -> list[TerraformDir]:
     return [TerraformDir(str(p.relative_to(REPO_ROOT))) for p in roots]
 
 
+# `terraform validate` cannot check a module that expects an aliased provider from its caller.
+# Such modules are validated in a second staged copy where they get that configuration
+# themselves (the first copy stays untouched for the roots that call them).
+_ALIAS_PROVIDERS = 'provider "aws" {\n  alias  = "dr"\n  region = "eu-west-1"\n}\n'
+
+
 def _validate_terraform(items: list[TerraformDir]) -> list[runner.Row]:
     stage_dir = work_dir() / "stage" / "validate"
+    standalone_dir = work_dir() / "stage" / "validate-standalone"
     for name in targets.STAGED_DIRS:
         targets._sync_tree(REPO_ROOT / name, stage_dir / name)
+        targets._sync_tree(REPO_ROOT / name, standalone_dir / name)
+    needs_alias = set()
+    for item in items:
+        versions = REPO_ROOT / item.name / "versions.tf"
+        if versions.exists() and "configuration_aliases" in versions.read_text():
+            needs_alias.add(item.name)
+            (standalone_dir / item.name / "zz_validate_providers.tf").write_text(_ALIAS_PROVIDERS)
+
     base_env = targets._base_env(offline=True)
 
     def one(item: TerraformDir, report: Callable[[str], None]) -> operations.Outcome:
         env = {**base_env, "TF_DATA_DIR": str(work_dir() / "terraform" / "validate" / item.name)}
         log = work_dir() / "logs" / "validate" / f"{item.name.replace('/', '_')}.log"
         log.unlink(missing_ok=True)
+        cwd = (standalone_dir if item.name in needs_alias else stage_dir) / item.name
         report("init")
-        with terraform.provider_install_lock(stage_dir / item.name):
+        with terraform.provider_install_lock(cwd):
             terraform.run(["init", "-backend=false", "-input=false", "-no-color"],
-                          cwd=stage_dir / item.name, env=env, log=log)
+                          cwd=cwd, env=env, log=log)
         report("validate")
-        terraform.run(["validate", "-no-color"], cwd=stage_dir / item.name, env=env, log=log)
+        terraform.run(["validate", "-no-color"], cwd=cwd, env=env, log=log)
         return operations.Outcome(note="valid")
 
     return runner.run("terraform validate", items, one, console)
