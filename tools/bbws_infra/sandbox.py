@@ -117,6 +117,15 @@ def status() -> tuple[SandboxServer | None, str]:
                   "answering; the next command starts a fresh one.")
 
 
+def _port_taken(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return True
+    return False
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind((HOST, 0))
@@ -133,7 +142,7 @@ def _moto_command(port: int) -> list[str]:
 
 def _start(port: int | None = None) -> SandboxServer:
     port = port or _free_port()
-    if _answers(port, timeout=0.5):
+    if _port_taken(port):
         raise OperationError(f"Port {port} on {HOST} is already in use by another program.")
     log = (_dir() / "moto.log").open("ab")
     # Own session: Ctrl-C in the terminal must not kill a server that outlives this command.
