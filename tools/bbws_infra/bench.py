@@ -39,8 +39,9 @@ def measure(env_name: str = "dev", repeats: int = 3) -> dict[str, Any]:
         ctx = targets.prepare("sandbox", load_environment(env_name))
         targets.stage(ctx, components)
         first = components[0]
-        cold = _timed(operations.init, ctx, first)
-        warm = statistics.median(_timed(operations.init, ctx, first) for _ in range(repeats))
+        cold = _timed(operations.init, ctx, first, operations._quiet, True)
+        warm = statistics.median(_timed(operations.init, ctx, first, operations._quiet, True)
+                                 for _ in range(repeats))
 
         def plan_all(workers: int) -> float:
             os.environ["BBWS_MAX_WORKERS"] = str(workers)

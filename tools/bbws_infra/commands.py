@@ -75,7 +75,7 @@ def init(env: str, component: str | None, target: str | None) -> int:
     _, components, ctx = _prepare(env, component, target)
 
     def one(item: Any, report: Callable[[str], None]) -> operations.Outcome:
-        operations.init(ctx, item, report)
+        operations.init(ctx, item, report, force=True)
         return operations.Outcome(note="initialised")
 
     rows = runner.run(f"init {ctx.env.name} ({ctx.target})", components, one, console)
@@ -124,7 +124,8 @@ def bootstrap(env: str, target: str | None) -> int:
     else:
         from bbws_infra.state_backend import ensure_state_backend
 
-        created = ensure_state_backend(targets.aws_session(environment), environment)
+        created = ensure_state_backend(targets.aws_session(environment), environment,
+                                       enforce=True)
     for line in created:
         console.print(f"created {line}")
     console.print(f"{environment.name} ({target_name}): state bucket {environment.state_bucket} "

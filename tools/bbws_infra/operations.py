@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import time
@@ -35,17 +36,41 @@ def plan_dir(env_name: str, component: Component) -> Path:
     return work_dir() / "plans" / env_name / component.name
 
 
-def init(ctx: TargetContext, component: Component, report: Report = _quiet) -> terraform.Result:
+def _init_fingerprint(ctx: TargetContext, component: Component) -> str:
+    """Everything init depends on: backend settings, CLI configuration, engine, and every
+    Terraform file (a new module call or provider requirement needs a new init)."""
+    digest = hashlib.sha256()
+    digest.update(ctx.backend_file(component).read_bytes())
+    digest.update(Path(ctx.process_env["TF_CLI_CONFIG_FILE"]).read_bytes())
+    digest.update(" ".join(terraform.engine_command()).encode())
+    for path in sorted(ctx.stage_dir.rglob("*.tf")):
+        digest.update(str(path.relative_to(ctx.stage_dir)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def init(ctx: TargetContext, component: Component, report: Report = _quiet,
+         force: bool = False) -> terraform.Result | None:
+    """terraform init, skipped (None) when nothing it depends on changed since the last one."""
+    data_dir = ctx.data_dir(component)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    stamp = data_dir / "init.fingerprint"
+    fingerprint = _init_fingerprint(ctx, component)
+    initialised = (data_dir / "terraform.tfstate").exists() and stamp.exists()
+    if not force and initialised and stamp.read_text() == fingerprint:
+        return None
     report("init")
-    ctx.data_dir(component).mkdir(parents=True, exist_ok=True)
+    stamp.unlink(missing_ok=True)
     root = ctx.root_dir(component)
     with terraform.provider_install_lock(root):
         # -reconfigure: state is remote, so a changed endpoint (fresh sandbox) never needs
         # migration.
-        return terraform.run(
+        result = terraform.run(
             ["init", "-input=false", "-no-color", "-reconfigure",
              f"-backend-config={ctx.backend_file(component)}"],
             cwd=root, env=ctx.terraform_env(component), log=ctx.log_file(component))
+    stamp.write_text(fingerprint)
+    return result
 
 
 def plan(ctx: TargetContext, component: Component, report: Report = _quiet) -> Outcome:

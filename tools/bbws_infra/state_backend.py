@@ -9,8 +9,9 @@ from botocore.exceptions import ClientError
 from bbws_infra.registry import Environment
 
 
-def ensure_state_backend(session: Any, env: Environment) -> list[str]:
-    """Create what is missing (idempotent) and return a line for each thing created."""
+def ensure_state_backend(session: Any, env: Environment, enforce: bool = False) -> list[str]:
+    """Create what is missing (idempotent) and return a line for each thing created. With
+    enforce (the bootstrap task), re-assert the bucket's protections even when it exists."""
     created: list[str] = []
     s3 = session.client("s3", region_name=env.region)
     dynamodb = session.client("dynamodb", region_name=env.region)
@@ -23,14 +24,8 @@ def ensure_state_backend(session: Any, env: Environment) -> list[str]:
         s3.create_bucket(Bucket=bucket,
                          CreateBucketConfiguration={"LocationConstraint": env.region})
         created.append(f"state bucket {bucket}")
-    # Re-assert the protections every time: cheap, and repairs a bucket someone loosened.
-    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-    s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={
-        "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
-    s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration={
-        "BlockPublicAcls": True, "IgnorePublicAcls": True,
-        "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
-    s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": _tags(env)})
+    if created or enforce:
+        _protect_bucket(s3, env)
 
     table = env.lock_table
     try:
@@ -44,11 +39,23 @@ def ensure_state_backend(session: Any, env: Environment) -> list[str]:
             KeySchema=[{"AttributeName": "LockID", "KeyType": "HASH"}],
             BillingMode="PAY_PER_REQUEST",
             SSESpecification={"Enabled": True},
-            Tags=[{"Key": t["Key"], "Value": t["Value"]} for t in _tags(env)],
+            Tags=_tags(env),
         )
         dynamodb.get_waiter("table_exists").wait(TableName=table)
         created.append(f"lock table {table}")
     return created
+
+
+def _protect_bucket(s3: Any, env: Environment) -> None:
+    """Versioning (every state version can be restored), encryption, no public access, tags."""
+    bucket = env.state_bucket
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={
+        "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+    s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration={
+        "BlockPublicAcls": True, "IgnorePublicAcls": True,
+        "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
+    s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": _tags(env)})
 
 
 def _tags(env: Environment) -> list[dict[str, str]]:
