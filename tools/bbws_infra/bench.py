@@ -39,8 +39,8 @@ def measure(env_name: str = "dev", repeats: int = 3) -> dict[str, Any]:
         ctx = targets.prepare("sandbox", load_environment(env_name))
         targets.stage(ctx, components)
         first = components[0]
-        cold = _timed(operations.init, ctx, first, operations._quiet, True)
-        warm = statistics.median(_timed(operations.init, ctx, first, operations._quiet, True)
+        cold = _timed(operations.init, ctx, first, operations.no_report, True)
+        warm = statistics.median(_timed(operations.init, ctx, first, operations.no_report, True)
                                  for _ in range(repeats))
 
         def plan_all(workers: int) -> float:

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
-from bbws_infra import operations, runner, sandbox, targets, terraform
+from bbws_infra import operations, runner, sandbox, static_checks, targets, terraform
 from bbws_infra.errors import OperationError, UserError
-from bbws_infra.paths import REPO_ROOT, work_dir
+from bbws_infra.paths import work_dir
 from bbws_infra.registry import (
     Environment,
     load_environment,
@@ -172,76 +171,17 @@ def bench(env: str, repeats: int) -> int:
 
 # ---- static checks -----------------------------------------------------------------------
 
-TERRAFORM_DIRS = ("modules", "dynamodb", "s3", "envs")
-
 
 @guarded
 def fmt(fix: bool = False) -> int:
-    dirs = [str(REPO_ROOT / d) for d in TERRAFORM_DIRS]
-    env = targets._base_env(offline=True)
-    args = ["fmt", "-recursive", "-no-color"] + ([] if fix else ["-check", "-diff"])
-    bad = []
-    for directory in dirs:
-        result = terraform.run([*args, directory], cwd=REPO_ROOT, env=env, check=False)
-        if result.returncode != 0:
-            bad.append(result.stdout.strip() or terraform.diagnostics(result))
-    if bad:
-        err_console.print("\n".join(bad), markup=False)
+    problems = static_checks.terraform_fmt(fix)
+    if problems:
+        err_console.print(problems, markup=False)
         err_console.print("[red]error:[/red] Terraform files are not formatted; run: invoke fmt "
                           "--fix")
         return 1
     console.print("fixed formatting" if fix else "Terraform formatting is clean")
     return 0
-
-
-@dataclass(frozen=True)
-class TerraformDir:
-    """A root or module that `validate` checks, named by its repository path."""
-
-    name: str
-
-
-def terraform_dirs() -> list[TerraformDir]:
-    roots = sorted({p.parent for d in ("dynamodb", "s3", "modules")
-                    for p in (REPO_ROOT / d).glob("*/*.tf")})
-    return [TerraformDir(str(p.relative_to(REPO_ROOT))) for p in roots]
-
-
-# `terraform validate` cannot check a module that expects an aliased provider from its caller.
-# Such modules are validated in a second staged copy where they get that configuration
-# themselves (the first copy stays untouched for the roots that call them).
-_ALIAS_PROVIDERS = 'provider "aws" {\n  alias  = "dr"\n  region = "eu-west-1"\n}\n'
-
-
-def _validate_terraform(items: list[TerraformDir]) -> list[runner.Row]:
-    stage_dir = work_dir() / "stage" / "validate"
-    standalone_dir = work_dir() / "stage" / "validate-standalone"
-    for name in targets.STAGED_DIRS:
-        targets._sync_tree(REPO_ROOT / name, stage_dir / name)
-        targets._sync_tree(REPO_ROOT / name, standalone_dir / name)
-    needs_alias = set()
-    for item in items:
-        versions = REPO_ROOT / item.name / "versions.tf"
-        if versions.exists() and "configuration_aliases" in versions.read_text():
-            needs_alias.add(item.name)
-            (standalone_dir / item.name / "zz_validate_providers.tf").write_text(_ALIAS_PROVIDERS)
-
-    base_env = targets._base_env(offline=True)
-
-    def one(item: TerraformDir, report: Callable[[str], None]) -> operations.Outcome:
-        env = {**base_env, "TF_DATA_DIR": str(work_dir() / "terraform" / "validate" / item.name)}
-        log = work_dir() / "logs" / "validate" / f"{item.name.replace('/', '_')}.log"
-        log.unlink(missing_ok=True)
-        cwd = (standalone_dir if item.name in needs_alias else stage_dir) / item.name
-        report("init")
-        with terraform.provider_install_lock(cwd):
-            terraform.run(["init", "-backend=false", "-input=false", "-no-color"],
-                          cwd=cwd, env=env, log=log)
-        report("validate")
-        terraform.run(["validate", "-no-color"], cwd=cwd, env=env, log=log)
-        return operations.Outcome(note="valid")
-
-    return runner.run("terraform validate", items, one, console)
 
 
 def _report_findings(what: str, findings: list) -> int:
@@ -281,8 +221,7 @@ def templates_preview() -> int:
 def validate() -> int:
     """Everything static: table schemas, email templates, every Terraform root and module."""
     schema_code = max(validate_schemas(), validate_templates())
-    rows = _validate_terraform(terraform_dirs())
+    rows = static_checks.validate_terraform(console)
     terraform_code = runner.report_failures(
-        rows, err_console,
-        lambda item: _rel(work_dir() / "logs" / "validate" / f"{item.name.replace('/', '_')}.log"))
+        rows, err_console, lambda item: _rel(static_checks.validate_log(item)))
     return max(schema_code, terraform_code)

