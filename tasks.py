@@ -61,10 +61,12 @@ def plan(c, env, component=None, target=None, detailed_exitcode=False):
 
 
 @task(help={"env": ENV_HELP, "component": COMPONENT_HELP, "target": TARGET_HELP,
-            "confirm": "The env's confirmation string: deploy-dev, promote-sit or promote-prod."})
-def apply(c, env, component=None, target=None, confirm=None):
+            "confirm": "The env's confirmation string: deploy-dev, promote-sit or promote-prod.",
+            "allow-destroy": "destroy-<env>: let a plan delete or replace a table, bucket or "
+                             "backup vault where the env has deletion_protection = true."})
+def apply(c, env, component=None, target=None, confirm=None, allow_destroy=None):
     """Apply the plans saved by `invoke plan` (requires --confirm)."""
-    _exit(commands.apply(env, component, target, confirm))
+    _exit(commands.apply(env, component, target, confirm, allow_destroy))
 
 
 @task(help={"env": ENV_HELP, "target": TARGET_HELP})

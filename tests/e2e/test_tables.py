@@ -15,9 +15,9 @@ import boto3
 import pytest
 from boto3.dynamodb.conditions import Attr, Key
 
-from bbws_infra import sandbox
+from bbws_infra import operations, sandbox, targets
 from bbws_infra.paths import REPO_ROOT
-from bbws_infra.registry import load_environment
+from bbws_infra.registry import COMPONENTS, load_environment
 from bbws_infra.schemas import load_table_definition, validate_item
 from tests.conftest import invoke
 
@@ -182,3 +182,32 @@ def test_second_plan_shows_no_changes(dev):
                    "--detailed-exitcode")
     assert again.returncode == 0, again.stdout + again.stderr
     assert again.stdout.count("0 to add, 0 to change, 0 to destroy") == 3
+
+
+def test_prod_deletion_protection_refuses_a_table_replacement(work: Path):
+    assert invoke("plan", "--env", "prod", "--component", "tenants").returncode == 0
+    applied = invoke("apply", "--env", "prod", "--component", "tenants", "--confirm",
+                     "promote-prod")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+
+    # A renamed table forces a replacement; plan it from an edited staged copy (never the repo).
+    env = load_environment("prod")
+    ctx = targets.prepare("sandbox", env)
+    tenants = COMPONENTS["tenants"]
+    targets.stage(ctx, [tenants])
+    staged = ctx.root_dir(tenants) / "tenant.schema.json"
+    schema = json.loads(staged.read_text())
+    schema["x-dynamodb"]["tableName"] = "tenants_v2"
+    staged.write_text(json.dumps(schema))
+    summary = operations.plan(ctx, tenants).summary
+    assert ("replace", "module.table.aws_dynamodb_table.this", "aws_dynamodb_table") in \
+        summary.changes
+
+    refused = invoke("apply", "--env", "prod", "--component", "tenants", "--confirm",
+                     "promote-prod")
+    assert refused.returncode == 2
+    assert "deletion protection is on in envs/prod.tfvars" in refused.stderr
+    assert "--allow-destroy destroy-prod" in refused.stderr
+    _, session, _ = sandbox.session_for(env)
+    tables = session.client("dynamodb").list_tables()["TableNames"]
+    assert "tenants" in tables and "tenants_v2" not in tables

@@ -10,7 +10,7 @@ from typing import Any
 
 from rich.console import Console
 
-from bbws_infra import operations, runner, sandbox, static_checks, targets, terraform
+from bbws_infra import operations, plan_guard, runner, sandbox, static_checks, targets, terraform
 from bbws_infra.errors import OperationError, UserError
 from bbws_infra.paths import work_dir
 from bbws_infra.registry import (
@@ -98,7 +98,8 @@ def plan(env: str, component: str | None, target: str | None,
 
 
 @guarded
-def apply(env: str, component: str | None, target: str | None, confirm: str | None) -> int:
+def apply(env: str, component: str | None, target: str | None, confirm: str | None,
+          allow_destroy: str | None = None) -> int:
     environment = load_environment(env)
     resolve_components(component)
     resolve_target(target)
@@ -106,9 +107,11 @@ def apply(env: str, component: str | None, target: str | None, confirm: str | No
         raise UserError(f"Applying to {environment.name} needs --confirm "
                         f"{environment.apply_confirmation}; nothing was changed.")
     _, components, ctx = _prepare(env, component, target)
-    # Refuse before touching anything when any component lacks a fitting saved plan.
+    # Refuse before touching anything when any component lacks a fitting saved plan or its plan
+    # removes what deletion protection covers.
     for c in components:
-        operations.saved_plan(ctx, c)
+        _, summary = operations.saved_plan(ctx, c)
+        plan_guard.check(environment, c.name, summary, allow_destroy)
     rows = runner.run(f"apply {ctx.env.name} ({ctx.target})", components,
                       lambda c, report: operations.apply(ctx, c, report), console)
     return _finish(rows, ctx)
