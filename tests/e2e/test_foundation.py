@@ -168,3 +168,16 @@ def test_ctrl_c_leaves_no_terraform_processes(work: Path, tmp_path: Path):
             process.kill()
         subprocess.run([sys.executable, "-m", "invoke", "sandbox.down"], cwd=REPO_ROOT,
                        env=env, capture_output=True)
+
+
+def test_aws_target_refuses_credentials_of_another_account(work: Path):
+    # The sandbox stands in for AWS here: boto3 honours AWS_ENDPOINT_URL, and moto answers
+    # GetCallerIdentity with the account that owns the key (dev's).
+    _, session, _ = sandbox.session_for(load_environment("dev"))
+    as_dev = {"AWS_ENDPOINT_URL": session.endpoint, "AWS_ACCESS_KEY_ID": session.access_key,
+              "AWS_SECRET_ACCESS_KEY": session.secret_key, "AWS_PROFILE": None,
+              "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
+    result = invoke("plan", "--env", "sit", "--target", "aws", env=as_dev)
+    assert result.returncode == 2, result.stderr
+    assert ("Your AWS credentials belong to account 536580886816, but sit is account "
+            "815856636111; nothing was run.") in " ".join(result.stderr.split())

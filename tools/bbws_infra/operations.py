@@ -126,3 +126,24 @@ def apply(ctx: TargetContext, component: Component, report: Report = no_report) 
     # A plan is single-use: once applied, keeping it around would only invite a stale re-apply.
     shutil.rmtree(binary.parent)
     return Outcome(summary=summary, note="applied")
+
+
+def _state(ctx: TargetContext, component: Component, *args: str) -> terraform.Result:
+    init(ctx, component)
+    return terraform.run(["state", *args], cwd=ctx.root_dir(component),
+                         env=ctx.terraform_env(component), log=ctx.log_file(component))
+
+
+def state_list(ctx: TargetContext, component: Component) -> list[str]:
+    """Resource addresses in the component's remote state."""
+    return _state(ctx, component, "list", "-no-color").stdout.split()
+
+
+def state_pull(ctx: TargetContext, component: Component) -> dict:
+    """The component's current remote state document."""
+    return json.loads(_state(ctx, component, "pull").stdout)
+
+
+def state_push(ctx: TargetContext, component: Component, state_file: Path) -> None:
+    """Replace the remote state with state_file (Terraform checks lineage and serial)."""
+    _state(ctx, component, "push", "-lock-timeout=60s", str(state_file))
