@@ -69,6 +69,13 @@ def apply(c, env, component=None, target=None, confirm=None, allow_destroy=None)
     _exit(commands.apply(env, component, target, confirm, allow_destroy))
 
 
+@task(help={"env": ENV_HELP, "component": "The one component whose state is locked.",
+            "target": TARGET_HELP, "lock-id": "The lock ID printed in the lock error."})
+def unlock(c, env, component, lock_id, target=None):
+    """Release a state lock a killed run left behind (check nobody is still applying first)."""
+    _exit(commands.unlock(env, component, target, lock_id))
+
+
 @task(help={"env": ENV_HELP, "target": TARGET_HELP})
 def bootstrap(c, env, target=None):
     """Create the env's Terraform state bucket and lock table when missing (idempotent)."""
@@ -110,4 +117,4 @@ def bench(c, env="dev", repeats=3):
 sandbox = Collection("sandbox", sandbox_up, sandbox_down, sandbox_status, sandbox_env)
 templates = Collection("templates", templates_preview)
 ns = Collection(fmt, init, validate, validate_schemas, validate_templates, plan, apply,
-                bootstrap, bench, sandbox, templates)
+                unlock, bootstrap, bench, sandbox, templates)

@@ -181,3 +181,23 @@ def test_aws_target_refuses_credentials_of_another_account(work: Path):
     assert result.returncode == 2, result.stderr
     assert ("Your AWS credentials belong to account 536580886816, but sit is account "
             "815856636111; nothing was run.") in " ".join(result.stderr.split())
+
+
+def test_unlock_releases_a_lock_left_behind(work: Path):
+    env = load_environment("dev")
+    _, session, _ = sandbox.session_for(env)
+    dynamodb = session.client("dynamodb")
+    lock_key = f"{env.state_bucket}/2_1_bbws_dynamodb_schemas/campaigns/terraform.tfstate"
+    info = {"ID": "3f1b1e52-9d7a-4c1e-8a57-5d9f6f0b6a01", "Operation": "OperationTypeApply",
+            "Who": "ci@runner", "Version": "1.15.5", "Created": "2026-11-22T02:00:00Z",
+            "Path": lock_key}
+    dynamodb.put_item(TableName=env.lock_table, Item={
+        "LockID": {"S": lock_key}, "Info": {"S": json.dumps(info)}})
+
+    wrong = invoke("unlock", "--env", "dev", "--component", "campaigns", "--lock-id", "nope")
+    assert wrong.returncode == 1 and "force-unlock failed" in wrong.stderr
+    released = invoke("unlock", "--env", "dev", "--component", "campaigns", "--lock-id",
+                      info["ID"])
+    assert released.returncode == 0, released.stderr
+    assert "Item" not in dynamodb.get_item(TableName=env.lock_table,
+                                           Key={"LockID": {"S": lock_key}})

@@ -118,6 +118,18 @@ def apply(env: str, component: str | None, target: str | None, confirm: str | No
 
 
 @guarded
+def unlock(env: str, component: str, target: str | None, lock_id: str) -> int:
+    components = resolve_components(component)
+    if len(components) != 1 or not lock_id:
+        raise UserError("unlock needs exactly one --component and the --lock-id from the "
+                        "lock error.")
+    _, _, ctx = _prepare(env, component, target)
+    operations.force_unlock(ctx, components[0], lock_id)
+    console.print(f"released lock {lock_id} on {components[0].name} in {env} ({ctx.target})")
+    return 0
+
+
+@guarded
 def bootstrap(env: str, target: str | None) -> int:
     environment = load_environment(env)
     target_name = resolve_target(target)

@@ -147,3 +147,10 @@ def state_pull(ctx: TargetContext, component: Component) -> dict:
 def state_push(ctx: TargetContext, component: Component, state_file: Path) -> None:
     """Replace the remote state with state_file (Terraform checks lineage and serial)."""
     _state(ctx, component, "push", "-lock-timeout=60s", str(state_file))
+
+
+def force_unlock(ctx: TargetContext, component: Component, lock_id: str) -> None:
+    """Release a state lock a killed run left behind (Terraform checks the id matches)."""
+    init(ctx, component)
+    terraform.run(["force-unlock", "-force", "-no-color", lock_id], cwd=ctx.root_dir(component),
+                  env=ctx.terraform_env(component), log=ctx.log_file(component))
