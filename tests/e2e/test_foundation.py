@@ -201,3 +201,13 @@ def test_unlock_releases_a_lock_left_behind(work: Path):
     assert released.returncode == 0, released.stderr
     assert "Item" not in dynamodb.get_item(TableName=env.lock_table,
                                            Key={"LockID": {"S": lock_key}})
+
+
+def test_apply_without_a_saved_plan_starts_nothing(tmp_path: Path):
+    untouched = tmp_path / "work"
+    result = invoke("apply", "--env", "sit", "--component", "products", "--confirm",
+                    "promote-sit", env={"BBWS_WORK_DIR": str(untouched)})
+    assert result.returncode == 2
+    assert ("No saved plan for products in sit; run: invoke plan --env sit --component "
+            "products --target sandbox") in " ".join(result.stderr.split())
+    assert not (untouched / "sandbox").exists()

@@ -101,17 +101,16 @@ def plan(env: str, component: str | None, target: str | None,
 def apply(env: str, component: str | None, target: str | None, confirm: str | None,
           allow_destroy: str | None = None) -> int:
     environment = load_environment(env)
-    resolve_components(component)
-    resolve_target(target)
+    target_name = resolve_target(target)
     if confirm != environment.apply_confirmation:
         raise UserError(f"Applying to {environment.name} needs --confirm "
                         f"{environment.apply_confirmation}; nothing was changed.")
-    _, components, ctx = _prepare(env, component, target)
-    # Refuse before touching anything when any component lacks a fitting saved plan or its plan
+    # Refuse before starting anything when a component lacks a fitting saved plan or its plan
     # removes what deletion protection covers.
-    for c in components:
-        _, summary = operations.saved_plan(ctx, c)
+    for c in resolve_components(component):
+        _, summary = operations.saved_plan(environment.name, target_name, c)
         plan_guard.check(environment, c.name, summary, allow_destroy)
+    _, components, ctx = _prepare(env, component, target)
     rows = runner.run(f"apply {ctx.env.name} ({ctx.target})", components,
                       lambda c, report: operations.apply(ctx, c, report), console)
     return _finish(rows, ctx)

@@ -99,25 +99,25 @@ def plan(ctx: TargetContext, component: Component, report: Report = no_report) -
     return Outcome(summary=summary)
 
 
-def saved_plan(ctx: TargetContext, component: Component) -> tuple[Path, PlanSummary]:
+def saved_plan(env_name: str, target: str, component: Component) -> tuple[Path, PlanSummary]:
     """The plan `invoke plan` saved for this env and component, checked to fit the target."""
-    out = plan_dir(ctx.env.name, component)
+    out = plan_dir(env_name, component)
     try:
         meta = json.loads((out / "meta.json").read_text())
         plan_json = json.loads((out / "plan.json").read_text())
     except (FileNotFoundError, ValueError):
-        raise UserError(f"No saved plan for {component.name} in {ctx.env.name}; run: invoke plan "
-                        f"--env {ctx.env.name} --component {component.name} "
-                        f"--target {ctx.target}") from None
-    if meta.get("target") != ctx.target:
-        raise UserError(f"The saved plan for {component.name} in {ctx.env.name} was made for "
-                        f"--target {meta.get('target')}, not {ctx.target}; plan again.")
+        raise UserError(f"No saved plan for {component.name} in {env_name}; run: invoke plan "
+                        f"--env {env_name} --component {component.name} "
+                        f"--target {target}") from None
+    if meta.get("target") != target:
+        raise UserError(f"The saved plan for {component.name} in {env_name} was made for "
+                        f"--target {meta.get('target')}, not {target}; plan again.")
     return out / "tfplan", summarise(plan_json)
 
 
 def apply(ctx: TargetContext, component: Component, report: Report = no_report) -> Outcome:
     """Apply exactly the saved plan (Terraform refuses it if the state moved since)."""
-    binary, summary = saved_plan(ctx, component)
+    binary, summary = saved_plan(ctx.env.name, ctx.target, component)
     init(ctx, component, report)
     report("apply")
     terraform.run(["apply", "-input=false", "-no-color", "-lock-timeout=60s", str(binary)],
