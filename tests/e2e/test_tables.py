@@ -189,9 +189,22 @@ def test_prod_deletion_protection_refuses_a_table_replacement(work: Path):
     applied = invoke("apply", "--env", "prod", "--component", "tenants", "--confirm",
                      "promote-prod")
     assert applied.returncode == 0, applied.stdout + applied.stderr
+    env = load_environment("prod")
+    _, session, _ = sandbox.session_for(env)
+
+    # PROD backs up hourly, keeps 90 days and copies every recovery point to eu-west-1
+    backup = session.client("backup")
+    (summary,) = backup.list_backup_plans()["BackupPlansList"]
+    (rule,) = backup.get_backup_plan(BackupPlanId=summary["BackupPlanId"])["BackupPlan"]["Rules"]
+    assert rule["ScheduleExpression"] == "cron(0 * * * ? *)"
+    assert rule["Lifecycle"]["DeleteAfterDays"] == 90
+    (copy,) = rule["CopyActions"]
+    assert copy["DestinationBackupVaultArn"].startswith("arn:aws:backup:eu-west-1:093646564004:")
+    dr_vaults = session.client("backup", region_name="eu-west-1").list_backup_vaults()
+    assert copy["DestinationBackupVaultArn"] in {
+        v["BackupVaultArn"] for v in dr_vaults["BackupVaultList"]}
 
     # A renamed table forces a replacement; plan it from an edited staged copy (never the repo).
-    env = load_environment("prod")
     ctx = targets.prepare("sandbox", env)
     tenants = COMPONENTS["tenants"]
     targets.stage(ctx, [tenants])
@@ -208,7 +221,6 @@ def test_prod_deletion_protection_refuses_a_table_replacement(work: Path):
     assert refused.returncode == 2
     assert "deletion protection is on in envs/prod.tfvars" in refused.stderr
     assert "--allow-destroy destroy-prod" in refused.stderr
-    _, session, _ = sandbox.session_for(env)
     tables = session.client("dynamodb").list_tables()["TableNames"]
     assert "tenants" in tables and "tenants_v2" not in tables
 
