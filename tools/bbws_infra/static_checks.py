@@ -46,6 +46,10 @@ def terraform_dirs() -> list[TerraformDir]:
     return [TerraformDir(str(p.relative_to(REPO_ROOT))) for p in roots]
 
 
+def _read(path: Path) -> str:
+    return path.read_text() if path.exists() else ""
+
+
 def validate_log(item: TerraformDir) -> Path:
     return work_dir() / "logs" / "validate" / f"{item.name.replace('/', '_')}.log"
 
@@ -55,15 +59,13 @@ def validate_terraform(console: Console) -> list[runner.Row]:
     items = terraform_dirs()
     stage_dir = work_dir() / "stage" / "validate"
     standalone_dir = work_dir() / "stage" / "validate-standalone"
-    for name in targets.STAGED_DIRS:
-        targets.sync_tree(REPO_ROOT / name, stage_dir / name)
-        targets.sync_tree(REPO_ROOT / name, standalone_dir / name)
-    needs_alias = set()
-    for item in items:
-        versions = REPO_ROOT / item.name / "versions.tf"
-        if versions.exists() and "configuration_aliases" in versions.read_text():
-            needs_alias.add(item.name)
-            (standalone_dir / item.name / "zz_validate_providers.tf").write_text(_ALIAS_PROVIDERS)
+    needs_alias = {item.name for item in items
+                   if "configuration_aliases" in _read(REPO_ROOT / item.name / "versions.tf")}
+    targets.stage_tree(stage_dir)
+    if needs_alias:
+        targets.stage_tree(standalone_dir)
+        for name in needs_alias:
+            (standalone_dir / name / "zz_validate_providers.tf").write_text(_ALIAS_PROVIDERS)
     offline_env = targets.base_env(offline=True)
 
     def one(item: TerraformDir, report: Callable[[str], None]) -> operations.Outcome:

@@ -220,10 +220,15 @@ def sync_tree(source: Path, dest: Path) -> None:
                 extra.unlink()
 
 
+def stage_tree(dest: Path) -> None:
+    """Mirror the repository's Terraform tree (roots, modules, envs) into dest."""
+    for name in STAGED_DIRS:
+        sync_tree(REPO_ROOT / name, dest / name)
+
+
 def stage(ctx: TargetContext, components: list[Component]) -> None:
     """Copy the Terraform tree into the work directory and add per-target files."""
-    for name in STAGED_DIRS:
-        sync_tree(REPO_ROOT / name, ctx.stage_dir / name)
+    stage_tree(ctx.stage_dir)
     for component in components:
         override = ctx.root_dir(component) / OVERRIDE_FILE
         if ctx.provider_override:
