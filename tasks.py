@@ -3,12 +3,10 @@
 from invoke import Collection, Exit, task
 
 from bbws_infra import commands
+from bbws_infra.deploy import DEFAULT_MAX_AGE
+from bbws_infra.registry import COMPONENT_HELP, CONFIRM_HELP, ENV_HELP, TARGET_HELP
 
-ENV_HELP = "Environment: dev, sit or prod (values come from envs/<env>.tfvars)."
-COMPONENT_HELP = ("Component: tenants, products, campaigns or templates; comma-separate "
-                  "several; omit for all.")
-TARGET_HELP = ("Where to run: sandbox (default, the embedded AWS emulator) or aws (real "
-               "AWS; also set by BBWS_TARGET).")
+JSON_HELP = "Print the result as JSON instead of a table."
 
 
 def _exit(code: int) -> None:
@@ -16,28 +14,23 @@ def _exit(code: int) -> None:
         raise Exit(code=code)
 
 
-@task(help={"fix": "Rewrite the files instead of only checking them."})
-def fmt(c, fix=False):
+@task(help={"fix": "Rewrite the files instead of only checking them.", "json": JSON_HELP})
+def fmt(c, fix=False, json=False):
     """Check (or --fix) the formatting of every Terraform file."""
-    _exit(commands.fmt(fix=fix))
+    _exit(commands.fmt(fix=fix) if fix else commands.gate("fmt", json))
 
 
-@task(help={"env": ENV_HELP, "component": COMPONENT_HELP, "target": TARGET_HELP})
-def init(c, env, component=None, target=None):
-    """Initialise Terraform for components (backend, providers, modules)."""
-    _exit(commands.init(env, component, target))
-
-
-@task
-def validate(c):
+@task(help={"json": JSON_HELP})
+def validate(c, json=False):
     """Validate everything static: schemas, templates, every Terraform root and module."""
-    _exit(commands.validate())
+    _exit(commands.gate("validate", json))
 
 
 @task(name="validate-templates")
 def validate_templates(c):
-    """Check the email templates: strict HTML, Mustache sections, variables against the
-    contracts, plain-text parts, no scripts, alt text, size, footer and unsubscribe link."""
+    """Check the email templates: strict HTML, Mustache sections, escaping (text parts
+    {{{var}}}, HTML parts {{var}}), variables against the contracts, plain-text parts, no
+    scripts, alt text, size, legal footer and (customer templates) unsubscribe link."""
     _exit(commands.validate_templates())
 
 
@@ -53,20 +46,69 @@ def validate_schemas(c):
     _exit(commands.validate_schemas())
 
 
+@task(help={"json": JSON_HELP})
+def tfsec(c, json=False):
+    """Security scan of every root and module (tfsec, or Trivy's configuration scan that
+    carries its rules); blocks on HIGH or CRITICAL."""
+    _exit(commands.gate("tfsec", json))
+
+
+@task(help={"json": JSON_HELP})
+def checkov(c, json=False):
+    """checkov over every root and module; blocks on any finding not skipped in code with a
+    reason."""
+    _exit(commands.gate("checkov", json))
+
+
+@task(name="lint-workflows", help={"json": JSON_HELP})
+def lint_workflows(c, json=False):
+    """actionlint and zizmor over .github/workflows."""
+    _exit(commands.gate("lint-workflows", json))
+
+
+@task(help={"env": ENV_HELP, "target": TARGET_HELP, "json": JSON_HELP})
+def infracost(c, env, target=None, json=False):
+    """Monthly cost of the env's saved plans (infracost when its binary and API key exist,
+    otherwise the repository's price table); advisory, flags the env's review threshold."""
+    _exit(commands.infracost(env, target, json))
+
+
+@task(help={"json": JSON_HELP})
+def check(c, json=False):
+    """Run every gate (fmt, validate, ruff, tfsec, checkov, lint-workflows, infracost),
+    concurrently where independent; one summary table; exit 1 when a blocking gate fails."""
+    _exit(commands.check(json))
+
+
+@task(help={"env": ENV_HELP, "component": COMPONENT_HELP, "target": TARGET_HELP})
+def init(c, env, component=None, target=None):
+    """Initialise Terraform for components (backend, providers, modules)."""
+    _exit(commands.init(env, component, target))
+
+
 @task(help={"env": ENV_HELP, "component": COMPONENT_HELP, "target": TARGET_HELP,
             "detailed-exitcode": "Exit 2 when the plan has changes (0 when none, 1 on error)."})
 def plan(c, env, component=None, target=None, detailed_exitcode=False):
-    """Plan components and save each plan for review under build/plans/<env>/<component>/."""
+    """Plan components and save each as a reviewed bundle under
+    build/plans/<target>/<env>/<component>/ (plan, JSON, summary.txt, summary.md,
+    bundle.json)."""
     _exit(commands.plan(env, component, target, detailed_exitcode))
 
 
-@task(help={"env": ENV_HELP, "component": COMPONENT_HELP, "target": TARGET_HELP,
-            "confirm": "The env's confirmation string: deploy-dev, promote-sit or promote-prod.",
-            "allow-destroy": "destroy-<env>: let a plan delete or replace a table, bucket or "
-                             "backup vault where the env has deletion_protection = true."})
-def apply(c, env, component=None, target=None, confirm=None, allow_destroy=None):
-    """Apply the plans saved by `invoke plan` (requires --confirm)."""
-    _exit(commands.apply(env, component, target, confirm, allow_destroy))
+@task(iterable=["allow_destroy"],
+      help={"env": ENV_HELP, "component": COMPONENT_HELP + " Default: every saved bundle.",
+            "target": TARGET_HELP, "confirm": CONFIRM_HELP,
+            "allow-destroy": "An address the plan may delete or replace where the env has "
+                             "deletion_protection = true; repeat for each.",
+            "confirm-destroy": "destroy-<env>: confirms the --allow-destroy addresses.",
+            "max-age": f"Refuse bundles older than this (e.g. 30m, 24h; default "
+                       f"{DEFAULT_MAX_AGE})."})
+def apply(c, env, component=None, target=None, confirm=None, allow_destroy=None,
+          confirm_destroy=None, max_age=DEFAULT_MAX_AGE):
+    """Apply the bundles saved by `invoke plan`, after checking each is still exactly what was
+    reviewed (hash, commit, inputs, age, state serial, deletion protection)."""
+    _exit(commands.apply(env, component, target, confirm, allow_destroy, confirm_destroy,
+                         max_age))
 
 
 @task(help={"env": ENV_HELP, "component": "The one component whose state is locked.",
@@ -109,12 +151,14 @@ def sandbox_env(c, env):
 
 @task(help={"env": ENV_HELP, "repeats": "Runs per warm measurement (the median is reported)."})
 def bench(c, env="dev", repeats=3):
-    """Print one JSON object of wall seconds: cold/warm init, plan of all components serially
-    and in parallel (sandbox, throw-away work directory)."""
+    """Print one JSON object of wall seconds: init, plans serial and parallel, the same plans
+    with bare Terraform, plans of 4, 8 and 16 components, and `invoke check` (sandbox,
+    throw-away work directory)."""
     _exit(commands.bench(env, int(repeats)))
 
 
 sandbox = Collection("sandbox", sandbox_up, sandbox_down, sandbox_status, sandbox_env)
 templates = Collection("templates", templates_preview)
-ns = Collection(fmt, init, validate, validate_schemas, validate_templates, plan, apply,
-                unlock, bootstrap, bench, sandbox, templates)
+ns = Collection(fmt, validate, validate_schemas, validate_templates, tfsec, checkov,
+                lint_workflows, infracost, check, init, plan, apply, unlock, bootstrap, bench,
+                sandbox, templates)

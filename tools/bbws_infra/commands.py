@@ -10,10 +10,23 @@ from typing import Any
 
 from rich.console import Console
 
-from bbws_infra import operations, plan_guard, runner, sandbox, static_checks, targets, terraform
+from bbws_infra import (
+    bundle,
+    deploy,
+    interrupts,
+    operations,
+    preflight,
+    runner,
+    sandbox,
+    state_backend,
+    static_checks,
+    targets,
+    terraform,
+)
 from bbws_infra.errors import OperationError, UserError
 from bbws_infra.paths import work_dir
 from bbws_infra.registry import (
+    Component,
     Environment,
     load_environment,
     resolve_components,
@@ -25,25 +38,51 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def guarded(function: Callable[..., int]) -> Callable[..., int]:
-    """Turn our errors into one sentence on stderr and their exit code, never a traceback."""
+    """Turn our errors into one sentence on stderr and their exit code, never a traceback;
+    Ctrl-C anywhere means exit 130, even if something on the way swallowed the interrupt."""
 
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> int:
-        try:
-            return function(*args, **kwargs)
-        except (UserError, OperationError) as error:
-            err_console.print(f"[red]error:[/red] {error}")
-            details = getattr(error, "details", "")
-            if details:
-                err_console.print(details, markup=False)
-            return error.exit_code
-        except KeyboardInterrupt:
-            terraform.stop_all()
-            err_console.print("[yellow]interrupted[/yellow]: Terraform stopped; see the logs "
-                              f"under {work_dir() / 'logs'}.")
-            return 130
+        with interrupts.handling():
+            try:
+                return _interruptible(function, *args, **kwargs)
+            finally:
+                _on_interrupt.clear()
 
     return wrapper
+
+
+# Registered by a task while it runs: what to tell the user if Ctrl-C stops it.
+_on_interrupt: list[Callable[[], list[str]]] = []
+
+
+def _interruptible(function: Callable[..., int], *args: Any, **kwargs: Any) -> int:
+    code = 0
+    try:
+        code = function(*args, **kwargs)
+    except (UserError, OperationError) as error:
+        if not interrupts.requested():
+            _print_error(error)
+            return error.exit_code
+    except KeyboardInterrupt:
+        pass
+    if not interrupts.requested():
+        return code
+    terraform.stop_all()
+    err_console.print("[yellow]interrupted[/yellow]: every Terraform run was stopped and no "
+                      "bundle was left half-written; the logs are under "
+                      f"{_rel(work_dir() / 'logs')}.")
+    for check in _on_interrupt:
+        for line in check():
+            err_console.print(line, markup=False)
+    return interrupts.EXIT_CODE
+
+
+def _print_error(error: UserError | OperationError) -> None:
+    err_console.print(f"[red]error:[/red] {error}")
+    details = getattr(error, "details", "")
+    if details:
+        err_console.print(details, markup=False)
 
 
 def _rel(path: Path) -> str:
@@ -53,19 +92,64 @@ def _rel(path: Path) -> str:
         return str(path)
 
 
+def _refuse_bad_inputs(components: list[Component]) -> None:
+    """Schemas, contracts and templates first: a broken one stops the task before anything
+    starts (the tfvars were checked when the environment was loaded)."""
+    findings = preflight.check_components(components)
+    if findings:
+        for finding in findings:
+            err_console.print(str(finding), markup=False)
+        names = sorted({f.file for f in findings})
+        raise UserError(f"{len(findings)} problem(s) in {', '.join(names)}; fix them first "
+                        "(invoke validate lists them all); nothing was started.")
+
+
 def _prepare(env: str, component: str | None, target: str | None
-             ) -> tuple[Environment, list, targets.TargetContext]:
+             ) -> tuple[Environment, list[Component], targets.TargetContext]:
     environment = load_environment(env)
     components = resolve_components(component)
     target_name = resolve_target(target)
+    _refuse_bad_inputs(components)
     ctx = targets.prepare(target_name, environment)
     for note in ctx.notes:
         console.print(f"[dim]{note}[/dim]")
+    interrupts.checkpoint("stage")
     targets.stage(ctx, components)
     return environment, components, ctx
 
 
+def _watch_locks(ctx: targets.TargetContext, components: list[Component]) -> None:
+    """If Ctrl-C stops this task, say which state locks (if any) are still held."""
+
+    def held() -> list[str]:
+        try:
+            locks = state_backend.held_locks(ctx.session, ctx.env,
+                                             [c.state_key for c in components])
+        except Exception as error:  # the target may be gone too
+            return [f"could not check the state locks: {error}"]
+        if not locks:
+            return ["no state lock is left held."]
+        return [f"{c.name}: the state is still locked (lock {locks[c.state_key].get('ID')}, "
+                f"{locks[c.state_key].get('Operation')} by {locks[c.state_key].get('Who')}); "
+                f"once nothing runs, release it: invoke unlock --env {ctx.env.name} "
+                f"--component {c.name} --target {ctx.target} --lock-id "
+                f"{locks[c.state_key].get('ID')}" for c in components if c.state_key in locks]
+
+    _on_interrupt.append(held)
+
+
 def _finish(rows: list[runner.Row], ctx: targets.TargetContext) -> int:
+    lost = [row for row in rows if isinstance(row.error, runner.TargetLost)]
+    if lost:
+        sandbox.forget_dead()
+        done = [row.item.name for row in rows if row.ok]
+        cut = [row.item.name for row in rows if not row.ok]
+        err_console.print(
+            f"[red]error:[/red] the sandbox emulator died during this run, so everything in it "
+            f"(state, tables, buckets) is gone. {', '.join(cut)}: stopped"
+            + (f"; {', '.join(done)}: finished before it died" if done else "")
+            + ". The next command starts a fresh sandbox; plan again there.")
+        return OperationError.exit_code
     return runner.report_failures(rows, err_console, lambda c: _rel(ctx.log_file(c)))
 
 
@@ -77,7 +161,8 @@ def init(env: str, component: str | None, target: str | None) -> int:
         operations.init(ctx, item, report, force=True)
         return operations.Outcome(note="initialised")
 
-    rows = runner.run(f"init {ctx.env.name} ({ctx.target})", components, one, console)
+    rows = runner.run(f"init {ctx.env.name} ({ctx.target})", components, one, console,
+                      alive=ctx.alive)
     return _finish(rows, ctx)
 
 
@@ -85,12 +170,14 @@ def init(env: str, component: str | None, target: str | None) -> int:
 def plan(env: str, component: str | None, target: str | None,
          detailed_exitcode: bool = False) -> int:
     _, components, ctx = _prepare(env, component, target)
+    _watch_locks(ctx, components)
     rows = runner.run(f"plan {ctx.env.name} ({ctx.target})", components,
-                      lambda c, report: operations.plan(ctx, c, report), console)
+                      lambda c, report: operations.plan(ctx, c, report), console,
+                      alive=ctx.alive)
     for row in rows:
         if row.ok:
-            console.print(f"{row.item.name}: {row.outcome.summary.counts}; saved in "
-                          f"{_rel(operations.plan_dir(ctx.env.name, row.item))}/")
+            console.print(f"{row.item.name}: {row.outcome.summary.counts}; bundle in "
+                          f"{_rel(bundle.bundle_dir(ctx.target, ctx.env.name, row.item))}/")
     code = _finish(rows, ctx)
     if code == 0 and detailed_exitcode and any(r.outcome.summary.has_changes for r in rows):
         return 2
@@ -99,20 +186,20 @@ def plan(env: str, component: str | None, target: str | None,
 
 @guarded
 def apply(env: str, component: str | None, target: str | None, confirm: str | None,
-          allow_destroy: str | None = None) -> int:
-    environment = load_environment(env)
-    target_name = resolve_target(target)
-    if confirm != environment.apply_confirmation:
-        raise UserError(f"Applying to {environment.name} needs --confirm "
-                        f"{environment.apply_confirmation}; nothing was changed.")
-    # Refuse before starting anything when a component lacks a fitting saved plan or its plan
-    # removes what deletion protection covers.
-    for c in resolve_components(component):
-        _, summary = operations.saved_plan(environment.name, target_name, c)
-        plan_guard.check(environment, c.name, summary, allow_destroy)
-    _, components, ctx = _prepare(env, component, target)
-    rows = runner.run(f"apply {ctx.env.name} ({ctx.target})", components,
-                      lambda c, report: operations.apply(ctx, c, report), console)
+          allow_destroy: list[str] | None = None, confirm_destroy: str | None = None,
+          max_age: str = deploy.DEFAULT_MAX_AGE) -> int:
+    request = deploy.DeployRequest(
+        env=load_environment(env), target=resolve_target(target),
+        components=resolve_components(component), confirm=confirm,
+        allow_destroy=tuple(allow_destroy or ()), confirm_destroy=confirm_destroy,
+        max_age=max_age)
+
+    def ready(ctx: targets.TargetContext) -> None:
+        for note in ctx.notes:
+            console.print(f"[dim]{note}[/dim]")
+        _watch_locks(ctx, request.components)
+
+    ctx, rows = deploy.apply(request, console, on_ready=ready)
     return _finish(rows, ctx)
 
 

@@ -17,3 +17,16 @@ class OperationError(Exception):
     def __init__(self, message: str, details: str = "") -> None:
         super().__init__(message)
         self.details = details
+
+
+class InputFileError(UserError):
+    """A file the tasks read (tfvars, schema, contract, template, usage, allowlist) is broken.
+
+    Raised before anything starts; printed as `<file>:<line>: <sentence>`. Exit code 2."""
+
+    def __init__(self, file: str, line: int | None, message: str) -> None:
+        self.file = file
+        self.line = line
+        self.message = message
+        where = f"{file}:{line}" if line else file
+        super().__init__(f"{where}: {message}")

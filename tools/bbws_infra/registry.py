@@ -1,23 +1,45 @@
-"""Environments (read from envs/<env>.tfvars) and components (the Terraform roots)."""
+"""The project's lists, each written once: environments (values from envs/<env>.tfvars, order
+of promotion here), components (discovered from the folders under dynamodb/ and s3/), the
+Terraform tree, provider aliases (read from envs/providers.tf) and confirmation strings.
+
+Adding a table is adding a folder under dynamodb/; adding an environment is adding its tfvars
+file and its place in PROMOTION_ORDER.
+"""
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-import hcl2
-
+from bbws_infra import tfvars
 from bbws_infra.errors import UserError
 from bbws_infra.paths import REPO_ROOT
 
 TARGETS = ("sandbox", "aws")
 
-# Seed 000 section 6.4: the string an operator types to change each environment.
-APPLY_CONFIRMATIONS = {"dev": "deploy-dev", "sit": "promote-sit", "prod": "promote-prod"}
+# Changes travel dev -> sit -> prod; the first environment deploys, the later ones promote.
+PROMOTION_ORDER = ("dev", "sit", "prod")
+
+# Component folders and the prefix of their state keys (the repository names the state layout
+# was agreed with).
+STATE_KEY_PREFIXES = {"dynamodb": "2_1_bbws_dynamodb_schemas", "s3": "2_1_bbws_s3_schemas"}
+MODULES_DIR = "modules"
+SHARED_DIR = "envs"  # tfvars plus the providers and variables every root links
+# Everything staged, formatted and validated: the component roots, the modules, envs/.
+TERRAFORM_TREE = (*STATE_KEY_PREFIXES, MODULES_DIR, SHARED_DIR)
+
+# Variables an environment's tfvars must set for the task runner itself (Terraform checks the
+# rest against envs/variables.tf).
+_REQUIRED = ("environment", "account_id", "region", "dr_region")
+
+
+def apply_confirmation(env_name: str) -> str:
+    """What an operator types to change an environment: deploy-dev, promote-sit, promote-prod."""
+    verb = "deploy" if env_name == PROMOTION_ORDER[0] else "promote"
+    return f"{verb}-{env_name}"
 
 
 @dataclass(frozen=True)
@@ -40,18 +62,27 @@ class Environment:
 
     @property
     def apply_confirmation(self) -> str:
-        return APPLY_CONFIRMATIONS[self.name]
+        return apply_confirmation(self.name)
 
     @property
     def rollback_confirmation(self) -> str:
         return f"rollback-{self.name}"
 
+    @property
+    def destroy_confirmation(self) -> str:
+        return f"destroy-{self.name}"
+
+    @property
+    def uses_dr(self) -> bool:
+        """Whether anything in this environment lives in the DR region (backup copies or the
+        replica bucket); where not, the DR provider is never started."""
+        return bool(self.values.get("backup_copy_to_dr") or self.values.get("replication_enabled"))
+
 
 @dataclass(frozen=True)
 class Component:
     name: str
-    kind: str  # "dynamodb" or "s3": also the first folder of the root
-    repository: str  # the seed's repository name, which prefixes the state key
+    kind: str  # the folder holding the root: a key of STATE_KEY_PREFIXES
 
     @property
     def root(self) -> str:
@@ -60,53 +91,74 @@ class Component:
 
     @property
     def state_key(self) -> str:
-        return f"{self.repository}/{self.name}/terraform.tfstate"
+        return f"{STATE_KEY_PREFIXES[self.kind]}/{self.name}/terraform.tfstate"
 
 
-COMPONENTS: dict[str, Component] = {
-    c.name: c
-    for c in (
-        Component("tenants", "dynamodb", "2_1_bbws_dynamodb_schemas"),
-        Component("products", "dynamodb", "2_1_bbws_dynamodb_schemas"),
-        Component("campaigns", "dynamodb", "2_1_bbws_dynamodb_schemas"),
-        Component("templates", "s3", "2_1_bbws_s3_schemas"),
-    )
-}
+def discover_components(repo_root: Path = REPO_ROOT) -> dict[str, Component]:
+    """Every folder under dynamodb/ and s3/ that holds a main.tf is a component."""
+    found: dict[str, Component] = {}
+    for kind in STATE_KEY_PREFIXES:
+        for main in sorted((repo_root / kind).glob("*/main.tf")):
+            name = main.parent.name
+            if name in found:
+                raise UserError(f"Component {name!r} exists under both {found[name].kind}/ and "
+                                f"{kind}/; component names must be unique.")
+            found[name] = Component(name, kind)
+    return found
 
 
-def _plain(value: Any) -> Any:
-    """python-hcl2 keeps string quotes (and older releases wrap values in lists): undo both."""
-    if isinstance(value, list) and len(value) == 1 and not isinstance(value[0], (list, dict)):
-        return _plain(value[0])
-    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
-        return json.loads(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items() if not k.startswith("__")}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
+COMPONENTS: dict[str, Component] = discover_components()
+
+
+def terraform_dirs(repo_root: Path = REPO_ROOT) -> list[str]:
+    """Every root and module (repository-relative), for validate and the scanners."""
+    parents = (*STATE_KEY_PREFIXES, MODULES_DIR)
+    dirs = {p.parent for d in parents for p in (repo_root / d).glob("*/*.tf")}
+    return sorted(str(p.relative_to(repo_root)) for p in dirs)
+
+
+@cache
+def provider_aliases(repo_root: Path = REPO_ROOT) -> tuple[str | None, ...]:
+    """The aws provider configurations envs/providers.tf declares: None for the default one,
+    then each alias (e.g. "dr")."""
+    path = repo_root / SHARED_DIR / "providers.tf"
+    blocks = tfvars.parse_file(path, repo_root).get("provider", [])
+    aliases: list[str | None] = []
+    for block in blocks:
+        for name, body in block.items():
+            if name.strip('"') == "aws":
+                aliases.append(tfvars.plain(body.get("alias")))
+    if None not in aliases:
+        raise UserError(f"{SHARED_DIR}/providers.tf declares no default aws provider.")
+    return tuple(sorted(aliases, key=lambda a: (a is not None, a or "")))
 
 
 def env_names(repo_root: Path = REPO_ROOT) -> list[str]:
-    return sorted(p.stem for p in (repo_root / "envs").glob("*.tfvars"))
+    """Environments in promotion order; a tfvars file outside that order is an error."""
+    present = {p.stem for p in (repo_root / SHARED_DIR).glob("*.tfvars")}
+    strays = sorted(present - set(PROMOTION_ORDER))
+    if strays:
+        raise UserError(f"{SHARED_DIR}/{strays[0]}.tfvars is not an environment this project "
+                        f"promotes through ({', '.join(PROMOTION_ORDER)}); rename or remove it.")
+    return [name for name in PROMOTION_ORDER if name in present]
 
 
 @cache
 def load_environment(name: str, repo_root: Path = REPO_ROOT) -> Environment:
-    """Read envs/<name>.tfvars; its file name and `environment` value must agree."""
+    """Read and check envs/<name>.tfvars (syntax, declared variables, types) before anything
+    starts; its file name and `environment` value must agree."""
     names = env_names(repo_root)
     if name not in names:
         raise UserError(f"Unknown environment {name!r}; choose one of: {', '.join(names)}.")
-    path = repo_root / "envs" / f"{name}.tfvars"
-    with path.open() as handle:
-        values = _plain(hcl2.load(handle))
-    missing = [k for k in ("environment", "account_id", "region", "dr_region") if k not in values]
+    path = repo_root / SHARED_DIR / f"{name}.tfvars"
+    values = tfvars.load_tfvars(path, repo_root / SHARED_DIR / "variables.tf", repo_root)
+    rel = path.relative_to(repo_root)
+    missing = [k for k in _REQUIRED if k not in values]
     if missing:
-        raise UserError(f"{path.relative_to(repo_root)} lacks {', '.join(missing)}.")
-    if values["environment"] != name or name not in APPLY_CONFIRMATIONS:
-        raise UserError(f"{path.relative_to(repo_root)} says environment = "
-                        f"{values['environment']!r}; it must be {name!r} and one of "
-                        f"{', '.join(APPLY_CONFIRMATIONS)}.")
+        raise UserError(f"{rel} lacks {', '.join(missing)}.")
+    if values["environment"] != name:
+        raise UserError(f"{rel}:{tfvars.line_of(path, 'environment')}: environment = "
+                        f"{values['environment']!r}, but the file name says {name!r}.")
     return Environment(
         name=name,
         account_id=str(values["account_id"]),
@@ -135,3 +187,13 @@ def resolve_target(name: str | None) -> str:
     if target not in TARGETS:
         raise UserError(f"Unknown target {target!r}; choose one of: {', '.join(TARGETS)}.")
     return target
+
+
+# Help texts of the flags every task shares, built from the lists above.
+ENV_HELP = (f"Environment: {', '.join(PROMOTION_ORDER)} (values come from "
+            f"{SHARED_DIR}/<env>.tfvars).")
+COMPONENT_HELP = (f"Component: {', '.join(COMPONENTS)}; comma-separate several; omit for all.")
+TARGET_HELP = ("Where to run: sandbox (default, the embedded AWS emulator) or aws (real AWS; "
+               "also set by BBWS_TARGET).")
+CONFIRM_HELP = ("The env's confirmation string: "
+                f"{', '.join(apply_confirmation(e) for e in PROMOTION_ORDER)}.")

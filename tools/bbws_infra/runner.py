@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from bbws_infra import terraform
+from bbws_infra import interrupts, terraform
 from bbws_infra.errors import OperationError
 from bbws_infra.operations import Outcome
 
@@ -28,6 +28,15 @@ class Named(Protocol):
 
 
 Operation = Callable[[Any, Callable[[str], None]], Outcome]
+
+
+class TargetLost(OperationError):
+    """The target stopped answering mid-run (the sandbox emulator died): every other
+    component is stopped too, and the failure is reported once."""
+
+
+class Stopped(OperationError):
+    """Not run, or stopped, because another component lost the target or Ctrl-C came."""
 
 
 @dataclass
@@ -63,7 +72,9 @@ def _table(title: str, rows: list[Row]) -> Table:
         table.add_column(column, justify="left" if column in ("name", "status") else "right")
     for row in rows:
         summary = row.outcome.summary if row.outcome else None
-        if row.error is not None:
+        if isinstance(row.error, Stopped):
+            status = "[yellow]stopped[/yellow]" if row.started else "[yellow]not started[/yellow]"
+        elif row.error is not None:
             status = f"[red]failed in {row.stage}[/red]"
         elif row.outcome is not None:
             note = row.outcome.note or ("changes" if summary and summary.has_changes
@@ -78,13 +89,14 @@ def _table(title: str, rows: list[Row]) -> Table:
 
 
 def run(title: str, items: list[Any], operation: Operation,
-        console: Console | None = None) -> list[Row]:
-    """Run operation(item, report) for each item (components, modules); one failure never stops
-    the others."""
+        console: Console | None = None, alive: Callable[[], bool] | None = None) -> list[Row]:
+    """Run operation(item, report) for each item (components, modules). One failure never stops
+    the others, except when alive() says the target itself is gone: then the rest stop."""
     console = console or Console()
     rows = [Row(item) for item in items]
     lock = threading.Lock()
     live_display = console.is_terminal
+    abort = threading.Event()
 
     def work(row: Row) -> None:
         def report(stage: str) -> None:
@@ -94,11 +106,21 @@ def run(title: str, items: list[Any], operation: Operation,
             if not live_display:
                 console.print(f"[{row.item.name}] {stage}", highlight=False, markup=False)
 
+        if abort.is_set() or interrupts.requested():
+            row.error = Stopped("not started")
+            return
+        interrupts.checkpoint("next-component")
         row.started = time.monotonic()
         try:
             row.outcome = operation(row.item, report)
         except Exception as error:  # reported per component; the others go on
             row.error = error
+            if alive is not None and not abort.is_set() and not alive():
+                abort.set()
+                row.error = TargetLost(str(error))
+                terraform.stop_all(grace_s=5.0)
+            elif abort.is_set() or interrupts.requested():
+                row.error = Stopped(str(error))
         finally:
             row.finished = time.monotonic()
 
@@ -125,9 +147,12 @@ def run(title: str, items: list[Any], operation: Operation,
 
 
 def report_failures(rows: list[Row], console: Console, log_hint: Callable[[Any], str]) -> int:
-    """Print each failure once (message, Terraform's diagnostics, log path); exit code."""
+    """Print each failure once (message, Terraform's diagnostics, log path); exit code.
+    Components that were only stopped because of another's failure print nothing more."""
     failed = [row for row in rows if not row.ok]
     for row in failed:
+        if isinstance(row.error, (Stopped, TargetLost)):
+            continue
         error = row.error
         console.rule(f"[red]{row.item.name}: failed in {row.stage}")
         console.print(str(error), highlight=False, markup=False)

@@ -23,6 +23,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from bbws_infra import interrupts
 from bbws_infra.errors import OperationError
 from bbws_infra.paths import file_lock, work_dir
 from bbws_infra.registry import Environment
@@ -143,6 +144,7 @@ def _start(port: int | None = None) -> SandboxServer:
     process = subprocess.Popen(_moto_command(port), stdout=log, stderr=subprocess.STDOUT,
                                stdin=subprocess.DEVNULL, start_new_session=True, env=env)
     try:
+        interrupts.checkpoint("sandbox")
         deadline = time.monotonic() + START_TIMEOUT_S
         while not _answers(port, timeout=0.5):
             if process.poll() is not None:
@@ -186,6 +188,15 @@ def ensure_running() -> SandboxServer:
     raise OperationError(
         f"The sandbox emulator recorded at {server.endpoint} (pid {server.pid}) is not "
         "answering, so everything in it is gone; run the command again to start a fresh one.")
+
+
+def forget_dead() -> None:
+    """Drop the record of an emulator that stopped answering, so the next command starts a
+    fresh one instead of reporting the dead one again."""
+    with _locked():
+        server = _read_record()
+        if server is not None and not is_alive(server):
+            _record_path().unlink(missing_ok=True)
 
 
 def down() -> bool:

@@ -61,3 +61,19 @@ def _protect_bucket(s3: Any, env: Environment) -> None:
 def _tags(env: Environment) -> list[dict[str, str]]:
     tags = {**env.values.get("tags", {}), "Environment": env.name, "Component": "terraform-state"}
     return [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
+
+
+def held_locks(session: Any, env: Environment, state_keys: list[str]) -> dict[str, dict]:
+    """State key -> lock info for each of these state keys that is locked right now (the S3
+    backend's lock item is `<bucket>/<key>`; its digest item `<bucket>/<key>-md5` is not a
+    lock)."""
+    import json
+
+    dynamodb = session.client("dynamodb", region_name=env.region)
+    locks = {}
+    for key in state_keys:
+        item = dynamodb.get_item(TableName=env.lock_table, ConsistentRead=True,
+                                 Key={"LockID": {"S": f"{env.state_bucket}/{key}"}}).get("Item")
+        if item and "Info" in item:
+            locks[key] = json.loads(item["Info"]["S"])
+    return locks

@@ -10,20 +10,21 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bbws_infra import sandbox
+from bbws_infra import sandbox, tfvars
 from bbws_infra.errors import UserError
 from bbws_infra.paths import REPO_ROOT, work_dir
-from bbws_infra.registry import Component, Environment
+from bbws_infra.registry import TERRAFORM_TREE, Component, Environment, provider_aliases
 from bbws_infra.terraform import cli_config, plugin_cache_dir
 
-STAGED_DIRS = ("dynamodb", "s3", "modules", "envs")
 OVERRIDE_FILE = "zz_target_override.tf"
-_KEEP_IN_STAGE = {".terraform.lock.hcl", OVERRIDE_FILE}
-_PROVIDER_ALIASES = (None, "dr")
+DR_OVERRIDE_FILE = "zz_dr_provider_override.tf"
+LOCK_FILE = ".terraform.lock.hcl"
+GENERATED_FILES = frozenset({OVERRIDE_FILE, DR_OVERRIDE_FILE})
 
 
 @dataclass
@@ -38,6 +39,8 @@ class TargetContext:
     extra_vars: list[str] = field(default_factory=list)
     session: Any = None
     notes: list[str] = field(default_factory=list)
+    # Whether the target still answers (the sandbox emulator can die mid-run).
+    alive: Callable[[], bool] = lambda: True
 
     @property
     def stage_dir(self) -> Path:
@@ -104,10 +107,11 @@ def backend_settings(env: Environment, component: Component) -> dict[str, Any]:
 
 
 def sandbox_provider_override(endpoint: str) -> str:
-    """Provider settings that point hashicorp/aws 3.39 at the emulator, for both aliases."""
+    """Provider settings that point hashicorp/aws 3.39 at the emulator, for every provider
+    configuration envs/providers.tf declares."""
     endpoints = "\n".join(f"    {service} = {json.dumps(endpoint)}" for service in sandbox.SERVICES)
     blocks = []
-    for alias in _PROVIDER_ALIASES:
+    for alias in provider_aliases():
         alias_line = f'  alias = "{alias}"\n' if alias else ""
         blocks.append(
             f'provider "aws" {{\n{alias_line}'
@@ -120,9 +124,14 @@ def sandbox_provider_override(endpoint: str) -> str:
     return "# Generated for --target sandbox; never committed.\n" + "\n".join(blocks)
 
 
-def prepare(target: str, env: Environment) -> TargetContext:
-    """Resolve credentials and make sure the state backend exists; refuse on a wrong account."""
-    if target == "sandbox":
+class SandboxTarget:
+    """The embedded emulator: started on demand, one IAM key per environment's account."""
+
+    name = "sandbox"
+    # The one difference the emulator forces: it lacks CreateBackupSelection.
+    extra_vars = ("create_backup_selection=false",)
+
+    def prepare(self, env: Environment) -> TargetContext:
         server, session, created = sandbox.session_for(env)
         process_env = base_env(offline=True)
         process_env.update({
@@ -143,12 +152,40 @@ def prepare(target: str, env: Environment) -> TargetContext:
             "skip_requesting_account_id": True,
         }
         return TargetContext(
-            target=target, env=env, process_env=process_env, backend=backend_extra,
+            target=self.name, env=env, process_env=process_env, backend=backend_extra,
             provider_override=sandbox_provider_override(server.endpoint),
-            # The one difference the emulator forces: it lacks CreateBackupSelection.
-            extra_vars=["create_backup_selection=false"], session=session,
-            notes=[f"sandbox: created {c}" for c in created])
-    return _prepare_aws(env)
+            extra_vars=list(self.extra_vars), session=session,
+            notes=[f"sandbox: created {c}" for c in created],
+            alive=lambda: sandbox.is_alive(server))
+
+
+class AwsTarget:
+    """Real AWS through the standard credential chain, proven to be the env's account."""
+
+    name = "aws"
+    extra_vars: tuple[str, ...] = ()
+
+    def prepare(self, env: Environment) -> TargetContext:
+        from botocore.exceptions import ClientError
+
+        session = aws_session(env)
+        try:
+            session.client("s3").head_bucket(Bucket=env.state_bucket)
+        except ClientError:
+            raise UserError(f"State bucket {env.state_bucket} does not exist or is not yours; "
+                            f"run: invoke bootstrap --env {env.name} --target aws") from None
+        process_env = base_env(offline=False)
+        process_env.update({k: v for k, v in os.environ.items() if k.startswith("AWS_")})
+        return TargetContext(target=self.name, env=env, process_env=process_env,
+                             backend={"allowed_account_ids": [env.account_id]}, session=session)
+
+
+TARGET_IMPLEMENTATIONS = {t.name: t for t in (SandboxTarget(), AwsTarget())}
+
+
+def prepare(target: str, env: Environment) -> TargetContext:
+    """Resolve credentials and make sure the state backend exists; refuse on a wrong account."""
+    return TARGET_IMPLEMENTATIONS[target].prepare(env)
 
 
 def aws_session(env: Environment) -> Any:
@@ -178,27 +215,12 @@ def aws_session(env: Environment) -> Any:
     return session
 
 
-def _prepare_aws(env: Environment) -> TargetContext:
-    from botocore.exceptions import ClientError
-
-    session = aws_session(env)
-    try:
-        session.client("s3").head_bucket(Bucket=env.state_bucket)
-    except ClientError:
-        raise UserError(f"State bucket {env.state_bucket} does not exist or is not yours; "
-                        f"run: invoke bootstrap --env {env.name} --target aws") from None
-    process_env = base_env(offline=False)
-    process_env.update({k: v for k, v in os.environ.items() if k.startswith("AWS_")})
-    return TargetContext(target="aws", env=env, process_env=process_env,
-                         backend={"allowed_account_ids": [env.account_id]}, session=session)
-
-
 def sync_tree(source: Path, dest: Path) -> None:
     """Mirror source into dest (symlinks followed), rewriting only changed files."""
     dest.mkdir(parents=True, exist_ok=True)
     wanted = set()
     for item in source.iterdir():
-        if item.name.startswith(".") or item.name == "__pycache__":
+        if (item.name.startswith(".") and item.name != LOCK_FILE) or item.name == "__pycache__":
             continue
         wanted.add(item.name)
         target = dest / item.name
@@ -213,29 +235,55 @@ def sync_tree(source: Path, dest: Path) -> None:
             if not target.exists() or target.read_bytes() != data:
                 target.write_bytes(data)
     for extra in dest.iterdir():
-        if extra.name not in wanted and extra.name not in _KEEP_IN_STAGE:
+        if extra.name not in wanted and extra.name not in GENERATED_FILES:
             if extra.is_dir() and extra.name != ".terraform":
                 shutil.rmtree(extra)
             elif extra.is_file():
                 extra.unlink()
 
 
-def stage_tree(dest: Path) -> None:
+def stage_tree(dest: Path, repo_root: Path = REPO_ROOT) -> None:
     """Mirror the repository's Terraform tree (roots, modules, envs) into dest."""
-    for name in STAGED_DIRS:
-        sync_tree(REPO_ROOT / name, dest / name)
+    for name in TERRAFORM_TREE:
+        sync_tree(repo_root / name, dest / name)
+
+
+def dr_provider_override(root: Path) -> str | None:
+    """Where the environment uses no DR region, hand the primary provider to every module
+    that asks for the DR one, so Terraform starts one provider process instead of two (the
+    DR resources are all disabled there, so nothing is planned in either region)."""
+    blocks = []
+    for path in sorted(root.glob("*.tf")):
+        if path.name in GENERATED_FILES:
+            continue
+        for module in tfvars.parse_file(path, root).get("module", []):
+            for name, body in module.items():
+                providers = body.get("providers") or {}
+                if any("aws." in str(key) for key in providers):
+                    mapping = ", ".join(
+                        f"{str(k).strip('${}')} = aws" for k in providers)
+                    blocks.append(f"module {name} {{\n  providers = {{ {mapping} }}\n}}\n")
+    if not blocks:
+        return None
+    return "# Generated: this environment uses no DR region.\n" + "\n".join(blocks)
 
 
 def stage(ctx: TargetContext, components: list[Component]) -> None:
     """Copy the Terraform tree into the work directory and add per-target files."""
     stage_tree(ctx.stage_dir)
     for component in components:
-        override = ctx.root_dir(component) / OVERRIDE_FILE
-        if ctx.provider_override:
-            override.write_text(ctx.provider_override)
-        else:
-            override.unlink(missing_ok=True)
+        root = ctx.root_dir(component)
+        _write_or_remove(root / OVERRIDE_FILE, ctx.provider_override)
+        _write_or_remove(root / DR_OVERRIDE_FILE,
+                         None if ctx.env.uses_dr else dr_provider_override(root))
         settings = {**backend_settings(ctx.env, component), **ctx.backend}
         backend = ctx.backend_file(component)
         backend.parent.mkdir(parents=True, exist_ok=True)
         backend.write_text("".join(f"{k} = {hcl_value(v)}\n" for k, v in settings.items()))
+
+
+def _write_or_remove(path: Path, text: str | None) -> None:
+    if text is None:
+        path.unlink(missing_ok=True)
+    elif not path.exists() or path.read_text() != text:
+        path.write_text(text)

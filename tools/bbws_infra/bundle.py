@@ -1,0 +1,236 @@
+"""The plan bundle: what a reviewer approves, bound to what gets applied.
+
+`invoke plan` writes, per target, environment and component, under
+build/plans/<target>/<env>/<component>/: the binary plan (`tfplan`), its JSON (`plan.json`), a
+text and a Markdown summary, and `bundle.json`, which records the commit, whether the tree was
+dirty, hashes of the plan and its JSON, the state lineage and serial the plan was made against
+(read from the plan file's own state snapshot), Terraform and provider versions, the lock file's
+hash, a fingerprint of every input, who and when. A bundle is complete only once bundle.json
+exists: it is written last, and removed first when a new plan starts.
+
+Applied bundles move to applied/<timestamp>/ beside it; they are never deleted.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+import zipfile
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bbws_infra.errors import UserError
+from bbws_infra.paths import REPO_ROOT, work_dir
+from bbws_infra.registry import MODULES_DIR, SHARED_DIR, Component, Environment
+
+FORMAT = 1
+PLAN_FILE = "tfplan"
+PLAN_JSON = "plan.json"
+SUMMARY_TEXT = "summary.txt"
+SUMMARY_MARKDOWN = "summary.md"
+RECORD = "bundle.json"
+APPLIED_DIR = "applied"
+_INCOMING = ".incoming"
+# Files of a bundle in the order they are moved into place: the record comes last.
+BUNDLE_FILES = (PLAN_FILE, PLAN_JSON, SUMMARY_TEXT, SUMMARY_MARKDOWN, RECORD)
+
+
+@dataclass
+class BundleRecord:
+    target: str
+    env: str
+    component: str
+    commit: str
+    dirty: bool
+    plan_sha256: str
+    plan_json_sha256: str
+    state_lineage: str
+    state_serial: int
+    terraform_version: str
+    provider_versions: dict[str, str]
+    lock_file_sha256: str
+    inputs_sha256: str
+    who: str
+    created_at: str  # ISO 8601, UTC
+    created_epoch: float
+    add: int = 0
+    change: int = 0
+    destroy: int = 0
+    protected_removals: list[str] = field(default_factory=list)
+    format: int = FORMAT
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> BundleRecord:
+        data = json.loads(text)
+        if data.get("format") != FORMAT:
+            raise ValueError(f"bundle format {data.get('format')!r}, expected {FORMAT}")
+        return cls(**data)
+
+    @property
+    def age_s(self) -> float:
+        return time.time() - self.created_epoch
+
+
+def bundle_dir(target: str, env_name: str, component: Component) -> Path:
+    return work_dir() / "plans" / target / env_name / component.name
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# --- what the bundle binds to --------------------------------------------------------------
+
+
+def git_state(repo_root: Path = REPO_ROOT) -> tuple[str, bool]:
+    """(HEAD commit, whether the working tree has uncommitted changes); ("", True) outside a
+    git checkout, which no sit or prod apply accepts."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo_root, check=True,
+                                capture_output=True, text=True).stdout.strip()
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=normal"],
+                                cwd=repo_root, check=True, capture_output=True,
+                                text=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return "", True
+    return commit, bool(status.strip())
+
+
+def who() -> str:
+    """The GitHub actor in a workflow, otherwise the git identity, otherwise the OS user."""
+    actor = os.environ.get("GITHUB_ACTOR")
+    if actor:
+        return f"{actor} (GitHub Actions)"
+    try:
+        email = subprocess.run(["git", "config", "user.email"], cwd=REPO_ROOT,
+                               capture_output=True, text=True).stdout.strip()
+    except OSError:
+        email = ""
+    return email or getpass.getuser()
+
+
+def input_files(env: Environment, component: Component, repo_root: Path = REPO_ROOT
+                ) -> list[Path]:
+    """Every file a component's plan depends on: its root (Terraform, schema or templates,
+    lock file), the modules, the shared Terraform files and the env's tfvars."""
+    shared = repo_root / SHARED_DIR
+    files = [p for p in (repo_root / component.root).rglob("*") if p.is_file()]
+    files += [p for p in (repo_root / MODULES_DIR).rglob("*") if p.is_file()]
+    files += [p for p in shared.iterdir() if p.is_file() and p.suffix != ".tfvars"
+              and not p.name.endswith(".usage.yml")]
+    files.append(env.tfvars)
+    return sorted(f for f in files if "__pycache__" not in f.parts)
+
+
+def inputs_fingerprint(env: Environment, component: Component, extra: list[str],
+                       repo_root: Path = REPO_ROOT) -> str:
+    """sha256 over the input files (path and bytes, symlinks followed) and the target's extra
+    variables. Generated files (emulator endpoints) are left out: a new sandbox port must not
+    invalidate a reviewed plan."""
+    digest = hashlib.sha256()
+    for path in input_files(env, component, repo_root):
+        digest.update(path.relative_to(repo_root).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    digest.update("\0".join(extra).encode())
+    return digest.hexdigest()
+
+
+def plan_state_snapshot(plan_file: Path) -> tuple[str, int]:
+    """Lineage and serial of the state the plan was made against, from the plan file itself
+    (Terraform stores that snapshot in it; an empty lineage means no state existed yet)."""
+    with zipfile.ZipFile(plan_file) as archive:
+        state = json.loads(archive.read("tfstate"))
+    return state.get("lineage", ""), int(state.get("serial", 0))
+
+
+def provider_versions(plan_file: Path) -> dict[str, str]:
+    """Provider versions from the dependency lock file the plan file carries."""
+    with zipfile.ZipFile(plan_file) as archive:
+        try:
+            text = archive.read(".terraform.lock.hcl").decode()
+        except KeyError:
+            return {}
+    pattern = re.compile(r'provider\s+"([^"]+)"\s*\{[^}]*?version\s*=\s*"([^"]+)"', re.S)
+    return dict(pattern.findall(text))
+
+
+# --- writing and reading -------------------------------------------------------------------
+
+
+class BundleWriter:
+    """Builds a bundle in a hidden folder and moves it into place only when complete; an
+    interrupted or failed plan leaves no bundle behind, and never half of one."""
+
+    def __init__(self, target: str, env_name: str, component: Component) -> None:
+        self.final = bundle_dir(target, env_name, component)
+        self.incoming = self.final / _INCOMING
+
+    def __enter__(self) -> BundleWriter:
+        self.final.mkdir(parents=True, exist_ok=True)
+        for name in reversed(BUNDLE_FILES):  # the record first: the old bundle is no more
+            (self.final / name).unlink(missing_ok=True)
+        shutil.rmtree(self.incoming, ignore_errors=True)
+        self.incoming.mkdir()
+        return self
+
+    def path(self, name: str) -> Path:
+        return self.incoming / name
+
+    def commit(self) -> None:
+        for name in BUNDLE_FILES:
+            self.path(name).replace(self.final / name)
+
+    def __exit__(self, *exc: object) -> None:
+        shutil.rmtree(self.incoming, ignore_errors=True)
+
+
+def load(target: str, env_name: str, component: Component) -> BundleRecord:
+    """The complete bundle saved for this target, env and component, or a UserError naming
+    the plan command to run."""
+    directory = bundle_dir(target, env_name, component)
+    hint = f"invoke plan --env {env_name} --component {component.name} --target {target}"
+    try:
+        record = BundleRecord.from_json((directory / RECORD).read_text())
+    except FileNotFoundError:
+        raise UserError(f"No saved plan for {component.name} in {env_name} ({target}); run: "
+                        f"{hint}") from None
+    except (ValueError, TypeError) as error:
+        raise UserError(f"The saved plan record {directory / RECORD} is unreadable ({error}); "
+                        f"run: {hint}") from None
+    if (record.target, record.env, record.component) != (target, env_name, component.name):
+        raise UserError(f"The bundle in {directory} was made for {record.component} in "
+                        f"{record.env} ({record.target}), not {component.name} in {env_name} "
+                        f"({target}); run: {hint}")
+    return record
+
+
+def archive(target: str, env_name: str, component: Component) -> Path:
+    """Move the applied bundle to applied/<timestamp>/ so the record of what was applied
+    survives and the same plan cannot be applied twice."""
+    directory = bundle_dir(target, env_name, component)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    dest = directory / APPLIED_DIR / stamp
+    dest.mkdir(parents=True)
+    # The record first: the bundle stops being applicable at once.
+    for name in (RECORD, *BUNDLE_FILES[:-1]):
+        if (directory / name).exists():
+            (directory / name).replace(dest / name)
+    return dest
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
