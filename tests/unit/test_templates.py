@@ -11,12 +11,21 @@ import pytest
 from bbws_infra.findings import Finding
 from bbws_infra.paths import REPO_ROOT
 from bbws_infra.template_preview import build_preview
-from bbws_infra.templates import load_contracts, parse_errors, render, tokenize, validate_all
+from bbws_infra.templates import (
+    INTERNAL_UNSUBSCRIBE,
+    Tag,
+    load_contracts,
+    parse_errors,
+    render,
+    tokenize,
+    validate_all,
+)
 
 CONTRACTS = "s3/templates/contracts.json"
 RECEIPT = "s3/templates/templates/receipts/receipt.html"
 RECEIPT_TXT = "s3/templates/templates/receipts/receipt.txt"
 INTERNAL = "s3/templates/templates/receipts/receipt_internal.html"
+INTERNAL_TXT = "s3/templates/templates/receipts/receipt_internal.txt"
 
 
 @pytest.fixture
@@ -124,7 +133,7 @@ def test_missing_plain_text_part(repo: Path) -> None:
 
 
 def test_text_part_lacks_a_variable_of_the_html(repo: Path) -> None:
-    edit(repo, RECEIPT_TXT, "Payment reference: {{paymentReference}}\n", "")
+    edit(repo, RECEIPT_TXT, "Payment reference: {{{paymentReference}}}\n", "")
     line = line_of(repo, RECEIPT, "{{paymentReference}}")
     message = "'paymentReference' is used here but not in the plain-text part receipts/receipt.txt"
     assert validate_all(repo) == [Finding(RECEIPT, f"line {line}", message)]
@@ -218,13 +227,214 @@ def test_contract_schema_violation(repo: Path) -> None:
 
 
 def test_tokenizer_lines_are_exact() -> None:
-    source = "a\n{{#items}}\n{{! note\nspans lines }}\n{{/item}}\n{{{raw}}}\n"
-    _, errors = tokenize(source)
+    source = "a\n{{#items}}\n{{! note\nspans lines }}\n{{/item}}\n{{{raw}}}\n{{{open}}\n"
+    tags, errors = tokenize(source)
     assert errors == [
         (2, "section 'items' is never closed"),
         (5, "{{/item}} closes a section that is not open"),
-        (6, "triple mustache {{{...}}} is not allowed; use {{var}}"),
+        (7, "triple mustache '{{{' must be closed with '}}}'"),
     ]
+    assert Tag("{", "raw", 6) in tags
+
+
+def test_tokenizer_tells_the_three_variable_forms_apart() -> None:
+    tags, errors = tokenize("{{a}} {{{ b }}} {{& c}} {{#s}}{{{.}}}{{/s}} tail }")
+    assert errors == []
+    assert [(tag.kind, tag.name, str(tag)) for tag in tags] == [
+        ("", "a", "{{a}}"), ("{", "b", "{{{b}}}"), ("&", "c", "{{&c}}"),
+        ("#", "s", "{{#s}}"), ("{", ".", "{{{.}}}"), ("/", "s", "{{/s}}"),
+    ]
+
+
+# Escaping: a text part writes {{{var}}}, an HTML part {{var}}.
+
+
+def test_escaped_variable_in_text_part(repo: Path) -> None:
+    line = edit(repo, RECEIPT_TXT, "Hi {{{customerName}}},", "Hi {{customerName}},")
+    assert validate_all(repo) == [Finding(
+        RECEIPT_TXT, f"line {line}", "{{customerName}}: use {{{customerName}}} in plain-text "
+        "parts so values are not HTML-escaped")]
+
+
+def test_escaped_section_member_in_text_part(repo: Path) -> None:
+    line = edit(repo, RECEIPT_TXT, "- {{{name}}}", "- {{name}}")
+    assert validate_all(repo) == [Finding(
+        RECEIPT_TXT, f"line {line}",
+        "{{name}}: use {{{name}}} in plain-text parts so values are not HTML-escaped")]
+
+
+def test_ampersand_variable_in_text_part(repo: Path) -> None:
+    line = edit(repo, RECEIPT_TXT, "{{{orderNumber}}}", "{{&orderNumber}}")
+    assert validate_all(repo) == [Finding(
+        RECEIPT_TXT, f"line {line}", "{{&orderNumber}}: write unescaped values as "
+        "{{{orderNumber}}} in plain-text parts, the one form the contract allows")]
+
+
+def test_section_tags_in_text_part_stay_double(repo: Path) -> None:
+    text = (repo / RECEIPT_TXT).read_text(encoding="utf-8")
+    assert "{{#items}}" in text and "{{/items}}" in text and "{{#discount}}" in text
+    assert validate_all(repo) == []
+
+
+@pytest.mark.parametrize("tag", ["{{{customerName}}}", "{{&customerName}}", "{{& customerName}}"])
+def test_unescaped_variable_in_html_part(repo: Path, tag: str) -> None:
+    line = edit(repo, RECEIPT, "Hi {{customerName}},", f"Hi {tag},")
+    written = "{{{customerName}}}" if tag.startswith("{{{") else "{{&customerName}}"
+    assert validate_all(repo) == [Finding(
+        RECEIPT, f"line {line}", f"{written} is unescaped in an HTML part, so a value could "
+        "inject HTML: use {{customerName}}")]
+
+
+def test_unescaped_variable_in_html_attribute(repo: Path) -> None:
+    line = edit(repo, RECEIPT, 'href="{{unsubscribeUrl}}"', 'href="{{{unsubscribeUrl}}}"')
+    findings = validate_all(repo)
+    assert [f.where for f in findings] == [f"line {line}"]
+    assert findings[0].message.startswith("{{{unsubscribeUrl}}} is unescaped in an HTML part")
+
+
+def test_unescaped_tag_in_subject(repo: Path) -> None:
+    document = contracts_doc(repo)
+    document["templates"][0]["subject"] = "Your BBWS receipt {{{receiptNumber}}}"
+    save_contracts(repo, document)
+    assert validate_all(repo) == [Finding(CONTRACTS, "$.templates[0].subject",
+                                          "{{{receiptNumber}}}: write {{receiptNumber}} in "
+                                          "subjects")]
+
+
+# Legal footer: the company address everywhere; unsubscribe on customer mail only.
+
+
+def test_html_part_without_address_footer(repo: Path) -> None:
+    edit(repo, RECEIPT, '<address style="margin:0;font-style:normal;">KimmyAI &middot; '
+         "{{companyAddress}}</address>", '<p style="margin:0;">KimmyAI &middot; '
+         "{{companyAddress}}</p>")
+    end = line_of(repo, RECEIPT, "</body>")
+    assert validate_all(repo) == [Finding(
+        RECEIPT, f"line {end}", "template needs the legal footer: the company address "
+        "{{companyAddress}} inside an <address> element")]
+
+
+def test_address_element_without_the_address_variable(repo: Path) -> None:
+    edit(repo, RECEIPT, "KimmyAI &middot; {{companyAddress}}</address>",
+         "KimmyAI</address>\n<p>{{companyAddress}}</p>")
+    end = line_of(repo, RECEIPT, "</body>")
+    assert [(f.file, f.where) for f in validate_all(repo)] == [(RECEIPT, f"line {end}")]
+
+
+def test_internal_template_without_address_footer(repo: Path) -> None:
+    edit(repo, INTERNAL, '<address style="margin:4px 0 0;font-style:normal;">KimmyAI &middot; '
+         "{{companyAddress}}</address>\n", "")
+    edit(repo, INTERNAL_TXT, "KimmyAI, {{{companyAddress}}}\n", "")
+    end = line_of(repo, INTERNAL, "</body>")
+    findings = validate_all(repo)
+    assert Finding(INTERNAL, f"line {end}", "template needs the legal footer: the company "
+                   "address {{companyAddress}} inside an <address> element") in findings
+    separator = line_of(repo, INTERNAL_TXT, "\n--\n") + 1
+    assert Finding(INTERNAL_TXT, f"line {separator}", "the plain-text footer (below '--') needs "
+                   "the company address {{{companyAddress}}}") in findings
+    # and the contract still declares it, so declared = used reports the unused declaration
+    assert any(f.file == CONTRACTS and "'companyAddress' is declared" in f.message
+               for f in findings)
+
+
+def test_text_part_address_above_the_footer(repo: Path) -> None:
+    edit(repo, RECEIPT_TXT, "KimmyAI, {{{companyAddress}}}\n", "")
+    edit(repo, RECEIPT_TXT, "BILLED TO\n", "BILLED TO\nKimmyAI, {{{companyAddress}}}\n")
+    separator = line_of(repo, RECEIPT_TXT, "\n--\n") + 1
+    assert validate_all(repo) == [Finding(
+        RECEIPT_TXT, f"line {separator}",
+        "the plain-text footer (below '--') needs the company address {{{companyAddress}}}")]
+
+
+def test_text_part_without_footer_separator(repo: Path) -> None:
+    edit(repo, RECEIPT_TXT, "\n--\n", "\n")
+    last = len((repo / RECEIPT_TXT).read_text(encoding="utf-8").splitlines())
+    assert validate_all(repo) == [Finding(
+        RECEIPT_TXT, f"line {last}", "plain-text part needs the legal footer: a '--' line "
+        "followed by the company address {{{companyAddress}}}")]
+
+
+def test_customer_text_part_without_unsubscribe_in_footer(repo: Path) -> None:
+    edit(repo, RECEIPT_TXT, "Unsubscribe or manage email preferences: {{{unsubscribeUrl}}}\n", "")
+    edit(repo, RECEIPT_TXT, "BILLED TO\n", "Preferences: {{{unsubscribeUrl}}}\nBILLED TO\n")
+    separator = line_of(repo, RECEIPT_TXT, "\n--\n") + 1
+    assert validate_all(repo) == [Finding(
+        RECEIPT_TXT, f"line {separator}", "customer plain-text footer (below '--') needs the "
+        "unsubscribe link {{{unsubscribeUrl}}}")]
+
+
+def test_internal_template_with_unsubscribe_link(repo: Path) -> None:
+    line = edit(repo, INTERNAL, "<address", '<a href="https://portal.kimmyai.io/email-preferences">'
+                "Manage emails</a>\n<address")
+    assert validate_all(repo) == [Finding(INTERNAL, f"line {line}", INTERNAL_UNSUBSCRIBE)]
+
+
+def test_internal_template_with_unsubscribe_link_text(repo: Path) -> None:
+    line = edit(repo, INTERNAL, "<address", '<a href="https://kimmyai.io/">Unsubscribe</a>\n'
+                "<address")
+    assert validate_all(repo) == [Finding(INTERNAL, f"line {line}", INTERNAL_UNSUBSCRIBE)]
+
+
+def test_internal_template_with_unsubscribe_variable(repo: Path) -> None:
+    html_line = edit(repo, INTERNAL, "<address", '<a href="{{unsubscribeUrl}}">Stop these '
+                     "alerts</a>\n<address")
+    text_line = edit(repo, INTERNAL_TXT, "KimmyAI,", "Unsubscribe: {{{unsubscribeUrl}}}\nKimmyAI,")
+    findings = validate_all(repo)
+    assert Finding(INTERNAL, f"line {html_line}", INTERNAL_UNSUBSCRIBE) in findings
+    assert Finding(INTERNAL_TXT, f"line {text_line}", INTERNAL_UNSUBSCRIBE) in findings
+    assert [f for f in findings if f.message == INTERNAL_UNSUBSCRIBE and f.file == INTERNAL] == [
+        Finding(INTERNAL, f"line {html_line}", INTERNAL_UNSUBSCRIBE)]  # reported once per line
+
+
+def test_internal_text_part_with_unsubscribe_url(repo: Path) -> None:
+    line = edit(repo, INTERNAL_TXT, "KimmyAI,", "Unsubscribe: https://portal.kimmyai.io/"
+                "email-preferences\nKimmyAI,")
+    assert validate_all(repo) == [Finding(INTERNAL_TXT, f"line {line}", INTERNAL_UNSUBSCRIBE)]
+
+
+def test_internal_text_may_mention_unsubscribing_without_a_link(repo: Path) -> None:
+    edit(repo, INTERNAL_TXT, "KimmyAI,", "Customers can unsubscribe in the portal.\nKimmyAI,")
+    assert validate_all(repo) == []
+
+
+def test_internal_contract_cannot_declare_unsubscribe(repo: Path) -> None:
+    document = contracts_doc(repo)
+    internal = document["templates"][1]
+    assert internal["audience"] == "internal"
+    internal["variables"].append("unsubscribeUrl")
+    internal["sample_context"]["unsubscribeUrl"] = "https://portal.kimmyai.io/email-preferences"
+    save_contracts(repo, document)
+    [finding] = validate_all(repo)
+    assert (finding.file, finding.where) == (CONTRACTS, "$.templates[1].variables")
+    assert finding.message.startswith("schema: ") and "should not be valid" in finding.message
+
+
+def test_every_contract_must_declare_the_company_address(repo: Path) -> None:
+    document = contracts_doc(repo)
+    internal = document["templates"][1]
+    internal["variables"].remove("companyAddress")
+    del internal["sample_context"]["companyAddress"]
+    save_contracts(repo, document)
+    [finding] = validate_all(repo)
+    assert (finding.file, finding.where) == (CONTRACTS, "$.templates[1].variables")
+    assert "does not contain" in finding.message
+
+
+def test_every_template_renders_its_legal_footer() -> None:
+    contracts, _ = load_contracts()
+    assert contracts
+    for contract in contracts:
+        context = contract["sample_context"]
+        html, text = render(contract["key"])
+        footer = text.rsplit("\n--\n", 1)[1]
+        assert context["companyAddress"] in footer, contract["text_key"]
+        assert f"{context['companyAddress']}</address>" in html, contract["key"]
+        if contract["audience"] == "customer":
+            assert context["unsubscribeUrl"] in footer, contract["text_key"]
+            assert f'<a href="{context["unsubscribeUrl"]}"' in html, contract["key"]
+        else:
+            assert "unsubscribeUrl" not in contract["variables"]
+            assert "unsubscribe" not in (html + text).lower(), contract["key"]
 
 
 def test_render_fills_every_tag() -> None:
@@ -243,6 +453,7 @@ def test_render_fills_every_tag() -> None:
 def test_render_with_custom_context_and_escaping() -> None:
     html, text = render("receipts/receipt.html", {"customerName": "<b>Eve</b>", "items": []})
     assert "&lt;b&gt;Eve&lt;/b&gt;" in html and "<b>Eve" not in html
+    assert "Hi <b>Eve</b>," in text and "&lt;" not in text  # text/plain: shown as typed
     assert "Spring Launch" not in text  # discount section absent from this context
 
 

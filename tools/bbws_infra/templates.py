@@ -6,6 +6,11 @@ value is its bare name (`orderNumber`), a section its name (`items`), a value re
 `section.member` (`items.name`), a dotted tag as written (`billingAddress.city`). A tag inside
 sections resolves like Mustache's context stack: innermost section first, then outwards.
 
+Escaping follows the part: an HTML part writes every value `{{var}}` (HTML-escaped) and a
+plain-text part `{{{var}}}` (unescaped), because a standard Mustache renderer HTML-escapes `{{var}}`
+and a text email would show `&amp;` and `&lt;` literally. Every template ends in a legal footer with
+the company address; customer templates also carry an unsubscribe link, internal ones must not.
+
 Every finding names the file relative to the repository and either `line N` of that file (lines are
 counted in the source, never in a rewritten copy) or a JSON path into contracts.json.
 """
@@ -35,27 +40,45 @@ KEY_ROOT = TEMPLATE_ROOT / "templates"  # the layout below this folder is the S3
 MAX_BYTES = 102 * 1024  # Gmail clips messages from 102 KB
 MAX_WIDTH = 600
 UNSUBSCRIBE = re.compile(r"\{\{\s*unsubscribeUrl\s*\}\}")
-MUSTACHE = re.compile(r"\{\{(.*?)\}\}", re.S)
+# any spelling of the address tag, so a wrongly escaped one is reported once (as escaping)
+COMPANY_ADDRESS = re.compile(r"\{\{[{&]?\s*companyAddress\s*\}?\}\}")
+# an unsubscribe link that does not use the variable: a hard-coded preferences URL or link text
+UNSUBSCRIBE_WORDS = re.compile(r"unsubscribe|email-preferences|opt-out", re.I)
+TEXT_LINK = re.compile(r"https?://|\{\{")
+SIGNATURE = re.compile(r"-- ?")  # the plain-text footer starts below this line (RFC 3676)
+MUSTACHE = re.compile(r"\{\{(\{.*?\}|.*?)\}\}", re.S)
 NAME = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*|\.")
 PIXELS = re.compile(r"(?:^|[;\s])width\s*:\s*(\d+)px", re.I)
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "wbr"}
 TABLE_CONTEXT = {"table", "thead", "tbody", "tfoot", "tr"}
+VARIABLE_KINDS = {"", "{", "&"}  # {{var}}, {{{var}}}, {{&var}}
 FORBIDDEN_TAGS = {
-    "&": "unescaped tag {{&...}} is not allowed; use {{var}}",
     ">": "partial {{>...}} is not allowed: S3 consumers render each file alone",
     "=": "delimiter change {{=...=}} is not allowed",
 }
+INTERNAL_UNSUBSCRIBE = ("internal template must not have an unsubscribe link: staff cannot opt "
+                        "out of operational mail")
 
 Contract = dict[str, Any]
 
 
 @dataclass(frozen=True)
 class Tag:
-    """One Mustache tag: kind is '#', '^', '/' or '' (variable); line is 1-based."""
+    """One Mustache tag; line is 1-based.
+
+    kind is '#', '^' or '/' for sections, '' for an escaped variable {{var}}, '{' or '&' for an
+    unescaped one ({{{var}}}, {{&var}}).
+    """
 
     kind: str
     name: str
     line: int
+
+    def __str__(self) -> str:
+        """The tag as written in a template, e.g. {{#items}} or {{{name}}}."""
+        if self.kind == "{":
+            return "{{{" + self.name + "}}}"
+        return "{{" + self.kind + self.name + "}}"
 
 
 def tokenize(source: str) -> tuple[list[Tag], list[tuple[int, str]]]:
@@ -71,13 +94,12 @@ def tokenize(source: str) -> tuple[list[Tag], list[tuple[int, str]]]:
             errors.append((line, "unclosed tag: '{{' without '}}'"))
             break
         body, pos = source[start + 2 : end], end + 2
-        kind = body[:1] if body[:1] in {"#", "^", "/", "!", "{", *FORBIDDEN_TAGS} else ""
+        kind = body[:1] if body[:1] in {"#", "^", "/", "!", "{", "&", *FORBIDDEN_TAGS} else ""
         name = body[len(kind) :].strip()
         if kind == "!":
             continue
-        if kind == "{":
-            pos += source.startswith("}", pos)
-            errors.append((line, "triple mustache {{{...}}} is not allowed; use {{var}}"))
+        if kind == "{" and not source.startswith("}", pos):
+            errors.append((line, "triple mustache '{{{' must be closed with '}}}'"))
         elif kind in FORBIDDEN_TAGS:
             errors.append((line, FORBIDDEN_TAGS[kind]))
         elif not NAME.fullmatch(name):
@@ -98,6 +120,7 @@ def tokenize(source: str) -> tuple[list[Tag], list[tuple[int, str]]]:
                 pass
             tags.append(Tag(kind, name, line))
         else:
+            pos += kind == "{"  # the third closing brace
             tags.append(Tag(kind, name, line))
     errors += [(tag.line, f"section '{tag.name}' is never closed") for tag in open_sections]
     return tags, sorted(errors)
@@ -171,6 +194,7 @@ class _Scan(HTMLParser):
         self.unsubscribe = False
         self.address = ""
         self.body_text = ""
+        self.links: list[tuple[int, str, list[str]]] = []  # (line, href, text chunks)
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         line, values = self.getpos()[0], {name: value or "" for name, value in attrs}
@@ -193,8 +217,9 @@ class _Scan(HTMLParser):
                 self.problems.append((line, "<img> needs a non-empty alt text"))
             if not chevron.render(values.get("src", ""), self.context).startswith("https://"):
                 self.problems.append((line, "<img> src must be an absolute https:// URL"))
-        if tag == "a" and UNSUBSCRIBE.search(values.get("href", "")):
-            self.unsubscribe = True
+        if tag == "a":
+            self.unsubscribe |= bool(UNSUBSCRIBE.search(values.get("href", "")))
+            self.links.append((line, values.get("href", ""), []))
         if tag not in VOID:
             self.open.append(tag)
 
@@ -210,6 +235,8 @@ class _Scan(HTMLParser):
             self.body_text += data
         if "address" in self.open:
             self.address += data
+        if "a" in self.open and self.links:
+            self.links[-1][2].append(data)
         text = neutralise(data)
         if self.open and self.open[-1] in TABLE_CONTEXT and text.strip():
             line = self.getpos()[0] + text[: len(text) - len(text.lstrip())].count("\n")
@@ -218,7 +245,12 @@ class _Scan(HTMLParser):
 
 
 def markup_problems(source: str, contract: Contract) -> list[tuple[int, str]]:
-    """Email-safety, image, width, footer and banner problems of an HTML part: (line, message)."""
+    """Email-safety, image, width, footer and banner problems of an HTML part: (line, message).
+
+    Legal footer: every template names the sender's postal address in an <address> element;
+    customer mail must offer an unsubscribe link, internal mail must not (staff cannot opt out
+    of operational notifications).
+    """
     scan = _Scan(contract["sample_context"])
     scan.feed(source)
     scan.close()
@@ -227,17 +259,72 @@ def markup_problems(source: str, contract: Contract) -> list[tuple[int, str]]:
         for number, text in enumerate(source.splitlines(), 1) if "@import" in text
     ]
     end = scan.lines.get("/body", source.count("\n") + 1)
+    if not COMPANY_ADDRESS.search(scan.address):
+        problems.append((end, "template needs the legal footer: the company address "
+                              "{{companyAddress}} inside an <address> element"))
     if contract["audience"] == "customer":
         if not scan.unsubscribe:
             problems.append((end, "customer template needs a footer unsubscribe "
                                                   'link: <a href="{{unsubscribeUrl}}">'))
-        if not scan.address.strip():
-            problems.append((end, "customer template needs the company address "
-                                                  "in an <address> footer"))
-    elif "INTERNAL" not in scan.body_text:
-        problems.append((scan.lines.get("body", 1), "internal template needs a visible INTERNAL "
-                                                    "banner"))
-    return sorted(problems)
+    else:
+        if "INTERNAL" not in scan.body_text:
+            problems.append((scan.lines.get("body", 1), "internal template needs a visible "
+                                                        "INTERNAL banner"))
+        problems += [(line, INTERNAL_UNSUBSCRIBE) for line, href, text in scan.links
+                     if UNSUBSCRIBE.search(href) or UNSUBSCRIBE_WORDS.search(href + "".join(text))]
+    return sorted(set(problems))
+
+
+def escaping_problems(tags: list[Tag], text_part: bool) -> list[tuple[int, str]]:
+    """Variables written in the wrong form for their part: (line, message).
+
+    chevron, like every Mustache renderer, HTML-escapes {{var}}: right for HTML, wrong for a
+    text/plain part, where `&amp;` would reach the reader. Unescaped tags in HTML would let a
+    value (a customer's name, say) inject markup.
+    """
+    problems = []
+    for tag in tags:
+        if text_part and tag.kind == "":
+            problems.append((tag.line, f"{tag}: use {{{{{{{tag.name}}}}}}} in plain-text parts "
+                                       "so values are not HTML-escaped"))
+        elif text_part and tag.kind == "&":
+            problems.append((tag.line, f"{tag}: write unescaped values as {{{{{{{tag.name}}}}}}} "
+                                       "in plain-text parts, the one form the contract allows"))
+        elif not text_part and tag.kind in {"{", "&"}:
+            problems.append((tag.line, f"{tag} is unescaped in an HTML part, so a value could "
+                                       f"inject HTML: use {{{{{tag.name}}}}}"))
+    return problems
+
+
+def text_footer_problems(
+    source: str, tags: list[Tag], contract: Contract
+) -> list[tuple[int, str]]:
+    """Legal-footer problems of a plain-text part: (line, message).
+
+    The footer is what follows the last `--` line, as mail clients treat a signature. It must
+    hold {{{companyAddress}}}; a customer footer also {{{unsubscribeUrl}}}. An internal part
+    must not offer an unsubscribe link anywhere (a URL on a line that mentions unsubscribing).
+    """
+    lines = source.splitlines()
+    separators = [number for number, text in enumerate(lines, 1) if SIGNATURE.fullmatch(text)]
+    footer_start = separators[-1] if separators else len(lines) + 1
+    footer = {tag.name for tag in tags if tag.kind in VARIABLE_KINDS and tag.line > footer_start}
+    problems = []
+    if not separators:
+        problems.append((max(len(lines), 1), "plain-text part needs the legal footer: a '--' "
+                                             "line followed by the company address "
+                                             "{{{companyAddress}}}"))
+    elif "companyAddress" not in footer:
+        problems.append((footer_start, "the plain-text footer (below '--') needs the company "
+                                       "address {{{companyAddress}}}"))
+    if contract["audience"] == "customer":
+        if separators and "unsubscribeUrl" not in footer:
+            problems.append((footer_start, "customer plain-text footer (below '--') needs the "
+                                           "unsubscribe link {{{unsubscribeUrl}}}"))
+    else:
+        problems += [(number, INTERNAL_UNSUBSCRIBE) for number, text in enumerate(lines, 1)
+                     if UNSUBSCRIBE_WORDS.search(text) and TEXT_LINK.search(text)]
+    return sorted(set(problems))
 
 
 def _rel(path: Path, repo_root: Path) -> str:
@@ -301,6 +388,9 @@ def check_contract_data(index: int, contract: Contract) -> list[Finding]:
     tags, errors = tokenize(contract["subject"])
     unknown = [] if errors else resolve(tags, declared)[1]
     findings += [Finding(rel, f"{at}.subject", message) for _, message in errors]
+    # subjects stay {{var}}: render_subject unescapes the whole rendered line, so one form is exact
+    findings += [Finding(rel, f"{at}.subject", f"{tag}: write {{{{{tag.name}}}}} in subjects")
+                 for tag in tags if tag.kind in {"{", "&"}]
     findings += [Finding(rel, f"{at}.subject", f"'{path}' is not declared") for _, path in unknown]
     for number, path in enumerate(contract["variables"]):
         values = _sample_values(contract["sample_context"], path)
@@ -345,9 +435,16 @@ def check_template(index: int, contract: Contract, repo_root: Path) -> list[Find
         source = path.read_text(encoding="utf-8")
         findings += check_sizes(path, repo_root)
         tags, errors = tokenize(source)
-        if field == "key":
-            problems = parse_errors(source) + markup_problems(source, contract)
-            findings += [Finding(rel, f"line {line}", message) for line, message in problems]
+        html_part = field == "key"
+        rules = markup_problems(source, contract) if html_part else []
+        if not errors:  # tag-based rules need a well-formed tag list
+            rules += escaping_problems(tags, text_part=not html_part)
+            rules += [] if html_part else text_footer_problems(source, tags, contract)
+            if contract["audience"] == "internal":
+                rules += [(tag.line, INTERNAL_UNSUBSCRIBE) for tag in tags
+                          if tag.kind in VARIABLE_KINDS and tag.name == "unsubscribeUrl"]
+        problems = (parse_errors(source) if html_part else []) + sorted(set(rules))
+        findings += [Finding(rel, f"line {line}", message) for line, message in problems]
         findings += [Finding(rel, f"line {n}", f"Mustache: {message}") for n, message in errors]
         if errors:
             continue
