@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bbws_infra import bundle, plan_guard, terraform
+from bbws_infra import bundle, interrupts, plan_guard, terraform
 from bbws_infra.plan_summary import PlanSummary, summarise
 from bbws_infra.registry import Component
 from bbws_infra.targets import LOCK_FILE, TargetContext
@@ -127,6 +127,8 @@ def plan(ctx: TargetContext, component: Component, report: Report = no_report) -
             created_epoch=time.time(), add=summary.add, change=summary.change,
             destroy=summary.destroy, protected_removals=protected)
         writer.path(bundle.RECORD).write_text(record.to_json())
+        if interrupts.requested():  # Ctrl-C came while Terraform finished: no new bundle
+            raise terraform.TerraformInterrupted("the plan was interrupted.")
         writer.commit()
     return Outcome(summary=summary)
 

@@ -6,11 +6,12 @@ and a failure's diagnostics are printed once, after the summary.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -127,11 +128,13 @@ def run(title: str, items: list[Any], operation: Operation,
     executor = ThreadPoolExecutor(max_workers=max_workers(len(rows)))
     try:
         futures = [executor.submit(work, row) for row in rows]
-        if live_display:
-            with Live(_table(title, rows), console=console, refresh_per_second=8,
-                      transient=True) as live:
-                while not all(f.done() for f in futures):
-                    time.sleep(0.1)
+        # Poll, never block: a SIGINT the kernel hands to a worker thread only raises
+        # KeyboardInterrupt once the main thread runs Python again, and a plain wait on the
+        # futures would not return until every component had finished.
+        with (Live(_table(title, rows), console=console, refresh_per_second=8,
+                   transient=True) if live_display else contextlib.nullcontext()) as live:
+            while wait(futures, timeout=0.1).not_done:
+                if live is not None:
                     live.update(_table(title, rows))
         for future in futures:
             future.result()
