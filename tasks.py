@@ -98,8 +98,8 @@ def plan(c, env, component=None, target=None, detailed_exitcode=False):
 @task(iterable=["allow_destroy"],
       help={"env": ENV_HELP, "component": COMPONENT_HELP + " Default: every saved bundle.",
             "target": TARGET_HELP, "confirm": CONFIRM_HELP,
-            "allow-destroy": "An address the plan may delete or replace where the env has "
-                             "deletion_protection = true; repeat for each.",
+            "allow-destroy": "<component>:<address> the plan may delete or replace where the "
+                             "env has deletion_protection = true; repeat for each.",
             "confirm-destroy": "destroy-<env>: confirms the --allow-destroy addresses.",
             "max-age": f"Refuse bundles older than this (e.g. 30m, 24h; default "
                        f"{DEFAULT_MAX_AGE})."})

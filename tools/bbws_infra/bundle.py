@@ -116,11 +116,12 @@ def who() -> str:
     if actor:
         return f"{actor} (GitHub Actions)"
     try:
-        email = subprocess.run(["git", "config", "user.email"], cwd=REPO_ROOT,
-                               capture_output=True, text=True).stdout.strip()
+        ident = subprocess.run(["git", "var", "GIT_AUTHOR_IDENT"], cwd=REPO_ROOT,
+                               capture_output=True, text=True).stdout
     except OSError:
-        email = ""
-    return email or getpass.getuser()
+        ident = ""
+    person = re.match(r"(.*?>)", ident)  # "Name <email> 1700000000 +0000"
+    return person.group(1) if person else getpass.getuser()
 
 
 def input_files(env: Environment, component: Component, repo_root: Path = REPO_ROOT

@@ -326,3 +326,34 @@ def validate() -> int:
     terraform_code = runner.report_failures(
         rows, err_console, lambda item: _rel(static_checks.validate_log(item)))
     return max(schema_code, terraform_code)
+
+
+# ---- gates --------------------------------------------------------------------------------
+
+
+@guarded
+def infracost(env: str, target: str | None, as_json: bool = False) -> int:
+    """Advisory monthly cost of the env's saved plans."""
+    import json
+
+    from bbws_infra import cost
+
+    environment = load_environment(env)
+    target_name = resolve_target(target)
+    plans = {}
+    for component in resolve_components(None):
+        path = bundle.bundle_dir(target_name, environment.name, component) / bundle.PLAN_JSON
+        if path.exists():
+            plans[component.name] = json.loads(path.read_text())
+    if not plans:
+        raise UserError(f"No saved plans for {environment.name} ({target_name}) to price; run: "
+                        f"invoke plan --env {environment.name} --target {target_name}")
+    report = cost.price_saved_plans(environment.name, plans)
+    if as_json:
+        print(report.to_json())
+    else:
+        console.print(report.text(), markup=False)
+        missing = [c.name for c in resolve_components(None) if c.name not in plans]
+        if missing:
+            console.print(f"not priced (no saved plan): {', '.join(missing)}")
+    return 0

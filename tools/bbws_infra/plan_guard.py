@@ -2,8 +2,9 @@
 
 In an environment whose tfvars say `deletion_protection = true`, a plan that deletes or replaces
 a table, bucket or backup vault is refused unless every such address is named with
-`--allow-destroy <address>` and the operator types `--confirm-destroy destroy-<env>`. There is
-no blanket override: naming each address is the point. See docs/troubleshooting.md.
+`--allow-destroy <component>:<address>` (or the bare address, which then counts for every
+component of the apply) and the operator types `--confirm-destroy destroy-<env>`. There is no
+blanket override: naming each address is the point. See docs/troubleshooting.md.
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ def check(env: Environment, component: str, protected: list[str],
     if not protected:
         return
     allowed = set(allow_destroy)
-    missing = [address for address in protected if address not in allowed]
-    flags = " ".join(f"--allow-destroy {address}" for address in protected)
+    missing = [address for address in protected
+               if address not in allowed and f"{component}:{address}" not in allowed]
+    flags = " ".join(f"--allow-destroy {component}:{address}" for address in protected)
     if missing:
         raise UserError(
             f"The {env.name} plan for {component} deletes or replaces {', '.join(missing)}, "

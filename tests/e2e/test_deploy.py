@@ -1,0 +1,239 @@
+"""The one deploy path, end to end on the sandbox: `invoke apply` takes only a bundle that is
+still exactly what was reviewed, and every refusal changes nothing (state versions, resources
+and bundles are compared before and after).
+
+Runs in a throw-away git copy of the repository, so tests can commit, dirty the tree and change
+schemas without touching the real one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from bbws_infra import repo_copy
+from bbws_infra.registry import load_environment
+from bbws_infra.sandbox import SandboxSession
+from tests.conftest import fresh_work_dir
+
+pytestmark = pytest.mark.e2e
+
+TABLE = "module.table.aws_dynamodb_table.this"
+
+
+class Copy:
+    """A repository copy with its own work directory and sandbox."""
+
+    def __init__(self, root: Path, work: Path) -> None:
+        self.root = root
+        self.work = work
+
+    def invoke(self, *args: str, **extra: str | None):
+        return repo_copy.run_cli(self.root, self.work, *args, extra=extra or None)
+
+    def ok(self, *args: str) -> str:
+        result = self.invoke(*args)
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result.stdout
+
+    def refused(self, *args: str) -> str:
+        result = self.invoke(*args)
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert "Traceback" not in result.stderr
+        return " ".join(result.stderr.split())
+
+    def bundle_dir(self, env: str, component: str) -> Path:
+        return self.work / "plans" / "sandbox" / env / component
+
+    def session(self, env_name: str) -> SandboxSession:
+        env = load_environment(env_name)
+        server = json.loads((self.work / "sandbox" / "server.json").read_text())
+        key = server["credentials"][env.account_id]
+        return SandboxSession(f"http://127.0.0.1:{server['port']}", key["access_key"],
+                              key["secret_key"], env.region)
+
+    def snapshot(self, env_name: str) -> dict:
+        """Everything a refusal must leave alone: state object versions, the tables, buckets
+        and vaults of the env's account, and every file of its bundles."""
+        env = load_environment(env_name)
+        session = self.session(env_name)
+        versions = session.client("s3").list_object_versions(Bucket=env.state_bucket)
+        plans = self.work / "plans" / "sandbox" / env_name
+        return {
+            "state": sorted((v["Key"], v["VersionId"]) for v in versions.get("Versions", [])),
+            "tables": session.client("dynamodb").list_tables()["TableNames"],
+            "buckets": sorted(b["Name"] for b in session.client("s3").list_buckets()["Buckets"]),
+            "vaults": sorted(v["BackupVaultName"] for v in
+                             session.client("backup").list_backup_vaults()["BackupVaultList"]),
+            "bundles": {str(p.relative_to(plans)): hashlib.sha256(p.read_bytes()).hexdigest()
+                        for p in sorted(plans.rglob("*")) if p.is_file()},
+        }
+
+
+@pytest.fixture(scope="module")
+def copy(work: Path, tmp_path_factory: pytest.TempPathFactory):
+    base = tmp_path_factory.mktemp("deploy")
+    repo = repo_copy.copy_repository(base / "repo")
+    own = Copy(repo, fresh_work_dir(base / "work", work))
+    yield own
+    own.invoke("sandbox.down")
+
+
+def test_bundle_records_what_was_reviewed(copy: Copy):
+    copy.ok("plan", "--env", "dev", "--component", "tenants")
+    directory = copy.bundle_dir("dev", "tenants")
+    record = json.loads((directory / "bundle.json").read_text())
+    head = repo_copy.git(copy.root, "rev-parse", "HEAD").strip()
+    assert record["commit"] == head and record["dirty"] is False
+    assert (record["target"], record["env"], record["component"]) == ("sandbox", "dev", "tenants")
+    for name, key in (("tfplan", "plan_sha256"), ("plan.json", "plan_json_sha256")):
+        assert hashlib.sha256((directory / name).read_bytes()).hexdigest() == record[key]
+    assert record["provider_versions"] == {"registry.terraform.io/hashicorp/aws": "3.39.0"}
+    assert record["terraform_version"].startswith("1.")
+    lock = copy.root / "dynamodb" / "tenants" / ".terraform.lock.hcl"
+    assert record["lock_file_sha256"] == hashlib.sha256(lock.read_bytes()).hexdigest()
+    assert record["who"] == "bbws-test <bbws-test@example.invalid>"
+    summary = (directory / "summary.md").read_text()
+    assert summary.startswith("### tenants in dev (sandbox)") and TABLE in summary
+
+
+def test_wrong_and_missing_confirmation_change_nothing(copy: Copy):
+    copy.ok("plan", "--env", "dev", "--component", "tenants")
+    before = copy.snapshot("dev")
+    assert "Applying to dev needs --confirm deploy-dev" in copy.refused(
+        "apply", "--env", "dev", "--component", "tenants")
+    assert "needs --confirm deploy-dev" in copy.refused(
+        "apply", "--env", "dev", "--component", "tenants", "--confirm", "promote-dev")
+    assert copy.snapshot("dev") == before
+
+
+def test_tampered_plan_file_is_refused(copy: Copy):
+    copy.ok("plan", "--env", "dev", "--component", "tenants")
+    plan_file = copy.bundle_dir("dev", "tenants") / "tfplan"
+    plan_file.write_bytes(plan_file.read_bytes() + b"\0")
+    before = copy.snapshot("dev")
+    message = copy.refused("apply", "--env", "dev", "--component", "tenants", "--confirm",
+                           "deploy-dev")
+    assert "The saved tfplan of tenants in dev is missing or no longer matches the hash" in message
+    assert copy.snapshot("dev") == before
+
+
+def test_a_bundle_of_another_env_is_refused(copy: Copy):
+    copy.ok("plan", "--env", "sit", "--component", "tenants")
+    dev_dir = copy.bundle_dir("dev", "tenants")
+    shutil.rmtree(dev_dir)
+    shutil.copytree(copy.bundle_dir("sit", "tenants"), dev_dir)
+    before = copy.snapshot("dev")
+    message = copy.refused("apply", "--env", "dev", "--component", "tenants", "--confirm",
+                           "deploy-dev")
+    assert "was made for tenants in sit (sandbox), not tenants in dev (sandbox)" in message
+    assert copy.snapshot("dev") == before
+
+
+def test_a_commit_after_the_plan_is_refused(copy: Copy):
+    copy.ok("plan", "--env", "dev", "--component", "tenants")
+    planned_at = repo_copy.git(copy.root, "rev-parse", "HEAD").strip()
+    (copy.root / "docs" / "note.md").write_text("a change after review\n")
+    repo_copy.git(copy.root, "add", "-A")
+    repo_copy.git(copy.root, "commit", "-q", "-m", "after the plan")
+    before = copy.snapshot("dev")
+    message = copy.refused("apply", "--env", "dev", "--component", "tenants", "--confirm",
+                           "deploy-dev")
+    assert f"was made at commit {planned_at[:12]}, but the working tree is at" in message
+    assert copy.snapshot("dev") == before
+
+
+def test_changed_inputs_after_the_plan_are_refused(copy: Copy):
+    copy.ok("plan", "--env", "dev", "--component", "tenants")
+    tfvars = copy.root / "envs" / "dev.tfvars"
+    original = tfvars.read_text()
+    tfvars.write_text(original.replace('Owner      = "Tebogo"', 'Owner      = "Someone"'))
+    try:
+        before = copy.snapshot("dev")
+        message = copy.refused("apply", "--env", "dev", "--component", "tenants", "--confirm",
+                               "deploy-dev")
+        assert "The inputs of tenants in dev" in message and "changed since the plan" in message
+        assert copy.snapshot("dev") == before
+    finally:
+        tfvars.write_text(original)
+
+
+def test_a_plan_older_than_max_age_is_refused(copy: Copy):
+    copy.ok("plan", "--env", "dev", "--component", "tenants")
+    time.sleep(1.5)
+    before = copy.snapshot("dev")
+    message = copy.refused("apply", "--env", "dev", "--component", "tenants", "--confirm",
+                           "deploy-dev", "--max-age", "1s")
+    assert "older than --max-age 1s" in message
+    assert copy.snapshot("dev") == before
+
+
+def test_state_moved_by_another_apply_is_refused(copy: Copy, tmp_path: Path):
+    copy.ok("plan", "--env", "dev", "--component", "products")
+    reviewed = tmp_path / "reviewed"
+    shutil.copytree(copy.bundle_dir("dev", "products"), reviewed, ignore=lambda *_: ["applied"])
+    # someone else plans and applies in between
+    copy.ok("plan", "--env", "dev", "--component", "products")
+    copy.ok("apply", "--env", "dev", "--component", "products", "--confirm", "deploy-dev")
+    applied = list((copy.bundle_dir("dev", "products") / "applied").iterdir())
+    assert len(applied) == 1 and (applied[0] / "bundle.json").exists()
+    for item in reviewed.iterdir():
+        shutil.copy2(item, copy.bundle_dir("dev", "products") / item.name)
+    before = copy.snapshot("dev")
+    message = copy.refused("apply", "--env", "dev", "--component", "products", "--confirm",
+                           "deploy-dev")
+    assert "The state of products in dev moved since the plan: it was serial 0" in message
+    assert "someone applied in between" in message
+    assert copy.snapshot("dev") == before
+
+
+def test_a_dirty_tree_bundle_is_refused_for_sit(copy: Copy):
+    readme = copy.root / "README.md"
+    original = readme.read_text()
+    readme.write_text(original + "\nan uncommitted edit\n")
+    try:
+        copy.ok("plan", "--env", "sit", "--component", "campaigns")
+        record = json.loads((copy.bundle_dir("sit", "campaigns") / "bundle.json").read_text())
+        assert record["dirty"] is True
+        before = copy.snapshot("sit")
+        message = copy.refused("apply", "--env", "sit", "--component", "campaigns",
+                               "--confirm", "promote-sit")
+        assert "uncommitted changes, which sit never accepts" in message
+        assert copy.snapshot("sit") == before
+    finally:
+        readme.write_text(original)
+
+
+def test_prod_replacement_needs_every_address_named(copy: Copy):
+    both = "tenants,products"
+    copy.ok("plan", "--env", "prod", "--component", both)
+    copy.ok("apply", "--env", "prod", "--component", both, "--confirm", "promote-prod")
+    for name in ("tenant", "product"):  # a new sort key: DynamoDB can only replace the table
+        schema = copy.root / "dynamodb" / f"{name}s" / f"{name}.schema.json"
+        schema.write_text(schema.read_text().replace('"rangeKey": "SK"', '"rangeKey": "id"'))
+    repo_copy.git(copy.root, "commit", "-qam", "re-key the tables (a replacement)")
+    copy.ok("plan", "--env", "prod", "--component", both)
+    summary = (copy.bundle_dir("prod", "tenants") / "summary.txt").read_text()
+    assert "DELETION PROTECTION" in summary.splitlines()[1] and f"! {TABLE}" in summary
+
+    apply = ("apply", "--env", "prod", "--component", both, "--confirm", "promote-prod")
+    before = copy.snapshot("prod")
+    assert f"deletes or replaces {TABLE}, and deletion protection is on" in copy.refused(*apply)
+    partial = ("--allow-destroy", f"tenants:{TABLE}", "--confirm-destroy", "destroy-prod")
+    message = copy.refused(*apply, *partial)
+    assert f"The prod plan for products deletes or replaces {TABLE}" in message
+    assert f"--allow-destroy products:{TABLE} --confirm-destroy destroy-prod" in message
+    full = ("--allow-destroy", f"tenants:{TABLE}", "--allow-destroy", f"products:{TABLE}")
+    assert "needs --confirm-destroy destroy-prod" in copy.refused(*apply, *full)
+    assert copy.snapshot("prod") == before
+
+    copy.ok(*apply, *full, "--confirm-destroy", "destroy-prod")
+    dynamodb = copy.session("prod").client("dynamodb")
+    for table in ("tenants", "products"):
+        keys = dynamodb.describe_table(TableName=table)["Table"]["KeySchema"]
+        assert {"AttributeName": "id", "KeyType": "RANGE"} in keys
