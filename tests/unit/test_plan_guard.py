@@ -5,34 +5,48 @@ from bbws_infra.errors import UserError
 from bbws_infra.plan_summary import PlanSummary
 from bbws_infra.registry import load_environment
 
+TABLE = "module.table.aws_dynamodb_table.this"
+VAULT = "module.backup.aws_backup_vault.this"
+REPLACE_TABLE = ("replace", TABLE, "aws_dynamodb_table")
+DELETE_VAULT = ("delete", VAULT, "aws_backup_vault")
+DELETE_OBJECT = ("delete", 'aws_s3_bucket_object.template["a.html"]', "aws_s3_bucket_object")
+UPDATE_BUCKET = ("update", "module.templates_bucket.aws_s3_bucket.this", "aws_s3_bucket")
+
 
 def _summary(*changes):
     return PlanSummary(changes=list(changes))
 
 
-REPLACE_TABLE = ("replace", "module.table.aws_dynamodb_table.this", "aws_dynamodb_table")
-DELETE_VAULT = ("delete", "module.backup.aws_backup_vault.this", "aws_backup_vault")
-DELETE_OBJECT = ("delete", 'aws_s3_bucket_object.template["a.html"]', "aws_s3_bucket_object")
-UPDATE_BUCKET = ("update", "module.templates_bucket.aws_s3_bucket.this", "aws_s3_bucket")
-
-
-def test_prod_refuses_to_remove_protected_resources():
+def test_prod_lists_protected_removals_only():
     prod = load_environment("prod")
     summary = _summary(REPLACE_TABLE, DELETE_VAULT, DELETE_OBJECT, UPDATE_BUCKET)
-    assert plan_guard.protected_removals(prod, summary) == [
-        "module.table.aws_dynamodb_table.this", "module.backup.aws_backup_vault.this"]
+    assert plan_guard.protected_removals(prod, summary) == [VAULT, TABLE]
+    assert plan_guard.protected_removals(load_environment("dev"), summary) == []
+
+
+def test_every_address_must_be_named_and_confirmed():
+    prod = load_environment("prod")
+    protected = [VAULT, TABLE]
     with pytest.raises(UserError) as refused:
-        plan_guard.check(prod, "tenants", summary, allow_destroy=None)
+        plan_guard.check(prod, "tenants", protected)
     message = str(refused.value)
-    assert "deletion protection is on in envs/prod.tfvars; nothing was changed" in message
-    assert "--allow-destroy destroy-prod" in message
+    assert message.startswith(f"The prod plan for tenants deletes or replaces {VAULT}, {TABLE}, "
+                              "and deletion protection is on in envs/prod.tfvars; nothing was "
+                              "changed.")
+    assert (f"--allow-destroy tenants:{VAULT} --allow-destroy tenants:{TABLE} "
+            "--confirm-destroy destroy-prod") in message
+    # a partial list names what is still missing
+    with pytest.raises(UserError, match=f"deletes or replaces {VAULT}, and"):
+        plan_guard.check(prod, "tenants", protected, [f"tenants:{TABLE}"], "destroy-prod")
+    # another component's allowance does not count
     with pytest.raises(UserError):
-        plan_guard.check(prod, "tenants", summary, allow_destroy="destroy-dev")
-    plan_guard.check(prod, "tenants", summary, allow_destroy="destroy-prod")  # explicit override
+        plan_guard.check(prod, "tenants", protected, [f"products:{TABLE}", f"products:{VAULT}"],
+                         "destroy-prod")
+    # the full list still needs the confirmation string
+    with pytest.raises(UserError, match="needs --confirm-destroy destroy-prod as well"):
+        plan_guard.check(prod, "tenants", protected, [VAULT, TABLE], "destroy-dev")
+    plan_guard.check(prod, "tenants", protected, [VAULT, f"tenants:{TABLE}"], "destroy-prod")
 
 
-def test_ordinary_changes_and_unprotected_envs_pass():
-    prod, dev = load_environment("prod"), load_environment("dev")
-    plan_guard.check(prod, "templates", _summary(DELETE_OBJECT, UPDATE_BUCKET), None)
-    assert dev.deletion_protection is False
-    plan_guard.check(dev, "tenants", _summary(REPLACE_TABLE, DELETE_VAULT), None)
+def test_nothing_protected_passes_without_flags():
+    plan_guard.check(load_environment("prod"), "templates", [])
