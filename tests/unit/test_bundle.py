@@ -79,7 +79,7 @@ def test_writer_moves_a_bundle_into_place_only_when_complete(tmp_path, monkeypat
 
 def test_load_refuses_missing_unreadable_and_misplaced_bundles(tmp_path, monkeypatch):
     monkeypatch.setenv("BBWS_WORK_DIR", str(tmp_path))
-    with pytest.raises(UserError, match="No saved plan for tenants in dev .sandbox.; run: "
+    with pytest.raises(UserError, match=r"No saved plan for tenants in dev .sandbox.; run: "
                                         "invoke plan --env dev --component tenants"):
         bundle.load("sandbox", "dev", TENANTS)
     directory = bundle.bundle_dir("sandbox", "dev", TENANTS)
@@ -88,7 +88,7 @@ def test_load_refuses_missing_unreadable_and_misplaced_bundles(tmp_path, monkeyp
     with pytest.raises(UserError, match="is unreadable"):
         bundle.load("sandbox", "dev", TENANTS)
     (directory / bundle.RECORD).write_text(_record(env="sit").to_json())
-    with pytest.raises(UserError, match="was made for tenants in sit .sandbox., not tenants "
+    with pytest.raises(UserError, match=r"was made for tenants in sit .sandbox., not tenants "
                                         "in dev"):
         bundle.load("sandbox", "dev", TENANTS)
     (directory / bundle.RECORD).write_text(_record().to_json())
@@ -114,5 +114,5 @@ def test_max_age_durations(text, seconds):
 
 
 def test_bad_max_age_is_one_sentence():
-    with pytest.raises(UserError, match="--max-age 'soon' is not a duration; write e.g. 24h"):
+    with pytest.raises(UserError, match=r"--max-age .soon. is not a duration; write e.g. 24h"):
         deploy.parse_age("soon")
