@@ -5,11 +5,18 @@ locals {
   component   = basename(abspath(path.module))
   schema_path = one(tolist(fileset(path.module, "*.schema.json")))
 
+  tags = module.mandatory_tags.tags
+}
+
+module "mandatory_tags" {
+  source = "../../modules/mandatory_tags"
+
   tags = merge(var.tags, {
     Environment  = var.environment
     Component    = "dynamodb"
     BackupPolicy = var.backup_policy
   })
+  extra_required_keys = ["BackupPolicy"]
 }
 
 module "table" {

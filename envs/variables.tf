@@ -5,8 +5,9 @@ variable "environment" {
   description = "Environment name; also the suffix of bucket names and the Environment tag."
   type        = string
   validation {
-    condition     = contains(["dev", "sit", "prod"], var.environment)
-    error_message = "The environment must be one of dev, sit, prod."
+    # Which environments exist, and their order, is the task runner's registry (envs/*.tfvars).
+    condition     = can(regex("^[a-z][a-z0-9]*$", var.environment))
+    error_message = "The environment must be a short lowercase name such as dev."
   }
 }
 
@@ -100,10 +101,6 @@ variable "replication_enabled" {
 }
 
 variable "tags" {
-  description = "Organisation tags applied to every resource (Project, Owner, CostCenter, ManagedBy)."
+  description = "Organisation tags applied to every resource (Project, Owner, CostCenter, ManagedBy); each root checks the full mandatory set once, through modules/mandatory_tags."
   type        = map(string)
-  validation {
-    condition     = alltrue([for key in ["Project", "Owner", "CostCenter", "ManagedBy"] : contains(keys(var.tags), key)])
-    error_message = "The tags must include Project, Owner, CostCenter and ManagedBy."
-  }
 }

@@ -9,14 +9,6 @@ variable "schema_path" {
 }
 
 variable "tags" {
-  description = "Tags for the table. Must carry the mandatory keys Environment, Project, Owner, CostCenter, ManagedBy, Component and BackupPolicy."
+  description = "Tags for the table. The root checks the mandatory keys once (modules/mandatory_tags)."
   type        = map(string)
-
-  validation {
-    condition = alltrue([
-      for key in ["Environment", "Project", "Owner", "CostCenter", "ManagedBy", "Component", "BackupPolicy"] :
-      contains(keys(var.tags), key)
-    ])
-    error_message = "The tags must include Environment, Project, Owner, CostCenter, ManagedBy, Component and BackupPolicy."
-  }
 }

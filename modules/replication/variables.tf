@@ -31,14 +31,6 @@ variable "noncurrent_version_expiration_days" {
 }
 
 variable "tags" {
-  description = "Tags for the replica bucket and the IAM role. Must carry the mandatory keys Environment, Project, Owner, CostCenter, ManagedBy and Component."
+  description = "Tags for the replica bucket and the IAM role. The root checks the mandatory keys once (modules/mandatory_tags)."
   type        = map(string)
-
-  validation {
-    condition = alltrue([
-      for key in ["Environment", "Project", "Owner", "CostCenter", "ManagedBy", "Component"] :
-      contains(keys(var.tags), key)
-    ])
-    error_message = "The tags must include Environment, Project, Owner, CostCenter, ManagedBy and Component."
-  }
 }

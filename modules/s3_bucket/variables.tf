@@ -65,14 +65,6 @@ variable "replication" {
 }
 
 variable "tags" {
-  description = "Tags for the bucket. Must carry the mandatory keys Environment, Project, Owner, CostCenter, ManagedBy and Component."
+  description = "Tags for the bucket. The root checks the mandatory keys once (modules/mandatory_tags)."
   type        = map(string)
-
-  validation {
-    condition = alltrue([
-      for key in ["Environment", "Project", "Owner", "CostCenter", "ManagedBy", "Component"] :
-      contains(keys(var.tags), key)
-    ])
-    error_message = "The tags must include Environment, Project, Owner, CostCenter, ManagedBy and Component."
-  }
 }

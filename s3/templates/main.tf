@@ -2,10 +2,7 @@
 # PROD replica in the DR region, and the template objects under ./templates.
 
 locals {
-  tags = merge(var.tags, {
-    Environment = var.environment
-    Component   = "s3"
-  })
+  tags = module.mandatory_tags.tags
 
   bucket_name         = "bbws-templates-${var.environment}"
   log_bucket_name     = "${local.bucket_name}-logs"
@@ -25,6 +22,15 @@ locals {
 }
 
 data "aws_partition" "current" {}
+
+module "mandatory_tags" {
+  source = "../../modules/mandatory_tags"
+
+  tags = merge(var.tags, {
+    Environment = var.environment
+    Component   = "s3"
+  })
+}
 
 # --- Access logs ------------------------------------------------------------------------------
 
