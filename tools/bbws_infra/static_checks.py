@@ -11,14 +11,17 @@ from rich.console import Console
 
 from bbws_infra import operations, runner, targets, terraform
 from bbws_infra.paths import REPO_ROOT, work_dir
+from bbws_infra.registry import TERRAFORM_TREE, provider_aliases
+from bbws_infra.registry import terraform_dirs as _terraform_dir_names
 
-FORMATTED_DIRS = ("modules", "dynamodb", "s3", "envs")
-VALIDATED_PARENTS = ("dynamodb", "s3", "modules")
 
-# `terraform validate` cannot check a module that expects an aliased provider from its caller.
-# Such modules are validated in a second staged copy where they get that configuration
-# themselves (the first copy stays untouched for the roots that call them).
-_ALIAS_PROVIDERS = 'provider "aws" {\n  alias  = "dr"\n  region = "eu-west-1"\n}\n'
+def _alias_providers() -> str:
+    """`terraform validate` cannot check a module that expects an aliased provider from its
+    caller. Such modules are validated in a second staged copy where they get those provider
+    configurations themselves (the first copy stays untouched for the roots that call them);
+    the region only has to be valid."""
+    return "".join(f'provider "aws" {{\n  alias  = "{alias}"\n  region = "eu-west-1"\n}}\n'
+                   for alias in provider_aliases() if alias)
 
 
 def terraform_fmt(fix: bool) -> str:
@@ -26,7 +29,7 @@ def terraform_fmt(fix: bool) -> str:
     env = targets.base_env(offline=True)
     args = ["fmt", "-recursive", "-no-color"] + ([] if fix else ["-check", "-diff"])
     problems = []
-    for directory in FORMATTED_DIRS:
+    for directory in TERRAFORM_TREE:
         result = terraform.run([*args, str(REPO_ROOT / directory)], cwd=REPO_ROOT, env=env,
                                check=False)
         if result.returncode != 0:
@@ -42,8 +45,7 @@ class TerraformDir:
 
 
 def terraform_dirs() -> list[TerraformDir]:
-    roots = sorted({p.parent for d in VALIDATED_PARENTS for p in (REPO_ROOT / d).glob("*/*.tf")})
-    return [TerraformDir(str(p.relative_to(REPO_ROOT))) for p in roots]
+    return [TerraformDir(name) for name in _terraform_dir_names()]
 
 
 def _read(path: Path) -> str:
@@ -65,7 +67,7 @@ def validate_terraform(console: Console) -> list[runner.Row]:
     if needs_alias:
         targets.stage_tree(standalone_dir)
         for name in needs_alias:
-            (standalone_dir / name / "zz_validate_providers.tf").write_text(_ALIAS_PROVIDERS)
+            (standalone_dir / name / "zz_validate_providers.tf").write_text(_alias_providers())
     offline_env = targets.base_env(offline=True)
 
     def one(item: TerraformDir, report: Callable[[str], None]) -> operations.Outcome:
@@ -74,12 +76,14 @@ def validate_terraform(console: Console) -> list[runner.Row]:
         log = validate_log(item)
         log.unlink(missing_ok=True)
         cwd = (standalone_dir if item.name in needs_alias else stage_dir) / item.name
-        report("init")
-        with terraform.provider_install_lock(cwd):
-            terraform.run(["init", "-backend=false", "-input=false", "-no-color"],
-                          cwd=cwd, env=env, log=log)
-        report("validate")
-        terraform.run(["validate", "-no-color"], cwd=cwd, env=env, log=log)
+        # Roots install exactly the locked provider; modules have no lock file of their own.
+        lockfile = ["-lockfile=readonly"] if (cwd / targets.LOCK_FILE).exists() else []
+        with terraform.provider_install_lock():
+            terraform.run_batch([
+                terraform.Command(["init", "-backend=false", "-input=false", "-no-color",
+                                   *lockfile]),
+                terraform.Command(["validate", "-no-color"]),
+            ], cwd=cwd, env=env, log=log, on_stage=report)
         return operations.Outcome(note="valid")
 
     return runner.run("terraform validate", items, one, console)
