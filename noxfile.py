@@ -1,7 +1,12 @@
 """Sessions CI runs (`nox` with no arguments runs the defaults, exactly as the README says).
 
-`lint` and `tests` run in the environment the README's set-up command created, so they test
-that very install; `scan` needs its own because the scanners pin old shared libraries.
+Both run in the environment the README's set-up command created, so they check that very
+install, and each is one command a person can also type:
+
+- check: `invoke check`, every static gate (fmt, validate, tfsec, checkov, lint-workflows,
+  ruff); the scanners install themselves into their own environment under the work directory
+  on first use, because they pin old versions of libraries the task runner shares.
+- tests: pytest, unit and end-to-end tests (pass pytest arguments after `--`).
 """
 
 import sys
@@ -11,26 +16,17 @@ import nox
 # The interpreter nox runs in: the README's .venv, whether or not it is activated.
 PYTHON = sys.executable
 
-nox.options.sessions = ["lint", "tests", "scan"]
+nox.options.sessions = ["check", "tests"]
 nox.options.error_on_missing_interpreters = True
 
 
 @nox.session(venv_backend="none")
-def lint(session: nox.Session) -> None:
-    """ruff and terraform fmt."""
-    session.run(PYTHON, "-m", "ruff", "check", ".")
-    session.run(PYTHON, "-m", "invoke", "fmt")
+def check(session: nox.Session) -> None:
+    """Every static gate, one summary table; fails when a blocking gate fails."""
+    session.run(PYTHON, "-m", "invoke", "check")
 
 
 @nox.session(venv_backend="none")
 def tests(session: nox.Session) -> None:
-    """terraform validate, then pytest: unit tests and the end-to-end tests on the sandbox."""
-    session.run(PYTHON, "-m", "invoke", "validate")
+    """pytest: unit tests and the end-to-end tests on the sandbox."""
     session.run(PYTHON, "-m", "pytest", "-q", *session.posargs)
-
-
-@nox.session
-def scan(session: nox.Session) -> None:
-    """checkov and Trivy over every root and module; a finding not skipped in code fails."""
-    session.install("-e", ".[scan]")
-    session.run("python", "-m", "bbws_infra.scan")

@@ -275,13 +275,12 @@ def bench(env: str, repeats: int) -> int:
 
 @guarded
 def fmt(fix: bool = False) -> int:
+    """Rewrite the formatting (checking it is the fmt gate)."""
     problems = static_checks.terraform_fmt(fix)
     if problems:
         err_console.print(problems, markup=False)
-        err_console.print("[red]error:[/red] Terraform files are not formatted; run: invoke fmt "
-                          "--fix")
         return 1
-    console.print("fixed formatting" if fix else "Terraform formatting is clean")
+    console.print("fixed formatting")
     return 0
 
 
@@ -318,17 +317,32 @@ def templates_preview() -> int:
     return 0
 
 
-@guarded
-def validate() -> int:
-    """Everything static: table schemas, email templates, every Terraform root and module."""
-    schema_code = max(validate_schemas(), validate_templates())
-    rows = static_checks.validate_terraform(console)
-    terraform_code = runner.report_failures(
-        rows, err_console, lambda item: _rel(static_checks.validate_log(item)))
-    return max(schema_code, terraform_code)
-
-
 # ---- gates --------------------------------------------------------------------------------
+
+
+def _print_gates(results: list, as_json: bool) -> int:
+    from bbws_infra import gates
+
+    # Plain text, not a terminal-width table: the same output in a terminal, a CI log and a
+    # pasted bug report.
+    print(gates.results_json(results) if as_json else gates.format_results(results))
+    return gates.exit_code(results)
+
+
+@guarded
+def gate(name: str, as_json: bool = False) -> int:
+    """One gate (fmt, validate, tfsec, checkov, lint-workflows, ruff, infracost)."""
+    from bbws_infra import gates
+
+    return _print_gates([gates.run_gate(name)], as_json)
+
+
+@guarded
+def check(as_json: bool = False) -> int:
+    """Every gate, concurrently where independent, one summary."""
+    from bbws_infra import gates
+
+    return _print_gates(gates.run_check(), as_json)
 
 
 @guarded

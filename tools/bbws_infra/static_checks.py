@@ -3,6 +3,7 @@ and module, offline (no backend, no credentials)."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +12,7 @@ from rich.console import Console
 
 from bbws_infra import operations, runner, targets, terraform
 from bbws_infra.paths import REPO_ROOT, work_dir
-from bbws_infra.registry import TERRAFORM_TREE, provider_aliases
+from bbws_infra.registry import MODULES_DIR, SHARED_DIR, TERRAFORM_TREE, provider_aliases
 from bbws_infra.registry import terraform_dirs as _terraform_dir_names
 
 
@@ -56,8 +57,23 @@ def validate_log(item: TerraformDir) -> Path:
     return work_dir() / "logs" / "validate" / f"{item.name.replace('/', '_')}.log"
 
 
+def _validate_fingerprint(cwd: Path, env: dict[str, str]) -> str:
+    """Everything a directory's validation depends on: its own files, every module and the
+    shared files it may reach, the engine and the CLI configuration. A directory whose
+    fingerprint matches its last successful validation is not validated again."""
+    digest = hashlib.sha256(" ".join(terraform.engine_command()).encode())
+    digest.update(Path(env["TF_CLI_CONFIG_FILE"]).read_bytes())
+    stage = cwd.parents[1]
+    for path in sorted([*cwd.rglob("*"), *(stage / MODULES_DIR).rglob("*"),
+                        *(stage / SHARED_DIR).glob("*.tf")]):
+        if path.is_file() and ".terraform" not in path.parts:
+            digest.update(str(path.relative_to(stage)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
 def validate_terraform(console: Console) -> list[runner.Row]:
-    """init -backend=false and validate every root and module, in parallel."""
+    """init -backend=false and validate every root and module, in parallel; a directory
+    whose inputs did not change since its last successful validation is skipped."""
     items = terraform_dirs()
     stage_dir = work_dir() / "stage" / "validate"
     standalone_dir = work_dir() / "stage" / "validate-standalone"
@@ -71,11 +87,16 @@ def validate_terraform(console: Console) -> list[runner.Row]:
     offline_env = targets.base_env(offline=True)
 
     def one(item: TerraformDir, report: Callable[[str], None]) -> operations.Outcome:
-        env = {**offline_env,
-               "TF_DATA_DIR": str(work_dir() / "terraform" / "validate" / item.name)}
+        data_dir = work_dir() / "terraform" / "validate" / item.name
+        env = {**offline_env, "TF_DATA_DIR": str(data_dir)}
         log = validate_log(item)
-        log.unlink(missing_ok=True)
         cwd = (standalone_dir if item.name in needs_alias else stage_dir) / item.name
+        stamp = data_dir / "validated.fingerprint"
+        fingerprint = _validate_fingerprint(cwd, env)
+        if stamp.exists() and stamp.read_text() == fingerprint:
+            return operations.Outcome(note="valid (unchanged)")
+        log.unlink(missing_ok=True)
+        stamp.unlink(missing_ok=True)
         # Roots install exactly the locked provider; modules have no lock file of their own.
         lockfile = ["-lockfile=readonly"] if (cwd / targets.LOCK_FILE).exists() else []
         with terraform.provider_install_lock():
@@ -84,6 +105,8 @@ def validate_terraform(console: Console) -> list[runner.Row]:
                                    *lockfile]),
                 terraform.Command(["validate", "-no-color"]),
             ], cwd=cwd, env=env, log=log, on_stage=report)
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(fingerprint)
         return operations.Outcome(note="valid")
 
     return runner.run("terraform validate", items, one, console)
