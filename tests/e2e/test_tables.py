@@ -15,7 +15,7 @@ import boto3
 import pytest
 from boto3.dynamodb.conditions import Attr, Key
 
-from bbws_infra import operations, sandbox, targets
+from bbws_infra import bundle, operations, sandbox, targets
 from bbws_infra.paths import REPO_ROOT
 from bbws_infra.registry import COMPONENTS, load_environment
 from bbws_infra.schemas import load_table_definition, validate_item
@@ -184,12 +184,16 @@ def test_second_plan_shows_no_changes(dev):
     assert again.stdout.count("0 to add, 0 to change, 0 to destroy") == 3
 
 
-def test_prod_deletion_protection_refuses_a_table_replacement(work: Path):
-    assert invoke("plan", "--env", "prod", "--component", "tenants").returncode == 0
-    applied = invoke("apply", "--env", "prod", "--component", "tenants", "--confirm",
-                     "promote-prod")
-    assert applied.returncode == 0, applied.stdout + applied.stderr
+def test_prod_backups_and_a_protected_table_replacement(work: Path):
+    # Applied with the engine directly: prod's deploy path takes only committed code, which a
+    # developer's working tree may not be (that path is tested in a clean copy, test_deploy).
     env = load_environment("prod")
+    ctx = targets.prepare("sandbox", env)
+    tenants = COMPONENTS["tenants"]
+    targets.stage(ctx, [tenants])
+    operations.plan(ctx, tenants)
+    operations.apply_saved_plan(
+        ctx, tenants, bundle.bundle_dir("sandbox", "prod", tenants) / bundle.PLAN_FILE)
     _, session, _ = sandbox.session_for(env)
 
     # PROD backs up hourly, keeps 90 days and copies every recovery point to eu-west-1
@@ -205,9 +209,6 @@ def test_prod_deletion_protection_refuses_a_table_replacement(work: Path):
         v["BackupVaultArn"] for v in dr_vaults["BackupVaultList"]}
 
     # A renamed table forces a replacement; plan it from an edited staged copy (never the repo).
-    ctx = targets.prepare("sandbox", env)
-    tenants = COMPONENTS["tenants"]
-    targets.stage(ctx, [tenants])
     staged = ctx.root_dir(tenants) / "tenant.schema.json"
     schema = json.loads(staged.read_text())
     schema["x-dynamodb"]["tableName"] = "tenants_v2"
@@ -215,12 +216,13 @@ def test_prod_deletion_protection_refuses_a_table_replacement(work: Path):
     summary = operations.plan(ctx, tenants).summary
     assert ("replace", "module.table.aws_dynamodb_table.this", "aws_dynamodb_table") in \
         summary.changes
-
-    refused = invoke("apply", "--env", "prod", "--component", "tenants", "--confirm",
-                     "promote-prod")
-    assert refused.returncode == 2
-    assert "deletion protection is on in envs/prod.tfvars" in refused.stderr
-    assert "--allow-destroy destroy-prod" in refused.stderr
+    # the bundle names the protected address at the top; apply's refusal of it is proven in
+    # tests/e2e/test_deploy.py
+    saved = bundle.bundle_dir("sandbox", "prod", tenants)
+    record = json.loads((saved / bundle.RECORD).read_text())
+    assert record["protected_removals"] == ["module.table.aws_dynamodb_table.this"]
+    assert (saved / bundle.SUMMARY_TEXT).read_text().splitlines()[2] == (
+        "  ! module.table.aws_dynamodb_table.this")
     tables = session.client("dynamodb").list_tables()["TableNames"]
     assert "tenants" in tables and "tenants_v2" not in tables
 

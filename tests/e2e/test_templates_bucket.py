@@ -102,7 +102,7 @@ def test_changing_one_template_plans_exactly_one_update(dev):
 def test_prod_plan_replicates_to_the_dr_region(work: Path):
     planned = invoke("plan", "--env", "prod", "--component", "templates")
     assert planned.returncode == 0, planned.stdout + planned.stderr
-    plan = json.loads((work / "plans" / "prod" / "templates" / "plan.json").read_text())
+    plan = json.loads((work / "plans" / "sandbox" / "prod" / "templates" / "plan.json").read_text())
     created = {c["address"]: c["change"]["after"] for c in plan["resource_changes"]
                if c["change"]["actions"] == ["create"]}
 
