@@ -259,9 +259,30 @@ def test_registry():
                                  "ruff", "infracost"]
     assert [n for n, g in gates.GATES.items() if not g.blocking] == ["infracost"]
     assert all(g.help and g.function for g in gates.GATES.values())
+
+
+def test_infracost_prices_saved_plans_and_flags_the_threshold(tmp_path, monkeypatch):
+    from bbws_infra import bundle, cost
+    from bbws_infra.registry import COMPONENTS
+
+    monkeypatch.setenv("BBWS_WORK_DIR", str(tmp_path))
+    monkeypatch.delenv("BBWS_TARGET", raising=False)
     result = gates.run_gate("infracost")
-    assert (result.status, result.ok, result.note) == ("skipped", False,
-                                                       "advisory, not wired yet")
+    assert (result.status, result.ok) == ("skipped", False)
+    assert result.note == "no saved plans (sandbox) to price; run invoke plan first"
+
+    plan_json = Path(__file__).parent / "fixtures" / "cost" / "table.plan.json"
+    saved = bundle.bundle_dir("sandbox", "dev", COMPONENTS["tenants"])
+    saved.mkdir(parents=True)
+    (saved / bundle.PLAN_JSON).write_text(plan_json.read_text())
+    monkeypatch.setitem(cost.REVIEW_THRESHOLD_USD, "dev", 0.0)  # any cost is over it
+    result = gates.run_gate("infracost")
+    assert result.status == "passed" and result.blocking is False
+    assert result.note.startswith("dev ") and "USD/month" in result.note
+    (finding,) = result.findings
+    assert (finding.file, finding.rule, finding.blocking) == ("envs/dev.usage.yml",
+                                                              "cost-review", False)
+    assert finding.message.startswith("OVER THRESHOLD")
 
 
 # ---- the scanner environment ---------------------------------------------------------------
