@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -46,6 +49,113 @@ def fresh_work_dir(base: Path, shared: Path) -> Path:
     (base / "terraform").mkdir(exist_ok=True)
     (base / "terraform" / "plugin-cache").symlink_to(cache)
     return base
+
+
+@pytest.fixture
+def own_work(work: Path, tmp_path: Path) -> Iterator[Path]:
+    """A fresh work directory for one test (its own sandbox, started on demand, and the
+    session's warm provider cache); its sandbox is stopped afterwards."""
+    path = fresh_work_dir(tmp_path / "own-work", work)
+    yield path
+    stop_sandbox(path)
+
+
+@contextlib.contextmanager
+def using_work_dir(path: Path) -> Iterator[Path]:
+    """Point this process's bbws_infra at another work directory for a while."""
+    previous = os.environ.get("BBWS_WORK_DIR")
+    os.environ["BBWS_WORK_DIR"] = str(path)
+    try:
+        yield path
+    finally:
+        if previous is None:
+            os.environ.pop("BBWS_WORK_DIR", None)
+        else:
+            os.environ["BBWS_WORK_DIR"] = previous
+
+
+def stop_sandbox(work_dir: Path) -> None:
+    from bbws_infra import sandbox
+
+    with using_work_dir(work_dir):
+        sandbox.down()
+
+
+def _processes() -> Iterator[tuple[int, bytes, Path]]:
+    """(pid, cmdline, proc dir) of every process we may look at."""
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                yield int(proc.name), (proc / "cmdline").read_bytes(), proc
+            except OSError:
+                continue
+
+
+def terraform_processes_under(root: Path) -> list[int]:
+    """Terraform workers (bbws_infra.tf_worker) and provider plugins whose cwd is under root."""
+    found = []
+    for pid, cmdline, proc in _processes():
+        if b"bbws_infra.tf_worker" not in cmdline and b"terraform-provider-" not in cmdline:
+            continue
+        try:
+            cwd = os.readlink(proc / "cwd")
+        except OSError:
+            continue
+        if cwd.startswith(str(root)):
+            found.append(pid)
+    return found
+
+
+def moto_servers_of(work_dir: Path) -> list[int]:
+    """moto_server processes started for this work directory (they write its moto.log)."""
+    log = str(work_dir / "sandbox" / "moto.log")
+    found = []
+    for pid, cmdline, proc in _processes():
+        if b"moto_server" not in cmdline:
+            continue
+        try:
+            output = os.readlink(proc / "fd" / "1")
+        except OSError:
+            continue
+        if output.startswith(log):
+            found.append(pid)
+    return found
+
+
+def held_locks(work_dir: Path, env_name: str) -> list[str]:
+    """LockIDs of the state locks held in env's lock table of this work directory's sandbox
+    (the digest items ending in -md5 are not locks); never starts a sandbox."""
+    from bbws_infra.registry import load_environment
+    from bbws_infra.sandbox import SandboxSession
+
+    record_path = work_dir / "sandbox" / "server.json"
+    if not record_path.exists():
+        return []
+    record = json.loads(record_path.read_text())
+    env = load_environment(env_name)
+    key = record["credentials"][env.account_id]
+    session = SandboxSession(f"http://127.0.0.1:{record['port']}", key["access_key"],
+                             key["secret_key"], env.region)
+    items = session.client("dynamodb").scan(TableName=env.lock_table)["Items"]
+    return sorted(i["LockID"]["S"] for i in items if not i["LockID"]["S"].endswith("-md5"))
+
+
+def bundle_problems(work_dir: Path) -> list[str]:
+    """Every way the saved plans under <work>/plans break the bundle rule: a complete
+    bundle.json beside a tfplan and plan.json with the recorded hashes, no .incoming left."""
+    from bbws_infra.bundle import sha256_file
+
+    plans = work_dir / "plans"
+    problems = [f"{p} left behind" for p in plans.rglob(".incoming")]
+    for record_path in plans.rglob("bundle.json"):
+        record = json.loads(record_path.read_text())
+        for name, key in (("tfplan", "plan_sha256"), ("plan.json", "plan_json_sha256")):
+            path = record_path.parent / name
+            if not path.exists():
+                problems.append(f"{record_path} without {name}")
+            elif sha256_file(path) != record[key]:
+                problems.append(f"{path} does not match {record_path}")
+    return problems
 
 
 def git_status() -> str:

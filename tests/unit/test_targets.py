@@ -3,7 +3,8 @@ from pathlib import Path
 import hcl2
 
 from bbws_infra import targets
-from bbws_infra.registry import COMPONENTS, _plain, load_environment
+from bbws_infra.registry import COMPONENTS, load_environment
+from bbws_infra.tfvars import plain
 
 
 def test_hcl_values_render_as_terraform_literals():
@@ -30,14 +31,13 @@ def test_sandbox_override_points_both_providers_at_the_emulator(tmp_path: Path):
     path = tmp_path / "override.tf"
     path.write_text(text)
     with path.open() as handle:
-        blocks = _plain(hcl2.load(handle))["provider"]
-    providers = [block.get("aws") or block['"aws"'] for block in blocks]
+        blocks = plain(hcl2.load(handle))["provider"]
+    providers = [block["aws"] for block in blocks]
     assert sorted(p.get("alias", "") for p in providers) == ["", "dr"]
     for provider in providers:
         assert provider["skip_get_ec2_platforms"] is True
         assert provider["s3_force_path_style"] is True
         (endpoints,) = provider["endpoints"]  # a block parses as a list of one map
-        endpoints.pop("__is_block__", None)
         assert set(endpoints) == set(targets.sandbox.SERVICES)
         assert set(endpoints.values()) == {"http://127.0.0.1:5555"}
 
@@ -69,3 +69,54 @@ def test_stage_writes_override_and_backend_only_into_work_dir(tmp_path, monkeypa
     targets.stage(aws, [tenants])
     assert not (aws.root_dir(tenants) / targets.OVERRIDE_FILE).exists()
     assert 'allowed_account_ids = ["536580886816"]' in aws.backend_file(tenants).read_text()
+
+
+def _sandbox_ctx(env_name: str) -> targets.TargetContext:
+    return targets.TargetContext(
+        target="sandbox", env=load_environment(env_name), process_env={}, backend={},
+        provider_override=targets.sandbox_provider_override("http://127.0.0.1:1"))
+
+
+def test_dr_override_hands_the_primary_provider_to_dr_modules(tmp_path, monkeypatch):
+    """For a staged root, every module call that takes aws.dr gets aws instead (one provider
+    process where no DR region is used); the text is valid HCL."""
+    monkeypatch.setenv("BBWS_WORK_DIR", str(tmp_path))
+    ctx = _sandbox_ctx("dev")
+    targets.stage(ctx, [COMPONENTS["tenants"], COMPONENTS["templates"]])
+    table = targets.dr_provider_override(ctx.root_dir(COMPONENTS["tenants"]))
+    assert table == ("# Generated: this environment uses no DR region.\n"
+                     'module "backup" {\n  providers = { aws = aws, aws.dr = aws }\n}\n')
+    bucket = targets.dr_provider_override(ctx.root_dir(COMPONENTS["templates"]))
+    assert 'module "replication" {\n  providers = { aws = aws, aws.dr = aws }\n}\n' in bucket
+    (module,) = plain(hcl2.loads(table))["module"]
+    # python-hcl2 spells the expression key aws.dr as "${aws.dr}"
+    assert module["backup"]["providers"] == {"aws": "aws", "${aws.dr}": "aws"}
+
+
+def test_dr_override_needs_a_module_that_asks_for_aws_dr(tmp_path):
+    (tmp_path / "main.tf").write_text('module "table" {\n  source = "../x"\n}\n')
+    assert targets.dr_provider_override(tmp_path) is None
+
+
+def test_stage_writes_the_dr_override_only_where_dr_is_unused(tmp_path, monkeypatch):
+    """dev (uses_dr False) gets the DR override; prod (uses_dr True) never keeps one, even a
+    stale copy left in its staged root."""
+    monkeypatch.setenv("BBWS_WORK_DIR", str(tmp_path))
+    tenants = COMPONENTS["tenants"]
+    dev, prod = _sandbox_ctx("dev"), _sandbox_ctx("prod")
+    assert (dev.env.uses_dr, prod.env.uses_dr) == (False, True)
+
+    targets.stage(dev, [tenants])
+    written = dev.root_dir(tenants) / targets.DR_OVERRIDE_FILE
+    assert written.read_text() == targets.dr_provider_override(dev.root_dir(tenants))
+
+    stale = prod.root_dir(tenants) / targets.DR_OVERRIDE_FILE
+    stale.parent.mkdir(parents=True)
+    stale.write_text(written.read_text())
+    targets.stage(prod, [tenants])
+    assert not stale.exists()
+    assert (prod.root_dir(tenants) / targets.OVERRIDE_FILE).exists()
+
+    # restaging keeps the generated file (the sync never deletes it as an extra)
+    targets.stage(dev, [tenants])
+    assert written.exists()

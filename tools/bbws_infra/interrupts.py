@@ -48,8 +48,20 @@ def handling() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
+_fault_lock = threading.Lock()
+
+
 def checkpoint(stage: str) -> None:
-    """Fault injection for tests: deliver a real SIGINT to this process at `stage`."""
-    if os.environ.get(FAULT_ENV) == stage:
-        os.environ.pop(FAULT_ENV)  # once: the cleanup must not interrupt itself again
+    """Fault injection for tests: deliver a real SIGINT to this process at `stage`.
+
+    Python runs signal handlers in the main thread only; a worker thread that injects the
+    interrupt waits until the handler has recorded it, so the interrupt is handled at this
+    point, never a moment later (what the tests rely on to be deterministic)."""
+    if os.environ.get(FAULT_ENV) != stage:
+        return
+    with _fault_lock:  # two threads at the same stage: only one sends the signal
+        if os.environ.pop(FAULT_ENV, None) != stage:  # once: the cleanup must not re-fire
+            return
         os.kill(os.getpid(), signal.SIGINT)
+        if threading.current_thread() is not threading.main_thread():
+            _requested.wait(timeout=10)

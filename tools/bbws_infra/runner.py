@@ -11,7 +11,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -107,10 +107,10 @@ def run(title: str, items: list[Any], operation: Operation,
             if not live_display:
                 console.print(f"[{row.item.name}] {stage}", highlight=False, markup=False)
 
+        interrupts.checkpoint("next-component")
         if abort.is_set() or interrupts.requested():
             row.error = Stopped("not started")
             return
-        interrupts.checkpoint("next-component")
         row.started = time.monotonic()
         try:
             row.outcome = operation(row.item, report)
@@ -126,8 +126,10 @@ def run(title: str, items: list[Any], operation: Operation,
             row.finished = time.monotonic()
 
     executor = ThreadPoolExecutor(max_workers=max_workers(len(rows)))
+    futures: list[Future] = []
     try:
-        futures = [executor.submit(work, row) for row in rows]
+        for row in rows:  # Ctrl-C may come while submitting: keep what was submitted
+            futures.append(executor.submit(work, row))
         # Poll, never block: a SIGINT the kernel hands to a worker thread only raises
         # KeyboardInterrupt once the main thread runs Python again, and a plain wait on the
         # futures would not return until every component had finished.
@@ -139,9 +141,16 @@ def run(title: str, items: list[Any], operation: Operation,
         for future in futures:
             future.result()
     except KeyboardInterrupt:
-        # Stop queued work, then interrupt running Terraform so it releases its locks.
+        # Stop queued work, then interrupt running Terraform so it releases its locks. Keep
+        # at it until every worker is done: one may have been starting Terraform just as
+        # Ctrl-C came, after the first stop_all looked. stop_all waits for what it signals,
+        # so no Terraform gets a second SIGINT (which makes it abort without cleanup). Poll
+        # Future.done(): wait() never counts a cancelled queued future as done.
         executor.shutdown(wait=False, cancel_futures=True)
         terraform.stop_all()
+        while not all(future.done() for future in futures):
+            time.sleep(0.1)
+            terraform.stop_all()
         raise
     finally:
         executor.shutdown(wait=True)

@@ -106,8 +106,11 @@ def status() -> tuple[SandboxServer | None, str]:
         return server, (f"The sandbox is running at {server.endpoint} (pid {server.pid}), "
                         f"up {time.time() - server.started_at:.0f} s, "
                         f"{len(server.credentials)} account(s) set up.")
+    # Not "the next command starts a fresh one": plan and apply report a dead record first
+    # (ensure_running), so that nobody mistakes the fresh, empty emulator for the old one.
     return None, (f"The sandbox recorded at {server.endpoint} (pid {server.pid}) is not "
-                  "answering; the next command starts a fresh one.")
+                  "answering, so everything in it is gone; invoke sandbox.up starts a fresh "
+                  "one.")
 
 
 def _port_taken(port: int) -> bool:

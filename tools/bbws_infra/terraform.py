@@ -176,6 +176,9 @@ def _run_processes(commands: list[Command], argv: list[str], payload: str | None
                    env: dict[str, str], on_stage: Callable[[str], None] | None
                    ) -> list[Result]:
     started = time.monotonic()
+    if interrupts.requested():  # Ctrl-C came while this component was getting ready
+        raise TerraformInterrupted(f"terraform {commands[0].args[0]} was not started: "
+                                   "interrupted.")
     # Own process group so Ctrl-C reaches us first and we stop the group cleanly.
     process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True,
@@ -183,6 +186,8 @@ def _run_processes(commands: list[Command], argv: list[str], payload: str | None
                                start_new_session=True)
     with _running_lock:
         _running.add(process)
+    if interrupts.requested():  # stop_all may have looked just before the add
+        _signal_group(process, signal.SIGINT)
     try:
         if payload is None:
             _stage(on_stage, commands[0].args[0])
@@ -258,5 +263,7 @@ def stop_all(grace_s: float = 30.0) -> None:
 
 
 def _signal_group(process: subprocess.Popen, sig: int) -> None:
+    if process.poll() is not None:  # gone already; its group id may belong to another now
+        return
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, sig)

