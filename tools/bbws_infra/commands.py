@@ -69,9 +69,10 @@ def _interruptible(function: Callable[..., int], *args: Any, **kwargs: Any) -> i
     if not interrupts.requested():
         return code
     terraform.stop_all()
+    logs = work_dir() / "logs"
     err_console.print("[yellow]interrupted[/yellow]: every Terraform run was stopped and no "
-                      "bundle was left half-written; the logs are under "
-                      f"{_rel(work_dir() / 'logs')}.")
+                      "bundle was left half-written"
+                      + (f"; the logs are under {_rel(logs)}." if logs.exists() else "."))
     for check in _on_interrupt:
         for line in check():
             err_console.print(line, markup=False)
@@ -142,13 +143,14 @@ def _finish(rows: list[runner.Row], ctx: targets.TargetContext) -> int:
     lost = [row for row in rows if isinstance(row.error, runner.TargetLost)]
     if lost:
         sandbox.forget_dead()
-        done = [row.item.name for row in rows if row.ok]
-        cut = [row.item.name for row in rows if not row.ok]
+        groups = {"stopped": [r.item.name for r in rows if not r.ok and r.started],
+                  "not started": [r.item.name for r in rows if not r.ok and not r.started],
+                  "finished before it died": [r.item.name for r in rows if r.ok]}
+        said = "; ".join(f"{', '.join(names)}: {what}" for what, names in groups.items() if names)
         err_console.print(
             f"[red]error:[/red] the sandbox emulator died during this run, so everything in it "
-            f"(state, tables, buckets) is gone. {', '.join(cut)}: stopped"
-            + (f"; {', '.join(done)}: finished before it died" if done else "")
-            + ". The next command starts a fresh sandbox; plan again there.")
+            f"(state, tables, buckets) is gone. {said}. The next command starts a fresh "
+            "sandbox; plan again there.")
         return OperationError.exit_code
     return runner.report_failures(rows, err_console, lambda c: _rel(ctx.log_file(c)))
 
