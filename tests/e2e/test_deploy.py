@@ -237,3 +237,16 @@ def test_prod_replacement_needs_every_address_named(copy: Copy):
     for table in ("tenants", "products"):
         keys = dynamodb.describe_table(TableName=table)["Table"]["KeySchema"]
         assert {"AttributeName": "id", "KeyType": "RANGE"} in keys
+
+
+def test_apply_without_component_applies_every_saved_bundle(copy: Copy):
+    shutil.rmtree(copy.work / "plans" / "sandbox" / "dev", ignore_errors=True)
+    assert "No saved plans for dev (sandbox)" in copy.refused("apply", "--env", "dev",
+                                                              "--confirm", "deploy-dev")
+    copy.ok("plan", "--env", "dev", "--component", "campaigns")
+    out = copy.ok("apply", "--env", "dev", "--confirm", "deploy-dev")
+    assert "campaigns" in out and "templates" not in out and "tenants" not in out
+    assert not (copy.bundle_dir("dev", "campaigns") / "bundle.json").exists()
+    (archived,) = (copy.bundle_dir("dev", "campaigns") / "applied").iterdir()
+    assert (archived / "bundle.json").exists()
+    assert "campaigns" in copy.session("dev").client("dynamodb").list_tables()["TableNames"]

@@ -190,9 +190,11 @@ def plan(env: str, component: str | None, target: str | None,
 def apply(env: str, component: str | None, target: str | None, confirm: str | None,
           allow_destroy: list[str] | None = None, confirm_destroy: str | None = None,
           max_age: str = deploy.DEFAULT_MAX_AGE) -> int:
+    environment, target_name = load_environment(env), resolve_target(target)
+    chosen = (resolve_components(component) if component
+              else deploy.saved_components(target_name, environment))
     request = deploy.DeployRequest(
-        env=load_environment(env), target=resolve_target(target),
-        components=resolve_components(component), confirm=confirm,
+        env=environment, target=target_name, components=chosen, confirm=confirm,
         allow_destroy=tuple(allow_destroy or ()), confirm_destroy=confirm_destroy,
         max_age=max_age)
 

@@ -25,7 +25,7 @@ from rich.console import Console
 
 from bbws_infra import bundle, operations, plan_guard, runner, targets
 from bbws_infra.errors import UserError
-from bbws_infra.registry import PROMOTION_ORDER, Component, Environment
+from bbws_infra.registry import COMPONENTS, PROMOTION_ORDER, Component, Environment
 
 DEFAULT_MAX_AGE = "24h"
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -82,12 +82,22 @@ class RemoteState:
     notes: list[str] = field(default_factory=list)
 
 
+def saved_components(target: str, env: Environment) -> list[Component]:
+    """Every component with a complete bundle for this target and env: what `invoke apply`
+    without --component applies."""
+    return [c for c in COMPONENTS.values()
+            if (bundle.bundle_dir(target, env.name, c) / bundle.RECORD).exists()]
+
+
 def check_offline(request: DeployRequest) -> list[ApprovedBundle]:
     """Round 1: everything that can be refused without starting anything."""
     env = request.env
     if request.confirm != env.apply_confirmation:
         raise UserError(f"Applying to {env.name} needs --confirm {env.apply_confirmation}; "
                         "nothing was changed.")
+    if not request.components:
+        raise UserError(f"No saved plans for {env.name} ({request.target}); run: invoke plan "
+                        f"--env {env.name} --target {request.target}")
     max_age_s = parse_age(request.max_age)
     commit_now, _ = bundle.git_state()
     approved = []
