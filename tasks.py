@@ -4,7 +4,13 @@ from invoke import Collection, Exit, task
 
 from bbws_infra import commands
 from bbws_infra.deploy import DEFAULT_MAX_AGE
-from bbws_infra.registry import COMPONENT_HELP, CONFIRM_HELP, ENV_HELP, TARGET_HELP
+from bbws_infra.registry import (
+    COMPONENT_CHOICES,
+    COMPONENT_HELP,
+    CONFIRM_HELP,
+    ENV_HELP,
+    TARGET_HELP,
+)
 
 JSON_HELP = "Print the result as JSON instead of a table."
 
@@ -96,7 +102,8 @@ def plan(c, env, component=None, target=None, detailed_exitcode=False):
 
 
 @task(iterable=["allow_destroy"],
-      help={"env": ENV_HELP, "component": COMPONENT_HELP + " Default: every saved bundle.",
+      help={"env": ENV_HELP,
+            "component": f"{COMPONENT_CHOICES}; omit for every saved bundle of the env.",
             "target": TARGET_HELP, "confirm": CONFIRM_HELP,
             "allow-destroy": "<component>:<address> the plan may delete or replace where the "
                              "env has deletion_protection = true; repeat for each.",

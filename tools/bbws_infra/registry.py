@@ -192,7 +192,8 @@ def resolve_target(name: str | None) -> str:
 # Help texts of the flags every task shares, built from the lists above.
 ENV_HELP = (f"Environment: {', '.join(PROMOTION_ORDER)} (values come from "
             f"{SHARED_DIR}/<env>.tfvars).")
-COMPONENT_HELP = (f"Component: {', '.join(COMPONENTS)}; comma-separate several; omit for all.")
+COMPONENT_CHOICES = f"Component: {', '.join(COMPONENTS)}; comma-separate several"
+COMPONENT_HELP = f"{COMPONENT_CHOICES}; omit for all."
 TARGET_HELP = ("Where to run: sandbox (default, the embedded AWS emulator) or aws (real AWS; "
                "also set by BBWS_TARGET).")
 CONFIRM_HELP = ("The env's confirmation string: "
