@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bbws_infra.errors import UserError
-from bbws_infra.paths import REPO_ROOT, work_dir
+from bbws_infra.paths import REPO_ROOT, files_digest, work_dir
 from bbws_infra.registry import MODULES_DIR, SHARED_DIR, Component, Environment
 
 FORMAT = 1
@@ -142,12 +142,8 @@ def inputs_fingerprint(env: Environment, component: Component, extra: list[str],
     """sha256 over the input files (path and bytes, symlinks followed) and the target's extra
     variables. Generated files (emulator endpoints) are left out: a new sandbox port must not
     invalidate a reviewed plan."""
-    digest = hashlib.sha256()
-    for path in input_files(env, component, repo_root):
-        digest.update(path.relative_to(repo_root).as_posix().encode() + b"\0")
-        digest.update(path.read_bytes() + b"\0")
-    digest.update("\0".join(extra).encode())
-    return digest.hexdigest()
+    return files_digest(input_files(env, component, repo_root), repo_root,
+                        "\0".join(extra).encode())
 
 
 def plan_state_snapshot(plan_file: Path) -> tuple[str, int]:

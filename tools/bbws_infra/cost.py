@@ -27,7 +27,7 @@ from typing import Any
 import yaml
 
 from bbws_infra.errors import InputFileError, OperationError, UserError
-from bbws_infra.paths import REPO_ROOT
+from bbws_infra.paths import REPO_ROOT, relative_name
 
 PRICES_PATH = REPO_ROOT / "pricing" / "prices.json"
 
@@ -89,12 +89,6 @@ FREE_TYPES: dict[str, str] = {
 # --- Files -----------------------------------------------------------------------------------
 
 
-def _rel(path: Path) -> str:
-    try:
-        return path.resolve().relative_to(REPO_ROOT).as_posix()
-    except ValueError:
-        return path.as_posix()
-
 
 def _read(path: Path, rel: str) -> str:
     try:
@@ -127,7 +121,7 @@ def _key_lines(node: yaml.Node, rel: str, path: tuple = ()) -> dict[tuple, int]:
 
 def _load_yaml(path: Path) -> tuple[Any, dict[tuple, int], str]:
     """The document, the line of each key path, and the file's repository-relative name."""
-    rel = _rel(path)
+    rel = relative_name(path)
     text = _read(path, rel)
     loader = yaml.SafeLoader(text)
     try:
@@ -152,7 +146,7 @@ def _load_yaml(path: Path) -> tuple[Any, dict[tuple, int], str]:
 def _load_json(path: Path) -> tuple[Any, dict[tuple, int], str]:
     """Like _load_yaml for JSON: values from the json module (exact JSON semantics), key lines
     from composing the same text as YAML (JSON as written here is also YAML)."""
-    rel = _rel(path)
+    rel = relative_name(path)
     text = _read(path, rel)
     try:
         data = json.loads(text)

@@ -35,7 +35,7 @@ from rich.table import Table
 from bbws_infra import registry
 from bbws_infra.errors import UserError
 from bbws_infra.findings import Finding
-from bbws_infra.paths import REPO_ROOT, file_lock, work_dir
+from bbws_infra.paths import REPO_ROOT, file_lock, relative_name, work_dir
 
 WORKFLOWS_DIR = Path(".github") / "workflows"
 BLOCKING_SEVERITIES = frozenset({"HIGH", "CRITICAL"})
@@ -103,13 +103,6 @@ class GateSkipped(Exception):
 # ---- helpers ------------------------------------------------------------------------------
 
 
-def _rel(path: Path, root: Path) -> str:
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return path.as_posix()
-
-
 def scan_dirs(root: Path = REPO_ROOT) -> list[str]:
     """Every root and module: the dirs under dynamodb/, s3/ and modules/ holding .tf files."""
     return registry.terraform_dirs(root)
@@ -123,7 +116,7 @@ def repo_file(root: Path, relative: str) -> str:
     resolved_root = root.resolve()
     if real.exists() and real.is_relative_to(resolved_root):
         return real.relative_to(resolved_root).as_posix()
-    return _rel(path, root)
+    return relative_name(path, root)
 
 
 def _dedupe(findings: Iterable[GateFinding]) -> list[GateFinding]:
@@ -141,7 +134,7 @@ def _relocate(findings: Iterable[GateFinding], root: Path) -> list[GateFinding]:
 def _unstage(finding: GateFinding, stage: Path) -> GateFinding:
     """A finding whose file some tool printed as an absolute path inside the staged copy."""
     path = Path(finding.file)
-    return replace(finding, file=_rel(path, stage)) if path.is_absolute() else finding
+    return replace(finding, file=relative_name(path, stage)) if path.is_absolute() else finding
 
 
 def _run_tool(argv: list[str], cwd: Path, env: dict[str, str] | None = None,
@@ -435,7 +428,7 @@ def parse_zizmor(report: list[dict[str, Any]]) -> list[GateFinding]:
 
 def parse_ruff(report: list[dict[str, Any]], root: Path) -> list[GateFinding]:
     """ruff check --output-format json."""
-    return [GateFinding(_rel(Path(item.get("filename", ".")), root),
+    return [GateFinding(relative_name(Path(item.get("filename", ".")), root),
                         int((item.get("location") or {}).get("row") or 0),
                         item.get("code") or "syntax", "ERROR", item.get("message", ""))
             for item in report]
@@ -611,7 +604,7 @@ def gate_lint_workflows(root: Path) -> Checked:
     files = sorted([*workflows.glob("*.yml"), *workflows.glob("*.yaml")])
     if not files:
         raise GateSkipped(f"no workflows in {WORKFLOWS_DIR}")
-    relative = [_rel(f, root) for f in files]
+    relative = [relative_name(f, root) for f in files]
     actionlint = _run_tool([_dev_binary("actionlint"), "-format", "{{json .}}", "-no-color",
                             "-shellcheck", _dev_binary("shellcheck"), "-pyflakes=", *relative],
                            cwd=root, ok_codes=(0, 1))

@@ -5,7 +5,6 @@ process, so a plan and its `show -json` share one provider start."""
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -13,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bbws_infra import bundle, interrupts, plan_guard, terraform
+from bbws_infra.paths import files_digest
 from bbws_infra.plan_summary import PlanSummary, summarise
 from bbws_infra.registry import Component
 from bbws_infra.targets import LOCK_FILE, TargetContext
@@ -35,16 +35,10 @@ class Outcome:
 def _init_fingerprint(ctx: TargetContext, component: Component) -> str:
     """Everything init depends on: backend settings, CLI configuration, engine, the lock file
     and every Terraform file (a new module call or provider requirement needs a new init)."""
-    digest = hashlib.sha256()
-    digest.update(ctx.backend_file(component).read_bytes())
-    digest.update(Path(ctx.process_env["TF_CLI_CONFIG_FILE"]).read_bytes())
-    digest.update(" ".join(terraform.engine_command()).encode())
-    root = ctx.root_dir(component)
-    for path in sorted([*ctx.stage_dir.rglob("*.tf"), root / LOCK_FILE]):
-        if path.exists():
-            digest.update(str(path.relative_to(ctx.stage_dir)).encode())
-            digest.update(path.read_bytes())
-    return digest.hexdigest()
+    candidates = [*ctx.stage_dir.rglob("*.tf"), ctx.root_dir(component) / LOCK_FILE]
+    return files_digest(sorted(p for p in candidates if p.exists()), ctx.stage_dir,
+                        ctx.backend_file(component).read_bytes(),
+                        terraform.engine_identity(ctx.process_env))
 
 
 class _InitStep:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -27,3 +28,24 @@ def file_lock(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def relative_name(path: Path, root: Path = REPO_ROOT) -> str:
+    """How messages name a file: relative to root when it lies inside (also through links),
+    otherwise as given."""
+    for candidate, base in ((path, root), (path.resolve(), root.resolve())):
+        with contextlib.suppress(ValueError):
+            return candidate.relative_to(base).as_posix()
+    return path.as_posix()
+
+
+def files_digest(files: Iterable[Path], base: Path, *extra: bytes) -> str:
+    """sha256 over `extra`, then each file's path (relative to base) and bytes: the
+    fingerprints that decide whether init, validate or a reviewed plan is still current."""
+    digest = hashlib.sha256()
+    for part in extra:
+        digest.update(part + b"\0")
+    for path in files:
+        digest.update(path.relative_to(base).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()

@@ -3,7 +3,6 @@ and module, offline (no backend, no credentials)."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 from rich.console import Console
 
 from bbws_infra import operations, runner, targets, terraform
-from bbws_infra.paths import REPO_ROOT, work_dir
+from bbws_infra.paths import REPO_ROOT, files_digest, work_dir
 from bbws_infra.registry import MODULES_DIR, SHARED_DIR, TERRAFORM_TREE, provider_aliases
 from bbws_infra.registry import terraform_dirs as _terraform_dir_names
 
@@ -61,14 +60,11 @@ def _validate_fingerprint(cwd: Path, env: dict[str, str]) -> str:
     """Everything a directory's validation depends on: its own files, every module and the
     shared files it may reach, the engine and the CLI configuration. A directory whose
     fingerprint matches its last successful validation is not validated again."""
-    digest = hashlib.sha256(" ".join(terraform.engine_command()).encode())
-    digest.update(Path(env["TF_CLI_CONFIG_FILE"]).read_bytes())
     stage = cwd.parents[1]
-    for path in sorted([*cwd.rglob("*"), *(stage / MODULES_DIR).rglob("*"),
-                        *(stage / SHARED_DIR).glob("*.tf")]):
-        if path.is_file() and ".terraform" not in path.parts:
-            digest.update(str(path.relative_to(stage)).encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()
+    candidates = [*cwd.rglob("*"), *(stage / MODULES_DIR).rglob("*"),
+                  *(stage / SHARED_DIR).glob("*.tf")]
+    files = sorted(p for p in candidates if p.is_file() and ".terraform" not in p.parts)
+    return files_digest(files, stage, terraform.engine_identity(env))
 
 
 def validate_terraform(console: Console) -> list[runner.Row]:

@@ -72,6 +72,13 @@ def engine_command() -> list[str]:
     return [sys.executable, "-m", "bbws_infra.tf_worker"]
 
 
+def engine_identity(env: dict[str, str]) -> bytes:
+    """Which Terraform runs and with what CLI configuration: part of every fingerprint that
+    lets a step be skipped."""
+    engine = " ".join(engine_command()).encode()
+    return engine + b"\0" + Path(env["TF_CLI_CONFIG_FILE"]).read_bytes()
+
+
 def tf_home() -> Path:
     path = work_dir() / "terraform"
     path.mkdir(parents=True, exist_ok=True)

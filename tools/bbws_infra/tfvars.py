@@ -16,6 +16,7 @@ import hcl2
 from lark.exceptions import UnexpectedInput
 
 from bbws_infra.errors import InputFileError
+from bbws_infra.paths import relative_name
 
 _SIMPLE_TYPES = {"string": str, "number": (int, float), "bool": bool}
 _REGEX_RULE = re.compile(r'^\$\{can\(regex\("((?:[^"\\]|\\.)*)", var\.(\w+)\)\)\}$')
@@ -24,16 +25,10 @@ _STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 _ASSIGNMENT = re.compile(r"\s*([A-Za-z_][\w-]*)\s*=(?!=)")
 
 
-def _rel(path: Path, repo_root: Path) -> str:
-    try:
-        return path.relative_to(repo_root).as_posix()
-    except ValueError:
-        return path.as_posix()
-
 
 def parse_file(path: Path, repo_root: Path) -> dict[str, Any]:
     """python-hcl2's raw document; a syntax error becomes an InputFileError with its line."""
-    rel = _rel(path, repo_root)
+    rel = relative_name(path, repo_root)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
@@ -134,7 +129,7 @@ def load_tfvars(path: Path, variables_tf: Path, repo_root: Path) -> dict[str, An
     """The values of a tfvars file, checked against the declared variables: syntax, names set
     twice, unknown names, unquoted strings, types, the declared regex and contains([...])
     rules, and missing required ones."""
-    rel = _rel(path, repo_root)
+    rel = relative_name(path, repo_root)
     raw = parse_file(path, repo_root)
     values = plain(raw)
     declared = declared_variables(variables_tf, repo_root)
@@ -146,8 +141,9 @@ def load_tfvars(path: Path, variables_tf: Path, repo_root: Path) -> dict[str, An
     for name, value in values.items():
         line = lines.get(name, [None])[0]
         if name not in declared:
+            declaring = relative_name(variables_tf, repo_root)
             raise InputFileError(rel, line, f"sets {name}, which no root declares in "
-                                 f"{_rel(variables_tf, repo_root)}; remove it or declare it.")
+                                 f"{declaring}; remove it or declare it.")
         problem = _type_problem(declared[name]["type"], value)
         if _unquoted(raw[name]):
             problem = "must be a literal value (strings in double quotes), not an expression"
