@@ -275,6 +275,7 @@ def test_infracost_prices_saved_plans_and_flags_the_threshold(tmp_path, monkeypa
     saved = bundle.bundle_dir("sandbox", "dev", COMPONENTS["tenants"])
     saved.mkdir(parents=True)
     (saved / bundle.PLAN_JSON).write_text(plan_json.read_text())
+    (saved / bundle.RECORD).write_text("{}")  # the record is what makes a bundle complete
     monkeypatch.setitem(cost.REVIEW_THRESHOLD_USD, "dev", 0.0)  # any cost is over it
     result = gates.run_gate("infracost")
     assert result.status == "passed" and result.blocking is False

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from bbws_infra.errors import UserError
 from bbws_infra.paths import REPO_ROOT, files_digest, work_dir
-from bbws_infra.registry import MODULES_DIR, SHARED_DIR, Component, Environment
+from bbws_infra.registry import COMPONENTS, MODULES_DIR, SHARED_DIR, Component, Environment
 
 FORMAT = 1
 PLAN_FILE = "tfplan"
@@ -213,6 +213,17 @@ def load(target: str, env_name: str, component: Component) -> BundleRecord:
                         f"{record.env} ({record.target}), not {component.name} in {env_name} "
                         f"({target}); run: {hint}")
     return record
+
+
+def saved_components(target: str, env_name: str) -> list[Component]:
+    """Every component with a complete bundle (its record) for this target and env."""
+    return [c for c in COMPONENTS.values() if (bundle_dir(target, env_name, c) / RECORD).exists()]
+
+
+def saved_plan_jsons(target: str, env_name: str) -> dict[str, dict]:
+    """Component name -> plan JSON of every complete bundle for this target and env."""
+    return {c.name: json.loads((bundle_dir(target, env_name, c) / PLAN_JSON).read_text())
+            for c in saved_components(target, env_name)}
 
 
 def archive(target: str, env_name: str, component: Component) -> Path:

@@ -130,11 +130,15 @@ def _watch_locks(ctx: targets.TargetContext, components: list[Component]) -> Non
             return [f"could not check the state locks: {error}"]
         if not locks:
             return ["no state lock is left held."]
-        return [f"{c.name}: the state is still locked (lock {locks[c.state_key].get('ID')}, "
-                f"{locks[c.state_key].get('Operation')} by {locks[c.state_key].get('Who')}); "
-                f"once nothing runs, release it: invoke unlock --env {ctx.env.name} "
-                f"--component {c.name} --target {ctx.target} --lock-id "
-                f"{locks[c.state_key].get('ID')}" for c in components if c.state_key in locks]
+        lines = []
+        for c in components:
+            info = locks.get(c.state_key)
+            if info:
+                lines.append(f"{c.name}: the state is still locked (lock {info.get('ID')}, "
+                             f"{info.get('Operation')} by {info.get('Who')}); once nothing "
+                             f"runs, release it: invoke unlock --env {ctx.env.name} --component "
+                             f"{c.name} --target {ctx.target} --lock-id {info.get('ID')}")
+        return lines
 
     _on_interrupt.append(held)
 
@@ -191,8 +195,9 @@ def apply(env: str, component: str | None, target: str | None, confirm: str | No
           allow_destroy: list[str] | None = None, confirm_destroy: str | None = None,
           max_age: str = deploy.DEFAULT_MAX_AGE) -> int:
     environment, target_name = load_environment(env), resolve_target(target)
+    # Without --component: every saved bundle of the env and target.
     chosen = (resolve_components(component) if component
-              else deploy.saved_components(target_name, environment))
+              else bundle.saved_components(target_name, environment.name))
     request = deploy.DeployRequest(
         env=environment, target=target_name, components=chosen, confirm=confirm,
         allow_destroy=tuple(allow_destroy or ()), confirm_destroy=confirm_destroy,
@@ -352,17 +357,11 @@ def check(as_json: bool = False) -> int:
 @guarded
 def infracost(env: str, target: str | None, as_json: bool = False) -> int:
     """Advisory monthly cost of the env's saved plans."""
-    import json
-
     from bbws_infra import cost
 
     environment = load_environment(env)
     target_name = resolve_target(target)
-    plans = {}
-    for component in resolve_components(None):
-        path = bundle.bundle_dir(target_name, environment.name, component) / bundle.PLAN_JSON
-        if path.exists():
-            plans[component.name] = json.loads(path.read_text())
+    plans = bundle.saved_plan_jsons(target_name, environment.name)
     if not plans:
         raise UserError(f"No saved plans for {environment.name} ({target_name}) to price; run: "
                         f"invoke plan --env {environment.name} --target {target_name}")

@@ -184,6 +184,17 @@ def _mapping(value: Any, rel: str, line: int | None, what: str) -> dict:
 # --- Usage file ------------------------------------------------------------------------------
 
 
+def _top_level(data: Any, rel: str, lines: dict[tuple, int], kind: str,
+               allowed: tuple[str, ...]) -> dict:
+    """The file's top-level mapping, refusing any key but the allowed ones."""
+    top = _mapping(data, rel, 1, "The file")
+    for key in top:
+        if key not in allowed:
+            raise InputFileError(rel, lines.get((key,)), f"{key} is not a {kind} key; use "
+                                 f"{', '.join(allowed[:-1])} and {allowed[-1]}.")
+    return top
+
+
 def _resource_type(address: str) -> str:
     """aws_s3_bucket from module.log_bucket[0].aws_s3_bucket.this (instance keys dropped)."""
     parts = _strip_keys(address).split(".")
@@ -257,11 +268,8 @@ def usage_path(env_name: str) -> Path:
 def load_usage(path: Path) -> Usage:
     """Read and validate a usage file (infracost's format, version 0.1)."""
     data, lines, rel = _load_yaml(path)
-    top = _mapping(data, rel, 1, "The file")
-    for key in top:
-        if key not in ("version", "resource_type_default_usage", "resource_usage"):
-            raise InputFileError(rel, lines.get((key,)), f"{key} is not a usage-file key; use "
-                                 "version, resource_type_default_usage and resource_usage.")
+    top = _top_level(data, rel, lines, "usage-file",
+                     ("version", "resource_type_default_usage", "resource_usage"))
     if str(top.get("version")) not in ("0.1", "v0.1"):
         raise InputFileError(rel, lines.get(("version",), 1),
                              f"version must be 0.1 (infracost's usage-file format), "
@@ -328,11 +336,7 @@ class PriceTable:
 def load_prices(path: Path = PRICES_PATH) -> PriceTable:
     """Read and validate the price table: every region prices every key in PRICE_KEYS."""
     data, lines, rel = _load_json(path)
-    top = _mapping(data, rel, 1, "The file")
-    for key in top:
-        if key not in ("currency", "verification", "regions"):
-            raise InputFileError(rel, lines.get((key,)), f"{key} is not a price-table key; "
-                                 "use currency, verification and regions.")
+    top = _top_level(data, rel, lines, "price-table", ("currency", "verification", "regions"))
     if top.get("currency") != "USD":
         raise InputFileError(rel, lines.get(("currency",), 1), "currency must be USD.")
     regions: dict[str, dict[str, Price]] = {}

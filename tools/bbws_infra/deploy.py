@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,8 @@ from rich.console import Console
 
 from bbws_infra import bundle, operations, plan_guard, runner, targets
 from bbws_infra.errors import UserError
-from bbws_infra.registry import COMPONENTS, PROMOTION_ORDER, Component, Environment
+from bbws_infra.plan_summary import PlanSummary
+from bbws_infra.registry import PROMOTION_ORDER, Component, Environment
 
 DEFAULT_MAX_AGE = "24h"
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -79,14 +80,6 @@ class RemoteState:
     serial: int
     version_id: str | None = None
     last_modified: str | None = None
-    notes: list[str] = field(default_factory=list)
-
-
-def saved_components(target: str, env: Environment) -> list[Component]:
-    """Every component with a complete bundle for this target and env: what `invoke apply`
-    without --component applies."""
-    return [c for c in COMPONENTS.values()
-            if (bundle.bundle_dir(target, env.name, c) / bundle.RECORD).exists()]
 
 
 def check_offline(request: DeployRequest) -> list[ApprovedBundle]:
@@ -191,13 +184,12 @@ def apply(request: DeployRequest, console: Console,
     def one(item: ApprovedBundle, report: operations.Report) -> operations.Outcome:
         operations.apply_saved_plan(ctx, item.component, item.plan_file, report)
         bundle.archive(request.target, request.env.name, item.component)
-        record = item.record
-        return operations.Outcome(summary=_counts(record), note="applied")
+        return operations.Outcome(summary=_counts(item.record), note="applied")
 
     rows = runner.run(f"apply {request.env.name} ({request.target})", approved, one, console,
                       alive=ctx.alive)
     return ctx, rows
 
 
-def _counts(record: bundle.BundleRecord) -> operations.PlanSummary:
-    return operations.PlanSummary(add=record.add, change=record.change, destroy=record.destroy)
+def _counts(record: bundle.BundleRecord) -> PlanSummary:
+    return PlanSummary(add=record.add, change=record.change, destroy=record.destroy)

@@ -650,11 +650,7 @@ def gate_infracost(root: Path) -> Checked:
     target = registry.resolve_target(None)
     findings, notes = [], []
     for env_name in registry.env_names(root):
-        plans = {}
-        for component in registry.COMPONENTS.values():
-            path = bundle.bundle_dir(target, env_name, component) / bundle.PLAN_JSON
-            if path.exists():
-                plans[component.name] = json.loads(path.read_text())
+        plans = bundle.saved_plan_jsons(target, env_name)
         if not plans:
             continue
         report = cost.price_saved_plans(env_name, plans)
