@@ -13,6 +13,11 @@ from bbws_infra.registry import (
 )
 
 JSON_HELP = "Print the result as JSON instead of a table."
+ALLOW_DESTROY_HELP = ("<component>:<address> the plan may delete or replace where the env has "
+                      "deletion_protection = true; repeat for each.")
+CONFIRM_DESTROY_HELP = "destroy-<env>: confirms the --allow-destroy addresses."
+MAX_AGE_HELP = f"Refuse bundles older than this (e.g. 30m, 24h; default {DEFAULT_MAX_AGE})."
+NO_VERIFY_HELP = "Skip the verification after the apply (the ledger records it as skipped)."
 
 
 def _exit(code: int) -> None:
@@ -105,17 +110,65 @@ def plan(c, env, component=None, target=None, detailed_exitcode=False):
       help={"env": ENV_HELP,
             "component": f"{COMPONENT_CHOICES}; omit for every saved bundle of the env.",
             "target": TARGET_HELP, "confirm": CONFIRM_HELP,
-            "allow-destroy": "<component>:<address> the plan may delete or replace where the "
-                             "env has deletion_protection = true; repeat for each.",
-            "confirm-destroy": "destroy-<env>: confirms the --allow-destroy addresses.",
-            "max-age": f"Refuse bundles older than this (e.g. 30m, 24h; default "
-                       f"{DEFAULT_MAX_AGE})."})
+            "allow-destroy": ALLOW_DESTROY_HELP, "confirm-destroy": CONFIRM_DESTROY_HELP,
+            "max-age": MAX_AGE_HELP, "no-verify": NO_VERIFY_HELP})
 def apply(c, env, component=None, target=None, confirm=None, allow_destroy=None,
-          confirm_destroy=None, max_age=DEFAULT_MAX_AGE):
+          confirm_destroy=None, max_age=DEFAULT_MAX_AGE, no_verify=False):
     """Apply the bundles saved by `invoke plan`, after checking each is still exactly what was
-    reviewed (hash, commit, inputs, age, state serial, deletion protection)."""
+    reviewed (hash, commit, inputs, age, state serial, deletion protection, and after dev the
+    release order); then verify and record each in the env's ledger."""
     _exit(commands.apply(env, component, target, confirm, allow_destroy, confirm_destroy,
-                         max_age))
+                         max_age, verify=not no_verify))
+
+
+@task(iterable=["allow_destroy"],
+      help={"to": "The environment to promote to: sit (from dev) or prod (from sit).",
+            "component": f"{COMPONENT_CHOICES}; omit for all.",
+            "target": TARGET_HELP,
+            "commit": "The commit to promote (default: the one the previous env verified "
+                      "last).",
+            "confirm": "promote-sit or promote-prod (not needed with --plan-only).",
+            "plan-only": "Write the env's plans of the commit for review and stop; a later "
+                         "promote of the same commit applies exactly those plans.",
+            "allow-destroy": ALLOW_DESTROY_HELP, "confirm-destroy": CONFIRM_DESTROY_HELP,
+            "max-age": MAX_AGE_HELP, "no-verify": NO_VERIFY_HELP})
+def promote(c, to, component=None, target=None, commit=None, confirm=None, plan_only=False,
+            allow_destroy=None, confirm_destroy=None, max_age=DEFAULT_MAX_AGE, no_verify=False):
+    """Promote a commit the previous env applied and verified: plan it from a clean worktree,
+    show the plan, apply it through every deploy guard, verify and record it."""
+    _exit(commands.promote(to, component, target, commit, confirm, plan_only, allow_destroy,
+                           confirm_destroy, max_age, verify=not no_verify))
+
+
+@task(help={"env": ENV_HELP, "component": COMPONENT_HELP, "target": TARGET_HELP,
+            "json": JSON_HELP})
+def verify(c, env, component=None, target=None, json=False):
+    """Check what is deployed against the commit the ledger names (tables, indexes, backups,
+    bucket settings, every template object, and a plan with nothing pending); a pass/fail
+    table; exit 1 on any failure."""
+    _exit(commands.verify(env, component, target, json))
+
+
+@task(help={"env": ENV_HELP, "component": COMPONENT_HELP, "target": TARGET_HELP})
+def drift(c, env, component=None, target=None):
+    """Refresh-only plans, in parallel and without locking: every address changed outside
+    Terraform and how; exit 2 on drift not accepted in envs/drift-allowlist.yml, 0 otherwise."""
+    _exit(commands.drift(env, component, target))
+
+
+@task(help={"env": ENV_HELP, "component": "Only this component.", "target": TARGET_HELP,
+            "limit": "Show at most this many records.", "json": JSON_HELP})
+def history(c, env, component=None, target=None, limit=None, json=False):
+    """The env's deployment ledger, newest first: applies, promotions and rollbacks with
+    commit, result, verification, state serials and who."""
+    _exit(commands.history(env, component, target, int(limit) if limit else None, json))
+
+
+@task(help={"target": TARGET_HELP, "json": JSON_HELP})
+def status(c, target=None, json=False):
+    """What runs where: per env and component, the commit deployed, when, by whom and whether
+    it verified (only reads)."""
+    _exit(commands.status(target, json))
 
 
 @task(help={"env": ENV_HELP, "component": "The one component whose state is locked.",
@@ -159,13 +212,14 @@ def sandbox_env(c, env):
 @task(help={"env": ENV_HELP, "repeats": "Runs per warm measurement (the median is reported)."})
 def bench(c, env="dev", repeats=3):
     """Print one JSON object of wall seconds: init, plans serial and parallel, the same plans
-    with bare Terraform, plans of 4, 8 and 16 components, and `invoke check` (sandbox,
-    throw-away work directory)."""
+    with bare Terraform, plans of 4, 8 and 16 components, `invoke check`, a full dev deploy
+    (plan, apply, verify) on a fresh sandbox and the promotion to sit (throw-away copy)."""
     _exit(commands.bench(env, int(repeats)))
 
 
 sandbox = Collection("sandbox", sandbox_up, sandbox_down, sandbox_status, sandbox_env)
 templates = Collection("templates", templates_preview)
 ns = Collection(fmt, validate, validate_schemas, validate_templates, tfsec, checkov,
-                lint_workflows, infracost, check, init, plan, apply, unlock, bootstrap, bench,
+                lint_workflows, infracost, check, init, plan, apply, promote, verify, drift,
+                history, status, unlock, bootstrap, bench,
                 sandbox, templates)

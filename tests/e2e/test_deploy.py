@@ -17,71 +17,16 @@ from pathlib import Path
 import pytest
 
 from bbws_infra import repo_copy
-from bbws_infra.registry import load_environment
-from bbws_infra.sandbox import SandboxSession
-from tests.conftest import fresh_work_dir
+from tests.e2e.repo_copies import Copy, make_copy
 
 pytestmark = pytest.mark.e2e
 
 TABLE = "module.table.aws_dynamodb_table.this"
 
 
-class Copy:
-    """A repository copy with its own work directory and sandbox."""
-
-    def __init__(self, root: Path, work: Path) -> None:
-        self.root = root
-        self.work = work
-
-    def invoke(self, *args: str, **extra: str | None):
-        return repo_copy.run_cli(self.root, self.work, *args, extra=extra or None)
-
-    def ok(self, *args: str) -> str:
-        result = self.invoke(*args)
-        assert result.returncode == 0, result.stdout + result.stderr
-        return result.stdout
-
-    def refused(self, *args: str) -> str:
-        result = self.invoke(*args)
-        assert result.returncode == 2, result.stdout + result.stderr
-        assert "Traceback" not in result.stderr
-        return " ".join(result.stderr.split())
-
-    def bundle_dir(self, env: str, component: str) -> Path:
-        return self.work / "plans" / "sandbox" / env / component
-
-    def session(self, env_name: str) -> SandboxSession:
-        env = load_environment(env_name)
-        server = json.loads((self.work / "sandbox" / "server.json").read_text())
-        key = server["credentials"][env.account_id]
-        return SandboxSession(f"http://127.0.0.1:{server['port']}", key["access_key"],
-                              key["secret_key"], env.region)
-
-    def snapshot(self, env_name: str) -> dict:
-        """Everything a refusal must leave alone: state object versions, the tables, buckets
-        and vaults of the env's account, and every file of its bundles."""
-        env = load_environment(env_name)
-        session = self.session(env_name)
-        versions = session.client("s3").list_object_versions(Bucket=env.state_bucket)
-        plans = self.work / "plans" / "sandbox" / env_name
-        return {
-            "state": sorted((v["Key"], v["VersionId"]) for v in versions.get("Versions", [])),
-            "tables": session.client("dynamodb").list_tables()["TableNames"],
-            "buckets": sorted(b["Name"] for b in session.client("s3").list_buckets()["Buckets"]),
-            "vaults": sorted(v["BackupVaultName"] for v in
-                             session.client("backup").list_backup_vaults()["BackupVaultList"]),
-            "bundles": {str(p.relative_to(plans)): hashlib.sha256(p.read_bytes()).hexdigest()
-                        for p in sorted(plans.rglob("*")) if p.is_file()},
-        }
-
-
 @pytest.fixture(scope="module")
 def copy(work: Path, tmp_path_factory: pytest.TempPathFactory):
-    base = tmp_path_factory.mktemp("deploy")
-    repo = repo_copy.copy_repository(base / "repo")
-    own = Copy(repo, fresh_work_dir(base / "work", work))
-    yield own
-    own.invoke("sandbox.down")
+    yield from make_copy("deploy", work, tmp_path_factory)
 
 
 def test_bundle_records_what_was_reviewed(copy: Copy):
@@ -207,36 +152,6 @@ def test_a_dirty_tree_bundle_is_refused_for_sit(copy: Copy):
         assert copy.snapshot("sit") == before
     finally:
         readme.write_text(original)
-
-
-def test_prod_replacement_needs_every_address_named(copy: Copy):
-    both = "tenants,products"
-    copy.ok("plan", "--env", "prod", "--component", both)
-    copy.ok("apply", "--env", "prod", "--component", both, "--confirm", "promote-prod")
-    for name in ("tenant", "product"):  # a new sort key: DynamoDB can only replace the table
-        schema = copy.root / "dynamodb" / f"{name}s" / f"{name}.schema.json"
-        schema.write_text(schema.read_text().replace('"rangeKey": "SK"', '"rangeKey": "id"'))
-    repo_copy.git(copy.root, "commit", "-qam", "re-key the tables (a replacement)")
-    copy.ok("plan", "--env", "prod", "--component", both)
-    summary = (copy.bundle_dir("prod", "tenants") / "summary.txt").read_text()
-    assert "DELETION PROTECTION" in summary.splitlines()[1] and f"! {TABLE}" in summary
-
-    apply = ("apply", "--env", "prod", "--component", both, "--confirm", "promote-prod")
-    before = copy.snapshot("prod")
-    assert f"deletes or replaces {TABLE}, and deletion protection is on" in copy.refused(*apply)
-    partial = ("--allow-destroy", f"tenants:{TABLE}", "--confirm-destroy", "destroy-prod")
-    message = copy.refused(*apply, *partial)
-    assert f"The prod plan for products deletes or replaces {TABLE}" in message
-    assert f"--allow-destroy products:{TABLE} --confirm-destroy destroy-prod" in message
-    full = ("--allow-destroy", f"tenants:{TABLE}", "--allow-destroy", f"products:{TABLE}")
-    assert "needs --confirm-destroy destroy-prod" in copy.refused(*apply, *full)
-    assert copy.snapshot("prod") == before
-
-    copy.ok(*apply, *full, "--confirm-destroy", "destroy-prod")
-    dynamodb = copy.session("prod").client("dynamodb")
-    for table in ("tenants", "products"):
-        keys = dynamodb.describe_table(TableName=table)["Table"]["KeySchema"]
-        assert {"AttributeName": "id", "KeyType": "RANGE"} in keys
 
 
 def test_apply_without_component_applies_every_saved_bundle(copy: Copy):

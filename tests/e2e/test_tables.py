@@ -15,7 +15,7 @@ import boto3
 import pytest
 from boto3.dynamodb.conditions import Attr, Key
 
-from bbws_infra import bundle, operations, sandbox, targets
+from bbws_infra import bundle, operations, sandbox, targets, verify
 from bbws_infra.paths import REPO_ROOT
 from bbws_infra.registry import COMPONENTS, load_environment
 from bbws_infra.schemas import load_table_definition, validate_item
@@ -56,62 +56,43 @@ def _resource(session) -> object:
                           aws_secret_access_key=session.secret_key)
 
 
+def _checks(dev, component: str) -> list[verify.Check]:
+    env, session = dev
+    # the sandbox cannot create backup selections (see modules/backup)
+    return verify.resource_checks(session, env, COMPONENTS[component], REPO_ROOT,
+                                  backup_selections=False)
+
+
 @pytest.mark.parametrize("component", list(TABLES))
 def test_table_matches_its_schema_file(dev, component):
-    env, session = dev
+    checks = _checks(dev, component)
+    assert [c for c in checks if not c.ok] == []
+
     definition = load_table_definition(_schema_path(component))
-    client = session.client("dynamodb")
-    table = client.describe_table(TableName=definition.table_name)["Table"]
-
-    expected_keys = [{"AttributeName": definition.hash_key, "KeyType": "HASH"},
-                     {"AttributeName": definition.range_key, "KeyType": "RANGE"}]
-    assert table["KeySchema"] == expected_keys
-    assert {a["AttributeName"]: a["AttributeType"] for a in table["AttributeDefinitions"]} == \
-        definition.attribute_types
-    assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
-    assert table["SSEDescription"]["Status"] == "ENABLED"
-    assert table["StreamSpecification"] == {"StreamEnabled": True,
-                                            "StreamViewType": "NEW_AND_OLD_IMAGES"}
-
-    indexes = {g["IndexName"]: g for g in table.get("GlobalSecondaryIndexes", [])}
-    assert set(indexes) == {g.name for g in definition.gsis}
-    for gsi in definition.gsis:
-        actual = indexes[gsi.name]
-        keys = [{"AttributeName": gsi.hash_key, "KeyType": "HASH"}]
-        if gsi.range_key:
-            keys.append({"AttributeName": gsi.range_key, "KeyType": "RANGE"})
-        assert actual["KeySchema"] == keys, gsi.name
-        assert actual["Projection"]["ProjectionType"] == gsi.projection_type, gsi.name
-        assert sorted(actual["Projection"].get("NonKeyAttributes", [])) == \
-            sorted(gsi.non_key_attributes), gsi.name
-
-    backups = client.describe_continuous_backups(TableName=definition.table_name)
-    assert backups["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"][
-        "PointInTimeRecoveryStatus"] == "ENABLED"
-    ttl = client.describe_time_to_live(TableName=definition.table_name)
-    assert ttl["TimeToLiveDescription"]["TimeToLiveStatus"] == "DISABLED"
-
-    tags = {t["Key"]: t["Value"] for t in
-            client.list_tags_of_resource(ResourceArn=table["TableArn"])["Tags"]}
-    assert set(tags) >= MANDATORY_TAGS
-    assert tags["Environment"] == "dev"
-    assert tags["Component"] == "dynamodb"
-    assert tags["BackupPolicy"] == env.values["backup_policy"] == "daily"
-    assert {k: tags[k] for k in env.values["tags"]} == env.values["tags"]
+    table = f"table {definition.table_name}"
+    names = {c.name for c in checks}
+    settings = ("key schema", "billing mode", "encryption", "point-in-time recovery", "stream",
+                "time to live")
+    assert {f"{table}: {s}" for s in settings} <= names
+    assert {f"{table}: attribute {a}" for a in definition.attribute_types} <= names
+    indexes = {n for n in names if n.startswith(f"{table}: index ")}
+    assert indexes == {f"{table}: index {g.name} {what}" for g in definition.gsis
+                       for what in ("keys", "projection")}
+    assert {f"{table}: tag {k}" for k in MANDATORY_TAGS} <= names
 
 
 def test_backup_plan_follows_the_env(dev):
-    env, session = dev
-    backup = session.client("backup")
-    plans = backup.list_backup_plans()["BackupPlansList"]
-    names = {p["BackupPlanName"] for p in plans}
+    env, _ = dev
     for component in TABLES:
-        assert any(component in name for name in names), (component, names)
-    for summary in plans:
-        rules = backup.get_backup_plan(BackupPlanId=summary["BackupPlanId"])["BackupPlan"]["Rules"]
-        assert [r["ScheduleExpression"] for r in rules] == [env.values["backup_schedule"]]
-        assert [r["Lifecycle"]["DeleteAfterDays"] for r in rules] == [7]
-        assert all(not r.get("CopyActions") for r in rules)  # dev: no DR copy
+        checks = _checks(dev, component)
+        assert [c for c in checks if not c.ok] == []
+        backup = {c.name: c for c in checks if c.name.startswith("backup ")}
+        name = f"bbws-{component}-{env.name}"
+        assert set(backup) == {f"backup vault {name}"} | {
+            f"backup plan {name}: {what}"
+            for what in ("rules", "schedule", "target vault", "retention", "DR copy")}
+        assert backup[f"backup plan {name}: schedule"].found == env.values["backup_schedule"]
+        assert backup[f"backup plan {name}: DR copy"].found == "none"  # dev: no DR copy
 
 
 def test_access_patterns_through_the_indexes(dev):

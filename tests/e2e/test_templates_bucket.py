@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bbws_infra import operations, sandbox, targets
+from bbws_infra import operations, sandbox, targets, verify
 from bbws_infra.paths import REPO_ROOT
 from bbws_infra.registry import COMPONENTS, load_environment
 from tests.conftest import invoke
@@ -27,59 +27,43 @@ def dev(work: Path):
     assert applied.returncode == 0, applied.stdout + applied.stderr
     env = load_environment("dev")
     _, session, _ = sandbox.session_for(env)
-    return env, session.client("s3")
+    return env, session
+
+
+def _checks(dev) -> list[verify.Check]:
+    env, session = dev
+    return verify.resource_checks(session, env, COMPONENTS["templates"], REPO_ROOT,
+                                  backup_selections=False)
 
 
 def test_bucket_settings(dev):
-    env, s3 = dev
-    bucket = "bbws-templates-dev"
-    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
-    rule = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"][0]
-    assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
-    block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
-    assert block == {"BlockPublicAcls": True, "IgnorePublicAcls": True,
-                     "BlockPublicPolicy": True, "RestrictPublicBuckets": True}
+    checks = _checks(dev)
+    assert [c for c in checks if not c.ok] == []
 
-    rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
-    noncurrent = [r["NoncurrentVersionExpiration"]["NoncurrentDays"] for r in rules
-                  if r["Status"] == "Enabled" and "NoncurrentVersionExpiration" in r]
-    assert noncurrent == [30] == [env.values["noncurrent_version_expiration_days"]]
-
-    logging = s3.get_bucket_logging(Bucket=bucket)["LoggingEnabled"]
-    assert logging["TargetBucket"] == "bbws-templates-dev-logs"
-    log_block = s3.get_public_access_block(Bucket="bbws-templates-dev-logs")
-    assert all(log_block["PublicAccessBlockConfiguration"].values())
-    log_rule = s3.get_bucket_encryption(Bucket="bbws-templates-dev-logs")[
-        "ServerSideEncryptionConfiguration"]["Rules"][0]
-    assert log_rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
-
-    for name in (bucket, "bbws-templates-dev-logs"):
-        policy = json.loads(s3.get_bucket_policy(Bucket=name)["Policy"])
-        deny = [s for s in policy["Statement"] if s["Effect"] == "Deny"]
-        assert any(s["Condition"]["Bool"]["aws:SecureTransport"] in ("false", ["false"])
-                   and s["Action"].lower() == "s3:*" for s in deny), name
-
-    tags = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=bucket)["TagSet"]}
-    assert tags["Component"] == "s3" and tags["Environment"] == "dev"
-    assert {k: tags[k] for k in env.values["tags"]} == env.values["tags"]
-
+    by_name = {c.name: c for c in checks}
+    settings = ("region", "versioning", "encryption", "public access block", "TLS-only policy",
+                "noncurrent version expiration", "expiration", "tag Environment",
+                "tag Component")
+    for bucket in ("bbws-templates-dev", "bbws-templates-dev-logs"):
+        assert {f"bucket {bucket}: {s}" for s in settings} <= set(by_name), bucket
+    assert by_name["bucket bbws-templates-dev: noncurrent version expiration"].found == "30 days"
+    assert by_name["bucket bbws-templates-dev: access logging"].found == \
+        "to bbws-templates-dev-logs/bbws-templates-dev/"
+    assert "bucket bbws-templates-dev-logs: log delivery" in by_name
     # no replication outside PROD
-    with pytest.raises(s3.exceptions.ClientError):
-        s3.get_bucket_replication(Bucket=bucket)
+    assert by_name["bucket bbws-templates-dev: replication"].found == "none"
+    assert not any("-replica" in name for name in by_name)
 
 
 def test_every_object_equals_the_repository_file(dev):
-    _, s3 = dev
-    listed = {o["Key"] for o in s3.list_objects_v2(Bucket="bbws-templates-dev")["Contents"]}
+    checks = _checks(dev)
+    assert [c for c in checks if not c.ok] == []
+
     expected = {p.relative_to(TEMPLATE_DIR).as_posix() for p in TEMPLATE_FILES}
-    assert listed == expected
     assert len([k for k in expected if k.endswith(".html")]) == 12
-    for path in TEMPLATE_FILES:
-        key = path.relative_to(TEMPLATE_DIR).as_posix()
-        got = s3.get_object(Bucket="bbws-templates-dev", Key=key)
-        assert got["Body"].read() == path.read_bytes(), key
-        kind = "html" if path.suffix == ".html" else "plain"
-        assert got["ContentType"] == f"text/{kind}; charset=utf-8", key
+    objects = {c.name for c in checks if c.name.startswith("object ")}
+    assert objects == {f"object {key}: {what}" for key in expected
+                       for what in ("bytes", "content type")}
 
 
 def test_changing_one_template_plans_exactly_one_update(dev):

@@ -131,8 +131,9 @@ def input_files(env: Environment, component: Component, repo_root: Path = REPO_R
     shared = repo_root / SHARED_DIR
     files = [p for p in (repo_root / component.root).rglob("*") if p.is_file()]
     files += [p for p in (repo_root / MODULES_DIR).rglob("*") if p.is_file()]
-    files += [p for p in shared.iterdir() if p.is_file() and p.suffix != ".tfvars"
-              and not p.name.endswith(".usage.yml")]
+    # the shared Terraform (providers, variables, lock file); not the other envs' tfvars, the
+    # usage files or the drift allowlist, which no plan reads
+    files += [p for p in shared.iterdir() if p.is_file() and p.suffix in (".tf", ".hcl")]
     files.append(env.tfvars)
     return sorted(f for f in files if "__pycache__" not in f.parts)
 

@@ -4,16 +4,20 @@ anything, prints for people, and returns the process exit code."""
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.table import Table
 
 from bbws_infra import (
     bundle,
     deploy,
     interrupts,
+    ledger,
     operations,
     preflight,
     runner,
@@ -22,9 +26,10 @@ from bbws_infra import (
     static_checks,
     targets,
     terraform,
+    worktrees,
 )
 from bbws_infra.errors import OperationError, UserError
-from bbws_infra.paths import work_dir
+from bbws_infra.paths import REPO_ROOT, work_dir
 from bbws_infra.registry import (
     Component,
     Environment,
@@ -93,10 +98,10 @@ def _rel(path: Path) -> str:
         return str(path)
 
 
-def _refuse_bad_inputs(components: list[Component]) -> None:
+def _refuse_bad_inputs(components: list[Component], source: Path = REPO_ROOT) -> None:
     """Schemas, contracts and templates first: a broken one stops the task before anything
     starts (the tfvars were checked when the environment was loaded)."""
-    findings = preflight.check_components(components)
+    findings = preflight.check_components(components, source)
     if findings:
         for finding in findings:
             err_console.print(str(finding), markup=False)
@@ -193,7 +198,7 @@ def plan(env: str, component: str | None, target: str | None,
 @guarded
 def apply(env: str, component: str | None, target: str | None, confirm: str | None,
           allow_destroy: list[str] | None = None, confirm_destroy: str | None = None,
-          max_age: str = deploy.DEFAULT_MAX_AGE) -> int:
+          max_age: str = deploy.DEFAULT_MAX_AGE, verify: bool = True) -> int:
     environment, target_name = load_environment(env), resolve_target(target)
     # Without --component: every saved bundle of the env and target.
     chosen = (resolve_components(component) if component
@@ -201,8 +206,11 @@ def apply(env: str, component: str | None, target: str | None, confirm: str | No
     request = deploy.DeployRequest(
         env=environment, target=target_name, components=chosen, confirm=confirm,
         allow_destroy=tuple(allow_destroy or ()), confirm_destroy=confirm_destroy,
-        max_age=max_age)
+        max_age=max_age, verify=verify)
+    return _deploy(request)
 
+
+def _deploy(request: deploy.DeployRequest) -> int:
     def ready(ctx: targets.TargetContext) -> None:
         for note in ctx.notes:
             console.print(f"[dim]{note}[/dim]")
@@ -210,6 +218,48 @@ def apply(env: str, component: str | None, target: str | None, confirm: str | No
 
     ctx, rows = deploy.apply(request, console, on_ready=ready)
     return _finish(rows, ctx)
+
+
+@guarded
+def promote(to: str, component: str | None, target: str | None, commit: str | None,
+            confirm: str | None, plan_only: bool = False,
+            allow_destroy: list[str] | None = None, confirm_destroy: str | None = None,
+            max_age: str = deploy.DEFAULT_MAX_AGE, verify: bool = True) -> int:
+    from bbws_infra import promote as promotion
+
+    target_name = resolve_target(target)
+    chosen = promotion.prepare(to, target_name, component, commit, confirm, plan_only)
+    env = chosen.env
+    console.print(f"promoting commit {chosen.commit[:12]} ({worktrees.subject(chosen.commit)})"
+                  f" from {chosen.previous} to {env.name} ({target_name})")
+    if chosen.reviewed:
+        console.print(f"reviewed plans of this commit kept: "
+                      f"{', '.join(c.name for c in chosen.reviewed)}")
+    if chosen.to_plan:
+        _refuse_bad_inputs(chosen.to_plan, chosen.source)
+        ctx = targets.prepare(target_name, env, chosen.source)
+        targets.stage(ctx, chosen.to_plan)
+        _watch_locks(ctx, chosen.to_plan)
+        rows = runner.run(f"plan {env.name} ({target_name}) at {chosen.commit[:12]}",
+                          chosen.to_plan, lambda c, report: operations.plan(ctx, c, report),
+                          console, alive=ctx.alive)
+        code = _finish(rows, ctx)
+        if code:
+            return code
+    for item in chosen.components:
+        directory = bundle.bundle_dir(target_name, env.name, item)
+        console.print((directory / bundle.SUMMARY_TEXT).read_text(), markup=False)
+    if plan_only:
+        folder = bundle.bundle_dir(target_name, env.name, chosen.components[0]).parent
+        console.print(f"plans written for review under {_rel(folder)}/; once approved: "
+                      f"invoke promote --to {env.name} --commit {chosen.commit[:12]} "
+                      f"--target {target_name} --confirm {env.apply_confirmation}")
+        return 0
+    return _deploy(deploy.DeployRequest(
+        env=env, target=target_name, components=chosen.components, confirm=confirm,
+        allow_destroy=tuple(allow_destroy or ()), confirm_destroy=confirm_destroy,
+        max_age=max_age, action="promote", source=chosen.source, verify=verify,
+        replan=promotion.replan_hint(chosen, target_name)))
 
 
 @guarded
@@ -374,3 +424,157 @@ def infracost(env: str, target: str | None, as_json: bool = False) -> int:
         if missing:
             console.print(f"not priced (no saved plan): {', '.join(missing)}")
     return 0
+
+
+# ---- the release: what is deployed where --------------------------------------------------
+
+
+def _ledger_table(title: str, columns: list[str], rows: list[list[str]]) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def _verification_text(record: ledger.Record) -> str:
+    if record.result != ledger.APPLIED:
+        return "-"
+    if record.verification == ledger.FAILED:
+        return f"[red]failed[/red] ({len(record.failed_checks)})"
+    return {"passed": "[green]passed[/green]"}.get(record.verification, record.verification)
+
+
+@guarded
+def history(env: str, component: str | None, target: str | None, limit: int | None,
+            as_json: bool = False) -> int:
+    environment, target_name = load_environment(env), resolve_target(target)
+    if component:
+        resolve_components(component)  # a clear error for an unknown name
+    if limit is not None and limit < 1:
+        raise UserError("--limit must be at least 1.")
+    session = targets.reader_session(target_name, environment)
+    found = ledger.read(session, environment, component, limit)
+    if as_json:
+        print(json.dumps([{**asdict(r)} for r in found], indent=2))
+        return 0
+    if not found:
+        console.print(f"no deployments recorded in {environment.name} ({target_name}) yet")
+        return 0
+    rows = [[r.finished_at, r.component, r.action, r.commit[:12] + (" +dirty" if r.dirty
+             else ""), r.result if r.result == ledger.APPLIED else f"[red]{r.result}[/red]",
+             _verification_text(r), f"{r.state_before.serial} -> {r.state_after.serial}",
+             r.who] for r in found]
+    console.print(_ledger_table(
+        f"history of {environment.name} ({target_name}), newest first",
+        ["finished", "component", "action", "commit", "result", "verified", "serial", "who"],
+        rows))
+    return 0
+
+
+@guarded
+def status(target: str | None, as_json: bool = False) -> int:
+    """Per env and component: the commit deployed, when, by whom, and whether it verified."""
+    from bbws_infra.registry import env_names
+
+    target_name = resolve_target(target)
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    entries: list[tuple[str, str, ledger.Record | None]] = []
+    unreadable: dict[str, str] = {}
+    for name in env_names():
+        environment = load_environment(name)
+        try:  # on AWS, one set of credentials may not read every env's ledger
+            session = targets.reader_session(target_name, environment)
+            entries += [(name, item.name, ledger.current(session, environment, item.name))
+                        for item in resolve_components(None)]
+        except (ClientError, BotoCoreError) as error:
+            unreadable[name] = str(error)
+    if as_json:
+        print(json.dumps([{"env": e, "component": c, "deployed": asdict(r) if r else None}
+                          for e, c, r in entries]
+                         + [{"env": e, "unreadable": why} for e, why in unreadable.items()],
+                         indent=2))
+        return 1 if unreadable else 0
+    rows = [[e, c, "-", "never deployed", "", "", ""] if r is None else
+            [e, c, r.commit[:12] + (" +dirty" if r.dirty else ""), r.finished_at, r.who,
+             r.action, _verification_text(r)] for e, c, r in entries]
+    rows += [[e, "(all)", "?", f"[red]cannot read the ledger[/red]: {why}", "", "", ""]
+             for e, why in unreadable.items()]
+    console.print(_ledger_table(f"deployed ({target_name})",
+                                ["env", "component", "commit", "when", "by", "action",
+                                 "verified"], rows))
+    return 1 if unreadable else 0
+
+
+@guarded
+def verify(env: str, component: str | None, target: str | None, as_json: bool = False) -> int:
+    """Check what is deployed against the files of the commit the ledger names."""
+    from bbws_infra import verify as verification
+
+    environment, components = load_environment(env), resolve_components(component)
+    target_name = resolve_target(target)
+    plans = verification.sources(target_name, environment, components)
+    checks: list[verification.Check] = []
+    for source, group in plans.groups.items():
+        source_env = load_environment(environment.name, source)
+        ctx = targets.prepare(target_name, source_env, source)
+        targets.stage(ctx, group)
+        found: dict[str, list[verification.Check]] = {}
+
+        def one(item: Component, report: Callable[[str], None], ctx=ctx, found=found
+                ) -> operations.Outcome:
+            found[item.name] = verification.deployed_checks(ctx, item, report)
+            failed = sum(not c.ok for c in found[item.name])
+            return operations.Outcome(note=f"{failed} failed" if failed else "verified")
+
+        where = "working tree" if source == REPO_ROOT else f"commit {source.name[:12]}"
+        # with --json, stdout carries only the JSON: progress goes to stderr
+        rows = runner.run(f"verify {environment.name} ({target_name}) against the {where}",
+                          group, one, err_console if as_json else console, alive=ctx.alive)
+        code = _finish(rows, ctx)
+        if code:
+            return code
+        checks += [c for item in group for c in found[item.name]]
+    checks += plans.missing
+    failed = [c for c in checks if not c.ok]
+    if as_json:
+        print(verification.to_json(checks))
+        return OperationError.exit_code if failed else 0
+    console.print(verification.table(checks))
+    if failed:
+        err_console.print(f"[red]error:[/red] {len(failed)} of {len(checks)} checks failed in "
+                          f"{environment.name} ({target_name}).")
+        return OperationError.exit_code
+    console.print(f"{environment.name} ({target_name}): all {len(checks)} checks passed")
+    return 0
+
+
+@guarded
+def drift(env: str, component: str | None, target: str | None) -> int:
+    """Refresh-only plans in parallel: what changed outside Terraform (never a bundle)."""
+    from bbws_infra import drift as drifting
+
+    allowlist = drifting.load_allowlist()  # a broken file stops the task before anything runs
+    environment, components, ctx = _prepare(env, component, target)
+    found: dict[str, list[drifting.Drift]] = {}
+
+    def one(item: Component, report: Callable[[str], None]) -> operations.Outcome:
+        plan_json = operations.speculative_plan(ctx, item, refresh_only=True, report=report)
+        found[item.name] = drifting.classify(drifting.drifts(item.name, plan_json), allowlist,
+                                             environment.name)
+        failing = sum(d.allowed_by is None for d in found[item.name])
+        accepted = len(found[item.name]) - failing
+        return operations.Outcome(note=", ".join(
+            [f"{failing} drifted"] * bool(failing) + [f"{accepted} allowlisted"] * bool(accepted))
+            or "no drift")
+
+    rows = runner.run(f"drift {environment.name} ({ctx.target})", components, one, console,
+                      alive=ctx.alive)
+    code = _finish(rows, ctx)
+    if code:
+        return code
+    every = [d for item in components for d in found[item.name]]
+    console.print(drifting.report_text(environment.name, every), markup=False)
+    return drifting.exit_code(every)

@@ -1,15 +1,21 @@
 """The one deploy path: every guard an apply needs, in one place, for every caller (the apply
-task, and later promotion, rollback and the workflows).
+and promote tasks, later rollback, and the workflows, which run those tasks).
 
-A request is checked in two rounds, and a refusal in either changes nothing:
+A request is checked in two rounds, and a refusal in either changes nothing (no state write, no
+resource change, no ledger record):
 1. offline, before anything starts (no sandbox, no Terraform): the confirmation string, a
    complete bundle for this target, env and component, the plan file's and plan JSON's hashes,
-   the commit and the input fingerprint against the working tree now, a dirty tree for the
-   environments after the first, the bundle's age, and deletion protection per address;
+   the commit and the input fingerprint against the source tree now (the working tree, or the
+   commit's worktree when promoting), a dirty tree for the environments after the first, the
+   bundle's age, and deletion protection per address;
 2. against the target, before Terraform runs: the remote state's lineage and serial must
-   still be those the plan was made against.
-Only then are the saved plans applied (Terraform re-checks the state itself) and each applied
-bundle archived.
+   still be those the plan was made against, and in every environment after the first the
+   release order must hold: the previous environment applied and verified this very commit,
+   and this environment runs no newer one (going back is a rollback).
+Then, per component: an on-demand backup of its tables first where the environment is
+protected, the saved plan applied (Terraform re-checks the state itself), the bundle archived,
+the result verified against the source (unless switched off), and one ledger record written
+whatever the outcome.
 """
 
 from __future__ import annotations
@@ -18,15 +24,27 @@ import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
-from bbws_infra import bundle, operations, plan_guard, runner, targets
-from bbws_infra.errors import UserError
+from bbws_infra import (
+    bundle,
+    interrupts,
+    ledger,
+    operations,
+    plan_guard,
+    runner,
+    targets,
+    verify,
+    worktrees,
+)
+from bbws_infra.errors import OperationError, UserError
+from bbws_infra.paths import REPO_ROOT
 from bbws_infra.plan_summary import PlanSummary
-from bbws_infra.registry import PROMOTION_ORDER, Component, Environment
+from bbws_infra.registry import PROMOTION_ORDER, Component, Environment, load_environment
 
 DEFAULT_MAX_AGE = "24h"
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -55,6 +73,10 @@ class DeployRequest:
     allow_destroy: tuple[str, ...] = ()
     confirm_destroy: str | None = None
     max_age: str = DEFAULT_MAX_AGE
+    action: str = "apply"  # what the ledger calls it: apply, promote or rollback
+    source: Path = REPO_ROOT  # the tree the bundles were planned from
+    verify: bool = True
+    replan: str = ""  # the command that plans again, when not `invoke plan` (promotion)
 
 
 @dataclass
@@ -81,6 +103,9 @@ class RemoteState:
     version_id: str | None = None
     last_modified: str | None = None
 
+    def point(self) -> ledger.StatePoint:
+        return ledger.StatePoint(self.version_id, self.serial, self.lineage)
+
 
 def check_offline(request: DeployRequest) -> list[ApprovedBundle]:
     """Round 1: everything that can be refused without starting anything."""
@@ -92,7 +117,7 @@ def check_offline(request: DeployRequest) -> list[ApprovedBundle]:
         raise UserError(f"No saved plans for {env.name} ({request.target}); run: invoke plan "
                         f"--env {env.name} --target {request.target}")
     max_age_s = parse_age(request.max_age)
-    commit_now, _ = bundle.git_state()
+    commit_now, _ = bundle.git_state(request.source)
     approved = []
     for component in request.components:
         record = bundle.load(request.target, env.name, component)
@@ -105,8 +130,8 @@ def check_offline(request: DeployRequest) -> list[ApprovedBundle]:
 def _check_record(request: DeployRequest, component: Component, record: bundle.BundleRecord,
                   directory: Path, commit_now: str, max_age_s: float) -> None:
     env, name = request.env, component.name
-    again = (f"plan again: invoke plan --env {env.name} --component {name} "
-             f"--target {request.target}")
+    again = "plan again: " + (request.replan or f"invoke plan --env {env.name} --component "
+                                                f"{name} --target {request.target}")
     for file_name, expected in ((bundle.PLAN_FILE, record.plan_sha256),
                                 (bundle.PLAN_JSON, record.plan_json_sha256)):
         path = directory / file_name
@@ -119,7 +144,8 @@ def _check_record(request: DeployRequest, component: Component, record: bundle.B
                         f"{record.commit[:12] or '(none)'}, but the working tree is at "
                         f"{commit_now[:12] or '(none)'} now; nothing was changed; {again}.")
     extra = targets.TARGET_IMPLEMENTATIONS[request.target].extra_vars
-    if bundle.inputs_fingerprint(env, component, list(extra)) != record.inputs_sha256:
+    if bundle.inputs_fingerprint(env, component, list(extra), request.source) \
+            != record.inputs_sha256:
         raise UserError(f"The inputs of {name} in {env.name} (Terraform files, tfvars, schema "
                         "or templates) changed since the plan was made; nothing was changed; "
                         f"{again}.")
@@ -153,11 +179,15 @@ def remote_state(session: Any, env: Environment, component: Component) -> Remote
                        modified.isoformat(timespec="seconds") if modified else None)
 
 
-def check_state(session: Any, env: Environment, approved: Iterable[ApprovedBundle]) -> None:
-    """Round 2: refuse when another apply moved a component's state since its plan."""
+def check_state(session: Any, env: Environment, approved: Iterable[ApprovedBundle]
+                ) -> dict[str, RemoteState]:
+    """Round 2: refuse when another apply moved a component's state since its plan; the
+    state each component is in now."""
+    found = {}
     for item in approved:
         now = remote_state(session, env, item.component)
         record = item.record
+        found[item.name] = now
         if (now.lineage, now.serial) == (record.state_lineage, record.state_serial):
             continue
         when = f" at {now.last_modified}" if now.last_modified else ""
@@ -167,28 +197,146 @@ def check_state(session: Any, env: Environment, approved: Iterable[ApprovedBundl
             f"planned and is serial {now.serial} (lineage {now.lineage or 'none'}) now, "
             f"written{when}; someone applied in between. Nothing was changed; plan again: "
             f"invoke plan --env {env.name} --component {item.component.name}.")
+    return found
+
+
+def previous_env(env_name: str) -> str | None:
+    """The environment a commit must have passed before this one (None for the first)."""
+    index = PROMOTION_ORDER.index(env_name)
+    return PROMOTION_ORDER[index - 1] if index else None
+
+
+def release_order_problem(target: str, env: Environment, session: Any, component: str,
+                          commit: str) -> str | None:
+    """Why `commit` may not reach `component` in `env` now, or None: the previous environment
+    must have applied and verified exactly this commit from a clean tree, and `env` must not
+    run a newer one (going back is a rollback, never a promotion)."""
+    before = previous_env(env.name)
+    if before is None:
+        return None
+    short = commit[:12] or "(none)"
+    previous = load_environment(before)
+    if ledger.verified(targets.reader_session(target, previous), previous, component,
+                       commit) is None:
+        return (f"{component} at commit {short} has not been applied and verified in "
+                f"{before}, which every change passes before {env.name}")
+    running = ledger.current(session, env, component)
+    if running and running.commit != commit and not worktrees.is_ancestor(running.commit,
+                                                                           commit):
+        return (f"{env.name} runs {component} at commit {running.commit[:12]}, which {short} "
+                "does not contain (older, or another branch); going back is a rollback, not "
+                "a promotion")
+    return None
+
+
+def check_release_order(request: DeployRequest, session: Any,
+                        approved: Iterable[ApprovedBundle]) -> None:
+    """Round 2, environments after the first: the promotion rule for every bundle."""
+    if request.action == "rollback":
+        return
+    for item in approved:
+        problem = release_order_problem(request.target, request.env, session, item.name,
+                                        item.record.commit)
+        if problem:
+            raise UserError(f"{problem}; nothing was changed.")
+
+
+def _prior_tables(plan_json: dict) -> list[str]:
+    """Names of the DynamoDB tables the plan's prior state holds (what an apply may change)."""
+    names = []
+    stack = [((plan_json.get("prior_state") or {}).get("values") or {}).get("root_module", {})]
+    while stack:
+        module = stack.pop()
+        stack += module.get("child_modules", [])
+        names += [r["values"]["name"] for r in module.get("resources", [])
+                  if r.get("type") == "aws_dynamodb_table" and r.get("mode") == "managed"]
+    return sorted(names)
+
+
+def pre_deploy_backups(session: Any, env: Environment, item: ApprovedBundle) -> list[str]:
+    """In a protected environment, an on-demand backup of every table a changing plan may
+    touch, before it is applied; their ARNs."""
+    record = item.record
+    if not env.deletion_protection or not (record.add or record.change or record.destroy):
+        return []
+    tables = _prior_tables(json.loads((item.directory / bundle.PLAN_JSON).read_text()))
+    dynamodb = session.client("dynamodb", region_name=env.region)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    arns = []
+    for table in tables:
+        try:
+            made = dynamodb.create_backup(TableName=table,
+                                          BackupName=f"pre-deploy-{table}-{stamp}")
+        except Exception as error:
+            raise OperationError(f"The pre-deploy backup of table {table} in {env.name} failed "
+                                 f"({error}); {item.name} was not applied.") from None
+        arns.append(made["BackupDetails"]["BackupArn"])
+    return arns
+
+
+class VerificationFailed(OperationError):
+    """Applied, but what is deployed differs from the source (printed check by check)."""
 
 
 def apply(request: DeployRequest, console: Console,
           on_ready: Callable[[targets.TargetContext], None] = lambda ctx: None,
           ) -> tuple[targets.TargetContext, list[runner.Row]]:
-    """Check, then apply every approved bundle and archive it. Raises UserError (nothing
-    changed) on a refusal; returns the per-component rows of the apply itself. on_ready(ctx)
-    runs once the target is up, before anything changes (the caller prints, watches locks)."""
+    """Check, then apply every approved bundle, verify and record it. Raises UserError
+    (nothing changed) on a refusal; returns the per-component rows. on_ready(ctx) runs once
+    the target is up, before anything changes (the caller prints, watches locks)."""
     approved = check_offline(request)
-    ctx = targets.prepare(request.target, request.env)
+    ctx = targets.prepare(request.target, request.env, request.source)
     on_ready(ctx)
     targets.stage(ctx, [item.component for item in approved])
-    check_state(ctx.session, request.env, approved)
+    states = check_state(ctx.session, request.env, approved)
+    check_release_order(request, ctx.session, approved)
 
     def one(item: ApprovedBundle, report: operations.Report) -> operations.Outcome:
-        operations.apply_saved_plan(ctx, item.component, item.plan_file, report)
-        bundle.archive(request.target, request.env.name, item.component)
-        return operations.Outcome(summary=_counts(item.record), note="applied")
+        return _deploy_one(request, ctx, item, states[item.name], report)
 
-    rows = runner.run(f"apply {request.env.name} ({request.target})", approved, one, console,
-                      alive=ctx.alive)
+    rows = runner.run(f"{request.action} {request.env.name} ({request.target})", approved, one,
+                      console, alive=ctx.alive)
     return ctx, rows
+
+
+def _deploy_one(request: DeployRequest, ctx: targets.TargetContext, item: ApprovedBundle,
+                before: RemoteState, report: operations.Report) -> operations.Outcome:
+    env, record = request.env, item.record
+    started = bundle.now_iso()
+    backups = pre_deploy_backups(ctx.session, env, item)
+    failure: BaseException | None = None
+    try:
+        operations.apply_saved_plan(ctx, item.component, item.plan_file, report)
+    except BaseException as error:  # recorded below, then raised again
+        failure = error
+    after = remote_state(ctx.session, env, item.component)
+    checks: list[verify.Check] = []
+    verification = ledger.SKIPPED
+    if failure is None:
+        bundle.archive(request.target, env.name, item.component)
+        if request.verify and not interrupts.requested():
+            report("verify")
+            checks = verify.deployed_checks(ctx, item.component)
+            verification = ledger.PASSED if all(c.ok for c in checks) else ledger.FAILED
+    entry = ledger.Record(
+        env=env.name, component=item.name, action=request.action, target=request.target,
+        commit=record.commit, dirty=record.dirty, inputs_sha256=record.inputs_sha256,
+        bundle_sha256=record.plan_sha256, state_before=before.point(),
+        state_after=after.point(), who=bundle.who(), started_at=started,
+        finished_at=bundle.now_iso(),
+        result=ledger.NOT_APPLIED if failure else ledger.APPLIED, verification=verification,
+        failed_checks=[c.name for c in checks if not c.ok], backups=backups,
+        error=str(failure or ""))
+    ledger.write(ctx.session, env, entry)
+    if failure is not None:
+        raise failure
+    if verification == ledger.FAILED:
+        raise VerificationFailed(
+            f"{item.name} was applied, but {len(entry.failed_checks)} verification check(s) "
+            f"failed (recorded in the ledger as {entry.key}); what is deployed differs from "
+            "the commit's files.", details=verify.table_text([c for c in checks if not c.ok]))
+    note = "applied, verified" if verification == ledger.PASSED else "applied, not verified"
+    return operations.Outcome(summary=_counts(record), note=note)
 
 
 def _counts(record: bundle.BundleRecord) -> PlanSummary:

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from bbws_infra import bundle, interrupts, plan_guard, terraform
-from bbws_infra.paths import files_digest
+from bbws_infra.paths import files_digest, work_dir
 from bbws_infra.plan_summary import PlanSummary, summarise
 from bbws_infra.registry import Component
 from bbws_infra.targets import LOCK_FILE, TargetContext
@@ -89,8 +90,8 @@ def init(ctx: TargetContext, component: Component, report: Report = no_report,
 
 def plan(ctx: TargetContext, component: Component, report: Report = no_report) -> Outcome:
     """Init, plan to a saved file, and write the bundle (plan, JSON, summaries, record)."""
-    inputs = bundle.inputs_fingerprint(ctx.env, component, ctx.extra_vars)
-    commit, dirty = bundle.git_state()
+    inputs = bundle.inputs_fingerprint(ctx.env, component, ctx.extra_vars, ctx.source)
+    commit, dirty = bundle.git_state(ctx.source)
     with bundle.BundleWriter(ctx.target, ctx.env.name, component) as writer:
         binary = writer.path(bundle.PLAN_FILE)
         _, shown = _run(ctx, component, [
@@ -125,6 +126,24 @@ def plan(ctx: TargetContext, component: Component, report: Report = no_report) -
             raise terraform.TerraformInterrupted("the plan was interrupted.")
         writer.commit()
     return Outcome(summary=summary)
+
+
+def speculative_plan(ctx: TargetContext, component: Component, refresh_only: bool = False,
+                     report: Report = no_report) -> dict:
+    """A plan that changes nothing and is never a bundle (verification and drift): no state
+    lock, no saved plan left behind; the plan JSON."""
+    scratch = work_dir() / "tmp"
+    scratch.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=scratch) as folder:
+        binary = Path(folder) / "check.tfplan"
+        mode = ["-refresh-only"] if refresh_only else []
+        _, shown = _run(ctx, component, [
+            terraform.Command(["plan", *mode, "-input=false", "-no-color", "-lock=false",
+                               "-detailed-exitcode", f"-out={binary}", *ctx.var_args()],
+                              ok_codes=(0, 2)),
+            terraform.Command(["show", "-json", "-no-color", str(binary)], log=False),
+        ], report)
+        return json.loads(shown.stdout)
 
 
 def apply_saved_plan(ctx: TargetContext, component: Component, plan_file: Path,

@@ -41,6 +41,10 @@ class TargetContext:
     notes: list[str] = field(default_factory=list)
     # Whether the target still answers (the sandbox emulator can die mid-run).
     alive: Callable[[], bool] = lambda: True
+    # The tree whose files are planned: the working tree, or a commit's worktree (promotion).
+    source: Path = REPO_ROOT
+    # Whether AWS Backup selections exist there (the emulator cannot create them).
+    backup_selections: bool = True
 
     @property
     def stage_dir(self) -> Path:
@@ -156,7 +160,11 @@ class SandboxTarget:
             provider_override=sandbox_provider_override(server.endpoint),
             extra_vars=list(self.extra_vars), session=session,
             notes=[f"sandbox: created {c}" for c in created],
-            alive=lambda: sandbox.is_alive(server))
+            alive=lambda: sandbox.is_alive(server), backup_selections=False)
+
+    def reader_session(self, env: Environment) -> Any:
+        """A session that reads another environment's ledger: its own sandbox account."""
+        return sandbox.session_for(env)[1]
 
 
 class AwsTarget:
@@ -179,13 +187,28 @@ class AwsTarget:
         return TargetContext(target=self.name, env=env, process_env=process_env,
                              backend={"allowed_account_ids": [env.account_id]}, session=session)
 
+    def reader_session(self, env: Environment) -> Any:
+        """A session that reads another environment's ledger: the same credentials, which
+        that state bucket's policy lets read ledger/ (docs/release.md)."""
+        import boto3
+
+        return boto3.Session(region_name=env.region)
+
 
 TARGET_IMPLEMENTATIONS = {t.name: t for t in (SandboxTarget(), AwsTarget())}
 
 
-def prepare(target: str, env: Environment) -> TargetContext:
-    """Resolve credentials and make sure the state backend exists; refuse on a wrong account."""
-    return TARGET_IMPLEMENTATIONS[target].prepare(env)
+def prepare(target: str, env: Environment, source: Path = REPO_ROOT) -> TargetContext:
+    """Resolve credentials and make sure the state backend exists; refuse on a wrong account.
+    `source` is the tree to plan (a commit's worktree when promoting)."""
+    ctx = TARGET_IMPLEMENTATIONS[target].prepare(env)
+    ctx.source = source
+    return ctx
+
+
+def reader_session(target: str, env: Environment) -> Any:
+    """A read-only way into another environment's state bucket (its ledger)."""
+    return TARGET_IMPLEMENTATIONS[target].reader_session(env)
 
 
 def aws_session(env: Environment) -> Any:
@@ -269,8 +292,8 @@ def dr_provider_override(root: Path) -> str | None:
 
 
 def stage(ctx: TargetContext, components: list[Component]) -> None:
-    """Copy the Terraform tree into the work directory and add per-target files."""
-    stage_tree(ctx.stage_dir)
+    """Copy the source's Terraform tree into the work directory and add per-target files."""
+    stage_tree(ctx.stage_dir, ctx.source)
     for component in components:
         root = ctx.root_dir(component)
         _write_or_remove(root / OVERRIDE_FILE, ctx.provider_override)

@@ -1,0 +1,89 @@
+"""A throw-away git copy of the repository with its own work directory and sandbox, for the
+end-to-end tests that commit, dirty the tree or go through the release order (dev, sit, prod)
+without touching the real repository."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bbws_infra import repo_copy
+from bbws_infra.registry import load_environment
+from bbws_infra.sandbox import SandboxSession
+from tests.conftest import fresh_work_dir
+
+
+class Copy:
+    """A repository copy with its own work directory and sandbox."""
+
+    def __init__(self, root: Path, work: Path) -> None:
+        self.root = root
+        self.work = work
+
+    def invoke(self, *args: str, **extra: str | None):
+        return repo_copy.run_cli(self.root, self.work, *args, extra=extra or None)
+
+    def ok(self, *args: str) -> str:
+        result = self.invoke(*args)
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result.stdout
+
+    def refused(self, *args: str) -> str:
+        result = self.invoke(*args)
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert "Traceback" not in result.stderr
+        return " ".join(result.stderr.split())
+
+    def bundle_dir(self, env: str, component: str) -> Path:
+        return self.work / "plans" / "sandbox" / env / component
+
+    def session(self, env_name: str) -> SandboxSession:
+        env = load_environment(env_name)
+        server = json.loads((self.work / "sandbox" / "server.json").read_text())
+        key = server["credentials"][env.account_id]
+        return SandboxSession(f"http://127.0.0.1:{server['port']}", key["access_key"],
+                              key["secret_key"], env.region)
+
+    def snapshot(self, env_name: str) -> dict:
+        """Everything a refusal must leave alone: state object versions, the tables, buckets
+        and vaults of the env's account, and every file of its bundles."""
+        env = load_environment(env_name)
+        session = self.session(env_name)
+        versions = session.client("s3").list_object_versions(Bucket=env.state_bucket)
+        plans = self.work / "plans" / "sandbox" / env_name
+        return {
+            "state": sorted((v["Key"], v["VersionId"]) for v in versions.get("Versions", [])),
+            "tables": session.client("dynamodb").list_tables()["TableNames"],
+            "buckets": sorted(b["Name"] for b in session.client("s3").list_buckets()["Buckets"]),
+            "vaults": sorted(v["BackupVaultName"] for v in
+                             session.client("backup").list_backup_vaults()["BackupVaultList"]),
+            "bundles": {str(p.relative_to(plans)): hashlib.sha256(p.read_bytes()).hexdigest()
+                        for p in sorted(plans.rglob("*")) if p.is_file()},
+        }
+
+
+    def commit(self, message: str) -> str:
+        """Commit everything in the copy; the new HEAD."""
+        repo_copy.git(self.root, "add", "-A")
+        repo_copy.git(self.root, "commit", "-q", "--allow-empty", "-m", message)
+        return self.head()
+
+    def head(self) -> str:
+        return repo_copy.git(self.root, "rev-parse", "HEAD").strip()
+
+    def json(self, *args: str) -> object:
+        return json.loads(self.ok(*args, "--json"))
+
+
+def make_copy(name: str, work: Path, tmp_path_factory: pytest.TempPathFactory
+              ) -> Iterator[Copy]:
+    """A module's copy: yielded, then its sandbox stopped."""
+    base = tmp_path_factory.mktemp(name)
+    repo = repo_copy.copy_repository(base / "repo")
+    own = Copy(repo, fresh_work_dir(base / "work", work))
+    yield own
+    own.invoke("sandbox.down")

@@ -1,0 +1,360 @@
+"""verify.resource_checks against resources built with boto3 in moto (in-process): what matches
+the repository passes, and each thing broken fails exactly its own checks."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.awsrequest import AWSResponse
+from moto import mock_aws
+
+from bbws_infra import verify
+from bbws_infra.paths import REPO_ROOT
+from bbws_infra.registry import COMPONENTS, Environment, load_environment
+from bbws_infra.schemas import load_table_definition
+
+TABLES = ("tenants", "products", "campaigns")
+TEMPLATE_DIR = REPO_ROOT / "s3" / "templates" / "templates"
+CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".txt": "text/plain; charset=utf-8"}
+
+
+class Session:
+    """The slice of boto3.Session verify uses, with dummy credentials. `selections` (table ARNs
+    per plan id) answers the backup selection calls moto lacks."""
+
+    def __init__(self, region: str) -> None:
+        self.region = region
+        self.selections: dict[str, list[str]] | None = None
+
+    def client(self, service: str, region_name: str | None = None) -> Any:
+        client = boto3.client(service, region_name=region_name or self.region,
+                              aws_access_key_id="testing", aws_secret_access_key="testing")
+        if service == "backup" and self.selections is not None:
+            client.meta.events.register("before-call.backup.ListBackupSelections",
+                                        self._list_selections)
+            client.meta.events.register("before-call.backup.GetBackupSelection",
+                                        self._get_selection)
+        return client
+
+    @staticmethod
+    def _answer(body: dict[str, Any]) -> tuple[AWSResponse, dict[str, Any]]:
+        return AWSResponse("https://backup", 200, {}, None), body  # type: ignore[arg-type]
+
+    # The serialised request: /backup/plans/<plan id>/selections/[<selection id>]
+    def _list_selections(self, params: dict[str, Any], **_: Any) -> tuple[Any, Any]:
+        plan = params["url_path"].split("/")[3]
+        arns = self.selections.get(plan, [])
+        return self._answer({"BackupSelectionsList": [{"SelectionId": str(i)}
+                                                      for i in range(len(arns))]})
+
+    def _get_selection(self, params: dict[str, Any], **_: Any) -> tuple[Any, Any]:
+        parts = params["url_path"].split("/")
+        arn = self.selections[parts[3]][int(parts[5])]
+        return self._answer({"BackupSelection": {"Resources": [arn]}})
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        yield
+
+
+def _in_account(monkeypatch: pytest.MonkeyPatch, env: Environment) -> Session:
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", env.account_id)  # moto answers as the env's account
+    return Session(env.region)
+
+
+def _tags(env: Environment, component: str) -> dict[str, str]:
+    kind = COMPONENTS[component].kind
+    tags = {**env.values["tags"], "Environment": env.name, "Component": kind}
+    if kind == "dynamodb":
+        tags["BackupPolicy"] = env.values["backup_policy"]
+    return tags
+
+
+# --- what Terraform builds, with boto3 ------------------------------------------------------
+
+
+def _schema(component: str):
+    return load_table_definition(next((REPO_ROOT / "dynamodb" / component).glob("*.schema.json")))
+
+
+def _create_table(session: Session, env: Environment, component: str,
+                  projection: dict[str, dict[str, Any]] | None = None,
+                  copy_to_dr: bool | None = None) -> str:
+    """The table and its backup plan as dynamodb/table_main.tf makes them; `projection`
+    overrides the projection of the named indexes, `copy_to_dr` the env's value."""
+    definition = _schema(component)
+    dynamodb = session.client("dynamodb")
+
+    def keys(hash_key: str, range_key: str | None) -> list[dict[str, str]]:
+        return [{"AttributeName": hash_key, "KeyType": "HASH"}] + (
+            [{"AttributeName": range_key, "KeyType": "RANGE"}] if range_key else [])
+
+    gsis = []
+    for gsi in definition.gsis:
+        shape: dict[str, Any] = {"ProjectionType": gsi.projection_type}
+        if gsi.non_key_attributes:
+            shape["NonKeyAttributes"] = gsi.non_key_attributes
+        gsis.append({"IndexName": gsi.name, "KeySchema": keys(gsi.hash_key, gsi.range_key),
+                     "Projection": (projection or {}).get(gsi.name, shape)})
+    arn = dynamodb.create_table(
+        TableName=definition.table_name, BillingMode="PAY_PER_REQUEST",
+        KeySchema=keys(definition.hash_key, definition.range_key),
+        AttributeDefinitions=[{"AttributeName": k, "AttributeType": t}
+                              for k, t in definition.attribute_types.items()],
+        GlobalSecondaryIndexes=gsis,
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+        SSESpecification={"Enabled": True},
+        Tags=[{"Key": k, "Value": v} for k, v in _tags(env, component).items()],
+    )["TableDescription"]["TableArn"]
+    dynamodb.update_continuous_backups(
+        TableName=definition.table_name,
+        PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
+
+    name = f"bbws-{component}-{env.name}"
+    backup = session.client("backup")
+    backup.create_backup_vault(BackupVaultName=name)
+    retention = {"DeleteAfterDays": env.values["backup_retention_days"]}
+    rule: dict[str, Any] = {"RuleName": "scheduled-backup", "TargetBackupVaultName": name,
+                            "ScheduleExpression": env.values["backup_schedule"],
+                            "StartWindowMinutes": 60, "CompletionWindowMinutes": 180,
+                            "Lifecycle": retention}
+    if env.values["backup_copy_to_dr"] if copy_to_dr is None else copy_to_dr:
+        dr = session.client("backup", region_name=env.dr_region)
+        dr_arn = dr.create_backup_vault(BackupVaultName=f"{name}-dr")["BackupVaultArn"]
+        rule["CopyActions"] = [{"DestinationBackupVaultArn": dr_arn, "Lifecycle": retention}]
+    backup.create_backup_plan(BackupPlan={"BackupPlanName": name, "Rules": [rule]})
+    return arn
+
+
+def _tls_only(bucket: str) -> dict[str, Any]:
+    # As modules/bucket_policy renders it ("S3:*" keeps moto from denying plain HTTP).
+    return {"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": {"AWS": "*"},
+            "Action": "S3:*", "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
+
+
+def _create_bucket(session: Session, env: Environment, name: str, region: str,
+                   noncurrent_days: int, expiration_days: int | None = None,
+                   statements: tuple[dict[str, Any], ...] = ()) -> Any:
+    """A bucket as modules/s3_bucket and modules/bucket_policy make it."""
+    s3 = session.client("s3", region_name=region)
+    s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": region})
+    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": [
+        {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+    s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration={
+        "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True,
+        "RestrictPublicBuckets": True})
+    rule: dict[str, Any] = {
+        "ID": "housekeeping", "Status": "Enabled", "Filter": {"Prefix": ""},
+        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7},
+        "NoncurrentVersionExpiration": {"NoncurrentDays": noncurrent_days}}
+    if expiration_days:
+        rule["Expiration"] = {"Days": expiration_days}
+    s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": [rule]})
+    s3.put_bucket_policy(Bucket=name, Policy=json.dumps(
+        {"Version": "2012-10-17", "Statement": [*statements, _tls_only(name)]}))
+    s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": [
+        {"Key": k, "Value": v} for k, v in _tags(env, "templates").items()]})
+    return s3
+
+
+def _create_templates(session: Session, env: Environment) -> Any:
+    """The templates component as s3/templates/main.tf makes it."""
+    name = f"bbws-templates-{env.name}"
+    days = env.values["noncurrent_version_expiration_days"]
+    delivery = {"Sid": "AllowS3ServerAccessLogDelivery", "Effect": "Allow",
+                "Principal": {"Service": "logging.s3.amazonaws.com"}, "Action": "s3:PutObject",
+                "Resource": f"arn:aws:s3:::{name}-logs/{name}/*",
+                "Condition": {"ArnLike": {"aws:SourceArn": f"arn:aws:s3:::{name}"},
+                              "StringEquals": {"aws:SourceAccount": env.account_id}}}
+    _create_bucket(session, env, f"{name}-logs", env.region, 1, days, (delivery,))
+    s3 = _create_bucket(session, env, name, env.region, days)
+    s3.put_bucket_logging(Bucket=name, BucketLoggingStatus={"LoggingEnabled": {
+        "TargetBucket": f"{name}-logs", "TargetPrefix": f"{name}/"}})
+    if env.values["replication_enabled"]:
+        _create_bucket(session, env, f"{name}-replica", env.dr_region, days)
+        s3.put_bucket_replication(Bucket=name, ReplicationConfiguration={
+            "Role": f"arn:aws:iam::{env.account_id}:role/{name}-replication",
+            "Rules": [{"ID": "replicate-every-object", "Status": "Enabled", "Priority": 1,
+                       "Filter": {"Prefix": ""},
+                       "DeleteMarkerReplication": {"Status": "Disabled"},
+                       "Destination": {"Bucket": f"arn:aws:s3:::{name}-replica",
+                                       "StorageClass": "STANDARD"}}]})
+    for path in sorted(TEMPLATE_DIR.rglob("*")):
+        if path.suffix in CONTENT_TYPES:
+            s3.put_object(Bucket=name, Key=path.relative_to(TEMPLATE_DIR).as_posix(),
+                          Body=path.read_bytes(), ContentType=CONTENT_TYPES[path.suffix])
+    return s3
+
+
+def _check(session: Session, env: Environment, component: str,
+           selections: bool = False) -> list[verify.Check]:
+    return verify.resource_checks(session, env, COMPONENTS[component], REPO_ROOT,
+                                  backup_selections=selections)
+
+
+def _failed(checks: list[verify.Check]) -> dict[str, tuple[str, str]]:
+    return {c.name: (c.expected, c.found) for c in checks if not c.ok}
+
+
+# --- tests ----------------------------------------------------------------------------------
+
+
+def test_dev_as_the_repository_says_passes_every_check(aws, monkeypatch):
+    env = load_environment("dev")
+    session = _in_account(monkeypatch, env)
+    for table in TABLES:
+        _create_table(session, env, table)
+    _create_templates(session, env)
+
+    tenants = _check(session, env, "tenants")
+    assert _failed(tenants) == {}
+    names = {c.name for c in tenants}
+    for gsi in _schema("tenants").gsis:
+        assert {f"table tenants: index {gsi.name} keys",
+                f"table tenants: index {gsi.name} projection"} <= names
+    assert "table tenants: point-in-time recovery" in names
+    assert "backup plan bbws-tenants-dev: DR copy" in names
+    assert not any("selection" in n for n in names)  # backup_selections=False: no check
+    assert {c.component for c in tenants} == {"tenants"}
+    for table in ("products", "campaigns"):
+        assert _failed(_check(session, env, table)) == {}
+
+    templates = _check(session, env, "templates")
+    assert _failed(templates) == {}
+    files = [p for p in TEMPLATE_DIR.rglob("*") if p.suffix in CONTENT_TYPES]
+    objects = [c for c in templates if c.name.startswith("object ")]
+    assert len(objects) == 2 * len(files) == 48
+    assert {c.name for c in templates} >= {
+        "bucket bbws-templates-dev: TLS-only policy",
+        "bucket bbws-templates-dev-logs: TLS-only policy",
+        "bucket bbws-templates-dev: access logging", "bucket bbws-templates-dev: replication"}
+    receipt = next(c for c in templates if c.name == "object receipts/receipt.html: content type")
+    assert receipt.expected == "text/html; charset=utf-8"
+    assert not any("-replica" in c.name for c in templates)  # no DR region in dev
+
+
+def test_nothing_deployed_fails_every_check_without_raising(aws, monkeypatch):
+    env = load_environment("dev")
+    session = _in_account(monkeypatch, env)
+    for component in ("tenants", "templates"):
+        checks = _check(session, env, component)
+        assert checks and all(not c.ok for c in checks), component
+        assert {c.found for c in checks} == {"missing"}, component
+
+    # the same checks run whether or not anything exists, so reports line up
+    before = [c.name for c in _check(session, env, "tenants")]
+    _create_table(session, env, "tenants")
+    assert [c.name for c in _check(session, env, "tenants")] == before
+
+
+def test_pitr_off_and_a_changed_projection_fail_exactly_those_checks(aws, monkeypatch):
+    env = load_environment("dev")
+    session = _in_account(monkeypatch, env)
+    _create_table(session, env, "tenants",
+                  projection={"TenantStatusIndex": {"ProjectionType": "KEYS_ONLY"}})
+    session.client("dynamodb").update_continuous_backups(
+        TableName="tenants",
+        PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": False})
+
+    assert _failed(_check(session, env, "tenants")) == {
+        "table tenants: point-in-time recovery": ("ENABLED", "DISABLED"),
+        "table tenants: index TenantStatusIndex projection": (
+            "INCLUDE: active, email, id, organizationName", "KEYS_ONLY"),
+    }
+
+
+def test_an_overwritten_template_and_an_extra_object_fail(aws, monkeypatch):
+    env = load_environment("dev")
+    session = _in_account(monkeypatch, env)
+    s3 = _create_templates(session, env)
+    original = (TEMPLATE_DIR / "receipts" / "receipt.html").read_bytes()
+    s3.put_object(Bucket="bbws-templates-dev", Key="receipts/receipt.html",
+                  Body=original + b"<!-- edited in the console -->",
+                  ContentType="text/html; charset=utf-8")
+    s3.put_object(Bucket="bbws-templates-dev", Key="receipts/draft.html", Body=b"<p>draft</p>")
+
+    failed = _failed(_check(session, env, "templates"))
+    assert set(failed) == {"object receipts/receipt.html: bytes", "object receipts/draft.html"}
+    assert failed["object receipts/draft.html"] == ("absent", "12 B")
+    expected, found = failed["object receipts/receipt.html: bytes"]
+    assert expected.startswith(f"{len(original)} B, sha256 ") and found.startswith(
+        f"{len(original) + 30} B, sha256 ")
+
+
+def test_prod_replication_and_dr_copies_pass_and_a_missing_replication_fails(aws, monkeypatch):
+    env = load_environment("prod")
+    session = _in_account(monkeypatch, env)
+    _create_table(session, env, "tenants")
+    _create_templates(session, env)
+
+    tenants = _check(session, env, "tenants")
+    assert _failed(tenants) == {}
+    copy = next(c for c in tenants if c.name == "backup plan bbws-tenants-prod: DR copy")
+    assert copy.found == f"bbws-tenants-prod-dr in {env.dr_region}, " \
+        f"{env.values['backup_retention_days']} days"
+    assert "backup vault bbws-tenants-prod-dr" in {c.name for c in tenants}
+
+    templates = _check(session, env, "templates")
+    assert _failed(templates) == {}
+    replica = [c for c in templates if c.name.startswith("bucket bbws-templates-prod-replica:")]
+    assert {"bucket bbws-templates-prod-replica: region",
+            "bucket bbws-templates-prod-replica: versioning",
+            "bucket bbws-templates-prod-replica: encryption"} <= {c.name for c in replica}
+    assert next(c for c in replica if c.name.endswith(": region")).found == env.dr_region
+
+    session.client("s3").delete_bucket_replication(Bucket="bbws-templates-prod")
+    assert _failed(_check(session, env, "templates")) == {
+        "bucket bbws-templates-prod: replication": (
+            "to bbws-templates-prod-replica, Enabled", "none"),
+        "bucket bbws-templates-prod: replication role": (
+            "bbws-templates-prod-replication", "none"),
+    }
+
+
+def test_a_dr_copy_where_the_env_asks_for_none_fails(aws, monkeypatch):
+    env = load_environment("dev")
+    session = _in_account(monkeypatch, env)
+    _create_table(session, env, "tenants", copy_to_dr=True)
+    assert _failed(_check(session, env, "tenants")) == {
+        "backup plan bbws-tenants-dev: DR copy": (
+            "none", f"bbws-tenants-dev-dr in {env.dr_region}, 7 days")}
+
+
+def test_the_selection_check_runs_only_when_asked(aws, monkeypatch):
+    env = load_environment("dev")
+    session = _in_account(monkeypatch, env)
+    arn = _create_table(session, env, "tenants")
+    (plan,) = session.client("backup").list_backup_plans()["BackupPlansList"]
+
+    session.selections = {plan["BackupPlanId"]: [arn]}
+    checks = _check(session, env, "tenants", selections=True)
+    assert _failed(checks) == {}
+    selection = next(c for c in checks if c.name == "backup plan bbws-tenants-dev: selection")
+    assert selection.found == "covers table tenants"
+
+    session.selections = {plan["BackupPlanId"]: ["arn:aws:dynamodb:af-south-1:1:table/other"]}
+    assert _failed(_check(session, env, "tenants", selections=True)) == {
+        "backup plan bbws-tenants-dev: selection": ("covers table tenants",
+                                                    "lacks table tenants")}
+
+
+def test_failed_checks_print_as_plain_lines_and_json():
+    failed = verify.Check("products", "table products: stream", "NEW_AND_OLD_IMAGES",
+                          "disabled", False)
+    assert verify.table_text([failed]) == ("  FAIL products: table products: stream: expected "
+                                           "NEW_AND_OLD_IMAGES, found disabled")
+    assert json.loads(verify.to_json([failed])) == [{
+        "component": "products", "name": "table products: stream",
+        "expected": "NEW_AND_OLD_IMAGES", "found": "disabled", "ok": False}]

@@ -1,0 +1,107 @@
+"""Promotion: the commit the previous environment applied and verified goes to the next one
+(dev, then sit, then prod), planned from a clean worktree of that commit, never from the
+user's working tree.
+
+`--plan-only` stops once the target environment's bundles are written, for review; a later
+promotion of the same commit applies exactly those reviewed bundles while they still match
+(the deploy path checks that, like every other guard), and plans afresh only components that
+have no bundle of that commit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from bbws_infra import bundle, deploy, ledger, targets, worktrees
+from bbws_infra.errors import UserError
+from bbws_infra.registry import (
+    PROMOTION_ORDER,
+    Component,
+    Environment,
+    discover_components,
+    load_environment,
+    resolve_components,
+)
+
+
+@dataclass
+class Promotion:
+    env: Environment  # read from the commit's own tfvars
+    previous: str
+    commit: str
+    source: Path  # the commit's worktree
+    components: list[Component]
+    to_plan: list[Component]  # no bundle of this commit yet
+    reviewed: list[Component]  # a bundle of this commit exists: apply exactly that one
+
+
+def _target_env(to: str) -> Environment:
+    if to not in PROMOTION_ORDER[1:]:
+        raise UserError(f"--to {to!r}: promotion goes to {' or '.join(PROMOTION_ORDER[1:])} "
+                        f"({PROMOTION_ORDER[0]} is deployed with invoke apply).")
+    return load_environment(to)
+
+
+def choose_commit(target: str, previous: Environment, components: list[Component],
+                  commit: str | None) -> str:
+    """--commit, resolved; by default the commit the previous environment verified last,
+    which must be the same for every component promoted together."""
+    if commit:
+        return worktrees.resolve(commit)
+    session = targets.reader_session(target, previous)
+    chosen: dict[str, list[str]] = {}
+    for component in components:
+        found = next((r for r in ledger.records(session, previous, component.name)
+                      if r.verified and not r.dirty), None)
+        if found is None:
+            raise UserError(f"{component.name} has no verified apply from a clean tree in "
+                            f"{previous.name} to promote; apply and verify it there first; "
+                            "nothing was changed.")
+        chosen.setdefault(found.commit, []).append(component.name)
+    if len(chosen) > 1:
+        listed = "; ".join(f"{', '.join(names)} at {sha[:12]}" for sha, names in chosen.items())
+        raise UserError(f"{previous.name} verified different commits ({listed}); promote them "
+                        "separately with --component, or name one --commit; nothing was "
+                        "changed.")
+    return worktrees.resolve(next(iter(chosen)))
+
+
+def prepare(to: str, target: str, component: str | None, commit: str | None,
+            confirm: str | None, plan_only: bool) -> Promotion:
+    """Everything checked before a plan or an apply: the confirmation (unless only planning),
+    the release order of every component, and the commit checked out."""
+    env = _target_env(to)
+    if not plan_only and confirm != env.apply_confirmation:
+        raise UserError(f"Promoting to {env.name} needs --confirm {env.apply_confirmation} "
+                        "(or --plan-only to write the plans for review); nothing was changed.")
+    previous = load_environment(deploy.previous_env(env.name) or "")
+    components = resolve_components(component)
+    sha = choose_commit(target, previous, components, commit)
+    session = targets.reader_session(target, env)
+    for item in components:
+        problem = deploy.release_order_problem(target, env, session, item.name, sha)
+        if problem:
+            raise UserError(f"{problem}; nothing was changed.")
+    source = worktrees.checkout(sha)
+    missing = [c.name for c in components if c.name not in discover_components(source)]
+    if missing:
+        raise UserError(f"Commit {sha[:12]} has no component {', '.join(missing)}; nothing "
+                        "was changed.")
+    reviewed = [c for c in components if _has_bundle_of(target, env.name, c, sha)]
+    return Promotion(env=load_environment(env.name, source), previous=previous.name,
+                     commit=sha, source=source, components=components,
+                     to_plan=[c for c in components if c not in reviewed], reviewed=reviewed)
+
+
+def _has_bundle_of(target: str, env_name: str, component: Component, commit: str) -> bool:
+    try:
+        return bundle.load(target, env_name, component).commit == commit
+    except UserError:
+        return False
+
+
+def replan_hint(promotion: Promotion, target: str) -> str:
+    """How to make a fresh reviewed plan of the promoted commit."""
+    return (f"invoke promote --to {promotion.env.name} --commit {promotion.commit[:12]} "
+            f"--target {target} --plan-only")
