@@ -305,8 +305,10 @@ def _deploy_one(request: DeployRequest, ctx: targets.TargetContext, item: Approv
     started = bundle.now_iso()
     backups = pre_deploy_backups(ctx.session, env, item)
     failure: BaseException | None = None
+    plan_after: dict | None = None
     try:
-        operations.apply_saved_plan(ctx, item.component, item.plan_file, report)
+        plan_after = operations.apply_saved_plan(ctx, item.component, item.plan_file, report,
+                                                 then_plan=request.verify)
     except BaseException as error:  # recorded below, then raised again
         failure = error
     after = remote_state(ctx.session, env, item.component)
@@ -314,9 +316,8 @@ def _deploy_one(request: DeployRequest, ctx: targets.TargetContext, item: Approv
     verification = ledger.SKIPPED
     if failure is None:
         bundle.archive(request.target, env.name, item.component)
-        if request.verify and not interrupts.requested():
-            report("verify")
-            checks = verify.deployed_checks(ctx, item.component)
+        if plan_after is not None and not interrupts.requested():
+            checks = verify.deployed_checks(ctx, item.component, report, plan_after)
             verification = ledger.PASSED if all(c.ok for c in checks) else ledger.FAILED
     entry = ledger.Record(
         env=env.name, component=item.name, action=request.action, target=request.target,

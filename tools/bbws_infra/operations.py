@@ -8,7 +8,7 @@ import contextlib
 import json
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -128,29 +128,45 @@ def plan(ctx: TargetContext, component: Component, report: Report = no_report) -
     return Outcome(summary=summary)
 
 
+def _speculative(ctx: TargetContext, binary: Path, refresh_only: bool
+                 ) -> list[terraform.Command]:
+    mode = ["-refresh-only"] if refresh_only else []
+    return [terraform.Command(["plan", *mode, "-input=false", "-no-color", "-lock=false",
+                               "-detailed-exitcode", f"-out={binary}", *ctx.var_args()],
+                              ok_codes=(0, 2)),
+            terraform.Command(["show", "-json", "-no-color", str(binary)], log=False)]
+
+
+@contextlib.contextmanager
+def _scratch_plan_file() -> Iterator[Path]:
+    scratch = work_dir() / "tmp"
+    scratch.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=scratch) as folder:
+        yield Path(folder) / "check.tfplan"
+
+
 def speculative_plan(ctx: TargetContext, component: Component, refresh_only: bool = False,
                      report: Report = no_report) -> dict:
     """A plan that changes nothing and is never a bundle (verification and drift): no state
     lock, no saved plan left behind; the plan JSON."""
-    scratch = work_dir() / "tmp"
-    scratch.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=scratch) as folder:
-        binary = Path(folder) / "check.tfplan"
-        mode = ["-refresh-only"] if refresh_only else []
-        _, shown = _run(ctx, component, [
-            terraform.Command(["plan", *mode, "-input=false", "-no-color", "-lock=false",
-                               "-detailed-exitcode", f"-out={binary}", *ctx.var_args()],
-                              ok_codes=(0, 2)),
-            terraform.Command(["show", "-json", "-no-color", str(binary)], log=False),
-        ], report)
+    with _scratch_plan_file() as binary:
+        _, shown = _run(ctx, component, _speculative(ctx, binary, refresh_only), report)
         return json.loads(shown.stdout)
 
 
 def apply_saved_plan(ctx: TargetContext, component: Component, plan_file: Path,
-                     report: Report = no_report) -> None:
-    """Apply exactly this saved plan (Terraform also refuses it if the state moved)."""
-    _run(ctx, component, [terraform.Command(
-        ["apply", "-input=false", "-no-color", "-lock-timeout=60s", str(plan_file)])], report)
+                     report: Report = no_report, then_plan: bool = False) -> dict | None:
+    """Apply exactly this saved plan (Terraform also refuses it if the state moved). With
+    then_plan, a speculative plan follows in the same Terraform process (one start fewer for
+    the verification); its JSON is returned."""
+    apply = terraform.Command(["apply", "-input=false", "-no-color", "-lock-timeout=60s",
+                               str(plan_file)])
+    if not then_plan:
+        _run(ctx, component, [apply], report)
+        return None
+    with _scratch_plan_file() as binary:
+        *_, shown = _run(ctx, component, [apply, *_speculative(ctx, binary, False)], report)
+        return json.loads(shown.stdout)
 
 
 def _state(ctx: TargetContext, component: Component, *args: str) -> terraform.Result:

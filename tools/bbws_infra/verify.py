@@ -569,16 +569,19 @@ NO_CHANGES = "0 to add, 0 to change, 0 to destroy"
 
 
 def deployed_checks(ctx: TargetContext, component: Component,
-                    report: Callable[[str], None] = lambda _: None) -> list[Check]:
+                    report: Callable[[str], None] = lambda _: None,
+                    plan_json: dict | None = None) -> list[Check]:
     """Every check of one deployed component: its resources against the files of ctx.source,
-    then a plan of those files, which must have nothing pending (it neither locks the state
-    nor writes a bundle)."""
+    and a plan of those files (plan_json when the caller already made it), which must have
+    nothing pending (it neither locks the state nor writes a bundle)."""
     from bbws_infra import operations
 
+    if plan_json is None:
+        plan_json = operations.speculative_plan(ctx, component, report=report)
     report("check resources")
     checks = resource_checks(ctx.session, ctx.env, component, ctx.source,
                              backup_selections=ctx.backup_selections)
-    summary = summarise(operations.speculative_plan(ctx, component, report=report))
+    summary = summarise(plan_json)
     pending = [address for _, address, _ in summary.changes]
     found = summary.counts
     if pending:

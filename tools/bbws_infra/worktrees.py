@@ -12,8 +12,8 @@ from bbws_infra.errors import OperationError, UserError
 from bbws_infra.paths import REPO_ROOT, file_lock, work_dir
 
 
-def _git(*args: str, cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
+def _git(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", *args], cwd=cwd or REPO_ROOT, capture_output=True, text=True)
 
 
 def resolve(ref: str) -> str:

@@ -1,0 +1,156 @@
+"""The deployment ledger and the release order, against an in-process S3 (moto) and a git
+repository of a few commits; the end-to-end flow is tests/e2e/test_release.py."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from bbws_infra import deploy, ledger, targets, worktrees
+from bbws_infra.errors import OperationError, UserError
+from bbws_infra.registry import load_environment
+
+
+class Session:
+    def client(self, service: str, region_name: str | None = None) -> Any:
+        return boto3.client(service, region_name=region_name or "af-south-1",
+                            aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+@pytest.fixture
+def s3_session():
+    with mock_aws():
+        session = Session()
+        for name in ("dev", "sit", "prod"):
+            session.client("s3").create_bucket(
+                Bucket=load_environment(name).state_bucket,
+                CreateBucketConfiguration={"LocationConstraint": "af-south-1"})
+        yield session
+
+
+def _record(component: str = "tenants", commit: str = "a" * 40,
+            started: str = "2026-11-26T09:00:00Z", **changes: Any) -> ledger.Record:
+    values: dict[str, Any] = dict(
+        env="dev", component=component, action="apply", target="sandbox", commit=commit,
+        dirty=False, inputs_sha256="f" * 64, bundle_sha256="b" * 64,
+        state_before=ledger.StatePoint(None, 0, ""), state_after=ledger.StatePoint("v1", 1, "L"),
+        who="someone", started_at=started, finished_at=started, result=ledger.APPLIED,
+        verification=ledger.PASSED)
+    values.update(changes)
+    return ledger.Record(**values)
+
+
+def test_records_round_trip_newest_first(s3_session):
+    dev = load_environment("dev")
+    first = _record(started="2026-11-26T09:00:00Z")
+    second = _record(component="products", started="2026-11-26T10:00:00Z",
+                     verification=ledger.FAILED, failed_checks=["table products: stream"])
+    third = _record(started="2026-11-26T11:00:00Z", result=ledger.NOT_APPLIED,
+                    verification=ledger.SKIPPED, error="the state is locked")
+    for record in (first, second, third):
+        key = ledger.write(s3_session, dev, record)
+        assert key.startswith(f"ledger/{record.component}/20261126T") and key == record.key
+
+    read = ledger.read(s3_session, dev)
+    assert [r.started_at for r in read] == ["2026-11-26T11:00:00Z", "2026-11-26T10:00:00Z",
+                                            "2026-11-26T09:00:00Z"]
+    assert read[1] == second and read[1].state_after == ledger.StatePoint("v1", 1, "L")
+    assert [r.component for r in ledger.read(s3_session, dev, "tenants")] == ["tenants"] * 2
+    assert len(ledger.read(s3_session, dev, limit=1)) == 1
+    # what runs now is the newest apply that went through, not the failed attempt after it
+    assert ledger.current(s3_session, dev, "tenants") == first
+    assert ledger.current(s3_session, dev, "campaigns") is None
+    # a failed verification never counts as verified
+    assert ledger.verified(s3_session, dev, "products", "a" * 40) is None
+    assert ledger.verified(s3_session, dev, "tenants", "a" * 40) == first
+
+
+def test_two_writers_of_the_same_moment_never_overwrite_each_other(s3_session):
+    dev = load_environment("dev")
+    keys = {ledger.write(s3_session, dev, _record()) for _ in range(5)}
+    assert len(keys) == 5 and len(ledger.read(s3_session, dev)) == 5
+
+
+def test_a_dirty_apply_is_never_the_verified_commit(s3_session):
+    dev = load_environment("dev")
+    ledger.write(s3_session, dev, _record(dirty=True))
+    assert ledger.current(s3_session, dev, "tenants").dirty is True
+    assert ledger.verified(s3_session, dev, "tenants", "a" * 40) is None
+
+
+def test_a_failed_write_is_an_error_carrying_the_record(s3_session):
+    gone = load_environment("dev")
+    s3_session.client("s3").delete_bucket(Bucket=gone.state_bucket)
+    with pytest.raises(OperationError, match="ledger record could not be written") as caught:
+        ledger.write(s3_session, gone, _record())
+    assert '"commit": "' + "a" * 40 in caught.value.details
+
+
+# ---- the release order --------------------------------------------------------------------
+
+
+@pytest.fixture
+def history(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """A repository of three commits (first, second on top, and a side branch), with
+    worktrees' git calls pointed at it."""
+    identity = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",
+                "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid"}
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True,
+                              text=True, env={**os.environ, **identity}).stdout.strip()
+
+    git("init", "-q", "-b", "main")
+    git("commit", "-q", "--allow-empty", "-m", "first")
+    first = git("rev-parse", "HEAD")
+    git("commit", "-q", "--allow-empty", "-m", "second")
+    second = git("rev-parse", "HEAD")
+    git("checkout", "-q", "-b", "side", first)
+    git("commit", "-q", "--allow-empty", "-m", "side")
+    side = git("rev-parse", "HEAD")
+    monkeypatch.setattr(worktrees, "REPO_ROOT", tmp_path)
+    return {"first": first, "second": second, "side": side}
+
+
+def _problem(session: Any, env: str, commit: str) -> str | None:
+    return deploy.release_order_problem("sandbox", load_environment(env), session, "tenants",
+                                        commit)
+
+
+def test_release_order(s3_session, history, monkeypatch):
+    monkeypatch.setattr(targets, "reader_session", lambda target, env: s3_session)
+    dev, sit = load_environment("dev"), load_environment("sit")
+    first, second, side = history["first"], history["second"], history["side"]
+
+    assert _problem(s3_session, "dev", first) is None  # dev is where changes start
+    assert "has not been applied and verified in dev" in _problem(s3_session, "sit", first)
+    ledger.write(s3_session, dev, _record(commit=first, verification=ledger.FAILED))
+    assert "has not been applied and verified in dev" in _problem(s3_session, "sit", first)
+    ledger.write(s3_session, dev, _record(commit=first, started="2026-11-26T10:00:00Z"))
+    assert _problem(s3_session, "sit", first) is None
+    assert "in sit, which every change passes before prod" in _problem(s3_session, "prod",
+                                                                       first)
+
+    # sit runs `second`: `first` is older, `side` is another branch; both are refused
+    for commit in (second, side):
+        ledger.write(s3_session, dev, _record(commit=commit, started="2026-11-26T11:00:00Z"))
+    ledger.write(s3_session, sit, _record(env="sit", commit=second, action="promote"))
+    assert _problem(s3_session, "sit", second) is None  # the same commit again is fine
+    for commit in (first, side):
+        problem = _problem(s3_session, "sit", commit)
+        assert f"sit runs tenants at commit {second[:12]}" in problem
+        assert "going back is a rollback, not a promotion" in problem
+
+
+def test_unknown_commits_are_refused_with_what_to_fetch(history):
+    with pytest.raises(UserError, match="is not in this clone; fetch it first"):
+        worktrees.resolve("0" * 40)
+    assert worktrees.resolve(history["second"][:10]) == history["second"]
+    assert worktrees.is_ancestor(history["first"], history["second"])
+    assert not worktrees.is_ancestor(history["side"], history["second"])
