@@ -106,7 +106,8 @@ def plan(c, env, component=None, target=None, detailed_exitcode=False):
     _exit(commands.plan(env, component, target, detailed_exitcode))
 
 
-@task(iterable=["allow_destroy"],
+# Long options only: with this many flags the automatic short ones run out of letters.
+@task(iterable=["allow_destroy"], auto_shortflags=False,
       help={"env": ENV_HELP,
             "component": f"{COMPONENT_CHOICES}; omit for every saved bundle of the env.",
             "target": TARGET_HELP, "confirm": CONFIRM_HELP,
@@ -121,7 +122,7 @@ def apply(c, env, component=None, target=None, confirm=None, allow_destroy=None,
                          max_age, verify=not no_verify))
 
 
-@task(iterable=["allow_destroy"],
+@task(iterable=["allow_destroy"], auto_shortflags=False,
       help={"to": "The environment to promote to: sit (from dev) or prod (from sit).",
             "component": f"{COMPONENT_CHOICES}; omit for all.",
             "target": TARGET_HELP,
@@ -171,6 +172,58 @@ def status(c, target=None, json=False):
     _exit(commands.status(target, json))
 
 
+@task(name="state-versions",
+      help={"env": ENV_HELP, "component": "The one component whose state versions to list.",
+            "target": TARGET_HELP, "limit": "Show at most this many versions.",
+            "json": JSON_HELP})
+def state_versions(c, env, component=None, target=None, limit=None, json=False):
+    """The S3 versions of a component's state, newest first: version id, time, serial, lineage,
+    size, and the commit and action the ledger recorded for it (what rollback takes)."""
+    _exit(commands.state_versions(env, component, target, int(limit) if limit else None, json))
+
+
+@task(iterable=["allow_destroy"], auto_shortflags=False,
+      help={"env": ENV_HELP, "component": "The one component to roll back.",
+            "target": TARGET_HELP,
+            "version-id": "The state version to go back to (from invoke state-versions).",
+            "confirm": "rollback-<env>.",
+            "dry-run": "Plan and show the rollback, apply nothing.",
+            "restore-state": "First restore that version's state document as a new, forward "
+                             "version (for a damaged state), then roll back.",
+            "allow-orphans": "With --restore-state: accept that addresses the current state "
+                             "manages and the version lacks leave management.",
+            "allow-destroy": ALLOW_DESTROY_HELP, "confirm-destroy": CONFIRM_DESTROY_HELP,
+            "no-verify": NO_VERIFY_HELP})
+def rollback(c, env, component=None, target=None, version_id=None, confirm=None,
+             dry_run=False, restore_state=False, allow_orphans=False, allow_destroy=None,
+             confirm_destroy=None, no_verify=False):
+    """Return a component to what a state version described: plan the commit the ledger
+    recorded for it against the current state, show it, apply it through every deploy guard,
+    verify and record it."""
+    _exit(commands.rollback(env, component, target, version_id, confirm, dry_run,
+                            restore_state, allow_orphans, allow_destroy, confirm_destroy,
+                            verify=not no_verify))
+
+
+@task(help={"env": ENV_HELP, "component": COMPONENT_HELP, "target": TARGET_HELP,
+            "json": JSON_HELP})
+def backups(c, env, component=None, target=None, json=False):
+    """The on-demand backups of the env's tables, newest first (the pre-deploy backups prod
+    takes before every change to a table among them)."""
+    _exit(commands.backups(env, component, target, json))
+
+
+@task(help={"env": ENV_HELP, "component": COMPONENT_HELP, "target": TARGET_HELP,
+            "fix-digest": "Set each mismatched digest item to the current state object's MD5 "
+                          "(prints old and new), then check again.",
+            "json": JSON_HELP})
+def doctor(c, env, component=None, target=None, fix_digest=False, json=False):
+    """Check each component's state: readable, lineage and serial, the lock table's digest
+    against the state object, no lock held, and the current version is the ledger's last;
+    exit 1 on any problem, with the fix."""
+    _exit(commands.doctor(env, component, target, fix_digest, json))
+
+
 @task(help={"env": ENV_HELP, "component": "The one component whose state is locked.",
             "target": TARGET_HELP, "lock-id": "The lock ID printed in the lock error."})
 def unlock(c, env, component, lock_id, target=None):
@@ -213,7 +266,8 @@ def sandbox_env(c, env):
 def bench(c, env="dev", repeats=3):
     """Print one JSON object of wall seconds: init, plans serial and parallel, the same plans
     with bare Terraform, plans of 4, 8 and 16 components, `invoke check`, a full dev deploy
-    (plan, apply, verify) on a fresh sandbox and the promotion to sit (throw-away copy)."""
+    (plan, apply, verify) on a fresh sandbox, the promotion to sit and one rollback of
+    templates (throw-away copy)."""
     _exit(commands.bench(env, int(repeats)))
 
 
@@ -221,5 +275,5 @@ sandbox = Collection("sandbox", sandbox_up, sandbox_down, sandbox_status, sandbo
 templates = Collection("templates", templates_preview)
 ns = Collection(fmt, validate, validate_schemas, validate_templates, tfsec, checkov,
                 lint_workflows, infracost, check, init, plan, apply, promote, verify, drift,
-                history, status, unlock, bootstrap, bench,
-                sandbox, templates)
+                history, status, state_versions, rollback, backups, doctor, unlock, bootstrap,
+                bench, sandbox, templates)

@@ -5,6 +5,7 @@ region      = "af-south-1"
 dr_region   = "eu-west-1"
 
 deletion_protection = false
+pre_deploy_backup   = false
 
 backup_policy         = "daily"
 backup_schedule       = "cron(0 2 * * ? *)"

@@ -5,6 +5,7 @@ region      = "af-south-1"
 dr_region   = "eu-west-1"
 
 deletion_protection = true
+pre_deploy_backup   = true
 
 backup_policy         = "hourly"
 backup_schedule       = "cron(0 * * * ? *)"

@@ -43,6 +43,12 @@ variable "deletion_protection" {
   type        = bool
 }
 
+variable "pre_deploy_backup" {
+  description = "When true the task runner takes an on-demand backup of every table a deployment, promotion or rollback changes, and waits for it, before applying (no Terraform resource reads it)."
+  type        = bool
+  default     = false
+}
+
 variable "backup_policy" {
   description = "Backup cadence, written to the BackupPolicy tag of every table."
   type        = string

@@ -234,6 +234,13 @@ def test_a_protected_replacement_in_prod(copy: Copy, first: str):
     full = ("--allow-destroy", f"tenants:{TABLE}", "--allow-destroy", f"products:{TABLE}")
     assert "needs --confirm-destroy destroy-prod" in copy.refused(*promote, *full)
     assert copy.snapshot("prod") == before
+    # a pre-deploy backup that fails stops the deployment before anything is applied
+    failed = copy.invoke(*promote, *full, "--confirm-destroy", "destroy-prod",
+                         BBWS_FAULT_BACKUP="tenants")
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "The pre-deploy backup of table tenants in prod failed" in failed.stderr
+    assert "nothing was applied" in failed.stderr
+    assert copy.snapshot("prod") == before
 
     copy.ok(*promote, *full, "--confirm-destroy", "destroy-prod")
     prod = copy.session("prod")

@@ -317,7 +317,34 @@ def _time_release(copy: Path, work: Path, logs: Path) -> dict[str, Any]:
                                     f"s: {_last_line(stderr)}"}
         result[key] = round(seconds, 2)
     result["dev_deploy_s"] = round(result["dev_plan_s"] + result["dev_apply_verify_s"], 2)
+    result.update(_time_rollback(copy, work, logs))
     return result
+
+
+def _time_rollback(copy: Path, work: Path, logs: Path) -> dict[str, Any]:
+    """One rollback of the templates component: a reworded template is committed and deployed
+    to dev, then templates goes back to the state version before it (plan, apply, verify)."""
+    code, out, stderr, _ = _run_child(
+        _invoke("state-versions", "--env", "dev", "--component", "templates", "--json"),
+        copy, work, logs, "rollback-versions")
+    if code != 0:
+        return {"rollback_templates_s": None, "rollback_note": _last_line(stderr)}
+    version = json.loads(out)[0]["version_id"]
+    template = copy / "s3" / "templates" / "templates" / "receipts" / "receipt.html"
+    template.write_text(template.read_text() + "<!-- bench: reworded -->\n")
+    repo_copy.git(copy, "commit", "-qam", "bench: reword a receipt")
+    steps = [_invoke("plan", "--env", "dev", "--component", "templates"),
+             _invoke("apply", "--env", "dev", "--component", "templates", "--confirm",
+                     "deploy-dev"),
+             _invoke("rollback", "--env", "dev", "--component", "templates", "--version-id",
+                     version, "--confirm", "rollback-dev")]
+    for index, argv in enumerate(steps):
+        code, _, stderr, seconds = _run_child(argv, copy, work, logs, f"rollback-{index}")
+        if code != 0:
+            return {"rollback_templates_s": None,
+                    "rollback_note": f"{' '.join(argv[3:6])} exited {code}: "
+                                     f"{_last_line(stderr)}"}
+    return {"rollback_templates_s": round(seconds, 2)}
 
 
 def run(env_name: str, repeats: int) -> dict[str, Any]:

@@ -268,7 +268,15 @@ def unlock(env: str, component: str, target: str | None, lock_id: str) -> int:
     if len(components) != 1 or not lock_id:
         raise UserError("unlock needs exactly one --component and the --lock-id from the "
                         "lock error.")
+    from bbws_infra import doctor as health
+
     _, _, ctx = _prepare(env, component, target)
+    held = health.lock_info(ctx.session, ctx.env, components[0])
+    if held is None:
+        raise UserError(f"The state of {components[0].name} in {env} is not locked; nothing "
+                        "to release.")
+    console.print(f"the lock {held.id} is held by {held.who} ({held.operation}) since "
+                  f"{held.created} ({health.age_text(held.age_s)})")
     operations.force_unlock(ctx, components[0], lock_id)
     console.print(f"released lock {lock_id} on {components[0].name} in {env} ({ctx.target})")
     return 0
@@ -578,3 +586,185 @@ def drift(env: str, component: str | None, target: str | None) -> int:
     every = [d for item in components for d in found[item.name]]
     console.print(drifting.report_text(environment.name, every), markup=False)
     return drifting.exit_code(every)
+
+
+# ---- state versions and rollback ----------------------------------------------------------
+
+
+def _one_component(component: str | None, task: str) -> Component:
+    chosen = resolve_components(component) if component else []
+    if len(chosen) != 1:
+        raise UserError(f"{task} works on exactly one --component.")
+    return chosen[0]
+
+
+@guarded
+def state_versions(env: str, component: str | None, target: str | None,
+                   limit: int | None = None, as_json: bool = False) -> int:
+    from bbws_infra import state_versions as versions
+
+    environment, item = load_environment(env), _one_component(component, "state-versions")
+    target_name = resolve_target(target)
+    found = versions.versions(targets.reader_session(target_name, environment), environment,
+                              item, limit)
+    if as_json:
+        print(json.dumps([asdict(v) for v in found], indent=2))
+        return 0
+    if not found:
+        console.print(f"{item.name} has no state in {environment.name} ({target_name}) yet")
+        return 0
+    rows = [[v.version_id + (" (current)" if v.current else ""), v.last_modified,
+             "-" if v.serial is None else str(v.serial),
+             v.lineage[:8] if v.readable else "[red]unreadable[/red]", str(v.size),
+             v.commit[:12] or "-", v.action or "-"] for v in found]
+    console.print(_ledger_table(
+        f"state versions of {item.name} in {environment.name} ({target_name}), newest first",
+        ["version id", "written", "serial", "lineage", "bytes", "commit", "action"], rows))
+    return 0
+
+
+@guarded
+def rollback(env: str, component: str | None, target: str | None, version_id: str | None,
+             confirm: str | None, dry_run: bool = False, restore_state: bool = False,
+             allow_orphans: bool = False, allow_destroy: list[str] | None = None,
+             confirm_destroy: str | None = None, verify: bool = True) -> int:
+    from bbws_infra import rollback as rolling
+
+    target_name = resolve_target(target)
+    chosen = rolling.prepare(env, component, version_id, confirm, target_name, dry_run,
+                             restore_state, allow_orphans)
+    item, version = chosen.component, chosen.version
+    console.print(f"rolling {item.name} in {chosen.env.name} ({target_name}) back to state "
+                  f"version {version.version_id} (serial {version.serial}, commit "
+                  f"{version.commit[:12] or 'none recorded'})")
+    if restore_state:
+        if dry_run:
+            console.print("dry run: the state document would be restored first"
+                          + (f", dropping {', '.join(chosen.orphans)}" if chosen.orphans
+                             else "; nothing the current state manages would be dropped"))
+        else:
+            _restore_state(chosen, target_name)
+            if chosen.source is None:
+                return 0
+    if chosen.source is None:  # a dry run of a restore without a recorded commit
+        return 0
+    _refuse_bad_inputs([item], chosen.source)
+    ctx = targets.prepare(target_name, chosen.env, chosen.source)
+    targets.stage(ctx, [item])
+    _watch_locks(ctx, [item])
+    rows = runner.run(f"plan {chosen.env.name} ({target_name}) at {chosen.commit[:12]}", [item],
+                      lambda c, report: operations.plan(ctx, c, report), console,
+                      alive=ctx.alive)
+    code = _finish(rows, ctx)
+    if code:
+        return code
+    directory = bundle.bundle_dir(target_name, chosen.env.name, item)
+    console.print((directory / bundle.SUMMARY_TEXT).read_text(), markup=False)
+    if dry_run:
+        console.print(f"dry run: nothing was applied; the plan is in {_rel(directory)}/")
+        return 0
+    return _deploy(deploy.DeployRequest(
+        env=chosen.env, target=target_name, components=[item], confirm=confirm,
+        allow_destroy=tuple(allow_destroy or ()), confirm_destroy=confirm_destroy,
+        action="rollback", source=chosen.source, verify=verify,
+        replan=rolling.dry_run_hint(chosen, target_name), rollback_to=version.version_id))
+
+
+def _restore_state(chosen: Any, target_name: str) -> None:
+    """Push the version's content as a new, forward state version (through Terraform: lock
+    held, digest updated), and record it in the ledger."""
+    from bbws_infra import rollback as rolling
+
+    env, item = chosen.env, chosen.component
+    ctx = targets.prepare(target_name, env)
+    targets.stage(ctx, [item])
+    before = deploy.remote_state(ctx.session, env, item)
+    started = bundle.now_iso()
+    document = rolling.restored_document(ctx.session, env, chosen)
+    path = rolling.write_document(document, work_dir() / "tmp" / f"restore-{item.name}.json")
+    operations.state_push(ctx, item, path)
+    after = deploy.remote_state(ctx.session, env, item)
+    entry = ledger.Record(
+        env=env.name, component=item.name, action="rollback", target=target_name,
+        commit=chosen.commit, dirty=False, inputs_sha256="", bundle_sha256="",
+        state_before=before.point(), state_after=after.point(), who=bundle.who(),
+        started_at=started, finished_at=bundle.now_iso(), result=ledger.APPLIED,
+        verification=ledger.SKIPPED, rolled_back_to=chosen.version.version_id,
+        error="state document restored; resources not yet reconciled")
+    ledger.write(ctx.session, env, entry)
+    console.print(f"restored the state document of version {chosen.version.version_id} as "
+                  f"serial {after.serial} (version {after.version_id})"
+                  + (f"; no longer managed: {', '.join(chosen.orphans)}" if chosen.orphans
+                     else ""))
+    if chosen.source is None:
+        console.print(f"the ledger names no commit for that version, so nothing else was "
+                      f"done: resources were not changed; plan to see what differs: "
+                      f"invoke plan --env {env.name} --component {item.name}")
+
+
+@guarded
+def backups(env: str, component: str | None, target: str | None, as_json: bool = False
+            ) -> int:
+    """The on-demand backups of the env's tables (the pre-deploy ones among them)."""
+    from bbws_infra import schemas
+
+    environment, target_name = load_environment(env), resolve_target(target)
+    tables = {c.name: schemas.load_table_definition(path).table_name
+              for c in resolve_components(component) if c.kind == "dynamodb"
+              for path in schemas.schema_files() if path.parent == REPO_ROOT / c.root}
+    if not tables:
+        raise UserError("Only table components have backups; choose one of: "
+                        + ", ".join(c.name for c in resolve_components(None)
+                                    if c.kind == "dynamodb") + ".")
+    dynamodb = targets.reader_session(target_name, environment).client(
+        "dynamodb", region_name=environment.region)
+    found = []
+    for name, table in tables.items():
+        pages = dynamodb.get_paginator("list_backups").paginate(TableName=table,
+                                                                BackupType="USER")
+        found += [{"component": name, "table": table, "name": b["BackupName"],
+                   "created": b["BackupCreationDateTime"].isoformat(timespec="seconds"),
+                   "status": b["BackupStatus"], "bytes": b.get("BackupSizeBytes", 0),
+                   "arn": b["BackupArn"]} for page in pages for b in page["BackupSummaries"]]
+    found.sort(key=lambda b: b["created"], reverse=True)
+    if as_json:
+        print(json.dumps(found, indent=2))
+        return 0
+    if not found:
+        console.print(f"no on-demand backups in {environment.name} ({target_name})")
+        return 0
+    console.print(_ledger_table(
+        f"on-demand backups in {environment.name} ({target_name}), newest first",
+        ["created", "component", "backup", "status", "bytes", "arn"],
+        [[b["created"], b["component"], b["name"], b["status"], str(b["bytes"]), b["arn"]]
+         for b in found]))
+    return 0
+
+
+@guarded
+def doctor(env: str, component: str | None, target: str | None, fix_digest: bool = False,
+           as_json: bool = False) -> int:
+    """The health of each component's state: readable, sane serial, digest, lock, ledger."""
+    from bbws_infra import doctor as health
+
+    environment, components = load_environment(env), resolve_components(component)
+    target_name = resolve_target(target)
+    session = targets.reader_session(target_name, environment)
+    findings = health.examine(session, environment, components)
+    if fix_digest:
+        broken = [f.component for f in findings if f.check == "digest" and not f.ok]
+        for item in (c for c in components if c.name in broken):
+            old, new = health.fix_digest(session, environment, item)
+            console.print(f"{item.name}: digest {old or '(none)'} -> {new}")
+        if not broken:
+            console.print("no digest needed fixing")
+        findings = health.examine(session, environment, components)  # re-check after acting
+    if as_json:
+        print(json.dumps([asdict(f) for f in findings], indent=2))
+    else:
+        console.print(_ledger_table(
+            f"state health in {environment.name} ({target_name})",
+            ["component", "check", "result", "found", "fix"],
+            [[f.component, f.check, "[green]ok[/green]" if f.ok else "[red]FAIL[/red]",
+              f.found, f.fix] for f in findings]))
+    return OperationError.exit_code if any(not f.ok for f in findings) else 0

@@ -1,5 +1,5 @@
-"""The one deploy path: every guard an apply needs, in one place, for every caller (the apply
-and promote tasks, later rollback, and the workflows, which run those tasks).
+"""The one deploy path: every guard an apply needs, in one place, for every caller (the apply,
+promote and rollback tasks, and the workflows, which run those tasks).
 
 A request is checked in two rounds, and a refusal in either changes nothing (no state write, no
 resource change, no ledger record):
@@ -12,8 +12,9 @@ resource change, no ledger record):
    still be those the plan was made against, and in every environment after the first the
    release order must hold: the previous environment applied and verified this very commit,
    and this environment runs no newer one (going back is a rollback).
-Then, per component: an on-demand backup of its tables first where the environment is
-protected, the saved plan applied (Terraform re-checks the state itself), the bundle archived,
+Then an on-demand backup of every table the plans change, where the environment's tfvars ask
+for it (prod), all taken and available before anything is applied; then per component: the
+saved plan applied (Terraform re-checks the state itself), the bundle archived,
 the result verified against the source (unless switched off), and one ledger record written
 whatever the outcome.
 """
@@ -21,7 +22,9 @@ whatever the outcome.
 from __future__ import annotations
 
 import json
+import os
 import re
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -77,6 +80,12 @@ class DeployRequest:
     source: Path = REPO_ROOT  # the tree the bundles were planned from
     verify: bool = True
     replan: str = ""  # the command that plans again, when not `invoke plan` (promotion)
+    rollback_to: str = ""  # rollbacks: the state version id gone back to
+
+    @property
+    def confirmation(self) -> str:
+        env = self.env
+        return env.rollback_confirmation if self.action == "rollback" else env.apply_confirmation
 
 
 @dataclass
@@ -110,8 +119,9 @@ class RemoteState:
 def check_offline(request: DeployRequest) -> list[ApprovedBundle]:
     """Round 1: everything that can be refused without starting anything."""
     env = request.env
-    if request.confirm != env.apply_confirmation:
-        raise UserError(f"Applying to {env.name} needs --confirm {env.apply_confirmation}; "
+    if request.confirm != request.confirmation:
+        verb = "Rolling back in" if request.action == "rollback" else "Applying to"
+        raise UserError(f"{verb} {env.name} needs --confirm {request.confirmation}; "
                         "nothing was changed.")
     if not request.components:
         raise UserError(f"No saved plans for {env.name} ({request.target}); run: invoke plan "
@@ -241,37 +251,53 @@ def check_release_order(request: DeployRequest, session: Any,
             raise UserError(f"{problem}; nothing was changed.")
 
 
-def _prior_tables(plan_json: dict) -> list[str]:
-    """Names of the DynamoDB tables the plan's prior state holds (what an apply may change)."""
-    names = []
-    stack = [((plan_json.get("prior_state") or {}).get("values") or {}).get("root_module", {})]
-    while stack:
-        module = stack.pop()
-        stack += module.get("child_modules", [])
-        names += [r["values"]["name"] for r in module.get("resources", [])
-                  if r.get("type") == "aws_dynamodb_table" and r.get("mode") == "managed"]
-    return sorted(names)
+def touched_tables(plan_json: dict) -> list[str]:
+    """Names of the existing DynamoDB tables the plan changes, replaces or deletes."""
+    return sorted({(change["change"].get("before") or {}).get("name", "")
+                   for change in plan_json.get("resource_changes", [])
+                   if change.get("type") == "aws_dynamodb_table"
+                   and change.get("mode") == "managed"
+                   and set(change["change"].get("actions", [])) & {"update", "delete"}} - {""})
+
+
+BACKUP_WAIT_S = 600.0
 
 
 def pre_deploy_backups(session: Any, env: Environment, item: ApprovedBundle) -> list[str]:
-    """In a protected environment, an on-demand backup of every table a changing plan may
-    touch, before it is applied; their ARNs."""
-    record = item.record
-    if not env.deletion_protection or not (record.add or record.change or record.destroy):
+    """Where the env's tfvars set pre_deploy_backup (prod): an on-demand backup of every table
+    the plan changes, waited for until it is available; their ARNs. Any failure stops the
+    deployment of this component before anything is applied."""
+    if not env.pre_deploy_backup:
         return []
-    tables = _prior_tables(json.loads((item.directory / bundle.PLAN_JSON).read_text()))
+    tables = touched_tables(json.loads((item.directory / bundle.PLAN_JSON).read_text()))
     dynamodb = session.client("dynamodb", region_name=env.region)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     arns = []
     for table in tables:
         try:
+            if os.environ.get("BBWS_FAULT_BACKUP") == table:  # tests: a backup that fails
+                raise RuntimeError("injected failure (BBWS_FAULT_BACKUP)")
             made = dynamodb.create_backup(TableName=table,
                                           BackupName=f"pre-deploy-{table}-{stamp}")
+            arn = made["BackupDetails"]["BackupArn"]
+            _wait_available(dynamodb, arn)
         except Exception as error:
             raise OperationError(f"The pre-deploy backup of table {table} in {env.name} failed "
-                                 f"({error}); {item.name} was not applied.") from None
-        arns.append(made["BackupDetails"]["BackupArn"])
+                                 f"({error}); nothing was applied.") from None
+        arns.append(arn)
     return arns
+
+
+def _wait_available(dynamodb: Any, arn: str) -> None:
+    deadline = time.monotonic() + BACKUP_WAIT_S
+    while True:
+        status = dynamodb.describe_backup(BackupArn=arn)["BackupDescription"][
+            "BackupDetails"]["BackupStatus"]
+        if status == "AVAILABLE":
+            return
+        if status == "DELETED" or time.monotonic() > deadline:
+            raise RuntimeError(f"backup {arn} is {status}")
+        time.sleep(2)
 
 
 class VerificationFailed(OperationError):
@@ -290,9 +316,12 @@ def apply(request: DeployRequest, console: Console,
     targets.stage(ctx, [item.component for item in approved])
     states = check_state(ctx.session, request.env, approved)
     check_release_order(request, ctx.session, approved)
+    # every backup before any apply: one that fails stops the whole deployment
+    backups = {item.name: pre_deploy_backups(ctx.session, request.env, item)
+               for item in approved}
 
     def one(item: ApprovedBundle, report: operations.Report) -> operations.Outcome:
-        return _deploy_one(request, ctx, item, states[item.name], report)
+        return _deploy_one(request, ctx, item, states[item.name], backups[item.name], report)
 
     rows = runner.run(f"{request.action} {request.env.name} ({request.target})", approved, one,
                       console, alive=ctx.alive)
@@ -300,10 +329,10 @@ def apply(request: DeployRequest, console: Console,
 
 
 def _deploy_one(request: DeployRequest, ctx: targets.TargetContext, item: ApprovedBundle,
-                before: RemoteState, report: operations.Report) -> operations.Outcome:
+                before: RemoteState, backups: list[str], report: operations.Report
+                ) -> operations.Outcome:
     env, record = request.env, item.record
     started = bundle.now_iso()
-    backups = pre_deploy_backups(ctx.session, env, item)
     failure: BaseException | None = None
     plan_after: dict | None = None
     try:
@@ -327,7 +356,7 @@ def _deploy_one(request: DeployRequest, ctx: targets.TargetContext, item: Approv
         finished_at=bundle.now_iso(),
         result=ledger.NOT_APPLIED if failure else ledger.APPLIED, verification=verification,
         failed_checks=[c.name for c in checks if not c.ok], backups=backups,
-        error=str(failure or ""))
+        error=str(failure or ""), rolled_back_to=request.rollback_to)
     ledger.write(ctx.session, env, entry)
     if failure is not None:
         raise failure

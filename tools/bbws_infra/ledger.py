@@ -56,6 +56,7 @@ class Record:
     failed_checks: list[str] = field(default_factory=list)
     backups: list[str] = field(default_factory=list)  # ARNs of on-demand backups taken first
     error: str = ""
+    rolled_back_to: str = ""  # rollbacks: the state version id gone back to
     key: str = ""  # the object key, filled in when written or read
     format: int = FORMAT
 

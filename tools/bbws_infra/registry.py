@@ -73,6 +73,11 @@ class Environment:
         return f"destroy-{self.name}"
 
     @property
+    def pre_deploy_backup(self) -> bool:
+        """Whether every change to a table here is preceded by an on-demand backup of it."""
+        return bool(self.values.get("pre_deploy_backup", False))
+
+    @property
     def uses_dr(self) -> bool:
         """Whether anything in this environment lives in the DR region (backup copies or the
         replica bucket); where not, the DR provider is never started."""

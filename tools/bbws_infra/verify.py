@@ -615,6 +615,10 @@ def sources(target: str, env: Environment, components: list[Component]) -> Sourc
             missing.append(Check(component.name, "deployed", "a recorded apply",
                                  "none in the ledger", False))
             continue
+        if not record.commit:  # a state document restored without a recorded commit
+            missing.append(Check(component.name, "deployed", "a recorded commit",
+                                 "none (the state was restored by hand)", False))
+            continue
         if bundle.inputs_fingerprint(env, component, extra) == record.inputs_sha256:
             source = REPO_ROOT
         elif record.dirty:

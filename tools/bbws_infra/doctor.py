@@ -1,0 +1,282 @@
+"""What is wrong with a component's Terraform state, read directly from the backend (no
+Terraform, no lock taken), and the one repair that is safe to make without Terraform: the
+digest item.
+
+Per component: is the current state object readable, does it carry a lineage and serial, does
+the backend's MD5 digest item match it (Terraform refuses to read a state whose digest
+differs), is a lock held, and is the state the one the last ledger record left (if not,
+someone wrote it outside the deploy path).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from calendar import timegm
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from bbws_infra import ledger
+from bbws_infra.errors import UserError
+from bbws_infra.registry import Component, Environment
+
+STATE_READABLE = "state readable"
+LINEAGE_SERIAL = "lineage and serial"
+DIGEST = "digest"
+LOCK = "lock"
+LEDGER = "ledger"
+CHECKS = (STATE_READABLE, LINEAGE_SERIAL, DIGEST, LOCK, LEDGER)
+
+
+@dataclass(frozen=True)
+class Finding:
+    component: str
+    check: str  # one of CHECKS
+    ok: bool
+    found: str  # short, human: what was seen
+    fix: str = ""  # one sentence or a command, when not ok
+
+
+@dataclass(frozen=True)
+class LockInfo:
+    id: str
+    operation: str
+    who: str
+    created: str
+    age_s: float | None
+    path: str
+
+
+def _lock_id(env: Environment, component: Component) -> str:
+    return f"{env.state_bucket}/{component.state_key}"
+
+
+def _md5(body: bytes) -> str:
+    # what the S3 backend stores: the hex MD5 of the object's bytes (a checksum, not security)
+    return hashlib.md5(body, usedforsecurity=False).hexdigest()
+
+
+def _digest_id(env: Environment, component: Component) -> str:
+    return f"{_lock_id(env, component)}-md5"
+
+
+def _get_item(session: Any, env: Environment, lock_id: str) -> dict | None:
+    dynamodb = session.client("dynamodb", region_name=env.region)
+    # consistent: a lock taken or released a moment ago must show as it is now
+    return dynamodb.get_item(TableName=env.lock_table, ConsistentRead=True,
+                             Key={"LockID": {"S": lock_id}}).get("Item")
+
+
+# Terraform writes Created as Go's time.Time: "2026-11-26 09:41:47.346926238 +0000 UTC" in
+# messages, RFC 3339 ("2026-11-26T09:41:47.346926238Z") in the JSON; Go trims trailing zeros
+# of the fraction, so its length varies, and Python cannot parse nanoseconds itself.
+_CREATED = re.compile(
+    r"\s*(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?"
+    r"\s*(Z|[+-]\d{2}:?\d{2})?(?:\s+[A-Za-z][A-Za-z0-9+-]*)?\s*")
+
+
+def _created_epoch(text: str) -> float | None:
+    match = _CREATED.fullmatch(text or "")
+    if not match:
+        return None
+    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
+    fraction, zone = match.group(7), match.group(8)
+    try:
+        seconds = timegm((year, month, day, hour, minute, second, 0, 0, 0))
+    except (ValueError, OverflowError):
+        return None
+    if fraction:
+        seconds += int(fraction) / 10 ** len(fraction)
+    if zone and zone != "Z":
+        sign = -1 if zone[0] == "-" else 1
+        digits = zone[1:].replace(":", "")
+        seconds -= sign * (int(digits[:2]) * 3600 + int(digits[2:]) * 60)
+    return seconds
+
+
+def lock_info(session: Any, env: Environment, component: Component) -> LockInfo | None:
+    """The lock held on the component's state, None when it is not locked."""
+    item = _get_item(session, env, _lock_id(env, component))
+    if not item or "Info" not in item:
+        return None  # only Terraform's lock item carries Info (the digest item never does)
+    try:
+        info = json.loads(item["Info"]["S"])
+    except (KeyError, ValueError):
+        info = {}  # a lock with unreadable details is still a lock
+    if not isinstance(info, dict):
+        info = {}
+    created = str(info.get("Created", ""))
+    epoch = _created_epoch(created)
+    age = max(0.0, time.time() - epoch) if epoch is not None else None
+    return LockInfo(id=str(info.get("ID", "")), operation=str(info.get("Operation", "")),
+                    who=str(info.get("Who", "")), created=created, age_s=age,
+                    path=str(info.get("Path", "")))
+
+
+def digest_item(session: Any, env: Environment, component: Component) -> str | None:
+    """The MD5 digest the backend stored for the state, None when there is no digest item."""
+    item = _get_item(session, env, _digest_id(env, component))
+    return item["Digest"]["S"] if item and "Digest" in item else None
+
+
+def state_object(session: Any, env: Environment, component: Component
+                 ) -> tuple[bytes, str | None] | None:
+    """(bytes, version id) of the current state object, None when there is none."""
+    s3 = session.client("s3", region_name=env.region)
+    try:
+        response = s3.get_object(Bucket=env.state_bucket, Key=component.state_key)
+    except ClientError as error:
+        if error.response["Error"]["Code"] in ("NoSuchKey", "404"):
+            return None
+        raise
+    return response["Body"].read(), response.get("VersionId")
+
+
+def age_text(seconds: float | None) -> str:
+    """'45 s', '3 min', '2.1 h'; 'unknown' when the age could not be worked out."""
+    if seconds is None:
+        return "unknown"
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 60:.0f} min" if seconds >= 60 else f"{seconds:.0f} s"
+
+
+def _short(version: str | None) -> str:
+    return version[:12] if version else "(none)"
+
+
+def _restore_fix(env: Environment, component: Component) -> str:
+    name = component.name
+    return (f"restore a readable version: invoke rollback --env {env.name} --component {name} "
+            f"--version-id <version> --confirm {env.rollback_confirmation} --restore-state "
+            f"(list the versions with invoke state-versions --env {env.name} --component {name})")
+
+
+def _read_state(session: Any, env: Environment, component: Component
+                ) -> tuple[Finding, tuple[bytes, str | None] | None, dict | None]:
+    """The "state readable" finding, the object (when there is one) and its parsed document
+    (when it parses)."""
+    name = component.name
+    try:
+        current = state_object(session, env, component)
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "NoSuchBucket":
+            raise
+        return (Finding(name, STATE_READABLE, False,
+                        f"state bucket {env.state_bucket} does not exist",
+                        f"invoke bootstrap --env {env.name}"), None, None)
+    if current is None:
+        return Finding(name, STATE_READABLE, True, "no state yet"), None, None
+    body, version = current
+    where = f"state object (version {_short(version)})"
+    if not body:
+        # Terraform reads an empty object as "never deployed" and would create everything anew
+        return (Finding(name, STATE_READABLE, False, f"{where} is empty",
+                        _restore_fix(env, component)), current, None)
+    try:
+        document = json.loads(body)
+    except ValueError:
+        document = None
+    if not isinstance(document, dict):
+        return (Finding(name, STATE_READABLE, False, f"{where} is not a JSON state document",
+                        _restore_fix(env, component)), current, None)
+    return Finding(name, STATE_READABLE, True, f"{len(body)} bytes"), current, document
+
+
+def _lineage_serial(env: Environment, component: Component, document: dict) -> Finding:
+    lineage, serial = document.get("lineage"), document.get("serial")
+    # bool is an int in Python, but never a serial
+    ok_serial = isinstance(serial, int) and not isinstance(serial, bool) and serial >= 0
+    ok_lineage = isinstance(lineage, str) and bool(lineage)
+    found = f"serial {serial}, lineage {str(lineage or '')[:8] or '(none)'}"
+    ok = ok_serial and ok_lineage
+    return Finding(component.name, LINEAGE_SERIAL, ok, found,
+                   "" if ok else _restore_fix(env, component))
+
+
+def _digest(session: Any, env: Environment, component: Component, body: bytes) -> Finding:
+    stored, actual = digest_item(session, env, component), _md5(body)
+    if stored is None:
+        # Terraform writes the item with its next state write; nothing refuses to read meanwhile
+        return Finding(component.name, DIGEST, True, "no digest item")
+    if stored == actual:
+        return Finding(component.name, DIGEST, True, f"matches ({actual})")
+    return Finding(component.name, DIGEST, False, f"stored {stored}, state object {actual}",
+                   f"invoke doctor --env {env.name} --fix-digest (sets it to the state "
+                   "object's MD5); the next Terraform run fails with 'state data in S3 does "
+                   "not have the expected content' until then")
+
+
+def _lock(session: Any, env: Environment, component: Component) -> Finding:
+    name = component.name
+    try:
+        held = lock_info(session, env, component)
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "ResourceNotFoundException":
+            raise
+        return Finding(name, LOCK, False, f"lock table {env.lock_table} does not exist",
+                       f"invoke bootstrap --env {env.name}")
+    if held is None:
+        return Finding(name, LOCK, True, "not locked")
+    return Finding(name, LOCK, False,
+                   f"held by {held.who or '(unknown)'} ({held.operation or 'unknown operation'}"
+                   f", lock {held.id}) for {age_text(held.age_s)}",
+                   f"if nothing is running: invoke unlock --env {env.name} --component {name} "
+                   f"--lock-id {held.id}")
+
+
+def _ledger(session: Any, env: Environment, component: Component, version: str | None
+            ) -> Finding:
+    name = component.name
+    # the newest record whatever its result: a failed apply may still have written the state
+    newest = next(iter(ledger.read(session, env, name, limit=1)), None)
+    if newest is None:
+        return Finding(name, LEDGER, True, "no ledger record")
+    left = newest.state_after.version_id
+    if left == version:
+        return Finding(name, LEDGER, True,
+                       f"state version {_short(version)} is the one the last "
+                       f"{newest.action} left")
+    return Finding(name, LEDGER, False,
+                   f"state version {_short(version)} is not the one the last ledger record "
+                   f"left ({_short(left)})",
+                   "the state was written outside the deploy path (a terraform command run by "
+                   f"hand, or a state push); check with invoke state-versions --env {env.name} "
+                   f"--component {name} and invoke history --env {env.name} --component {name}")
+
+
+def examine(session: Any, env: Environment, components: list[Component]) -> list[Finding]:
+    """The findings of every component, in CHECKS order; without a readable state object only
+    its "state readable" and "lock" findings are made."""
+    findings: list[Finding] = []
+    for component in components:
+        readable, current, document = _read_state(session, env, component)
+        findings.append(readable)
+        if current is not None and document is not None:
+            body, version = current
+            findings.append(_lineage_serial(env, component, document))
+            findings.append(_digest(session, env, component, body))
+            findings.append(_lock(session, env, component))
+            findings.append(_ledger(session, env, component, version))
+        else:
+            findings.append(_lock(session, env, component))
+    return findings
+
+
+def fix_digest(session: Any, env: Environment, component: Component
+               ) -> tuple[str | None, str]:
+    """Set the digest item to the MD5 of the current state object; (old, new) digest."""
+    current = state_object(session, env, component)
+    if current is None:
+        raise UserError(f"{component.name} has no state object in s3://{env.state_bucket}/"
+                        f"{component.state_key}; there is no digest to set.")
+    old, new = digest_item(session, env, component), _md5(current[0])
+    # the same item Terraform writes: LockID <bucket>/<key>-md5 with Digest = hex MD5
+    session.client("dynamodb", region_name=env.region).put_item(
+        TableName=env.lock_table,
+        Item={"LockID": {"S": _digest_id(env, component)}, "Digest": {"S": new}})
+    return old, new

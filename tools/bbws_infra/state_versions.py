@@ -1,0 +1,114 @@
+"""The S3 object versions of a component's state: what a rollback chooses from.
+
+The state bucket is versioned, so every write Terraform makes is kept. Each version is read for
+its serial and lineage, and matched with the ledger record that left it (the record's
+state_after), which names the commit that produced it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from bbws_infra import ledger
+from bbws_infra.errors import UserError
+from bbws_infra.registry import COMPONENTS, Component, Environment
+
+
+@dataclass
+class StateVersion:
+    version_id: str
+    last_modified: str  # ISO 8601, UTC
+    size: int
+    current: bool
+    serial: int | None = None  # None: the version is not a readable state document
+    lineage: str = ""
+    commit: str = ""  # from the ledger record that left this version, if any
+    action: str = ""
+    recorded_at: str = ""
+
+    @property
+    def readable(self) -> bool:
+        return self.serial is not None
+
+
+def document(session: Any, env: Environment, component: Component, version_id: str
+             ) -> tuple[bytes, dict | None]:
+    """One version's bytes and its parsed document (None when it is not JSON)."""
+    body = session.client("s3", region_name=env.region).get_object(
+        Bucket=env.state_bucket, Key=component.state_key, VersionId=version_id)["Body"].read()
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return body, None
+    return body, parsed if isinstance(parsed, dict) else None
+
+
+def _listed(session: Any, env: Environment, key: str) -> list[dict]:
+    s3 = session.client("s3", region_name=env.region)
+    found = []
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=env.state_bucket,
+                                                                   Prefix=key):
+        found += [v for v in page.get("Versions", []) if v["Key"] == key]
+    return sorted(found, key=lambda v: v["LastModified"], reverse=True)
+
+
+def versions(session: Any, env: Environment, component: Component,
+             limit: int | None = None) -> list[StateVersion]:
+    """The state key's versions, newest first, each with its serial, lineage and the ledger's
+    commit and action for it."""
+    by_version = {r.state_after.version_id: r
+                  for r in reversed(ledger.read(session, env, component.name))
+                  if r.state_after.version_id}
+    result = []
+    for item in _listed(session, env, component.state_key)[:limit]:
+        _, parsed = document(session, env, component, item["VersionId"])
+        record = by_version.get(item["VersionId"])
+        result.append(StateVersion(
+            version_id=item["VersionId"],
+            last_modified=item["LastModified"].isoformat(timespec="seconds"),
+            size=int(item.get("Size", 0)), current=bool(item.get("IsLatest")),
+            serial=int(parsed.get("serial", 0)) if parsed is not None else None,
+            lineage=str(parsed.get("lineage", "")) if parsed is not None else "",
+            commit=record.commit if record else "", action=record.action if record else "",
+            recorded_at=record.finished_at if record else ""))
+    return result
+
+
+def find(session: Any, env: Environment, component: Component, version_id: str
+         ) -> StateVersion:
+    """Version `version_id` of this component's state, or a UserError that says where it
+    belongs instead (another component's state) or that it does not exist."""
+    for version in versions(session, env, component):
+        if version.version_id == version_id:
+            return version
+    for other in COMPONENTS.values():
+        if other != component and any(v["VersionId"] == version_id
+                                      for v in _listed(session, env, other.state_key)):
+            raise UserError(f"Version {version_id} belongs to the state of {other.name}, not "
+                            f"{component.name}, in {env.name}; nothing was changed; list "
+                            f"{component.name}'s versions: invoke state-versions --env "
+                            f"{env.name} --component {component.name}")
+    raise UserError(f"The state of {component.name} in {env.name} has no version "
+                    f"{version_id}; nothing was changed; list them: invoke state-versions "
+                    f"--env {env.name} --component {component.name}")
+
+
+def addresses(state: dict) -> list[str]:
+    """Every resource instance address a state document holds."""
+    found = []
+    for resource in state.get("resources", []):
+        if resource.get("mode") == "data":
+            continue
+        prefix = f"{resource['module']}." if resource.get("module") else ""
+        base = f"{prefix}{resource['type']}.{resource['name']}"
+        for instance in resource.get("instances", []):
+            key = instance.get("index_key")
+            if key is None:
+                found.append(base)
+            elif isinstance(key, int):
+                found.append(f"{base}[{key}]")
+            else:
+                found.append(f"{base}[{json.dumps(key)}]")
+    return sorted(found)
