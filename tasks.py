@@ -131,14 +131,17 @@ def apply(c, env, component=None, target=None, confirm=None, allow_destroy=None,
             "confirm": "promote-sit or promote-prod (not needed with --plan-only).",
             "plan-only": "Write the env's plans of the commit for review and stop; a later "
                          "promote of the same commit applies exactly those plans.",
+            "reviewed": "Apply only the saved plans (their commit), never plan: the "
+                        "approved job of a workflow.",
             "allow-destroy": ALLOW_DESTROY_HELP, "confirm-destroy": CONFIRM_DESTROY_HELP,
             "max-age": MAX_AGE_HELP, "no-verify": NO_VERIFY_HELP})
 def promote(c, to, component=None, target=None, commit=None, confirm=None, plan_only=False,
-            allow_destroy=None, confirm_destroy=None, max_age=DEFAULT_MAX_AGE, no_verify=False):
+            reviewed=False, allow_destroy=None, confirm_destroy=None, max_age=DEFAULT_MAX_AGE,
+            no_verify=False):
     """Promote a commit the previous env applied and verified: plan it from a clean worktree,
     show the plan, apply it through every deploy guard, verify and record it."""
-    _exit(commands.promote(to, component, target, commit, confirm, plan_only, allow_destroy,
-                           confirm_destroy, max_age, verify=not no_verify))
+    _exit(commands.promote(to, component, target, commit, confirm, plan_only, reviewed,
+                           allow_destroy, confirm_destroy, max_age, verify=not no_verify))
 
 
 @task(help={"env": ENV_HELP, "component": COMPONENT_HELP, "target": TARGET_HELP,
@@ -262,6 +265,39 @@ def sandbox_env(c, env):
     _exit(commands.sandbox_env(env))
 
 
+@task
+def matrix(c):
+    """Print the environments and components as a job matrix (JSON); in GitHub Actions also
+    set them as the step outputs `matrix` and `envs`."""
+    _exit(commands.matrix())
+
+
+@task(name="comment-plans",
+      help={"bundles": "Folder holding plan bundles (e.g. downloaded artifacts)."})
+def comment_plans(c, bundles):
+    """Put every bundle's summary in one pull-request comment (updated in place by later runs)
+    and the job summary; outside a pull request, only the job summary."""
+    _exit(commands.comment_plans(bundles))
+
+
+@task(help={"env": ENV_HELP, "action": "deploy, promote, rollback or drift.",
+            "result": "The job's result: success, failure or cancelled.",
+            "component": f"{COMPONENT_CHOICES}; omit for all."})
+def notify(c, env, action, result, component=None):
+    """Post one message (env, components, commit, result, who, run link) to the Slack webhook
+    in SLACK_WEBHOOK_URL; without it, say so and succeed."""
+    _exit(commands.notify(env, action, result, component))
+
+
+@task(name="iam-policy",
+      help={"env": ENV_HELP, "repository": "owner/name of the GitHub repository the role "
+                                           "trusts."})
+def iam_policy(c, env, repository):
+    """Print the env's GitHub OIDC role as JSON: name, trust policy (this repository and the
+    env's GitHub environments only) and least-privilege permissions policy."""
+    _exit(commands.iam_policy(env, repository))
+
+
 @task(help={"env": ENV_HELP, "repeats": "Runs per warm measurement (the median is reported)."})
 def bench(c, env="dev", repeats=3):
     """Print one JSON object of wall seconds: init, plans serial and parallel, the same plans
@@ -276,4 +312,4 @@ templates = Collection("templates", templates_preview)
 ns = Collection(fmt, validate, validate_schemas, validate_templates, tfsec, checkov,
                 lint_workflows, infracost, check, init, plan, apply, promote, verify, drift,
                 history, status, state_versions, rollback, backups, doctor, unlock, bootstrap,
-                bench, sandbox, templates)
+                matrix, comment_plans, notify, iam_policy, bench, sandbox, templates)

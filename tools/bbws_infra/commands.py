@@ -16,6 +16,7 @@ from rich.table import Table
 from bbws_infra import (
     bundle,
     deploy,
+    github,
     interrupts,
     ledger,
     operations,
@@ -31,6 +32,7 @@ from bbws_infra import (
 from bbws_infra.errors import OperationError, UserError
 from bbws_infra.paths import REPO_ROOT, work_dir
 from bbws_infra.registry import (
+    PROMOTION_ORDER,
     Component,
     Environment,
     load_environment,
@@ -187,8 +189,10 @@ def plan(env: str, component: str | None, target: str | None,
                       alive=ctx.alive)
     for row in rows:
         if row.ok:
+            directory = bundle.bundle_dir(ctx.target, ctx.env.name, row.item)
             console.print(f"{row.item.name}: {row.outcome.summary.counts}; bundle in "
-                          f"{_rel(bundle.bundle_dir(ctx.target, ctx.env.name, row.item))}/")
+                          f"{_rel(directory)}/")
+            github.job_summary((directory / bundle.SUMMARY_MARKDOWN).read_text())
     code = _finish(rows, ctx)
     if code == 0 and detailed_exitcode and any(r.outcome.summary.has_changes for r in rows):
         return 2
@@ -222,13 +226,14 @@ def _deploy(request: deploy.DeployRequest) -> int:
 
 @guarded
 def promote(to: str, component: str | None, target: str | None, commit: str | None,
-            confirm: str | None, plan_only: bool = False,
+            confirm: str | None, plan_only: bool = False, reviewed: bool = False,
             allow_destroy: list[str] | None = None, confirm_destroy: str | None = None,
             max_age: str = deploy.DEFAULT_MAX_AGE, verify: bool = True) -> int:
     from bbws_infra import promote as promotion
 
     target_name = resolve_target(target)
-    chosen = promotion.prepare(to, target_name, component, commit, confirm, plan_only)
+    chosen = promotion.prepare(to, target_name, component, commit, confirm, plan_only,
+                               reviewed)
     env = chosen.env
     console.print(f"promoting commit {chosen.commit[:12]} ({worktrees.subject(chosen.commit)})"
                   f" from {chosen.previous} to {env.name} ({target_name})")
@@ -249,6 +254,7 @@ def promote(to: str, component: str | None, target: str | None, commit: str | No
     for item in chosen.components:
         directory = bundle.bundle_dir(target_name, env.name, item)
         console.print((directory / bundle.SUMMARY_TEXT).read_text(), markup=False)
+        github.job_summary((directory / bundle.SUMMARY_MARKDOWN).read_text())
     if plan_only:
         folder = bundle.bundle_dir(target_name, env.name, chosen.components[0]).parent
         console.print(f"plans written for review under {_rel(folder)}/; once approved: "
@@ -551,6 +557,9 @@ def verify(env: str, component: str | None, target: str | None, as_json: bool = 
         print(verification.to_json(checks))
         return OperationError.exit_code if failed else 0
     console.print(verification.table(checks))
+    github.job_summary(f"### verify {environment.name} ({target_name}): "
+                       f"{len(checks) - len(failed)} of {len(checks)} checks passed\n\n"
+                       + verification.table_text(failed))
     if failed:
         err_console.print(f"[red]error:[/red] {len(failed)} of {len(checks)} checks failed in "
                           f"{environment.name} ({target_name}).")
@@ -584,7 +593,9 @@ def drift(env: str, component: str | None, target: str | None) -> int:
     if code:
         return code
     every = [d for item in components for d in found[item.name]]
-    console.print(drifting.report_text(environment.name, every), markup=False)
+    report = drifting.report_text(environment.name, every)
+    console.print(report, markup=False)
+    github.job_summary(f"### drift in {environment.name} ({ctx.target})\n\n```\n{report}```")
     return drifting.exit_code(every)
 
 
@@ -768,3 +779,76 @@ def doctor(env: str, component: str | None, target: str | None, fix_digest: bool
             [[f.component, f.check, "[green]ok[/green]" if f.ok else "[red]FAIL[/red]",
               f.found, f.fix] for f in findings]))
     return OperationError.exit_code if any(not f.ok for f in findings) else 0
+
+
+# ---- GitHub Actions -----------------------------------------------------------------------
+
+
+@guarded
+def matrix() -> int:
+    """The environments and components, for a workflow's job matrix (one source: the
+    registry); also set as the step outputs `matrix` and `envs` in GitHub Actions."""
+    from bbws_infra.registry import env_names
+
+    envs = env_names()
+    grid = json.dumps({"env": envs, "component": [c.name for c in resolve_components(None)]})
+    github.set_output("matrix", grid)
+    github.set_output("envs", json.dumps(envs))
+    print(grid)
+    return 0
+
+
+@guarded
+def comment_plans(bundles: str) -> int:
+    """One pull-request comment with the summary of every bundle found under `bundles`
+    (updated in place by each new run)."""
+    root = Path(bundles)
+    records = sorted(root.rglob(bundle.RECORD)) if root.is_dir() else []
+    if not records:
+        raise UserError(f"No plan bundles under {bundles}; nothing to comment.")
+    sections = []
+    for record_path in records:
+        record = bundle.BundleRecord.from_json(record_path.read_text())
+        sections.append((record.env, record.component,
+                         (record_path.parent / bundle.SUMMARY_MARKDOWN).read_text()))
+    order = {name: index for index, name in enumerate(PROMOTION_ORDER)}
+    sections.sort(key=lambda s: (order.get(s[0], 99), s[1]))
+    text = "## Terraform plans\n\n" + "\n".join(s[2] for s in sections)
+    github.job_summary(text)
+    console.print(github.upsert_comment("bbws-infra plans", text))
+    return 0
+
+
+@guarded
+def notify(env: str, action: str, result: str, component: str | None) -> int:
+    """One message about a release run to SLACK_WEBHOOK_URL (said and skipped when unset)."""
+    import os
+
+    from bbws_infra import notify as notifying
+
+    load_environment(env)
+    server = os.environ.get("GITHUB_SERVER_URL", "https://github.com")
+    repository, run_id = os.environ.get("GITHUB_REPOSITORY"), os.environ.get("GITHUB_RUN_ID")
+    event = notifying.Event(
+        env=env, components=[c.name for c in resolve_components(component)],
+        commit=os.environ.get("GITHUB_SHA") or bundle.git_state()[0], action=action,
+        result=result, who=bundle.who(),
+        run_url=f"{server}/{repository}/actions/runs/{run_id}" if repository and run_id
+        else "")
+    console.print(notifying.send(event))
+    return 0
+
+
+@guarded
+def iam_policy(env: str, repository: str) -> int:
+    """The env's GitHub OIDC role: its name, trust policy and permissions policy, from code."""
+    from bbws_infra import iam_policy as policies
+
+    environment = load_environment(env)
+    document = policies.policies(environment, repository)
+    before = deploy.previous_env(environment.name)
+    if before:  # promotion reads the previous env's ledger: that bucket must allow it
+        document["previous_ledger_bucket_policy"] = policies.ledger_read_bucket_policy(
+            load_environment(before), environment)
+    print(json.dumps(document, indent=2))
+    return 0

@@ -40,10 +40,12 @@ from bbws_infra import (
     operations,
     plan_guard,
     runner,
+    state_versions,
     targets,
     verify,
     worktrees,
 )
+from bbws_infra.doctor import age_text
 from bbws_infra.errors import OperationError, UserError
 from bbws_infra.paths import REPO_ROOT
 from bbws_infra.plan_summary import PlanSummary
@@ -59,12 +61,6 @@ def parse_age(text: str) -> float:
     if not match:
         raise UserError(f"--max-age {text!r} is not a duration; write e.g. 24h, 90m or 30s.")
     return float(match.group(1)) * _UNITS[match.group(2) or "s"]
-
-
-def _age_text(seconds: float) -> str:
-    if seconds >= 3600:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 60:.0f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
 @dataclass
@@ -164,7 +160,7 @@ def _check_record(request: DeployRequest, component: Component, record: bundle.B
                         f"uncommitted changes, which {env.name} never accepts; commit, then "
                         f"{again}.")
     if record.age_s > max_age_s:
-        raise UserError(f"The plan of {name} in {env.name} is {_age_text(record.age_s)} old, "
+        raise UserError(f"The plan of {name} in {env.name} is {age_text(record.age_s)} old, "
                         f"older than --max-age {request.max_age}; nothing was changed; "
                         f"{again}.")
     plan_guard.check(env, name, record.protected_removals, request.allow_destroy,
@@ -173,20 +169,13 @@ def _check_record(request: DeployRequest, component: Component, record: bundle.B
 
 def remote_state(session: Any, env: Environment, component: Component) -> RemoteState:
     """The component's current state object, read directly (no Terraform, no lock)."""
-    from botocore.exceptions import ClientError
-
-    s3 = session.client("s3", region_name=env.region)
-    try:
-        response = s3.get_object(Bucket=env.state_bucket, Key=component.state_key)
-    except ClientError as error:
-        if error.response["Error"]["Code"] in ("NoSuchKey", "404"):
-            return RemoteState("", 0)
-        raise
-    document = json.loads(response["Body"].read() or b"{}")
-    modified = response.get("LastModified")
-    return RemoteState(document.get("lineage", ""), int(document.get("serial", 0)),
-                       response.get("VersionId"),
-                       modified.isoformat(timespec="seconds") if modified else None)
+    current = state_versions.current_object(session, env, component)
+    if current is None:
+        return RemoteState("", 0)
+    body, version_id, modified = current
+    document = json.loads(body or b"{}")
+    return RemoteState(document.get("lineage", ""), int(document.get("serial", 0)), version_id,
+                       modified)
 
 
 def check_state(session: Any, env: Environment, approved: Iterable[ApprovedBundle]

@@ -20,7 +20,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from bbws_infra import ledger
+from bbws_infra import ledger, state_versions
 from bbws_infra.errors import UserError
 from bbws_infra.registry import Component, Environment
 
@@ -126,14 +126,8 @@ def digest_item(session: Any, env: Environment, component: Component) -> str | N
 def state_object(session: Any, env: Environment, component: Component
                  ) -> tuple[bytes, str | None] | None:
     """(bytes, version id) of the current state object, None when there is none."""
-    s3 = session.client("s3", region_name=env.region)
-    try:
-        response = s3.get_object(Bucket=env.state_bucket, Key=component.state_key)
-    except ClientError as error:
-        if error.response["Error"]["Code"] in ("NoSuchKey", "404"):
-            return None
-        raise
-    return response["Body"].read(), response.get("VersionId")
+    current = state_versions.current_object(session, env, component)
+    return None if current is None else current[:2]
 
 
 def age_text(seconds: float | None) -> str:

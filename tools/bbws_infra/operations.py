@@ -5,7 +5,9 @@ process, so a plan and its `show -json` share one provider start."""
 from __future__ import annotations
 
 import contextlib
+import getpass
 import json
+import socket
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bbws_infra import bundle, interrupts, plan_guard, terraform
-from bbws_infra.paths import files_digest, work_dir
+from bbws_infra.paths import file_lock, files_digest, work_dir
 from bbws_infra.plan_summary import PlanSummary, summarise
 from bbws_infra.registry import Component
 from bbws_infra.targets import LOCK_FILE, TargetContext
@@ -74,12 +76,46 @@ def _run(ctx: TargetContext, component: Component, commands: list[terraform.Comm
     if not batch:
         return []
     installing = terraform.provider_install_lock() if step.needed else contextlib.nullcontext()
-    with installing:
-        results = terraform.run_batch(batch, cwd=ctx.root_dir(component),
-                                      env=ctx.terraform_env(component),
-                                      log=ctx.log_file(component), on_stage=report)
+    # One Terraform run per component at a time in this work directory: a state lock that
+    # appears while we hold this can only be our own run's.
+    with installing, file_lock(work_dir() / "locks" / ctx.target / ctx.env.name
+                               / component.name):
+        started = time.time()
+        try:
+            results = _batch(ctx, component, batch, report)
+        except terraform.TerraformError as error:
+            if not _release_own_stale_lock(ctx, component, error, started):
+                raise
+            results = _batch(ctx, component, batch, report)
     step.done()
     return results[len(step.commands):]
+
+
+def _batch(ctx: TargetContext, component: Component, batch: list[terraform.Command],
+           report: Report) -> list[terraform.Result]:
+    return terraform.run_batch(batch, cwd=ctx.root_dir(component),
+                               env=ctx.terraform_env(component), log=ctx.log_file(component),
+                               on_stage=report)
+
+
+def _release_own_stale_lock(ctx: TargetContext, component: Component,
+                            error: terraform.TerraformError, started: float) -> bool:
+    """Where the target allows it (the sandbox), release a state lock our own run left when
+    its lock request was retried after the emulator had already granted it (Terraform then
+    waits on itself until -lock-timeout): created after this run began, by this user and
+    host, while no other run of ours could touch this component. Whether it did."""
+    from bbws_infra import doctor
+
+    if not ctx.recover_own_locks or "Error acquiring the state lock" not in error.details:
+        return False
+    held = doctor.lock_info(ctx.session, ctx.env, component)
+    ours = f"{getpass.getuser()}@{socket.gethostname()}"
+    if held is None or held.age_s is None or held.who != ours \
+            or held.age_s > time.time() - started + 1:
+        return False
+    _batch(ctx, component, [terraform.Command(["force-unlock", "-force", "-no-color",
+                                               held.id])], no_report)
+    return True
 
 
 def init(ctx: TargetContext, component: Component, report: Report = no_report,

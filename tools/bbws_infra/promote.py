@@ -68,16 +68,21 @@ def choose_commit(target: str, previous: Environment, components: list[Component
 
 
 def prepare(to: str, target: str, component: str | None, commit: str | None,
-            confirm: str | None, plan_only: bool) -> Promotion:
+            confirm: str | None, plan_only: bool, reviewed: bool = False) -> Promotion:
     """Everything checked before a plan or an apply: the confirmation (unless only planning),
-    the release order of every component, and the commit checked out."""
+    the release order of every component, and the commit checked out. With `reviewed`, the
+    commit is the one the saved bundles were made of, and nothing is planned."""
     env = _target_env(to)
     if not plan_only and confirm != env.apply_confirmation:
         raise UserError(f"Promoting to {env.name} needs --confirm {env.apply_confirmation} "
                         "(or --plan-only to write the plans for review); nothing was changed.")
+    if plan_only and reviewed:
+        raise UserError("--plan-only writes plans and --reviewed applies saved ones; choose "
+                        "one.")
     previous = load_environment(deploy.previous_env(env.name) or "")
     components = resolve_components(component)
-    sha = choose_commit(target, previous, components, commit)
+    sha = (reviewed_commit(target, env, components, commit) if reviewed
+           else choose_commit(target, previous, components, commit))
     session = targets.reader_session(target, env)
     for item in components:
         problem = deploy.release_order_problem(target, env, session, item.name, sha)
@@ -88,10 +93,26 @@ def prepare(to: str, target: str, component: str | None, commit: str | None,
     if missing:
         raise UserError(f"Commit {sha[:12]} has no component {', '.join(missing)}; nothing "
                         "was changed.")
-    reviewed = [c for c in components if _has_bundle_of(target, env.name, c, sha)]
+    kept = [c for c in components if _has_bundle_of(target, env.name, c, sha)]
     return Promotion(env=load_environment(env.name, source), previous=previous.name,
                      commit=sha, source=source, components=components,
-                     to_plan=[c for c in components if c not in reviewed], reviewed=reviewed)
+                     to_plan=[c for c in components if c not in kept], reviewed=kept)
+
+
+def reviewed_commit(target: str, env: Environment, components: list[Component],
+                    commit: str | None) -> str:
+    """The one commit every component's saved bundle was made of (a workflow's apply job
+    after approval): the bundles reviewers saw, or a refusal; never a new plan."""
+    commits = {}
+    for item in components:
+        commits[item.name] = bundle.load(target, env.name, item).commit  # refuses if missing
+    found = set(commits.values())
+    if len(found) != 1 or (commit and worktrees.resolve(commit) not in found):
+        listed = ", ".join(f"{name} at {sha[:12]}" for name, sha in commits.items())
+        raise UserError(f"The reviewed bundles of {env.name} are not all of one commit"
+                        f"{' ' + commit if commit else ''} ({listed}); plan them again with "
+                        "--plan-only; nothing was changed.")
+    return worktrees.resolve(found.pop())
 
 
 def _has_bundle_of(target: str, env_name: str, component: Component, commit: str) -> bool:

@@ -33,6 +33,24 @@ class StateVersion:
         return self.serial is not None
 
 
+def current_object(session: Any, env: Environment, component: Component
+                   ) -> tuple[bytes, str | None, str | None] | None:
+    """The current state object: (bytes, version id, last modified), None when there is
+    none. Read directly: no Terraform, no lock."""
+    from botocore.exceptions import ClientError
+
+    s3 = session.client("s3", region_name=env.region)
+    try:
+        response = s3.get_object(Bucket=env.state_bucket, Key=component.state_key)
+    except ClientError as error:
+        if error.response["Error"]["Code"] in ("NoSuchKey", "404"):
+            return None
+        raise
+    modified = response.get("LastModified")
+    return (response["Body"].read(), response.get("VersionId"),
+            modified.isoformat(timespec="seconds") if modified else None)
+
+
 def document(session: Any, env: Environment, component: Component, version_id: str
              ) -> tuple[bytes, dict | None]:
     """One version's bytes and its parsed document (None when it is not JSON)."""

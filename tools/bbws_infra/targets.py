@@ -45,6 +45,9 @@ class TargetContext:
     source: Path = REPO_ROOT
     # Whether AWS Backup selections exist there (the emulator cannot create them).
     backup_selections: bool = True
+    # Whether a run may release a state lock it provably left itself (see operations._run);
+    # only where nothing outside this work directory can hold a lock: the sandbox.
+    recover_own_locks: bool = False
 
     @property
     def stage_dir(self) -> Path:
@@ -160,7 +163,8 @@ class SandboxTarget:
             provider_override=sandbox_provider_override(server.endpoint),
             extra_vars=list(self.extra_vars), session=session,
             notes=[f"sandbox: created {c}" for c in created],
-            alive=lambda: sandbox.is_alive(server), backup_selections=False)
+            alive=lambda: sandbox.is_alive(server), backup_selections=False,
+            recover_own_locks=True)
 
     def reader_session(self, env: Environment) -> Any:
         """A session that reads another environment's ledger: its own sandbox account."""

@@ -1,0 +1,102 @@
+"""The deployment role as IAM stores it: each environment's OIDC provider, role, trust policy
+and permissions policy created in that environment's sandbox account (moto checks the policy
+documents' syntax as IAM does) and read back unchanged."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+
+import pytest
+from botocore.exceptions import ClientError
+
+from bbws_infra import iam_policy, sandbox
+from bbws_infra.registry import PROMOTION_ORDER, load_environment
+
+pytestmark = pytest.mark.e2e
+
+REPO = "acme/bbws-infra"
+# GitHub's OIDC certificate thumbprint; IAM wants one, AWS no longer checks it for GitHub.
+THUMBPRINT = "6938fd4d98bab03faadb97b34396831e3780aea1"
+
+
+def _oidc_provider(iam, expected_arn: str) -> str:
+    with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
+        iam.create_open_id_connect_provider(
+            Url=f"https://{iam_policy.GITHUB_OIDC_PROVIDER}",
+            ClientIDList=[iam_policy.GITHUB_AUDIENCE], ThumbprintList=[THUMBPRINT])
+    arns = [p["Arn"] for p in iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]]
+    assert expected_arn in arns
+    provider = iam.get_open_id_connect_provider(OpenIDConnectProviderArn=expected_arn)
+    assert provider["ClientIDList"] == ["sts.amazonaws.com"]
+    return expected_arn
+
+
+@pytest.mark.parametrize("env_name", PROMOTION_ORDER)
+def test_role_and_policies_are_accepted_and_read_back_unchanged(work: Path, env_name: str):
+    env = load_environment(env_name)
+    _, session, _ = sandbox.session_for(env)
+    iam = session.client("iam")
+    documents = iam_policy.policies(env, REPO)
+    name = documents["role_name"]
+    trust, permissions = documents["trust_policy"], documents["permissions_policy"]
+
+    provider = _oidc_provider(iam, trust["Statement"][0]["Principal"]["Federated"])
+    assert provider == iam_policy.oidc_provider_arn(env)
+
+    role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust),
+                           Description=f"GitHub Actions deployments to {env_name}")["Role"]
+    assert role["Arn"] == iam_policy.role_arn(env)
+    assert role["Arn"].split(":")[4] == env.account_id  # created in the env's own account
+    policy = iam.create_policy(PolicyName=name, PolicyDocument=json.dumps(permissions),
+                               Description=f"Least privilege for deployments to {env_name}")
+    policy_arn = policy["Policy"]["Arn"]
+    assert policy_arn == f"arn:aws:iam::{env.account_id}:policy/{name}"
+    iam.attach_role_policy(RoleName=name, PolicyArn=policy_arn)
+
+    assert iam.get_role(RoleName=name)["Role"]["AssumeRolePolicyDocument"] == trust
+    attached = iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]
+    assert attached == [{"PolicyName": name, "PolicyArn": policy_arn}]
+    version = iam.get_policy(PolicyArn=policy_arn)["Policy"]["DefaultVersionId"]
+    stored = iam.get_policy_version(PolicyArn=policy_arn, VersionId=version)["PolicyVersion"]
+    assert stored["Document"] == permissions
+
+
+def test_the_sandbox_really_checks_policy_syntax(work: Path):
+    """Guards the test above: a broken document is refused, so acceptance means something."""
+    _, session, _ = sandbox.session_for(load_environment("dev"))
+    iam = session.client("iam")
+    broken = {"Version": "2012-10-17", "Statement": [
+        {"Sid": "NoEffect", "Action": ["s3:GetObject"], "Resource": ["arn:aws:s3:::b/*"]}]}
+    with pytest.raises(ClientError) as caught:
+        iam.create_policy(PolicyName="broken-on-purpose", PolicyDocument=json.dumps(broken))
+    assert caught.value.response["Error"]["Code"] == "MalformedPolicyDocument"
+
+
+@pytest.mark.parametrize("reader_name", PROMOTION_ORDER[1:])
+def test_previous_state_bucket_takes_the_ledger_read_policy(work: Path, reader_name: str):
+    reader = load_environment(reader_name)
+    previous = load_environment(PROMOTION_ORDER[PROMOTION_ORDER.index(reader_name) - 1])
+    _, session, _ = sandbox.session_for(previous)
+    s3 = session.client("s3")
+    document = iam_policy.ledger_read_bucket_policy(previous, reader)
+    before = _bucket_policy(s3, previous.state_bucket)
+    s3.put_bucket_policy(Bucket=previous.state_bucket, Policy=json.dumps(document))
+    try:
+        assert _bucket_policy(s3, previous.state_bucket) == document
+    finally:
+        # the sandbox is shared with other tests: leave the state bucket as it was
+        if before is None:
+            s3.delete_bucket_policy(Bucket=previous.state_bucket)
+        else:
+            s3.put_bucket_policy(Bucket=previous.state_bucket, Policy=json.dumps(before))
+
+
+def _bucket_policy(s3, bucket: str) -> dict | None:
+    try:
+        return json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "NoSuchBucketPolicy":
+            raise
+        return None
