@@ -329,6 +329,11 @@ def _deploy_one(request: DeployRequest, ctx: targets.TargetContext, item: Approv
                                                  then_plan=request.verify)
     except BaseException as error:  # recorded below, then raised again
         failure = error
+        if not item.plan_file.exists():  # a racing apply of the same bundle archived it
+            failure = OperationError(
+                f"Another apply took the bundle of {item.name} in {env.name} first (it is now "
+                f"under applied/); this one applied nothing; see invoke history --env "
+                f"{env.name} --component {item.name}.")
     after = remote_state(ctx.session, env, item.component)
     checks: list[verify.Check] = []
     verification = ledger.SKIPPED
