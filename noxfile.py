@@ -6,7 +6,8 @@ install, and each is one command a person can also type:
 - check: `invoke check`, every static gate (fmt, validate, tfsec, checkov, lint-workflows,
   ruff); the scanners install themselves into their own environment under the work directory
   on first use, because they pin old versions of libraries the task runner shares.
-- tests: pytest, unit and end-to-end tests (pass pytest arguments after `--`).
+- tests: pytest, unit and end-to-end tests, one worker per core (pass pytest arguments after
+  `--`).
 """
 
 import sys
@@ -29,4 +30,6 @@ def check(session: nox.Session) -> None:
 @nox.session(venv_backend="none")
 def tests(session: nox.Session) -> None:
     """pytest: unit tests and the end-to-end tests on the sandbox."""
-    session.run(PYTHON, "-m", "pytest", "-q", *session.posargs)
+    # One worker per core, each test module on one worker (module fixtures share a sandbox).
+    session.run(PYTHON, "-m", "pytest", "-q", "-n", "auto", "--dist", "loadfile",
+                *session.posargs)
