@@ -8,6 +8,7 @@ account check behave exactly as they do against AWS.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -115,6 +116,8 @@ def status() -> tuple[SandboxServer | None, str]:
 
 def _port_taken(port: int) -> bool:
     with socket.socket() as sock:
+        # as the server binds: a port left in TIME_WAIT by a stopped sandbox is free
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((HOST, port))
         except OSError:
@@ -136,8 +139,16 @@ def _moto_command(port: int) -> list[str]:
     return [binary, "-H", HOST, "-p", str(port)]
 
 
+def _preferred_port() -> int:
+    """The same port for every sandbox of this work directory while it is free: the backend
+    settings then stay the same, so a fresh sandbox needs no new `terraform init`."""
+    digest = hashlib.sha256(str(_dir().resolve()).encode()).digest()
+    port = 20000 + int.from_bytes(digest[:4], "big") % 10000
+    return _free_port() if _port_taken(port) else port
+
+
 def _start(port: int | None = None) -> SandboxServer:
-    port = port or _free_port()
+    port = port or _preferred_port()
     if _port_taken(port):
         raise OperationError(f"Port {port} on {HOST} is already in use by another program.")
     log = (_dir() / "moto.log").open("ab")
