@@ -471,7 +471,7 @@ def history(env: str, component: str | None, target: str | None, limit: int | No
     session = targets.reader_session(target_name, environment)
     found = ledger.read(session, environment, component, limit)
     if as_json:
-        print(json.dumps([{**asdict(r)} for r in found], indent=2))
+        print(json.dumps([asdict(r) for r in found], indent=2))
         return 0
     if not found:
         console.print(f"no deployments recorded in {environment.name} ({target_name}) yet")
@@ -682,27 +682,10 @@ def rollback(env: str, component: str | None, target: str | None, version_id: st
 
 
 def _restore_state(chosen: Any, target_name: str) -> None:
-    """Push the version's content as a new, forward state version (through Terraform: lock
-    held, digest updated), and record it in the ledger."""
     from bbws_infra import rollback as rolling
 
+    after = rolling.restore_state(chosen, target_name)
     env, item = chosen.env, chosen.component
-    ctx = targets.prepare(target_name, env)
-    targets.stage(ctx, [item])
-    before = deploy.remote_state(ctx.session, env, item)
-    started = bundle.now_iso()
-    document = rolling.restored_document(ctx.session, env, chosen)
-    path = rolling.write_document(document, work_dir() / "tmp" / f"restore-{item.name}.json")
-    operations.state_push(ctx, item, path)
-    after = deploy.remote_state(ctx.session, env, item)
-    entry = ledger.Record(
-        env=env.name, component=item.name, action="rollback", target=target_name,
-        commit=chosen.commit, dirty=False, inputs_sha256="", bundle_sha256="",
-        state_before=before.point(), state_after=after.point(), who=bundle.who(),
-        started_at=started, finished_at=bundle.now_iso(), result=ledger.APPLIED,
-        verification=ledger.SKIPPED, rolled_back_to=chosen.version.version_id,
-        error="state document restored; resources not yet reconciled")
-    ledger.write(ctx.session, env, entry)
     console.print(f"restored the state document of version {chosen.version.version_id} as "
                   f"serial {after.serial} (version {after.version_id})"
                   + (f"; no longer managed: {', '.join(chosen.orphans)}" if chosen.orphans

@@ -18,8 +18,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bbws_infra import state_backend, state_versions, targets, worktrees
+from bbws_infra import (
+    bundle,
+    deploy,
+    ledger,
+    operations,
+    state_backend,
+    state_versions,
+    targets,
+    worktrees,
+)
 from bbws_infra.errors import UserError
+from bbws_infra.paths import work_dir
 from bbws_infra.registry import Component, Environment, load_environment, resolve_components
 from bbws_infra.state_versions import StateVersion
 
@@ -109,20 +119,32 @@ def _orphans(session: Any, env: Environment, component: Component, version: Stat
     return sorted(set(state_versions.addresses(now)) - set(state_versions.addresses(old or {})))
 
 
-def restored_document(session: Any, env: Environment, rollback: Rollback) -> dict:
-    """The version's content with a serial one above the current one: a forward version that
-    `terraform state push` accepts without -force."""
-    _, old = state_versions.document(session, env, rollback.component,
-                                     rollback.version.version_id)
+def restore_state(rollback: Rollback, target: str) -> deploy.RemoteState:
+    """Push the version's content as a new, forward state version through `terraform state
+    push` (lock held, digest updated, never forced), record it in the ledger, and return the
+    state it left."""
+    env, item = rollback.env, rollback.component
+    ctx = targets.prepare(target, env)
+    targets.stage(ctx, [item])
+    before = deploy.remote_state(ctx.session, env, item)
+    started = bundle.now_iso()
+    _, old = state_versions.document(ctx.session, env, item, rollback.version.version_id)
     assert old is not None  # checked in prepare
-    serial = max(rollback.current.serial or 0, old.get("serial", 0))
-    return {**old, "serial": serial + 1}
-
-
-def write_document(document: dict, path: Path) -> Path:
+    # a serial one above the current one: what state push accepts without -force
+    document = {**old, "serial": max(rollback.current.serial or 0, old.get("serial", 0)) + 1}
+    path = work_dir() / "tmp" / f"restore-{item.name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(document, indent=2) + "\n")
-    return path
+    operations.state_push(ctx, item, path)
+    after = deploy.remote_state(ctx.session, env, item)
+    ledger.write(ctx.session, env, ledger.Record(
+        env=env.name, component=item.name, action="rollback", target=target,
+        commit=rollback.commit, dirty=False, inputs_sha256="", bundle_sha256="",
+        state_before=before.point(), state_after=after.point(), who=bundle.who(),
+        started_at=started, finished_at=bundle.now_iso(), result=ledger.APPLIED,
+        verification=ledger.SKIPPED, rolled_back_to=rollback.version.version_id,
+        error="state document restored; resources not yet reconciled"))
+    return after
 
 
 def dry_run_hint(rollback: Rollback, target: str) -> str:
