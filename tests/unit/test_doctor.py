@@ -8,21 +8,17 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
 import pytest
 from moto import mock_aws
 
 from bbws_infra import doctor, ledger
 from bbws_infra.errors import UserError
 from bbws_infra.registry import COMPONENTS, load_environment
+from tests.moto_session import MotoSession
 
 TENANTS = COMPONENTS["tenants"]
 
 
-class Session:
-    def client(self, service: str, region_name: str | None = None) -> Any:
-        return boto3.client(service, region_name=region_name or "af-south-1",
-                            aws_access_key_id="testing", aws_secret_access_key="testing")
 
 
 @pytest.fixture
@@ -33,7 +29,7 @@ def dev():
 @pytest.fixture
 def session(dev):
     with mock_aws():
-        session = Session()
+        session = MotoSession()
         s3 = session.client("s3", region_name=dev.region)
         s3.create_bucket(Bucket=dev.state_bucket,
                          CreateBucketConfiguration={"LocationConstraint": dev.region})
@@ -253,7 +249,7 @@ def test_no_ledger_record_is_ok(session, dev):
 
 def test_a_missing_backend_is_reported_with_bootstrap(dev):
     with mock_aws():
-        findings = doctor.examine(Session(), dev, [TENANTS])
+        findings = doctor.examine(MotoSession(), dev, [TENANTS])
     assert [(f.check, f.ok, f.fix) for f in findings] == [
         ("state readable", False, "invoke bootstrap --env dev"),
         ("lock", False, "invoke bootstrap --env dev")]

@@ -8,25 +8,19 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from moto import mock_aws
 
 from bbws_infra import deploy, ledger, targets, worktrees
 from bbws_infra.errors import OperationError, UserError
 from bbws_infra.registry import load_environment
-
-
-class Session:
-    def client(self, service: str, region_name: str | None = None) -> Any:
-        return boto3.client(service, region_name=region_name or "af-south-1",
-                            aws_access_key_id="testing", aws_secret_access_key="testing")
+from tests.moto_session import MotoSession
 
 
 @pytest.fixture
 def s3_session():
     with mock_aws():
-        session = Session()
+        session = MotoSession()
         for name in ("dev", "sit", "prod"):
             session.client("s3").create_bucket(
                 Bucket=load_environment(name).state_bucket,

@@ -36,6 +36,7 @@ from bbws_infra.registry import (
     Component,
     Environment,
     load_environment,
+    one_component,
     resolve_components,
     resolve_target,
 )
@@ -224,6 +225,19 @@ def _deploy(request: deploy.DeployRequest) -> int:
     return _finish(rows, ctx)
 
 
+def _plan_commit(env: Environment, target: str, source: Path, commit: str,
+                 components: list[Component]) -> int:
+    """Plan components from a commit's worktree into the env's bundles; the exit code."""
+    _refuse_bad_inputs(components, source)
+    ctx = targets.prepare(target, env, source)
+    targets.stage(ctx, components)
+    _watch_locks(ctx, components)
+    rows = runner.run(f"plan {env.name} ({target}) at {commit[:12]}", components,
+                      lambda c, report: operations.plan(ctx, c, report), console,
+                      alive=ctx.alive)
+    return _finish(rows, ctx)
+
+
 @guarded
 def promote(to: str, component: str | None, target: str | None, commit: str | None,
             confirm: str | None, plan_only: bool = False, reviewed: bool = False,
@@ -241,14 +255,7 @@ def promote(to: str, component: str | None, target: str | None, commit: str | No
         console.print(f"reviewed plans of this commit kept: "
                       f"{', '.join(c.name for c in chosen.reviewed)}")
     if chosen.to_plan:
-        _refuse_bad_inputs(chosen.to_plan, chosen.source)
-        ctx = targets.prepare(target_name, env, chosen.source)
-        targets.stage(ctx, chosen.to_plan)
-        _watch_locks(ctx, chosen.to_plan)
-        rows = runner.run(f"plan {env.name} ({target_name}) at {chosen.commit[:12]}",
-                          chosen.to_plan, lambda c, report: operations.plan(ctx, c, report),
-                          console, alive=ctx.alive)
-        code = _finish(rows, ctx)
+        code = _plan_commit(env, target_name, chosen.source, chosen.commit, chosen.to_plan)
         if code:
             return code
     for item in chosen.components:
@@ -602,19 +609,12 @@ def drift(env: str, component: str | None, target: str | None) -> int:
 # ---- state versions and rollback ----------------------------------------------------------
 
 
-def _one_component(component: str | None, task: str) -> Component:
-    chosen = resolve_components(component) if component else []
-    if len(chosen) != 1:
-        raise UserError(f"{task} works on exactly one --component.")
-    return chosen[0]
-
-
 @guarded
 def state_versions(env: str, component: str | None, target: str | None,
                    limit: int | None = None, as_json: bool = False) -> int:
     from bbws_infra import state_versions as versions
 
-    environment, item = load_environment(env), _one_component(component, "state-versions")
+    environment, item = load_environment(env), one_component(component, "state-versions")
     target_name = resolve_target(target)
     found = versions.versions(targets.reader_session(target_name, environment), environment,
                               item, limit)
@@ -659,14 +659,7 @@ def rollback(env: str, component: str | None, target: str | None, version_id: st
                 return 0
     if chosen.source is None:  # a dry run of a restore without a recorded commit
         return 0
-    _refuse_bad_inputs([item], chosen.source)
-    ctx = targets.prepare(target_name, chosen.env, chosen.source)
-    targets.stage(ctx, [item])
-    _watch_locks(ctx, [item])
-    rows = runner.run(f"plan {chosen.env.name} ({target_name}) at {chosen.commit[:12]}", [item],
-                      lambda c, report: operations.plan(ctx, c, report), console,
-                      alive=ctx.alive)
-    code = _finish(rows, ctx)
+    code = _plan_commit(chosen.env, target_name, chosen.source, chosen.commit, [item])
     if code:
         return code
     directory = bundle.bundle_dir(target_name, chosen.env.name, item)

@@ -187,6 +187,14 @@ def resolve_components(name: str | None) -> list[Component]:
     return [COMPONENTS[n] for n in dict.fromkeys(wanted)]
 
 
+def one_component(name: str | None, task: str) -> Component:
+    """Exactly one component by name, for the tasks that work on one state at a time."""
+    chosen = resolve_components(name) if name else []
+    if len(chosen) != 1:
+        raise UserError(f"{task} works on exactly one --component; nothing was changed.")
+    return chosen[0]
+
+
 def resolve_target(name: str | None) -> str:
     target = name or os.environ.get("BBWS_TARGET") or "sandbox"
     if target not in TARGETS:

@@ -30,7 +30,7 @@ from bbws_infra import (
 )
 from bbws_infra.errors import UserError
 from bbws_infra.paths import work_dir
-from bbws_infra.registry import Component, Environment, load_environment, resolve_components
+from bbws_infra.registry import Component, Environment, load_environment, one_component
 from bbws_infra.state_versions import StateVersion
 
 
@@ -53,11 +53,7 @@ def prepare(env_name: str, component: str | None, version_id: str | None, confir
             allow_orphans: bool = False) -> Rollback:
     """Everything checked before anything changes; a refusal is a UserError."""
     env = load_environment(env_name)
-    chosen = resolve_components(component) if component else []
-    if len(chosen) != 1:
-        raise UserError("rollback works on exactly one --component at a time; nothing was "
-                        "changed.")
-    item = chosen[0]
+    item = one_component(component, "rollback")
     if not version_id:
         raise UserError(f"rollback needs --version-id; list them: invoke state-versions --env "
                         f"{env.name} --component {item.name}")
@@ -66,8 +62,9 @@ def prepare(env_name: str, component: str | None, version_id: str | None, confir
                         f"{env.rollback_confirmation} (or --dry-run to see the plan only); "
                         "nothing was changed.")
     session = targets.reader_session(target, env)
-    version = state_versions.find(session, env, item, version_id)
-    current = next(v for v in state_versions.versions(session, env, item, limit=1))
+    history = state_versions.versions(session, env, item)
+    version = state_versions.find(session, env, item, version_id, history)
+    current = next(v for v in history if v.current)
     if not version.readable:
         raise UserError(f"Version {version_id} of {item.name}'s state is not a readable state "
                         "document; choose another: invoke state-versions --env "

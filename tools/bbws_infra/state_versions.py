@@ -94,11 +94,11 @@ def versions(session: Any, env: Environment, component: Component,
     return result
 
 
-def find(session: Any, env: Environment, component: Component, version_id: str
-         ) -> StateVersion:
-    """Version `version_id` of this component's state, or a UserError that says where it
-    belongs instead (another component's state) or that it does not exist."""
-    for version in versions(session, env, component):
+def find(session: Any, env: Environment, component: Component, version_id: str,
+         known: list[StateVersion]) -> StateVersion:
+    """Version `version_id` among this component's `known` versions, or a UserError that says
+    where it belongs instead (another component's state) or that it does not exist."""
+    for version in known:
         if version.version_id == version_id:
             return version
     for other in COMPONENTS.values():
