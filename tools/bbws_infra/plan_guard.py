@@ -4,7 +4,7 @@ In an environment whose tfvars say `deletion_protection = true`, a plan that del
 a table, bucket or backup vault is refused unless every such address is named with
 `--allow-destroy <component>:<address>` (or the bare address, which then counts for every
 component of the apply) and the operator types `--confirm-destroy destroy-<env>`. There is no
-blanket override: naming each address is the point. See docs/troubleshooting.md.
+blanket override: naming each address is the point. See docs/runbooks/troubleshooting.md.
 """
 
 from __future__ import annotations
