@@ -86,8 +86,9 @@ def infracost(c, env, target=None, json=False):
 
 @task(help={"json": JSON_HELP})
 def check(c, json=False):
-    """Run every gate (fmt, validate, ruff, tfsec, checkov, lint-workflows, infracost),
-    concurrently where independent; one summary table; exit 1 when a blocking gate fails."""
+    """Run every gate (fmt, validate, ruff, tfsec, checkov, lint-workflows, docs, diagrams,
+    infracost), concurrently where independent; one summary table; exit 1 when a blocking gate
+    fails."""
     _exit(commands.check(json))
 
 
@@ -307,9 +308,25 @@ def bench(c, env="dev", repeats=3):
     _exit(commands.bench(env, int(repeats)))
 
 
+@task(name="check", help={"json": JSON_HELP})
+def docs_check(c, json=False):
+    """Check the docs against the code: every documented invoke command (task, flags, values),
+    every relative link, each diagram's SVG current, and every Mermaid block parsed by Mermaid
+    (the docs and diagrams gates of invoke check)."""
+    _exit(commands.check(json, names=("docs", "diagrams")))
+
+
+@task(name="render", help={"every": "Render every diagram, not only new and changed ones."})
+def docs_render(c, every=False):
+    """Render each new or changed Mermaid block of the docs to docs/diagrams/<name>.svg with
+    Mermaid's CLI, and remove the SVGs no block names any more."""
+    _exit(commands.docs_render(every))
+
+
+docs = Collection("docs", docs_check, docs_render)
 sandbox = Collection("sandbox", sandbox_up, sandbox_down, sandbox_status, sandbox_env)
 templates = Collection("templates", templates_preview)
 ns = Collection(fmt, validate, validate_schemas, validate_templates, tfsec, checkov,
                 lint_workflows, infracost, check, init, plan, apply, promote, verify, drift,
                 history, status, state_versions, rollback, backups, doctor, unlock, bootstrap,
-                matrix, comment_plans, notify, iam_policy, bench, sandbox, templates)
+                matrix, comment_plans, notify, iam_policy, bench, docs, sandbox, templates)

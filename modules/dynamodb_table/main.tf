@@ -1,5 +1,5 @@
-# One DynamoDB table, defined by the `x-dynamodb` member of an entity's JSON Schema so that
-# keys and GSIs are written once (DESIGN.md, "schemas").
+# One DynamoDB table, defined by the `x-dynamodb` member of an entity's JSON Schema: the schema
+# file is the single source of the table's keys and GSIs (docs/architecture.md, "Tables").
 
 locals {
   schema     = jsondecode(file(var.schema_path))
@@ -54,9 +54,9 @@ locals {
 
 # Deletion protection: 3.39 has no deletion_protection_enabled and prevent_destroy cannot be
 # variable, so the task runner's plan guard refuses deletes/replacements where the environment
-# sets deletion_protection = true (DESIGN.md, "deletion protection").
+# sets deletion_protection = true (docs/decisions/deletion-protection.md).
 resource "aws_dynamodb_table" "this" {
-  #checkov:skip=CKV_AWS_119:Seed 000 section 3.3 specifies the AWS-managed key (SSE-KMS aws/dynamodb), not a customer-managed CMK.
+  #checkov:skip=CKV_AWS_119:Encryption uses the AWS-managed key aws/dynamodb (SSE-KMS) by design, not a customer-managed CMK (docs/architecture.md, Encryption).
   name         = local.table_name
   billing_mode = "PAY_PER_REQUEST"
   hash_key     = local.hash_key
@@ -102,7 +102,7 @@ resource "aws_dynamodb_table" "this" {
     }
     precondition {
       condition     = local.billing_mode == "PAY_PER_REQUEST"
-      error_message = "${var.schema_path}: x-dynamodb.billingMode must be PAY_PER_REQUEST (seed 000 section 3.3: on-demand capacity)."
+      error_message = "${var.schema_path}: x-dynamodb.billingMode must be PAY_PER_REQUEST, because the tables bill on demand and have no capacity settings."
     }
     precondition {
       condition     = local.hash_key != ""

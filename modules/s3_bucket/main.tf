@@ -1,12 +1,14 @@
 # A private, versioned, SSE-S3 encrypted bucket. Settings use the aws_s3_bucket inline blocks
 # because provider 3.39 (the offline floor) has no separate aws_s3_bucket_* configuration
-# resources; 5.x/6.x deprecate these blocks but still accept them (DESIGN.md, "AWS provider").
+# resources; 5.x/6.x deprecate these blocks but still accept them
+# (docs/decisions/provider-pin.md).
 
-# Seed 000 section 4.3 specifies SSE-S3 (AES-256) for the template buckets, not a customer-managed KMS key.
+# The template buckets use SSE-S3 (AES-256) by design, not a customer-managed KMS key
+# (docs/architecture.md, "Encryption").
 #trivy:ignore:AVD-AWS-0132
 resource "aws_s3_bucket" "this" {
-  #checkov:skip=CKV_AWS_145:Seed 000 section 4.3 specifies SSE-S3 (AES-256), not SSE-KMS with a customer-managed key.
-  #checkov:skip=CKV2_AWS_62:Event notifications are not part of the design (seed 000 section 4.3); nothing consumes bucket events.
+  #checkov:skip=CKV_AWS_145:Default encryption is SSE-S3 (AES-256) by design, not SSE-KMS with a customer-managed key (docs/architecture.md, Encryption).
+  #checkov:skip=CKV2_AWS_62:Event notifications are not part of the design; nothing consumes bucket events.
   bucket        = var.bucket_name
   force_destroy = false
 

@@ -256,7 +256,7 @@ def test_results_json_and_table():
 
 def test_registry():
     assert list(gates.GATES) == ["fmt", "validate", "tfsec", "checkov", "lint-workflows",
-                                 "ruff", "infracost"]
+                                 "ruff", "docs", "diagrams", "infracost"]
     assert [n for n, g in gates.GATES.items() if not g.blocking] == ["infracost"]
     assert all(g.help and g.function for g in gates.GATES.values())
 

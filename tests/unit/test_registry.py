@@ -31,7 +31,7 @@ def test_environments_come_from_tfvars_in_promotion_order():
     assert prod.values["tags"]["Owner"] == "Tebogo"
 
 
-def test_state_location_follows_the_seed():
+def test_state_location_keeps_the_agreed_names():
     """State bucket, lock table and state keys keep the agreed names."""
     prod = load_environment("prod")
     assert prod.state_bucket == "bbws-terraform-state-prod"

@@ -15,7 +15,7 @@ def test_hcl_values_render_as_terraform_literals():
     assert targets.hcl_value({"s3": "http://x"}) == '{ s3 = "http://x" }'
 
 
-def test_backend_settings_follow_the_seed():
+def test_backend_settings_name_the_state_bucket_key_and_lock_table():
     settings = targets.backend_settings(load_environment("sit"), COMPONENTS["products"])
     assert settings == {
         "bucket": "bbws-terraform-state-sit",

@@ -411,18 +411,31 @@ def _print_gates(results: list, as_json: bool) -> int:
 
 @guarded
 def gate(name: str, as_json: bool = False) -> int:
-    """One gate (fmt, validate, tfsec, checkov, lint-workflows, ruff, infracost)."""
+    """One gate (see gates.GATES)."""
     from bbws_infra import gates
 
     return _print_gates([gates.run_gate(name)], as_json)
 
 
 @guarded
-def check(as_json: bool = False) -> int:
-    """Every gate, concurrently where independent, one summary."""
+def check(as_json: bool = False, names: tuple[str, ...] | None = None) -> int:
+    """Every gate (or the named ones), concurrently where independent, one summary."""
     from bbws_infra import gates
 
-    return _print_gates(gates.run_check(), as_json)
+    return _print_gates(gates.run_check(names), as_json)
+
+
+@guarded
+def docs_render(every: bool = False) -> int:
+    """Render the docs' new and changed Mermaid blocks to SVG."""
+    from bbws_infra import diagrams
+
+    written = diagrams.render_docs(every=every)
+    for path in written:
+        print(f"{'wrote' if path.exists() else 'removed'} {_rel(path)}")
+    if not written:
+        print(f"every diagram SVG in {diagrams.DIAGRAMS_DIR} is current")
+    return 0
 
 
 @guarded

@@ -33,7 +33,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bbws_infra import registry
-from bbws_infra.errors import UserError
+from bbws_infra.errors import OperationError, UserError
 from bbws_infra.findings import Finding
 from bbws_infra.paths import REPO_ROOT, file_lock, relative_name, work_dir
 
@@ -664,6 +664,36 @@ def gate_infracost(root: Path) -> Checked:
     return Checked(findings, note=f"{'; '.join(notes)} ({report.engine})")
 
 
+def _doc_findings(problems: Iterable[Any], rule: str) -> list[GateFinding]:
+    return [GateFinding(p.file, p.line, rule, "ERROR", p.message) for p in problems]
+
+
+def gate_docs(root: Path) -> Checked:
+    """The docs against the code, without a browser: every documented `invoke` command (task,
+    flags, values), every relative link and anchor, every diagram named and its SVG current."""
+    from bbws_infra import diagrams, doc_commands
+
+    findings = (_doc_findings(doc_commands.problems(root), "doc-command")
+                + _doc_findings(doc_commands.link_problems(root), "doc-link")
+                + _doc_findings(diagrams.problems(root), "doc-diagram"))
+    count = len(doc_commands.commands(root))
+    return Checked(findings, note=f"{count} documented commands")
+
+
+def gate_diagrams(root: Path) -> Checked:
+    """Every Mermaid block parsed by Mermaid itself (its CLI driving a Chromium or Chrome)."""
+    from bbws_infra import diagrams
+
+    count = len(diagrams.diagrams(root))
+    if not count:
+        raise GateSkipped("no Mermaid blocks in the docs")
+    try:
+        findings = _doc_findings(diagrams.check(root), "mermaid")
+    except (OperationError, UserError) as error:
+        raise GateError(str(error)) from error
+    return Checked(findings, note=f"{count} diagrams")
+
+
 @dataclass(frozen=True)
 class Gate:
     """A registry entry: what runs, whether its failure fails `invoke check`, the help text."""
@@ -687,6 +717,10 @@ GATES: dict[str, Gate] = {gate.name: gate for gate in (
     Gate("lint-workflows", gate_lint_workflows, True, "actionlint and zizmor over "
          ".github/workflows.", 1),
     Gate("ruff", gate_ruff, True, "ruff check over the Python code.", 1),
+    Gate("docs", gate_docs, True, "Documented invoke commands, links and diagram SVGs against "
+         "the code.", 1),
+    Gate("diagrams", gate_diagrams, True, "Every Mermaid block of the docs parsed by Mermaid "
+         "(its CLI with a Chromium or Chrome).", 10),
     Gate("infracost", gate_infracost, False, "Cost estimate of the plans (advisory).", 0),
 )}
 

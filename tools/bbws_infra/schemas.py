@@ -103,7 +103,7 @@ XDYNAMODB_SCHEMA: dict[str, Any] = {
         "tableName": _name_schema("Table name"),
         "billingMode": {
             "const": "PAY_PER_REQUEST",
-            "x-error": "billingMode must be PAY_PER_REQUEST (on-demand, seed 000 section 3.3); "
+            "x-error": "billingMode must be PAY_PER_REQUEST (on-demand billing); "
             "the definition has no capacity settings.",
         },
         "hashKey": _ATTRIBUTE_NAME,

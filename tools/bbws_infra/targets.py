@@ -103,7 +103,8 @@ def hcl_value(value: Any) -> str:
 
 
 def backend_settings(env: Environment, component: Component) -> dict[str, Any]:
-    """The S3 backend settings common to both targets (seed 000 section 5.2)."""
+    """The S3 backend settings common to both targets: the environment's state bucket and lock
+    table, the component's state key, and encryption on."""
     return {
         "bucket": env.state_bucket,
         "key": component.state_key,
