@@ -51,6 +51,27 @@ def fresh_work_dir(base: Path, shared: Path) -> Path:
     return base
 
 
+def borrow_tool(work: Path, name: str, marker: str, digest: str) -> Path:
+    """Link <work>/tools/<name> to the copy `invoke check` built under build/tools/ when that one
+    is current (CI runs the check first); otherwise the test builds its own on first use, as a
+    fresh machine does."""
+    shared = REPO_ROOT / "build" / "tools" / name
+    target = work / "tools" / name
+    current = shared / marker
+    if not target.exists() and current.exists() and current.read_text().strip() == digest:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.symlink_to(shared)
+    return target
+
+
+@pytest.fixture(scope="session")
+def mermaid_cli(work: Path) -> Path:
+    """Mermaid's CLI for this session's work directory (borrowed when current)."""
+    from bbws_infra import diagrams
+
+    return borrow_tool(work, "mermaid", ".package.sha256", diagrams._package_digest())
+
+
 @pytest.fixture
 def own_work(work: Path, tmp_path: Path) -> Iterator[Path]:
     """A fresh work directory for one test (its own sandbox, started on demand, and the

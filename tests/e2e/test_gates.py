@@ -12,7 +12,7 @@ import pytest
 
 from bbws_infra import gates
 from bbws_infra.paths import REPO_ROOT
-from tests.conftest import git_status
+from tests.conftest import borrow_tool, git_status
 
 pytestmark = pytest.mark.e2e
 
@@ -20,17 +20,11 @@ BAD = REPO_ROOT / "tests" / "fixtures" / "gates" / "bad"
 
 
 @pytest.fixture(scope="module")
-def scanners(work: Path) -> Path:
-    """Borrow the scanner environment that `invoke check` built in build/ when it is current
-    (CI runs the check first); otherwise this session builds its own, as a fresh machine does."""
-    shared = REPO_ROOT / "build" / "tools" / "scanners"
-    marker = shared / ".requirements.sha256"
-    digest = gates._requirements_digest(gates.scanner_requirements())
-    target = work / "tools" / "scanners"
-    if not target.exists() and marker.exists() and marker.read_text().strip() == digest:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.symlink_to(shared)
-    return target
+def scanners(work: Path, mermaid_cli: Path) -> Path:
+    """The scanner environment (and Mermaid's CLI, for the diagrams gate), borrowed from build/
+    when current."""
+    return borrow_tool(work, "scanners", ".requirements.sha256",
+                       gates._requirements_digest(gates.scanner_requirements()))
 
 
 def _where(result: gates.GateResult) -> set[tuple[str, int, str]]:

@@ -126,7 +126,7 @@ def commands(root: Path = REPO_ROOT) -> list[DocCommand]:
                 candidates += _joined(block.lines, block.line + 1)
         for number, line in markdown.prose_lines(text):
             candidates += [(number, code) for code in markdown.inline_code(line)]
-        for number, line in sorted(candidates):
+        for number, line in sorted(candidates, key=lambda item: item[0]):
             if line.lstrip().startswith("#"):
                 continue
             for command in _from_line(line):

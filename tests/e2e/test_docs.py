@@ -1,0 +1,82 @@
+"""The docs stay true, with the real tools: Mermaid (its CLI driving the machine's Chromium)
+parses every diagram and rejects a broken one at its file and line, `invoke docs.render` writes
+stamped SVGs, and every documented read-only command runs on the sandbox after a dev deploy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bbws_infra import diagrams, doc_commands
+from bbws_infra.errors import UserError
+from bbws_infra.paths import REPO_ROOT
+from tests.conftest import git_status
+from tests.e2e.repo_copies import Copy, make_copy
+
+pytestmark = pytest.mark.e2e
+
+GOOD = "sequenceDiagram\n    participant A\n    A->>B: plan\n"
+# An ER attribute may not be called PK (a key marker): a real mistake Mermaid rejects.
+BROKEN = 'erDiagram\n    TENANT {\n        string PK "TENANT#id"\n    }\n'
+
+
+def _write(root: Path, third: str) -> Path:
+    doc = root / "docs" / "guide.md"
+    doc.parent.mkdir(parents=True, exist_ok=True)
+    doc.write_text("# Guide\n\n<!-- diagram: first -->\n```mermaid\n" + GOOD + "```\n\n"
+                   "<!-- diagram: second -->\n```mermaid\nflowchart LR\n    a --> b\n```\n\n"
+                   "<!-- diagram: third -->\n```mermaid\n" + third + "```\n")
+    return doc
+
+
+def test_mermaid_parses_every_diagram_of_the_docs(mermaid_cli: Path):
+    before = git_status()
+    assert diagrams.check(REPO_ROOT) == []
+    assert git_status() == before
+
+
+def test_a_broken_diagram_is_rejected_at_its_line_and_nothing_is_rendered(
+        tmp_path: Path, mermaid_cli: Path):
+    root = tmp_path / "tree"
+    _write(root, BROKEN)
+    problems = diagrams.check(root)
+    # The block opens on line 17; Mermaid's line 3 of it is the file's line 20.
+    assert [(p.file, p.line) for p in problems] == [("docs/guide.md", 17)]
+    assert problems[0].message.startswith("Mermaid rejects diagram third: Parse error on line "
+                                          "20: Expecting 'ATTRIBUTE_WORD'")
+    with pytest.raises(UserError, match="Nothing was rendered"):
+        diagrams.render_docs(root)
+    assert not (root / "docs" / "diagrams").exists()
+
+    _write(root, BROKEN.replace("string PK", "string tenantPK PK"))
+    written = diagrams.render_docs(root)
+    assert sorted(p.name for p in written) == ["first.svg", "second.svg", "third.svg"]
+    for svg in written:
+        first_line, rest = svg.read_text().split("\n", 1)
+        assert first_line.startswith(f'<!-- diagram "{svg.stem}" of docs/guide.md, source sha256')
+        assert rest.startswith("<svg") and "</svg>" in rest
+    assert diagrams.problems(root) == []
+    assert diagrams.render_docs(root) == []  # current SVGs are left alone
+
+
+@pytest.fixture(scope="module")
+def copy(work: Path, tmp_path_factory: pytest.TempPathFactory):
+    yield from make_copy("docs", work, tmp_path_factory)
+
+
+def test_every_documented_read_only_command_runs_on_the_sandbox(copy: Copy):
+    runnable = {}
+    for command in doc_commands.commands(copy.root):
+        if command.runnable:
+            runnable.setdefault(command.words, command)
+    assert len(runnable) >= 10, "the docs show fewer runnable examples than expected"
+    copy.ok("plan", "--env", "dev")
+    copy.ok("apply", "--env", "dev", "--confirm", "deploy-dev")
+    failures = []
+    for words, command in runnable.items():
+        result = copy.invoke(*words)
+        if result.returncode != 0:
+            failures.append(f"{command.file}:{command.line}: {command.text} exited "
+                            f"{result.returncode}: {(result.stderr or result.stdout)[-600:]}")
+    assert failures == [], "\n".join(failures)
