@@ -60,9 +60,29 @@ def test_records_round_trip_newest_first(s3_session):
     # what runs now is the newest apply that went through, not the failed attempt after it
     assert ledger.current(s3_session, dev, "tenants") == first
     assert ledger.current(s3_session, dev, "campaigns") is None
-    # a failed verification never counts as verified
+    # a failed verification never counts as verified, and neither does a pass that a later
+    # failed apply of the same commit withdrew
     assert ledger.verified(s3_session, dev, "products", "a" * 40) is None
-    assert ledger.verified(s3_session, dev, "tenants", "a" * 40) == first
+    assert ledger.verified(s3_session, dev, "tenants", "a" * 40) is None
+
+
+def test_only_the_newest_record_of_a_commit_decides_whether_it_is_verified(s3_session):
+    dev = load_environment("dev")
+    passed = _record(started="2026-11-26T09:00:00Z")
+    ledger.write(s3_session, dev, passed)
+    assert ledger.verified(s3_session, dev, "tenants", "a" * 40) == passed
+    # another commit applied since, or a dirty tree on top: the pass of "a" still stands
+    ledger.write(s3_session, dev, _record(started="2026-11-26T10:00:00Z", commit="b" * 40))
+    ledger.write(s3_session, dev, _record(started="2026-11-26T10:30:00Z", dirty=True))
+    assert ledger.verified(s3_session, dev, "tenants", "a" * 40) == passed
+    # the same commit re-applied and its verification failed: no longer verified
+    ledger.write(s3_session, dev, _record(started="2026-11-26T11:00:00Z",
+                                          verification=ledger.FAILED))
+    assert ledger.verified(s3_session, dev, "tenants", "a" * 40) is None
+    # verified again
+    again = _record(started="2026-11-26T12:00:00Z")
+    ledger.write(s3_session, dev, again)
+    assert ledger.verified(s3_session, dev, "tenants", "a" * 40) == again
 
 
 def test_two_writers_of_the_same_moment_never_overwrite_each_other(s3_session):

@@ -171,7 +171,7 @@ def check(command: DocCommand) -> str | None:
                               and not _PLACEHOLDER.fullmatch(words[0])):
             return f"`invoke --help` takes one task name; choose from: {', '.join(contexts)}."
         return None
-    if words[:1] in (["--list"], ["-l"], []):
+    if words[:1] in (["--list"], ["-l"], ["..."], []):
         return None
     task = words[0]
     if task not in contexts:

@@ -130,6 +130,9 @@ def current(session: Any, env: Environment, component: str) -> Record | None:
 
 
 def verified(session: Any, env: Environment, component: str, commit: str) -> Record | None:
-    """The newest record that applied and verified exactly `commit` (from a clean tree)."""
-    return next((r for r in records(session, env, component)
-                 if r.commit == commit and r.verified and not r.dirty), None)
+    """The newest record of exactly `commit` (from a clean tree), when it applied and verified.
+    A later failed apply, failed or skipped verification of the same commit withdraws an
+    earlier pass: what runs there now is no longer known to match the commit."""
+    newest = next((r for r in records(session, env, component)
+                   if r.commit == commit and not r.dirty), None)
+    return newest if newest is not None and newest.verified else None

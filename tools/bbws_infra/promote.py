@@ -69,11 +69,12 @@ def choose_commit(target: str, previous: Environment, components: list[Component
 
 def prepare(to: str, target: str, component: str | None, commit: str | None,
             confirm: str | None, plan_only: bool, reviewed: bool = False) -> Promotion:
-    """Everything checked before a plan or an apply: the confirmation (unless only planning),
+    """Everything checked before a plan or an apply: the confirmation (a wrong one is refused
+    even when only planning: it names another env),
     the release order of every component, and the commit checked out. With `reviewed`, the
     commit is the one the saved bundles were made of, and nothing is planned."""
     env = _target_env(to)
-    if not plan_only and confirm != env.apply_confirmation:
+    if (not plan_only or confirm is not None) and confirm != env.apply_confirmation:
         raise UserError(f"Promoting to {env.name} needs --confirm {env.apply_confirmation} "
                         "(or --plan-only to write the plans for review); nothing was changed.")
     if plan_only and reviewed:
