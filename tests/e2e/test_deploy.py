@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import time
 from pathlib import Path
@@ -165,3 +166,64 @@ def test_apply_without_component_applies_every_saved_bundle(copy: Copy):
     (archived,) = (copy.bundle_dir("dev", "campaigns") / "applied").iterdir()
     assert (archived / "bundle.json").exists()
     assert "campaigns" in copy.session("dev").client("dynamodb").list_tables()["TableNames"]
+
+
+def _set_dev_protection(copy: Copy, on: bool) -> None:
+    tfvars = copy.root / "envs" / "dev.tfvars"
+    old, new = (("false", "true") if on else ("true", "false"))
+    text = tfvars.read_text()
+    assert f"deletion_protection = {old}" in text
+    tfvars.write_text(text.replace(f"deletion_protection = {old}", f"deletion_protection = {new}"))
+
+
+def _rekey_campaigns(copy: Copy, range_key: str) -> None:
+    schema = copy.root / "dynamodb" / "campaigns" / "campaign.schema.json"
+    schema.write_text(re.sub(r'"rangeKey": "\w+"', f'"rangeKey": "{range_key}"',
+                             schema.read_text(), count=1))
+
+
+def test_deletion_protection_cannot_be_edited_out_of_a_bundle_or_switched_off_by_the_change(
+        copy: Copy):
+    table = "module.table.aws_dynamodb_table.this"
+    plan = ("plan", "--env", "dev", "--component", "campaigns")
+    apply = ("apply", "--env", "dev", "--component", "campaigns", "--confirm", "deploy-dev")
+    allow = ("--allow-destroy", f"campaigns:{table}", "--confirm-destroy", "destroy-dev")
+    _set_dev_protection(copy, on=True)
+    protected = copy.commit("protect dev")
+    copy.ok(*plan)
+    copy.ok(*apply)
+
+    # A replacement planned while protected: the guard reads the hash-checked plan, so a
+    # bundle.json whose protected list was emptied by hand is refused all the same.
+    _rekey_campaigns(copy, "code")
+    copy.commit("re-key campaigns")
+    copy.ok(*plan)
+    record_path = copy.bundle_dir("dev", "campaigns") / "bundle.json"
+    record = json.loads(record_path.read_text())
+    assert record["protected_removals"] == [table]
+    record_path.write_text(json.dumps({**record, "protected_removals": []}))
+    before = copy.snapshot("dev")
+    assert "deletion protection is on in envs/dev.tfvars" in copy.refused(*apply)
+    assert copy.snapshot("dev") == before
+
+    # The same replacement in a commit that also switches protection off: dev runs the
+    # protected commit, so the switch only takes effect once applied.
+    _set_dev_protection(copy, on=False)
+    copy.commit("unprotect dev and re-key campaigns")
+    copy.ok(*plan)
+    before = copy.snapshot("dev")
+    message = copy.refused(*apply)
+    assert (f"deletion protection is on in envs/dev.tfvars of commit {protected[:12]}, which "
+            "dev runs now") in message
+    assert f"--allow-destroy campaigns:{table} --confirm-destroy destroy-dev" in message
+    assert copy.snapshot("dev") == before
+    copy.ok(*apply, *allow)
+    keys = copy.session("dev").client("dynamodb").describe_table(
+        TableName="campaigns")["Table"]["KeySchema"]
+    assert {"AttributeName": "code", "KeyType": "RANGE"} in keys
+
+    # Now dev runs an unprotected commit: the next replacement needs no override.
+    _rekey_campaigns(copy, "SK")
+    copy.commit("campaigns back to SK")
+    copy.ok(*plan)
+    copy.ok(*apply)

@@ -7,11 +7,12 @@ resource change, no ledger record):
    complete bundle for this target, env and component, the plan file's and plan JSON's hashes,
    the commit and the input fingerprint against the source tree now (the working tree, or the
    commit's worktree when promoting), a dirty tree for the environments after the first, the
-   bundle's age, and deletion protection per address;
+   bundle's age, and deletion protection per address (read from the hash-checked plan);
 2. against the target, before Terraform runs: the remote state's lineage and serial must
-   still be those the plan was made against, and in every environment after the first the
+   still be those the plan was made against; in every environment after the first the
    release order must hold: the previous environment applied and verified this very commit,
-   and this environment runs no newer one (going back is a rollback).
+   and this environment runs no newer one (going back is a rollback); and a change that turns
+   deletion protection off is still held to the protection of the commit running now.
 Then an on-demand backup of every table the plans change, where the environment's tfvars ask
 for it (prod), all taken and available before anything is applied; then per component: the
 saved plan applied (Terraform re-checks the state itself), the bundle archived,
@@ -48,7 +49,7 @@ from bbws_infra import (
 from bbws_infra.doctor import age_text
 from bbws_infra.errors import OperationError, UserError
 from bbws_infra.paths import REPO_ROOT
-from bbws_infra.plan_summary import PlanSummary
+from bbws_infra.plan_summary import PlanSummary, summarise
 from bbws_infra.registry import PROMOTION_ORDER, Component, Environment, load_environment
 
 DEFAULT_MAX_AGE = "24h"
@@ -163,8 +164,34 @@ def _check_record(request: DeployRequest, component: Component, record: bundle.B
         raise UserError(f"The plan of {name} in {env.name} is {age_text(record.age_s)} old, "
                         f"older than --max-age {request.max_age}; nothing was changed; "
                         f"{again}.")
-    plan_guard.check(env, name, record.protected_removals, request.allow_destroy,
-                     request.confirm_destroy)
+    if env.deletion_protection:  # from the hash-checked plan, not from bundle.json
+        plan_guard.check(env, name, _protected_types_removed(directory), request.allow_destroy,
+                         request.confirm_destroy)
+
+
+def _protected_types_removed(directory: Path) -> list[str]:
+    return plan_guard.removals(summarise(json.loads((directory / bundle.PLAN_JSON).read_text())))
+
+
+def check_protection_kept(request: DeployRequest, session: Any,
+                          approved: Iterable[ApprovedBundle]) -> None:
+    """Round 2: a change cannot switch off the deletion protection it is checked against.
+    Where the tfvars being applied turn it off, the setting of the commit the env runs now
+    still holds for this apply; the switch takes effect once that change is applied."""
+    env = request.env
+    if env.deletion_protection:
+        return
+    for item in approved:
+        removed = _protected_types_removed(item.directory)
+        running = ledger.current(session, env, item.name) if removed else None
+        if running is None or not running.commit:
+            continue
+        if load_environment(env.name, worktrees.checkout(running.commit)).deletion_protection:
+            plan_guard.check(env, item.name, removed, request.allow_destroy,
+                             request.confirm_destroy,
+                             switched_on_by=f"envs/{env.name}.tfvars of commit "
+                                            f"{running.commit[:12]}, which {env.name} runs now "
+                                            "(turning it off takes effect once applied)")
 
 
 def remote_state(session: Any, env: Environment, component: Component) -> RemoteState:
@@ -305,6 +332,7 @@ def apply(request: DeployRequest, console: Console,
     targets.stage(ctx, [item.component for item in approved])
     states = check_state(ctx.session, request.env, approved)
     check_release_order(request, ctx.session, approved)
+    check_protection_kept(request, ctx.session, approved)
     # every backup before any apply: one that fails stops the whole deployment
     backups = {item.name: pre_deploy_backups(ctx.session, request.env, item)
                for item in approved}

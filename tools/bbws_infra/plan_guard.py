@@ -4,7 +4,9 @@ In an environment whose tfvars say `deletion_protection = true`, a plan that del
 a table, bucket or backup vault is refused unless every such address is named with
 `--allow-destroy <component>:<address>` (or the bare address, which then counts for every
 component of the apply) and the operator types `--confirm-destroy destroy-<env>`. There is no
-blanket override: naming each address is the point. See docs/runbooks/troubleshooting.md.
+blanket override: naming each address is the point. The deploy path applies this to the
+hash-checked plan, and also where a change turns protection off while the commit the env runs
+has it on. See docs/decisions/deletion-protection.md.
 """
 
 from __future__ import annotations
@@ -18,19 +20,25 @@ from bbws_infra.registry import Environment
 PROTECTED_TYPES = frozenset({"aws_dynamodb_table", "aws_s3_bucket", "aws_backup_vault"})
 
 
-def protected_removals(env: Environment, summary: PlanSummary) -> list[str]:
-    """Addresses the plan would delete or replace that deletion protection covers."""
-    if not env.deletion_protection:
-        return []
+def removals(summary: PlanSummary) -> list[str]:
+    """Addresses of the protected types the plan would delete or replace."""
     return sorted(address for _, address, kind in summary.removals()
                   if kind in PROTECTED_TYPES)
 
 
+def protected_removals(env: Environment, summary: PlanSummary) -> list[str]:
+    """Addresses the plan would delete or replace that the env's deletion protection covers."""
+    return removals(summary) if env.deletion_protection else []
+
+
 def check(env: Environment, component: str, protected: list[str],
-          allow_destroy: Iterable[str] = (), confirm_destroy: str | None = None) -> None:
-    """Raise UserError unless every protected removal is allowed by name and confirmed."""
+          allow_destroy: Iterable[str] = (), confirm_destroy: str | None = None,
+          switched_on_by: str | None = None) -> None:
+    """Raise UserError unless every protected removal is allowed by name and confirmed.
+    `switched_on_by` names where protection is on when not in the tfvars being applied."""
     if not protected:
         return
+    where = switched_on_by or f"envs/{env.name}.tfvars"
     allowed = set(allow_destroy)
     missing = [address for address in protected
                if address not in allowed and f"{component}:{address}" not in allowed]
@@ -38,7 +46,7 @@ def check(env: Environment, component: str, protected: list[str],
     if missing:
         raise UserError(
             f"The {env.name} plan for {component} deletes or replaces {', '.join(missing)}, "
-            f"and deletion protection is on in envs/{env.name}.tfvars; nothing was changed. "
+            f"and deletion protection is on in {where}; nothing was changed. "
             f"If that is really intended, apply again with {flags} --confirm-destroy "
             f"{env.destroy_confirmation}.")
     if confirm_destroy != env.destroy_confirmation:
