@@ -27,3 +27,16 @@ def test_a_plan_needs_no_confirmation(monkeypatch):
     monkeypatch.setattr(promote, "choose_commit", stop)
     with pytest.raises(Reached):
         promote.prepare("sit", "sandbox", None, None, None, True)
+
+
+def test_applying_reviewed_plans_that_do_not_exist_says_how_to_write_them(tmp_path, monkeypatch):
+    from bbws_infra.registry import discover_components, load_environment
+
+    monkeypatch.setenv("BBWS_WORK_DIR", str(tmp_path))  # no bundles at all
+    tenants = discover_components()["tenants"]
+    with pytest.raises(UserError) as refused:
+        promote.reviewed_commit("sandbox", load_environment("prod"), [tenants], None)
+    assert str(refused.value) == (
+        "No reviewed plan of tenants for prod (sandbox) to apply; write one with: invoke "
+        "promote --to prod --component tenants --target sandbox --plan-only; nothing was "
+        "changed.")

@@ -106,7 +106,13 @@ def reviewed_commit(target: str, env: Environment, components: list[Component],
     after approval): the bundles reviewers saw, or a refusal; never a new plan."""
     commits = {}
     for item in components:
-        commits[item.name] = bundle.load(target, env.name, item).commit  # refuses if missing
+        try:
+            commits[item.name] = bundle.load(target, env.name, item).commit
+        except UserError:
+            raise UserError(f"No reviewed plan of {item.name} for {env.name} ({target}) to "
+                            f"apply; write one with: invoke promote --to {env.name} "
+                            f"--component {item.name} --target {target} --plan-only; nothing "
+                            "was changed.") from None
     found = set(commits.values())
     if len(found) != 1 or (commit and worktrees.resolve(commit) not in found):
         listed = ", ".join(f"{name} at {sha[:12]}" for name, sha in commits.items())
