@@ -9,6 +9,7 @@ from bbws_infra.registry import (
     COMPONENT_HELP,
     CONFIRM_HELP,
     ENV_HELP,
+    REQUIRED_APPROVALS,
     TARGET_HELP,
 )
 
@@ -273,6 +274,20 @@ def matrix(c):
     _exit(commands.matrix())
 
 
+@task(help={
+    "env": "Environment: " + ", ".join(f"{e} (approvals needed: {n})"
+                                       for e, n in REQUIRED_APPROVALS.items()) + ".",
+    "gates": "Print the env's approval environments (<env>-approval-<n>) as JSON, also as the "
+             "step output `gates`, instead of checking.",
+    "gate": "<env>-approval-<n>: print what this approval job stands for, instead of checking."})
+def approvals(c, env, gates=False, gate=None):
+    """In a GitHub Actions run, before anything changes: count the different people who approved
+    this run for the env (its own and its approval environments, from the REST API with
+    GITHUB_TOKEN), not counting who started or re-ran it; exit 2 when too few. Refused outside
+    a workflow run (a laptop's apply is governed by its confirmation string)."""
+    _exit(commands.approvals(env, gates, gate))
+
+
 @task(name="comment-plans",
       help={"bundles": "Folder holding plan bundles (e.g. downloaded artifacts)."})
 def comment_plans(c, bundles):
@@ -329,4 +344,5 @@ templates = Collection("templates", templates_preview)
 ns = Collection(fmt, validate, validate_schemas, validate_templates, tfsec, checkov,
                 lint_workflows, infracost, check, init, plan, apply, promote, verify, drift,
                 history, status, state_versions, rollback, backups, doctor, unlock, bootstrap,
-                matrix, comment_plans, notify, iam_policy, bench, docs, sandbox, templates)
+                matrix, approvals, comment_plans, notify, iam_policy, bench, docs, sandbox,
+                templates)

@@ -3,11 +3,24 @@ dispatched with their inputs filled in, each job's `run:` commands executed by b
 exactly as written, with the job's env (the target switched from aws to the sandbox). Steps that
 only prepare a runner (checkout, Python, pip, credentials, artifacts) are GitHub's part: the
 repository copy, its installed environment and one work directory stand in for them.
+
+GitHub's part of an approval is played here too: the approval jobs run once per environment the
+plan job listed (its `gates` output), and the run's review history is served by a local
+stand-in for GitHub's REST API on 127.0.0.1 (GITHUB_API_URL), shaped like GitHub's answer, with
+the reviewers the test chooses. Too few different people make the job that changes the env
+refuse before anything is changed.
 """
 
 from __future__ import annotations
 
+import itertools
+import json
 import subprocess
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,65 +30,213 @@ from tests.workflow_files import Command, called_workflow, job_commands, load
 
 pytestmark = pytest.mark.e2e
 
+REPOSITORY = "acme/bbws-infra"
+STARTER = "alice"  # who dispatches every run here
+TOKEN = "ghs_thisrunstoken"
+PROXIES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
+
+
+class GitHubApi(ThreadingHTTPServer):
+    """The review history of each run: GET /repos/<repo>/actions/runs/<id>/approvals answers
+    what `history[id]` holds; anything else, or another token, is GitHub's 404."""
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.history: dict[str, list[dict[str, Any]]] = {}
+        self.requests: list[str] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def record(self, run_id: str, approvals: list[tuple[str, str]]) -> None:
+        """The reviews of a run: (login, environment) per approval, in order."""
+        self.history[run_id] = [{
+            "state": "approved", "comment": "",
+            "environments": [{"id": 100 + i, "node_id": f"EN_{i}", "name": environment,
+                              "url": f"https://api.github.com/repos/{REPOSITORY}/environments/"
+                                     f"{environment}",
+                              "html_url": f"https://github.com/{REPOSITORY}/deployments",
+                              "created_at": "2024-03-04T09:12:40Z",
+                              "updated_at": "2024-03-04T09:12:40Z"}],
+            "user": {"login": login, "id": 5000 + i, "type": "User", "site_admin": False},
+        } for i, (login, environment) in enumerate(approvals)]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: GitHubApi
+
+    def do_GET(self) -> None:
+        self.server.requests.append(self.path)
+        parts = self.path.split("/")  # "", repos, owner, name, actions, runs, id, approvals
+        run_id = parts[6] if len(parts) == 8 else ""
+        known = (self.path == f"/repos/{REPOSITORY}/actions/runs/{run_id}/approvals"
+                 and run_id in self.server.history
+                 and self.headers.get("Authorization") == f"Bearer {TOKEN}")
+        body = json.dumps(self.server.history[run_id] if known else {"message": "Not Found"})
+        self.send_response(200 if known else 404)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(body.encode())))
+        self.end_headers()
+        self.wfile.write(body.encode())
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def api() -> Iterator[GitHubApi]:
+    server = GitHubApi()
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
 
 @pytest.fixture(scope="module")
 def copy(work, tmp_path_factory):
     yield from make_copy("workflows", work, tmp_path_factory)
 
 
-def _run(copy: Copy, commands: list[Command]) -> list[str]:
-    outputs = []
-    for command in commands:
-        if command.line.startswith("pip "):
-            continue  # the copy runs in this test's installed environment
-        env = repo_copy.cli_env(copy.root, copy.work,
-                                {**command.env, "BBWS_TARGET": "sandbox",
-                                 "SLACK_WEBHOOK_URL": None, "GITHUB_STEP_SUMMARY": None})
-        result = subprocess.run(["bash", "-e", "-c", command.line], cwd=copy.root, env=env,
-                                capture_output=True, text=True, timeout=900)
-        assert result.returncode == 0, (command, result.stdout, result.stderr)
-        outputs.append(result.stdout)
-    return outputs
+_RUN_IDS = itertools.count(7000000001)
 
 
-def _dispatch(copy: Copy, workflow: str, inputs: dict[str, str]) -> list[str]:
-    """Every job of a release workflow, in order (plan, the approved apply, notify)."""
+class Run:
+    """One workflow run: its id, the runner's variables, and the step outputs of its jobs."""
+
+    def __init__(self, copy: Copy, api: GitHubApi) -> None:
+        self.copy, self.api = copy, api
+        self.id = str(next(_RUN_IDS))
+        self.outputs: dict[str, dict[str, str]] = {}
+
+    def runner(self, job: str) -> dict[str, str | None]:
+        output = self.copy.work / f"github-output-{self.id}-{job}"
+        output.touch()
+        return {"GITHUB_RUN_ID": self.id, "GITHUB_REPOSITORY": REPOSITORY,
+                "GITHUB_API_URL": self.api.url, "GITHUB_ACTOR": STARTER,
+                "GITHUB_TRIGGERING_ACTOR": STARTER, "GITHUB_OUTPUT": str(output),
+                **dict.fromkeys(PROXIES)}
+
+    def job(self, commands: list[Command], job: str, expect: int = 0
+            ) -> subprocess.CompletedProcess | None:
+        """Run a job's commands in order; the first that exits non-zero ends the job (and must
+        be `expect`); its step outputs are kept. The failed command, if any."""
+        runner = self.runner(job)
+        for command in commands:
+            if command.line.startswith("pip "):
+                continue  # the copy runs in this test's installed environment
+            env = repo_copy.cli_env(self.copy.root, self.copy.work, {
+                **command.env, **runner, "BBWS_TARGET": "sandbox", "SLACK_WEBHOOK_URL": None,
+                "GITHUB_STEP_SUMMARY": None})
+            result = subprocess.run(["bash", "-e", "-c", command.line], cwd=self.copy.root,
+                                    env=env, capture_output=True, text=True, timeout=900)
+            if result.returncode:
+                assert result.returncode == expect, (command, result.stdout, result.stderr)
+                return result
+        assert expect == 0, (job, "every command passed")
+        lines = Path(str(runner["GITHUB_OUTPUT"])).read_text().splitlines()
+        self.outputs[job] = dict(line.split("=", 1) for line in lines)
+        return None
+
+    def approve(self, workflow: dict, context: dict, lister: str, env: str,
+                approvers: list[str]) -> list[str]:
+        """The approval jobs of the gates `lister` listed (one per gate, as the matrix does),
+        and the review history GitHub records: one approver per gate, then the env's own."""
+        gates = json.loads(self.outputs[lister]["gates"])
+        for gate in gates:
+            self.job(job_commands(workflow, "approve", {**context, "matrix": {"gate": gate}}),
+                     "approve")
+        environments = [*gates, env]
+        assert len(approvers) == len(environments), (environments, approvers)
+        self.api.record(self.id, list(zip(approvers, environments, strict=True)))
+        return gates
+
+
+def _release_context(passed: dict[str, str]) -> dict:
+    return {"inputs": passed, "needs": {"plan": {"result": "success"},
+                                        "apply": {"result": "success"}},
+            "secrets": {}, "github": {"token": TOKEN}}
+
+
+def _dispatch(copy: Copy, api: GitHubApi, workflow: str, inputs: dict[str, str],
+              approvers: list[str]) -> Run:
+    """Every job of a release workflow, in order: plan, the approval jobs, the apply (which
+    counts the approvals), notify."""
     called, passed = called_workflow(load(workflow), inputs)
-    context = {"inputs": passed, "needs": {"plan": {"result": "success"},
-                                           "apply": {"result": "success"}},
-               "secrets": {}}
-    out = []
-    for job_id in ("plan", "apply", "notify"):
-        out += _run(copy, job_commands(called, job_id, context))
-    return out
+    context = _release_context(passed)
+    run = Run(copy, api)
+    run.job(job_commands(called, "plan", context), "plan")
+    run.approve(called, context, "plan", passed["env"], approvers)
+    run.job(job_commands(called, "apply", context), "apply")
+    run.job(job_commands(called, "notify", context), "notify")
+    return run
 
 
-def test_deploy_dev_promote_sit_and_rollback_as_the_workflows_run_them(copy: Copy):
-    _dispatch(copy, "deploy-dev.yml", {"confirm": "deploy-dev", "component": ""})
+def test_deploy_dev_promote_sit_and_rollback_as_the_workflows_run_them(copy: Copy,
+                                                                        api: GitHubApi):
+    run = _dispatch(copy, api, "deploy-dev.yml", {"confirm": "deploy-dev", "component": ""},
+                    approvers=["bob"])
+    assert run.outputs["plan"]["gates"] == "[]"  # dev: no approval jobs
     first = copy.head()
     dev = copy.json("history", "--env", "dev")
     assert {(r["action"], r["commit"], r["verification"]) for r in dev} == {
         ("apply", first, "passed")}
 
-    _dispatch(copy, "promote-sit.yml", {"confirm": "promote-sit", "component": ""})
+    # promote-sit: one person approving both sit-approval-1 and sit is one approval, so the
+    # apply job refuses before anything is changed
+    called, passed = called_workflow(load("promote-sit.yml"),
+                                     {"confirm": "promote-sit", "component": ""})
+    context = _release_context(passed)
+    run = Run(copy, api)
+    run.job(job_commands(called, "plan", context), "plan")
+    assert run.approve(called, context, "plan", "sit", ["bob", "bob"]) == ["sit-approval-1"]
+    before = (copy.snapshot("sit"), copy.json("history", "--env", "sit"))
+    refused = run.job(job_commands(called, "apply", context), "apply", expect=2)
+    assert refused is not None and refused.args[-1] == 'invoke approvals --env "$ENV_NAME"'
+    assert " ".join(refused.stderr.split()) == (
+        "error: sit needs approvals from 2 different people besides alice, who started this "
+        "run, but only bob approved: 1 missing, so nothing was changed.")
+    assert (copy.snapshot("sit"), copy.json("history", "--env", "sit")) == before
+    assert before[1] == []
+
+    # the starter's own approval does not count either
+    api.record(run.id, [("bob", "sit-approval-1"), (STARTER, "sit")])
+    refused = run.job(job_commands(called, "apply", context), "apply", expect=2)
+    assert "(alice's own approval does not count): 1 missing" in " ".join(
+        refused.stderr.split())
+    assert (copy.snapshot("sit"), copy.json("history", "--env", "sit")) == before
+
+    # a second person approves the re-run apply job: the same reviewed bundles are applied
+    api.record(run.id, [("bob", "sit-approval-1"), ("bob", "sit"), ("carol", "sit")])
+    run.job(job_commands(called, "apply", context), "apply")
+    run.job(job_commands(called, "notify", context), "notify")
     sit = copy.json("history", "--env", "sit")
     assert len(sit) == len(dev)
     assert {(r["action"], r["commit"], r["verification"]) for r in sit} == {
         ("promote", first, "passed")}
+    # each attempt of the apply job asked GitHub for this run's review history
+    assert api.requests[-3:] == [f"/repos/{REPOSITORY}/actions/runs/{run.id}/approvals"] * 3
 
     # a second release of dev, then the rollback workflow takes templates back
     template = copy.root / "s3" / "templates" / "templates" / "receipts" / "receipt.html"
     template.write_text(template.read_text() + "<!-- reworded -->\n")
     copy.commit("reword a receipt")
     before = copy.json("state-versions", "--env", "dev", "--component", "templates")[0]
-    _dispatch(copy, "deploy-dev.yml", {"confirm": "deploy-dev", "component": "templates"})
+    _dispatch(copy, api, "deploy-dev.yml", {"confirm": "deploy-dev", "component": "templates"},
+              approvers=["carol"])
 
     rollback = load("rollback.yml")
     inputs = {"env": "dev", "component": "templates", "version_id": before["version_id"],
               "confirm": "rollback-dev"}
-    context = {"inputs": inputs, "needs": {"rollback": {"result": "success"}}, "secrets": {}}
-    _run(copy, job_commands(rollback, "rollback", context))
-    _run(copy, job_commands(rollback, "notify", context))
+    context = {"inputs": inputs, "needs": {"rollback": {"result": "success"}}, "secrets": {},
+               "github": {"token": TOKEN}}
+    run = Run(copy, api)
+    run.job(job_commands(rollback, "gates", context), "gates")
+    assert run.approve(rollback, context, "gates", "dev", ["bob"]) == []
+    run.job(job_commands(rollback, "rollback", context), "rollback")
+    run.job(job_commands(rollback, "notify", context), "notify")
     (record,) = copy.json("history", "--env", "dev", "--component", "templates", "--limit", "1")
     assert (record["action"], record["commit"], record["rolled_back_to"],
             record["verification"]) == ("rollback", first, before["version_id"], "passed")

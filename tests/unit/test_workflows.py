@@ -1,20 +1,30 @@
 """The workflows only call the tasks, every task and flag they call exists, and the safety rules
-hold (pinned actions, least-privilege tokens, no cancelled applies, timeouts). The jobs'
+hold (pinned actions, least-privilege tokens, no cancelled applies, timeouts, as many approval
+jobs as the registry asks for and the approvals counted before anything changes). The jobs'
 commands run for real on the sandbox in tests/e2e/test_workflows.py."""
 
 from __future__ import annotations
 
 import inspect
+import json
 import re
 import shlex
 
 import pytest
 
 import tasks
+from bbws_infra import approvals, commands
+from bbws_infra.registry import PROMOTION_ORDER, REQUIRED_APPROVALS
+from tests.workflow_files import WORKFLOWS as WORKFLOW_DIR
 from tests.workflow_files import all_workflows, run_lines
 
 WORKFLOWS = all_workflows()
 ALLOWED = ("pip", "invoke", "nox")
+GATE_ENVIRONMENT = "${{ matrix.gate }}"
+CHECK = 'invoke approvals --env "$ENV_NAME"'
+# The workflows with approval jobs: (file, the job that lists the gates, the job that changes
+# the env).
+GATED = [("_release.yml", "plan", "apply"), ("rollback.yml", "gates", "rollback")]
 
 
 def _task_arguments(name: str) -> set[str]:
@@ -58,7 +68,13 @@ def test_actions_are_pinned_and_tokens_minimal(name):
         if permissions.get("id-token") == "write":  # only jobs that assume the AWS role
             assert any("configure-aws-credentials" in str(s.get("uses", ""))
                        for s in job["steps"]), where
-        if job.get("environment"):  # every AWS job: never cancelled midway (a lock)
+        if "actions" in permissions:  # only to read the run's approvals
+            assert permissions["actions"] == "read", where
+            assert CHECK in [line for j, line in run_lines({"jobs": {job_id: job}})], where
+        if job.get("environment") == GATE_ENVIRONMENT:  # an approval job: no AWS at all
+            assert permissions == {"contents": "read"}, where
+            assert not any("aws" in str(s.get("uses", "")) for s in job["steps"]), where
+        elif job.get("environment"):  # every AWS job: never cancelled midway (a lock)
             assert job["concurrency"]["cancel-in-progress"] is False, where
         for step in job["steps"]:
             uses = step.get("uses")
@@ -73,7 +89,7 @@ def test_the_release_workflows_bind_apply_to_the_gated_environment():
     release = WORKFLOWS["_release.yml"]["jobs"]
     assert release["plan"]["environment"] == "${{ inputs.env }}-plan"
     assert release["apply"]["environment"] == "${{ inputs.env }}"
-    assert release["apply"]["needs"] == "plan"
+    assert release["apply"]["needs"] == ["plan", "approve"]
     applied = [line for job, line in run_lines(WORKFLOWS["_release.yml"]) if job == "apply"]
     # after approval only saved bundles are applied: no plan, no promotion without --reviewed
     assert all(" plan " not in line for line in applied)
@@ -82,3 +98,80 @@ def test_the_release_workflows_bind_apply_to_the_gated_environment():
                       ("promote-prod.yml", "prod")):
         (job,) = WORKFLOWS[name]["jobs"].values()
         assert job["with"]["env"] == env and "workflow_dispatch" in WORKFLOWS[name]["on"]
+
+    # the callers grant what the called jobs need: the role, and reading the run's approvals
+    for name in ("deploy-dev.yml", "promote-sit.yml", "promote-prod.yml"):
+        (job,) = WORKFLOWS[name]["jobs"].values()
+        assert job["permissions"] == {"contents": "read", "id-token": "write",
+                                      "actions": "read"}, name
+
+
+@pytest.mark.parametrize(("name", "source", "change"), GATED)
+def test_approval_jobs_come_from_the_registry(name: str, source: str, change: str):
+    jobs = WORKFLOWS[name]["jobs"]
+    # one job lists the env's approval environments as an output, with the task
+    lister = jobs[source]
+    assert lister["outputs"] == {"gates": "${{ steps.gates.outputs.gates }}"}
+    (step,) = [s for s in lister["steps"] if s.get("id") == "gates"]
+    assert step["run"] == 'invoke approvals --env "$ENV_NAME" --gates'
+    assert lister["env"]["ENV_NAME"] == "${{ inputs.env }}"
+    # one approval job per listed environment, bound to it; none at all when the list is empty
+    gate = jobs["approve"]
+    assert gate["needs"] == source
+    assert gate["if"] == f"needs.{source}.outputs.gates != '[]'"
+    assert gate["strategy"]["matrix"] == {
+        "gate": f"${{{{ fromJSON(needs.{source}.outputs.gates) }}}}"}
+    assert gate["environment"] == GATE_ENVIRONMENT
+    assert [line for j, line in run_lines(WORKFLOWS[name]) if j == "approve"] == [
+        "pip install -e '.[dev]'", 'invoke approvals --env "$ENV_NAME" --gate "$GATE"']
+    assert gate["env"] == {"ENV_NAME": "${{ inputs.env }}", "GATE": GATE_ENVIRONMENT}
+    # no approval environment or count is written in the workflow itself
+    code = [line for line in (WORKFLOW_DIR / name).read_text().splitlines()
+            if not line.lstrip().startswith("#")]
+    assert not any(re.search(r"approval-\d|approval-<", line) for line in code), name
+
+
+@pytest.mark.parametrize("env_name", PROMOTION_ORDER)
+def test_the_listed_gates_are_one_fewer_than_the_people_needed(env_name: str, capsys,
+                                                                monkeypatch):
+    monkeypatch.delenv("GITHUB_OUTPUT", raising=False)  # when these tests run in Actions
+    assert commands.approvals(env_name, gates=True) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert listed == [f"{env_name}-approval-{n}"
+                      for n in range(1, REQUIRED_APPROVALS[env_name])]
+    # the approval jobs plus the env's own environment: one approval each
+    assert len(listed) + 1 == REQUIRED_APPROVALS[env_name]
+    assert approvals.counted_environments(env_name) == [*listed, env_name]
+
+
+@pytest.mark.parametrize(("name", "source", "change"), GATED)
+def test_the_changing_job_counts_the_approvals_before_anything_else(name: str, source: str,
+                                                                      change: str):
+    job = WORKFLOWS[name]["jobs"][change]
+    where = f"{name}:{change}"
+    assert job["environment"] == "${{ inputs.env }}", where  # the last approval
+    assert job["needs"] == [source, "approve"], where
+    # it runs after every approval job approved, or when there are none (dev); never when
+    # one was rejected or the run cancelled
+    condition = job["if"]
+    assert condition.startswith("${{ !cancelled() && "), where
+    assert f"needs.{source}.result == 'success'" in condition, where
+    assert ("(needs.approve.result == 'success' || needs.approve.result == 'skipped')"
+            in condition), where
+    assert "always()" not in condition, where
+    assert job["permissions"] == {"contents": "read", "id-token": "write",
+                                  "actions": "read"}, where
+    # the check is the first step after installing, before any artifact, credential or task
+    steps = job["steps"]
+    runs = [i for i, s in enumerate(steps) if "run" in s]
+    first, check = runs[0], runs[1]
+    assert steps[first]["run"].startswith("pip install"), where
+    assert steps[check]["run"] == CHECK, where
+    assert steps[check]["env"] == {"GITHUB_TOKEN": "${{ github.token }}"}, where
+    assert "if" not in steps[check], where
+    assert all("run" not in s or s["run"].startswith("pip ") for s in steps[:check]), where
+    assert all("uses" not in s or s["uses"].startswith(("actions/checkout@",
+                                                        "actions/setup-python@"))
+               for s in steps[:check]), where
+    # the check's exit status stops the job: nothing after it is allowed to ignore failure
+    assert not any(s.get("continue-on-error") for s in steps), where

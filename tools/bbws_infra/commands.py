@@ -788,6 +788,30 @@ def matrix() -> int:
 
 
 @guarded
+def approvals(env: str, gates: bool = False, gate: str | None = None) -> int:
+    """In a workflow run: refuse unless enough different people approved it for env (the
+    count is the registry's); or, with gates, the env's approval environments as JSON (also
+    the step output `gates`); or, with gate, what that approval job stands for."""
+    from bbws_infra import approvals as approving
+
+    load_environment(env)
+    if gates and gate:
+        raise UserError("Pass --gates or --gate, not both; nothing was checked.")
+    if gates:
+        names = json.dumps(approving.gates(env))
+        github.set_output("gates", names)
+        print(names)
+        return 0
+    if gate:
+        console.print(approving.describe_gate(env, gate), markup=False)
+        return 0
+    sentence = approving.verdict(approving.check(env))
+    github.job_summary(f"**Approvals**: {sentence}")
+    console.print(sentence, markup=False)
+    return 0
+
+
+@guarded
 def comment_plans(bundles: str) -> int:
     """One pull-request comment with the summary of every bundle found under `bundles`
     (updated in place by each new run)."""

@@ -1,8 +1,9 @@
-"""What the tasks add when GitHub Actions runs them: Markdown for the job summary, and one
-pull-request comment per environment that each new plan updates instead of adding another.
+"""What the tasks add when GitHub Actions runs them: Markdown for the job summary, step
+outputs, one pull-request comment per environment that each new plan updates instead of adding
+another, and reads of the REST API (a run's approvals: approvals.py).
 
-Outside Actions (no GITHUB_STEP_SUMMARY, no pull request) every function here does nothing, so
-the tasks behave the same on a laptop.
+Outside Actions (no GITHUB_STEP_SUMMARY, GITHUB_OUTPUT, pull request) the writing functions
+here do nothing, so the tasks behave the same on a laptop.
 """
 
 from __future__ import annotations
@@ -37,18 +38,41 @@ def pull_request_number() -> int | None:
     return int(number) if number else None
 
 
-def _request(method: str, url: str, token: str, body: dict | None = None) -> Any:
+class GitHubError(OperationError):
+    """GitHub's API answered with an error, or could not be reached or read (status None)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def api_url() -> str:
+    """The REST API of the GitHub the run belongs to (GITHUB_API_URL; github.com otherwise)."""
+    return os.environ.get("GITHUB_API_URL", "https://api.github.com").rstrip("/")
+
+
+def get_json(url: str, token: str, timeout: float = 30) -> Any:
+    """GET one REST API resource as JSON; GitHubError with one sentence when that fails."""
+    return _request("GET", url, token, timeout=timeout)
+
+
+def _request(method: str, url: str, token: str, body: dict | None = None,
+             timeout: float = 30) -> Any:
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, method=method, headers={
         "Authorization": f"Bearer {token}", "Accept": "application/vnd.github+json",
         "Content-Type": "application/json", "X-GitHub-Api-Version": "2022-11-28"})
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return json.loads(response.read() or b"null")
     except urllib.error.HTTPError as error:
-        raise OperationError(f"GitHub answered {error.code} to {method} {url}.") from None
-    except (urllib.error.URLError, TimeoutError) as error:
-        raise OperationError(f"Could not reach GitHub at {url} ({error}).") from None
+        raise GitHubError(f"GitHub answered {error.code} to {method} {url}.",
+                          error.code) from None
+    except (urllib.error.URLError, TimeoutError, OSError) as error:
+        reason = getattr(error, "reason", None) or error
+        raise GitHubError(f"Could not reach GitHub at {url} ({reason}).") from None
+    except ValueError:  # the body is not JSON (or not UTF-8)
+        raise GitHubError(f"GitHub's answer to {method} {url} is not JSON.") from None
 
 
 def upsert_comment(marker: str, markdown: str) -> str:
@@ -62,7 +86,7 @@ def upsert_comment(marker: str, markdown: str) -> str:
     if not token or not repository:
         raise UserError("Commenting needs GITHUB_TOKEN and GITHUB_REPOSITORY (GitHub Actions "
                         "sets the second; pass the first from secrets.GITHUB_TOKEN).")
-    api = os.environ.get("GITHUB_API_URL", "https://api.github.com").rstrip("/")
+    api = api_url()
     body = f"<!-- {marker} -->\n{markdown}"
     comments_url = f"{api}/repos/{repository}/issues/{number}/comments"
     page = 1

@@ -23,6 +23,11 @@ TARGETS = ("sandbox", "aws")
 # Changes travel dev -> sit -> prod; the first environment deploys, the later ones promote.
 PROMOTION_ORDER = ("dev", "sit", "prod")
 
+# How many different people must approve a workflow run that changes an environment (release
+# or rollback), not counting whoever started the run. GitHub starts a job on the first
+# approval, so the workflows add approval jobs and the apply job counts (see approvals.py).
+REQUIRED_APPROVALS = {"dev": 1, "sit": 2, "prod": 3}
+
 # Component folders and the prefix of their state keys (the repository names the state layout
 # was agreed with).
 STATE_KEY_PREFIXES = {"dynamodb": "2_1_bbws_dynamodb_schemas", "s3": "2_1_bbws_s3_schemas"}

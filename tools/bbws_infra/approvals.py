@@ -1,0 +1,216 @@
+"""How many people approved this workflow run: counted by the job about to change an
+environment, before it changes anything.
+
+A GitHub environment's required reviewers are a list, and a job bound to it starts as soon as
+ONE of them approves: GitHub never counts approvals. An environment that needs N people
+(REQUIRED_APPROVALS in registry.py) is therefore guarded twice:
+
+- the workflows run N-1 approval jobs first, each bound to its own GitHub environment
+  `<env>-approval-<n>` with its own reviewers; the job that changes the env is bound to `<env>`
+  and is the last approval. gates() is that list; the workflows read it from
+  `invoke approvals --env <env> --gates`, so it comes from the registry only;
+- that job runs `invoke approvals --env <env>` first: it reads the run's review history from
+  GitHub's REST API and refuses unless N different people approved over those environments,
+  not counting whoever started (or re-ran) the run. However the environments' reviewers were
+  configured, fewer than N people cannot get past it.
+
+Outside a workflow run there is nothing to count: the check refuses, and applies from a laptop
+are governed by the confirmation strings. Only the standard library talks to GitHub
+(github.get_json).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from bbws_infra import github
+from bbws_infra.errors import OperationError, UserError
+from bbws_infra.registry import REQUIRED_APPROVALS
+
+APPROVED = "approved"  # a review's state: approved, rejected (or pending, with comments)
+TIMEOUT_SECONDS = 20
+_RUN_ID = re.compile(r"[0-9]+")
+_REPOSITORY = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9._-]+")
+
+
+def required(env_name: str) -> int:
+    """How many different people must approve a run that changes env_name."""
+    try:
+        return REQUIRED_APPROVALS[env_name]
+    except KeyError:
+        raise UserError(f"Unknown environment {env_name!r}; choose one of: "
+                        f"{', '.join(REQUIRED_APPROVALS)}.") from None
+
+
+def gates(env_name: str) -> list[str]:
+    """The approval environments a run passes before the env's own: `<env>-approval-1` to
+    `<env>-approval-<N-1>` (none where one approval is enough)."""
+    return [f"{env_name}-approval-{n}" for n in range(1, required(env_name))]
+
+
+def counted_environments(env_name: str) -> list[str]:
+    """Where an approval counts for env_name: its approval environments and its own."""
+    return [*gates(env_name), env_name]
+
+
+def describe_gate(env_name: str, gate: str) -> str:
+    """What one approval job stands for; a gate that is not env_name's is refused."""
+    names = gates(env_name)
+    if gate not in names:
+        choices = ", ".join(names) or f"none: {env_name} needs one approval, its own"
+        raise UserError(f"{gate!r} is not an approval environment of {env_name} "
+                        f"(those are: {choices}).")
+    return (f"{gate}: approval {names.index(gate) + 1} of the {required(env_name)} that "
+            f"{env_name} needs; the job bound to {env_name} is the last one, and it counts the "
+            "different people who approved before it changes anything.")
+
+
+@dataclass(frozen=True)
+class Review:
+    """One entry of a run's review history."""
+
+    login: str
+    state: str
+    environments: tuple[str, ...]
+
+
+def parse_reviews(payload: Any, source: str) -> list[Review]:
+    """GitHub's answer to "Get the review history for a workflow run": a list of objects with
+    `state`, `comment`, `environments` (objects with `name`) and `user` (with `login`)."""
+    if not isinstance(payload, list):
+        raise OperationError(f"GitHub's answer from {source} is not a list of reviews, so no "
+                             "approval could be counted; nothing was changed.")
+    reviews = []
+    for index, item in enumerate(payload):
+        try:
+            reviews.append(Review(
+                login=str(item["user"]["login"]), state=str(item["state"]),
+                environments=tuple(str(e["name"]) for e in item["environments"])))
+        except (KeyError, TypeError):
+            raise OperationError(f"Review {index} in GitHub's answer from {source} lacks "
+                                 "user.login, state or environments[].name, so no approval "
+                                 "could be counted; nothing was changed.") from None
+    return reviews
+
+
+@dataclass(frozen=True)
+class Tally:
+    """The approvals that count for one environment in one run."""
+
+    env: str
+    required: int
+    approvers: tuple[str, ...]  # different people, first approval first
+    not_counted: tuple[str, ...]  # approved, but started or re-ran the run
+    starters: tuple[str, ...]  # who started (and re-ran) the run
+
+    @property
+    def missing(self) -> int:
+        return max(0, self.required - len(self.approvers))
+
+    @property
+    def enough(self) -> bool:
+        return self.missing == 0
+
+
+def tally(reviews: Iterable[Review], env_name: str, starters: Iterable[str]) -> Tally:
+    """Count the different people who approved any of the env's counted environments; the
+    same person approving several counts once, a rejection or another environment's review
+    not at all, and nobody who started the run counts (logins compare case-insensitively, as
+    GitHub's do)."""
+    wanted = set(counted_environments(env_name))
+    who_started = tuple(dict.fromkeys(s for s in starters if s))
+    excluded = {s.casefold() for s in who_started}
+    counted: dict[str, str] = {}
+    own: dict[str, str] = {}
+    for review in reviews:
+        if review.state != APPROVED or not wanted.intersection(review.environments):
+            continue
+        key = review.login.casefold()
+        (own if key in excluded else counted).setdefault(key, review.login)
+    return Tally(env_name, required(env_name), tuple(counted.values()), tuple(own.values()),
+                 who_started)
+
+
+def verdict(result: Tally) -> str:
+    """One sentence: who approved, and what is missing."""
+    started = "started this run" if len(result.starters) < 2 else "started and re-ran this run"
+    besides = f"besides {_people(result.starters)}, who {started}"
+    if result.enough:
+        return (f"{result.env}: approved by {_people(result.approvers)}, "
+                f"{_headcount(len(result.approvers))} {besides} "
+                f"({result.required} required).")
+    if not result.approvers:
+        approved = "nobody else approved"
+    else:
+        only = "only " if len(result.approvers) == 1 else ""
+        approved = f"{only}{_people(result.approvers)} approved"
+    own = ""
+    if result.not_counted:
+        owners = _people(f"{name}'s" for name in result.not_counted)
+        own = (f" ({owners} own approval does not count)" if len(result.not_counted) == 1
+               else f" ({owners} own approvals do not count)")
+    return (f"{result.env} needs approvals from {_headcount(result.required)} {besides}, "
+            f"but {approved}{own}: {result.missing} missing, so nothing was changed.")
+
+
+def fetch_reviews(environ: Mapping[str, str]) -> tuple[list[Review], tuple[str, ...]]:
+    """This run's review history from GitHub, and who started (and re-ran) the run; refused
+    outside a workflow run, and when the runner's variables are missing."""
+    run_id = environ.get("GITHUB_RUN_ID", "")
+    if not run_id:
+        raise UserError("invoke approvals counts the approvals of a GitHub Actions workflow "
+                        "run and only applies inside one (GITHUB_RUN_ID is not set); on a "
+                        "laptop the confirmation string governs an apply, and nothing was "
+                        "checked.")
+    repository = environ.get("GITHUB_REPOSITORY", "")
+    token = environ.get("GITHUB_TOKEN", "")
+    starter = environ.get("GITHUB_TRIGGERING_ACTOR", "")
+    missing = [name for name, value in (("GITHUB_REPOSITORY", repository),
+                                        ("GITHUB_TOKEN", token),
+                                        ("GITHUB_TRIGGERING_ACTOR", starter)) if not value]
+    if missing:
+        raise UserError(f"Counting this run's approvals needs {', '.join(missing)} (the runner "
+                        "sets GITHUB_REPOSITORY and GITHUB_TRIGGERING_ACTOR; the step sets "
+                        "GITHUB_TOKEN from github.token); nothing was changed.")
+    if not _RUN_ID.fullmatch(run_id) or not _REPOSITORY.fullmatch(repository):
+        raise UserError(f"GITHUB_RUN_ID {run_id!r} or GITHUB_REPOSITORY {repository!r} is not "
+                        "what GitHub Actions sets; nothing was changed.")
+    api = environ.get("GITHUB_API_URL", "").rstrip("/") or "https://api.github.com"
+    url = f"{api}/repos/{repository}/actions/runs/{run_id}/approvals"
+    try:
+        payload = github.get_json(url, token, timeout=TIMEOUT_SECONDS)
+    except github.GitHubError as error:
+        hint = ("; the job needs `permissions: actions: read` and GITHUB_TOKEN from "
+                "github.token" if error.status in (401, 403, 404) else "")
+        raise github.GitHubError(f"Could not read this run's approvals "
+                                 f"({str(error).rstrip('.')}{hint}); nothing was changed.",
+                                 error.status) from None
+    starters = (starter, environ.get("GITHUB_ACTOR", ""))
+    return parse_reviews(payload, url), tuple(dict.fromkeys(s for s in starters if s))
+
+
+def check(env_name: str, environ: Mapping[str, str] | None = None) -> Tally:
+    """The approvals of this run for env_name; UserError (exit 2) with the verdict when fewer
+    different people than required approved."""
+    required(env_name)  # an unknown env is refused before GitHub is asked
+    reviews, starters = fetch_reviews(os.environ if environ is None else environ)
+    result = tally(reviews, env_name, starters)
+    if not result.enough:
+        raise UserError(verdict(result))
+    return result
+
+
+def _people(names: Iterable[str]) -> str:
+    names = list(names)
+    if len(names) < 2:
+        return "".join(names) or "nobody"
+    return f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+
+def _headcount(number: int) -> str:
+    return "1 person" if number == 1 else f"{number} different people"
