@@ -153,6 +153,34 @@ def test_promotion_to_sit_of_the_verified_commit(copy: Copy, first: str):
     assert repo_copy.git(copy.root, "status", "--porcelain") == ""
 
 
+def test_a_reviewed_plan_whose_state_moved_is_planned_again(copy: Copy, first: str):
+    # The bundle a failed or racing apply leaves behind: reviewed, then the state moved.
+    copy.ok("promote", "--to", "sit", "--component", "campaigns", "--plan-only")
+    env = load_environment("sit")
+    s3 = copy.session("sit").client("s3")
+    key = "2_1_bbws_dynamodb_schemas/campaigns/terraform.tfstate"
+    document = json.loads(s3.get_object(Bucket=env.state_bucket, Key=key)["Body"].read())
+    s3.put_object(Bucket=env.state_bucket, Key=key,
+                  Body=json.dumps({**document, "serial": document["serial"] + 1}).encode())
+    # the digest follows (doctor still reports the version no ledger record left: exit 1)
+    fixed = copy.invoke("doctor", "--env", "sit", "--component", "campaigns", "--fix-digest")
+    assert fixed.returncode == 1 and "campaigns: digest " in fixed.stdout, fixed.stderr
+
+    # after approval nothing is planned: refused, with the command that makes a new review
+    message = copy.refused("promote", "--to", "sit", "--component", "campaigns", "--reviewed",
+                           "--confirm", "promote-sit")
+    assert "The state of campaigns in sit moved since the plan" in message
+    assert (f"plan again: invoke promote --to sit --commit {first[:12]} --target sandbox "
+            "--plan-only") in message
+    # a promotion that may plan plans that component again instead of keeping the stale plan
+    out = copy.ok("promote", "--to", "sit", "--component", "campaigns", "--confirm",
+                  "promote-sit")
+    assert "reviewed plans of this commit kept" not in out
+    (record,) = _history(copy, "sit", "--component", "campaigns", "--limit", "1")
+    assert (record["commit"], record["verification"]) == (first, "passed")
+    assert record["state_before"]["serial"] == document["serial"] + 1
+
+
 def test_a_commit_dev_never_ran_is_refused_and_changes_nothing(copy: Copy, first: str):
     second = copy.commit("a commit dev never ran")
     before = copy.snapshot("sit")

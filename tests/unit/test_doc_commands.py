@@ -131,3 +131,12 @@ def test_the_repository_docs_name_only_real_tasks_flags_and_files():
     # The README and the runbooks show the everyday tasks.
     assert {"plan", "apply", "promote", "rollback", "verify", "history", "state-versions",
             "doctor", "unlock"} <= documented
+
+
+def test_a_command_inside_a_quoted_message_ends_with_its_sentence(tmp_path: Path):
+    root = _tree(tmp_path, **{"README.md": (
+        "| `error: stale; plan again: invoke plan --env dev --component tenants; nothing was "
+        "changed.` | `run: invoke doctor --env dev.` | `invoke apply ...` |\n")})
+    assert [c.text for c in doc_commands.commands(root)] == [
+        "invoke plan --env dev --component tenants", "invoke doctor --env dev", "invoke apply ..."]
+    assert doc_commands.problems(root) == []

@@ -134,11 +134,17 @@ def check_offline(request: DeployRequest) -> list[ApprovedBundle]:
     return approved
 
 
+def _plan_again(request: DeployRequest, component: str) -> str:
+    """The command that makes a fresh plan for this request (a promotion plans its commit)."""
+    return "plan again: " + (request.replan or f"invoke plan --env {request.env.name} "
+                                               f"--component {component} --target "
+                                               f"{request.target}")
+
+
 def _check_record(request: DeployRequest, component: Component, record: bundle.BundleRecord,
                   directory: Path, commit_now: str, max_age_s: float) -> None:
     env, name = request.env, component.name
-    again = "plan again: " + (request.replan or f"invoke plan --env {env.name} --component "
-                                                f"{name} --target {request.target}")
+    again = _plan_again(request, name)
     for file_name, expected in ((bundle.PLAN_FILE, record.plan_sha256),
                                 (bundle.PLAN_JSON, record.plan_json_sha256)):
         path = directory / file_name
@@ -195,20 +201,32 @@ def check_protection_kept(request: DeployRequest, session: Any,
 
 
 def remote_state(session: Any, env: Environment, component: Component) -> RemoteState:
-    """The component's current state object, read directly (no Terraform, no lock)."""
+    """The component's current state object, read directly (no Terraform, no lock). Refuses
+    a current object that is no state document: Terraform can neither read nor replace it."""
     current = state_versions.current_object(session, env, component)
     if current is None:
         return RemoteState("", 0)
     body, version_id, modified = current
-    document = json.loads(body or b"{}")
+    try:
+        document = json.loads(body or b"{}")
+        if not isinstance(document, dict):
+            raise ValueError("not a JSON object")
+    except ValueError as error:
+        raise UserError(
+            f"The current state of {component.name} in {env.name} (S3 version {version_id}) "
+            f"is not a readable state document ({error}), so Terraform can neither read nor "
+            "replace it; make the last good version current again as "
+            "docs/runbooks/rollback.md describes (a damaged state), then run this again; "
+            "nothing was changed.") from None
     return RemoteState(document.get("lineage", ""), int(document.get("serial", 0)), version_id,
                        modified)
 
 
-def check_state(session: Any, env: Environment, approved: Iterable[ApprovedBundle]
+def check_state(session: Any, request: DeployRequest, approved: Iterable[ApprovedBundle]
                 ) -> dict[str, RemoteState]:
     """Round 2: refuse when another apply moved a component's state since its plan; the
     state each component is in now."""
+    env = request.env
     found = {}
     for item in approved:
         now = remote_state(session, env, item.component)
@@ -221,8 +239,8 @@ def check_state(session: Any, env: Environment, approved: Iterable[ApprovedBundl
             f"The state of {item.component.name} in {env.name} moved since the plan: it was "
             f"serial {record.state_serial} (lineage {record.state_lineage or 'none'}) when "
             f"planned and is serial {now.serial} (lineage {now.lineage or 'none'}) now, "
-            f"written{when}; someone applied in between. Nothing was changed; plan again: "
-            f"invoke plan --env {env.name} --component {item.component.name}.")
+            f"written{when}; someone applied in between. Nothing was changed; "
+            f"{_plan_again(request, item.name)}.")
     return found
 
 
@@ -330,7 +348,7 @@ def apply(request: DeployRequest, console: Console,
     ctx = targets.prepare(request.target, request.env, request.source)
     on_ready(ctx)
     targets.stage(ctx, [item.component for item in approved])
-    states = check_state(ctx.session, request.env, approved)
+    states = check_state(ctx.session, request, approved)
     check_release_order(request, ctx.session, approved)
     check_protection_kept(request, ctx.session, approved)
     # every backup before any apply: one that fails stops the whole deployment

@@ -34,8 +34,9 @@ READ_ONLY_TASKS = frozenset({
 })
 _WRITING_FLAGS = frozenset({"--fix", "--fix-digest"})
 _INVOKE = re.compile(r"(?:^|(?<=[\s\"'(]))invoke(?=\s)")
-# Where a documented command ends inside a shell line.
-_COMMAND_END = re.compile(r"\)\"|\)|\s(?:\||&&|;|>|2>|#)\s?")
+# Where a documented command ends inside a shell line or a quoted message (a sentence's
+# `;`, `.` or `,`).
+_COMMAND_END = re.compile(r"\)\"|\)|\s(?:\||&&|;|>|2>|#)\s?|(?<!\.)[;.,](?=\s|$)")
 _PLACEHOLDER = re.compile(r"[A-Z][A-Z0-9_]*|<[^>]*>")
 _VALUE_FLAGS = {"env": "env", "to": "env", "component": "component", "target": "target"}
 

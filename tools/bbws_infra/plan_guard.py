@@ -47,7 +47,7 @@ def check(env: Environment, component: str, protected: list[str],
         raise UserError(
             f"The {env.name} plan for {component} deletes or replaces {', '.join(missing)}, "
             f"and deletion protection is on in {where}; nothing was changed. "
-            f"If that is really intended, apply again with {flags} --confirm-destroy "
+            f"If that is really intended, run it again with {flags} --confirm-destroy "
             f"{env.destroy_confirmation}.")
     if confirm_destroy != env.destroy_confirmation:
         raise UserError(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bbws_infra import bundle, deploy, ledger, targets, worktrees
 from bbws_infra.errors import UserError
@@ -94,7 +95,11 @@ def prepare(to: str, target: str, component: str | None, commit: str | None,
     if missing:
         raise UserError(f"Commit {sha[:12]} has no component {', '.join(missing)}; nothing "
                         "was changed.")
-    kept = [c for c in components if _has_bundle_of(target, env.name, c, sha)]
+    # A saved plan of this commit is kept while the state it was made against is still
+    # current; one a failed or racing apply left behind is planned again (--reviewed never
+    # plans: there the apply refuses a stale one and says to run --plan-only).
+    kept = [c for c in components if _has_bundle_of(target, env.name, c, sha)
+            and (reviewed or _state_unchanged(target, env, session, c))]
     return Promotion(env=load_environment(env.name, source), previous=previous.name,
                      commit=sha, source=source, components=components,
                      to_plan=[c for c in components if c not in kept], reviewed=kept)
@@ -127,6 +132,13 @@ def _has_bundle_of(target: str, env_name: str, component: Component, commit: str
         return bundle.load(target, env_name, component).commit == commit
     except UserError:
         return False
+
+
+def _state_unchanged(target: str, env: Environment, session: Any, component: Component
+                     ) -> bool:
+    record = bundle.load(target, env.name, component)
+    now = deploy.remote_state(session, env, component)
+    return (now.lineage, now.serial) == (record.state_lineage, record.state_serial)
 
 
 def replan_hint(promotion: Promotion, target: str) -> str:

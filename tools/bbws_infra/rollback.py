@@ -66,8 +66,8 @@ def prepare(env_name: str, component: str | None, version_id: str | None, confir
     version = state_versions.find(session, env, item, version_id, history)
     current = next(v for v in history if v.current)
     if not version.readable:
-        raise UserError(f"Version {version_id} of {item.name}'s state is not a readable state "
-                        "document; choose another: invoke state-versions --env "
+        raise UserError(f"Version {version_id} of the state of {item.name} is not a readable "
+                        "state document; choose another: invoke state-versions --env "
                         f"{env.name} --component {item.name}")
     if current.readable and version.lineage != current.lineage:
         raise UserError(f"Version {version_id} belongs to another state lineage "

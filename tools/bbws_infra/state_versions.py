@@ -106,7 +106,7 @@ def find(session: Any, env: Environment, component: Component, version_id: str,
                                       for v in _listed(session, env, other.state_key)):
             raise UserError(f"Version {version_id} belongs to the state of {other.name}, not "
                             f"{component.name}, in {env.name}; nothing was changed; list "
-                            f"{component.name}'s versions: invoke state-versions --env "
+                            f"the versions of {component.name}: invoke state-versions --env "
                             f"{env.name} --component {component.name}")
     raise UserError(f"The state of {component.name} in {env.name} has no version "
                     f"{version_id}; nothing was changed; list them: invoke state-versions "
