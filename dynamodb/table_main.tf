@@ -34,11 +34,10 @@ module "backup" {
     aws.dr = aws.dr
   }
 
-  name             = "bbws-${local.component}-${var.environment}"
-  schedule         = var.backup_schedule
-  retention_days   = var.backup_retention_days
-  copy_to_dr       = var.backup_copy_to_dr
-  create_selection = var.create_backup_selection
-  resource_arns    = [module.table.table_arn]
-  tags             = local.tags
+  name           = "bbws-${local.component}-${var.environment}"
+  schedule       = var.backup_schedule
+  retention_days = var.backup_retention_days
+  copy_to_dr     = var.backup_copy_to_dr
+  resource_arns  = [module.table.table_arn]
+  tags           = local.tags
 }

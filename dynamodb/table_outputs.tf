@@ -41,6 +41,6 @@ output "backup_plan_id" {
 }
 
 output "backup_selection_id" {
-  description = "ID of the backup selection, or null when create_backup_selection is false."
+  description = "ID of the backup selection."
   value       = module.backup.selection_id
 }

@@ -81,12 +81,6 @@ variable "backup_copy_to_dr" {
   type        = bool
 }
 
-variable "create_backup_selection" {
-  description = "Attach the tables to the backup plan. Only the sandbox sets this to false, because its emulator lacks CreateBackupSelection."
-  type        = bool
-  default     = true
-}
-
 variable "noncurrent_version_expiration_days" {
   description = "Days a noncurrent template version is kept before S3 expires it."
   type        = number

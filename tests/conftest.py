@@ -128,11 +128,13 @@ def terraform_processes_under(root: Path) -> list[int]:
 
 
 def moto_servers_of(work_dir: Path) -> list[int]:
-    """moto_server processes started for this work directory (they write its moto.log)."""
+    """Sandbox emulator processes started for this work directory (they write its moto.log)."""
+    from bbws_infra.sandbox import SERVER_MODULE
+
     log = str(work_dir / "sandbox" / "moto.log")
     found = []
     for pid, cmdline, proc in _processes():
-        if b"moto_server" not in cmdline:
+        if SERVER_MODULE.encode() not in cmdline and b"moto_server" not in cmdline:
             continue
         try:
             output = os.readlink(proc / "fd" / "1")

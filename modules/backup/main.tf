@@ -89,10 +89,7 @@ resource "aws_iam_role_policy_attachment" "backup" {
   policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/service-role/${each.value}"
 }
 
-# Toggled only because the sandbox emulator lacks CreateBackupSelection; AWS always creates it.
 resource "aws_backup_selection" "this" {
-  count = var.create_selection ? 1 : 0
-
   name         = var.name
   plan_id      = aws_backup_plan.this.id
   iam_role_arn = aws_iam_role.backup.arn
@@ -100,4 +97,10 @@ resource "aws_backup_selection" "this" {
 
   # The role must hold its permissions before AWS Backup validates the selection.
   depends_on = [aws_iam_role_policy_attachment.backup]
+}
+
+# Until the sandbox emulator learnt CreateBackupSelection the selection had a count toggle.
+moved {
+  from = aws_backup_selection.this[0]
+  to   = aws_backup_selection.this
 }

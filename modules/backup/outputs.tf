@@ -29,6 +29,6 @@ output "iam_role_arn" {
 }
 
 output "selection_id" {
-  description = "ID of the backup selection, or null when create_selection is false."
-  value       = one(aws_backup_selection.this[*].id)
+  description = "ID of the backup selection."
+  value       = aws_backup_selection.this.id
 }

@@ -57,12 +57,6 @@ variable "copy_to_dr" {
   type        = bool
 }
 
-variable "create_selection" {
-  description = "Create the backup selection that assigns resource_arns to the plan. Only the sandbox sets false: its emulator lacks CreateBackupSelection."
-  type        = bool
-  default     = true
-}
-
 variable "resource_arns" {
   description = "ARNs of the resources (here: DynamoDB tables) the plan backs up."
   type        = list(string)

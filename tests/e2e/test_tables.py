@@ -58,9 +58,7 @@ def _resource(session) -> object:
 
 def _checks(dev, component: str) -> list[verify.Check]:
     env, session = dev
-    # the sandbox cannot create backup selections (see modules/backup)
-    return verify.resource_checks(session, env, COMPONENTS[component], REPO_ROOT,
-                                  backup_selections=False)
+    return verify.resource_checks(session, env, COMPONENTS[component], REPO_ROOT)
 
 
 @pytest.mark.parametrize("component", list(TABLES))
@@ -90,9 +88,11 @@ def test_backup_plan_follows_the_env(dev):
         name = f"bbws-{component}-{env.name}"
         assert set(backup) == {f"backup vault {name}"} | {
             f"backup plan {name}: {what}"
-            for what in ("rules", "schedule", "target vault", "retention", "DR copy")}
+            for what in ("rules", "schedule", "target vault", "retention", "DR copy",
+                         "selection")}
         assert backup[f"backup plan {name}: schedule"].found == env.values["backup_schedule"]
         assert backup[f"backup plan {name}: DR copy"].found == "none"  # dev: no DR copy
+        assert backup[f"backup plan {name}: selection"].found == f"covers table {component}"
 
 
 def test_access_patterns_through_the_indexes(dev):

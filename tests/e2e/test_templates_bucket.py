@@ -32,8 +32,7 @@ def dev(work: Path):
 
 def _checks(dev) -> list[verify.Check]:
     env, session = dev
-    return verify.resource_checks(session, env, COMPONENTS["templates"], REPO_ROOT,
-                                  backup_selections=False)
+    return verify.resource_checks(session, env, COMPONENTS["templates"], REPO_ROOT)
 
 
 def test_bucket_settings(dev):

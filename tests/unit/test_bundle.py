@@ -57,7 +57,7 @@ def test_inputs_fingerprint_covers_env_component_and_modules_only(tmp_path: Path
     one = bundle.inputs_fingerprint(dev, TENANTS, [])
     assert one == bundle.inputs_fingerprint(dev, TENANTS, [])
     assert one != bundle.inputs_fingerprint(sit, TENANTS, [])
-    assert one != bundle.inputs_fingerprint(dev, TENANTS, ["create_backup_selection=false"])
+    assert one != bundle.inputs_fingerprint(dev, TENANTS, ["example_variable=1"])
 
 
 def test_writer_moves_a_bundle_into_place_only_when_complete(tmp_path, monkeypatch):

@@ -49,7 +49,7 @@ def test_stage_writes_override_and_backend_only_into_work_dir(tmp_path, monkeypa
         target="sandbox", env=env, process_env={},
         backend={"endpoints": {"s3": "http://127.0.0.1:1"}, "use_path_style": True},
         provider_override=targets.sandbox_provider_override("http://127.0.0.1:1"),
-        extra_vars=["create_backup_selection=false"])
+        extra_vars=["example_variable=1"])
     tenants = COMPONENTS["tenants"]
     targets.stage(ctx, [tenants])
     root = ctx.root_dir(tenants)
@@ -61,7 +61,7 @@ def test_stage_writes_override_and_backend_only_into_work_dir(tmp_path, monkeypa
     backend = ctx.backend_file(tenants).read_text()
     assert 'key = "2_1_bbws_dynamodb_schemas/tenants/terraform.tfstate"' in backend
     assert 'endpoints = { s3 = "http://127.0.0.1:1" }' in backend
-    assert ctx.var_args()[-1] == "-var=create_backup_selection=false"
+    assert ctx.var_args()[-1] == "-var=example_variable=1"
 
     # the aws target stages the same tree without the emulator override
     aws = targets.TargetContext(target="aws", env=env, process_env={},

@@ -9,10 +9,9 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.awsrequest import AWSResponse
 from moto import mock_aws
 
-from bbws_infra import verify
+from bbws_infra import moto_backup, verify
 from bbws_infra.paths import REPO_ROOT
 from bbws_infra.registry import COMPONENTS, Environment, load_environment
 from bbws_infra.schemas import load_table_definition
@@ -21,40 +20,19 @@ TABLES = ("tenants", "products", "campaigns")
 TEMPLATE_DIR = REPO_ROOT / "s3" / "templates" / "templates"
 CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".txt": "text/plain; charset=utf-8"}
 
+# The backup selection calls, as the sandbox answers them.
+moto_backup.apply()
+
 
 class Session:
-    """The slice of boto3.Session verify uses, with dummy credentials. `selections` (table ARNs
-    per plan id) answers the backup selection calls moto lacks."""
+    """The slice of boto3.Session verify uses, with dummy credentials."""
 
     def __init__(self, region: str) -> None:
         self.region = region
-        self.selections: dict[str, list[str]] | None = None
 
     def client(self, service: str, region_name: str | None = None) -> Any:
-        client = boto3.client(service, region_name=region_name or self.region,
-                              aws_access_key_id="testing", aws_secret_access_key="testing")
-        if service == "backup" and self.selections is not None:
-            client.meta.events.register("before-call.backup.ListBackupSelections",
-                                        self._list_selections)
-            client.meta.events.register("before-call.backup.GetBackupSelection",
-                                        self._get_selection)
-        return client
-
-    @staticmethod
-    def _answer(body: dict[str, Any]) -> tuple[AWSResponse, dict[str, Any]]:
-        return AWSResponse("https://backup", 200, {}, None), body  # type: ignore[arg-type]
-
-    # The serialised request: /backup/plans/<plan id>/selections/[<selection id>]
-    def _list_selections(self, params: dict[str, Any], **_: Any) -> tuple[Any, Any]:
-        plan = params["url_path"].split("/")[3]
-        arns = self.selections.get(plan, [])
-        return self._answer({"BackupSelectionsList": [{"SelectionId": str(i)}
-                                                      for i in range(len(arns))]})
-
-    def _get_selection(self, params: dict[str, Any], **_: Any) -> tuple[Any, Any]:
-        parts = params["url_path"].split("/")
-        arn = self.selections[parts[3]][int(parts[5])]
-        return self._answer({"BackupSelection": {"Resources": [arn]}})
+        return boto3.client(service, region_name=region_name or self.region,
+                            aws_access_key_id="testing", aws_secret_access_key="testing")
 
 
 @pytest.fixture
@@ -89,9 +67,10 @@ def _schema(component: str):
 
 def _create_table(session: Session, env: Environment, component: str,
                   projection: dict[str, dict[str, Any]] | None = None,
-                  copy_to_dr: bool | None = None) -> str:
-    """The table and its backup plan as dynamodb/table_main.tf makes them; `projection`
-    overrides the projection of the named indexes, `copy_to_dr` the env's value."""
+                  copy_to_dr: bool | None = None, selected: list[str] | None = None) -> str:
+    """The table, its backup plan and selection as dynamodb/table_main.tf makes them;
+    `projection` overrides the projection of the named indexes, `copy_to_dr` the env's value,
+    `selected` the selection's resources (the table's ARN)."""
     definition = _schema(component)
     dynamodb = session.client("dynamodb")
 
@@ -132,7 +111,10 @@ def _create_table(session: Session, env: Environment, component: str,
         dr = session.client("backup", region_name=env.dr_region)
         dr_arn = dr.create_backup_vault(BackupVaultName=f"{name}-dr")["BackupVaultArn"]
         rule["CopyActions"] = [{"DestinationBackupVaultArn": dr_arn, "Lifecycle": retention}]
-    backup.create_backup_plan(BackupPlan={"BackupPlanName": name, "Rules": [rule]})
+    plan = backup.create_backup_plan(BackupPlan={"BackupPlanName": name, "Rules": [rule]})
+    backup.create_backup_selection(BackupPlanId=plan["BackupPlanId"], BackupSelection={
+        "SelectionName": name, "IamRoleArn": f"arn:aws:iam::{env.account_id}:role/{name}-backup",
+        "Resources": [arn] if selected is None else selected, "ListOfTags": []})
     return arn
 
 
@@ -198,10 +180,8 @@ def _create_templates(session: Session, env: Environment) -> Any:
     return s3
 
 
-def _check(session: Session, env: Environment, component: str,
-           selections: bool = False) -> list[verify.Check]:
-    return verify.resource_checks(session, env, COMPONENTS[component], REPO_ROOT,
-                                  backup_selections=selections)
+def _check(session: Session, env: Environment, component: str) -> list[verify.Check]:
+    return verify.resource_checks(session, env, COMPONENTS[component], REPO_ROOT)
 
 
 def _failed(checks: list[verify.Check]) -> dict[str, tuple[str, str]]:
@@ -226,7 +206,7 @@ def test_dev_as_the_repository_says_passes_every_check(aws, monkeypatch):
                 f"table tenants: index {gsi.name} projection"} <= names
     assert "table tenants: point-in-time recovery" in names
     assert "backup plan bbws-tenants-dev: DR copy" in names
-    assert not any("selection" in n for n in names)  # backup_selections=False: no check
+    assert "backup plan bbws-tenants-dev: selection" in names
     assert {c.component for c in tenants} == {"tenants"}
     for table in ("products", "campaigns"):
         assert _failed(_check(session, env, table)) == {}
@@ -332,22 +312,27 @@ def test_a_dr_copy_where_the_env_asks_for_none_fails(aws, monkeypatch):
             "none", f"bbws-tenants-dev-dr in {env.dr_region}, 7 days")}
 
 
-def test_the_selection_check_runs_only_when_asked(aws, monkeypatch):
+def test_a_selection_without_the_table_fails(aws, monkeypatch):
     env = load_environment("dev")
     session = _in_account(monkeypatch, env)
-    arn = _create_table(session, env, "tenants")
-    (plan,) = session.client("backup").list_backup_plans()["BackupPlansList"]
+    _create_table(session, env, "tenants")
+    selection = next(c for c in _check(session, env, "tenants")
+                     if c.name == "backup plan bbws-tenants-dev: selection")
+    assert (selection.ok, selection.found) == (True, "covers table tenants")
 
-    session.selections = {plan["BackupPlanId"]: [arn]}
-    checks = _check(session, env, "tenants", selections=True)
-    assert _failed(checks) == {}
-    selection = next(c for c in checks if c.name == "backup plan bbws-tenants-dev: selection")
-    assert selection.found == "covers table tenants"
+    backup = session.client("backup")
+    (plan,) = backup.list_backup_plans()["BackupPlansList"]
+    plan_id = plan["BackupPlanId"]
+    (made,) = backup.list_backup_selections(BackupPlanId=plan_id)["BackupSelectionsList"]
+    backup.delete_backup_selection(BackupPlanId=plan_id, SelectionId=made["SelectionId"])
+    lacks = {"backup plan bbws-tenants-dev: selection": ("covers table tenants",
+                                                         "lacks table tenants")}
+    assert _failed(_check(session, env, "tenants")) == lacks
 
-    session.selections = {plan["BackupPlanId"]: ["arn:aws:dynamodb:af-south-1:1:table/other"]}
-    assert _failed(_check(session, env, "tenants", selections=True)) == {
-        "backup plan bbws-tenants-dev: selection": ("covers table tenants",
-                                                    "lacks table tenants")}
+    backup.create_backup_selection(BackupPlanId=plan_id, BackupSelection={
+        "SelectionName": "other", "IamRoleArn": f"arn:aws:iam::{env.account_id}:role/other",
+        "Resources": ["arn:aws:dynamodb:af-south-1:1:table/other"]})
+    assert _failed(_check(session, env, "tenants")) == lacks
 
 
 def test_failed_checks_print_as_plain_lines_and_json():

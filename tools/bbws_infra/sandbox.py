@@ -1,5 +1,9 @@
 """The embedded AWS sandbox: a moto server on 127.0.0.1, shared by every command until `down`.
 
+The server is moto's own, started through bbws_infra.sandbox_server, which first adds the AWS
+Backup operations moto lacks (bbws_infra.moto_backup: UpdateBackupPlan and the backup
+selections), so the sandbox runs the modules with exactly the settings AWS gets.
+
 Each environment gets an IAM access key created inside its own account id, so the emulator
 answers as that account (moto maps keys to accounts) and `allowed_account_ids` and the
 account check behave exactly as they do against AWS.
@@ -9,9 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.util
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -77,12 +81,18 @@ def _write_record(server: SandboxServer) -> None:
     tmp.replace(_record_path())
 
 
+# What the command line of our emulator holds: the module below, or (a sandbox started before
+# it existed) moto_server.
+SERVER_MODULE = "bbws_infra.sandbox_server"
+_OURS = (SERVER_MODULE.encode(), b"moto")
+
+
 def _is_ours(pid: int) -> bool:
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
-    return b"moto" in cmdline
+    return any(marker in cmdline for marker in _OURS)
 
 
 def _answers(port: int, timeout: float = 2.0) -> bool:
@@ -132,11 +142,19 @@ def _free_port() -> int:
 
 
 def _moto_command(port: int) -> list[str]:
-    beside_python = Path(sys.executable).with_name("moto_server")
-    binary = str(beside_python) if beside_python.exists() else shutil.which("moto_server")
-    if not binary:
+    """moto's server with the Backup operations it lacks, taking moto_server's arguments."""
+    if importlib.util.find_spec("moto.server") is None:
         raise OperationError("moto_server is not installed; run pip install -e '.[dev]'.")
-    return [binary, "-H", HOST, "-p", str(port)]
+    return [sys.executable, "-m", SERVER_MODULE, "-H", HOST, "-p", str(port)]
+
+
+def _server_env() -> dict[str, str]:
+    # AWS managed policies (e.g. AWSBackupServiceRolePolicyForBackup) exist in every account.
+    env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
+    # The server module comes from this same tree (a repository copy runs its own code).
+    tools = str(Path(__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [tools, env.get("PYTHONPATH")]))
+    return env
 
 
 def _preferred_port() -> int:
@@ -153,10 +171,9 @@ def _start(port: int | None = None) -> SandboxServer:
         raise OperationError(f"Port {port} on {HOST} is already in use by another program.")
     log = (_dir() / "moto.log").open("ab")
     # Own session: Ctrl-C in the terminal must not kill a server that outlives this command.
-    # AWS managed policies (e.g. AWSBackupServiceRolePolicyForBackup) exist in every account.
-    env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
     process = subprocess.Popen(_moto_command(port), stdout=log, stderr=subprocess.STDOUT,
-                               stdin=subprocess.DEVNULL, start_new_session=True, env=env)
+                               stdin=subprocess.DEVNULL, start_new_session=True,
+                               env=_server_env())
     try:
         interrupts.checkpoint("sandbox")
         deadline = time.monotonic() + START_TIMEOUT_S

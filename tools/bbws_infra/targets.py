@@ -1,5 +1,5 @@
 """Where Terraform runs: the sandbox emulator or real AWS, and everything that differs between
-them (credentials, backend settings, provider endpoints, the backup-selection switch).
+them (credentials, backend settings, provider endpoints). Both run the same module settings.
 
 Component roots stay target-neutral: they are staged into the work directory, and only the
 staged copy gets the sandbox's provider override.
@@ -43,8 +43,6 @@ class TargetContext:
     alive: Callable[[], bool] = lambda: True
     # The tree whose files are planned: the working tree, or a commit's worktree (promotion).
     source: Path = REPO_ROOT
-    # Whether AWS Backup selections exist there (the emulator cannot create them).
-    backup_selections: bool = True
     # Whether a run may release a state lock it provably left itself (see operations._run);
     # only where nothing outside this work directory can hold a lock: the sandbox.
     recover_own_locks: bool = False
@@ -136,8 +134,9 @@ class SandboxTarget:
     """The embedded emulator: started on demand, one IAM key per environment's account."""
 
     name = "sandbox"
-    # The one difference the emulator forces: it lacks CreateBackupSelection.
-    extra_vars = ("create_backup_selection=false",)
+    # None: the emulator runs every module setting AWS gets (bbws_infra.moto_backup adds the
+    # AWS Backup operations moto lacks).
+    extra_vars: tuple[str, ...] = ()
 
     def prepare(self, env: Environment) -> TargetContext:
         server, session, created = sandbox.session_for(env)
@@ -164,8 +163,7 @@ class SandboxTarget:
             provider_override=sandbox_provider_override(server.endpoint),
             extra_vars=list(self.extra_vars), session=session,
             notes=[f"sandbox: created {c}" for c in created],
-            alive=lambda: sandbox.is_alive(server), backup_selections=False,
-            recover_own_locks=True)
+            alive=lambda: sandbox.is_alive(server), recover_own_locks=True)
 
     def reader_session(self, env: Environment) -> Any:
         """A session that reads another environment's ledger: its own sandbox account."""
@@ -296,14 +294,34 @@ def dr_provider_override(root: Path) -> str | None:
     return "# Generated: this environment uses no DR region.\n" + "\n".join(blocks)
 
 
+def _state_uses_dr(ctx: TargetContext, component: Component) -> bool:
+    """Whether the component's current state holds resources of a DR provider (DR was on until
+    now): then the DR provider must really start, so that switching DR off destroys them in
+    the DR region instead of losing them from the state. An unreadable state counts as yes."""
+    from bbws_infra import state_versions
+
+    if ctx.session is None:  # staged for static checks only: no state to read
+        return False
+    current = state_versions.current_object(ctx.session, ctx.env, component)
+    if current is None:
+        return False
+    try:
+        resources = json.loads(current[0] or b"{}").get("resources", [])
+    except (ValueError, AttributeError):
+        return True
+    aliases = [a for a in provider_aliases(ctx.source) if a]
+    return any(str(r.get("provider", "")).endswith(tuple(f".{a}" for a in aliases))
+               for r in resources)
+
+
 def stage(ctx: TargetContext, components: list[Component]) -> None:
     """Copy the source's Terraform tree into the work directory and add per-target files."""
     stage_tree(ctx.stage_dir, ctx.source)
     for component in components:
         root = ctx.root_dir(component)
         _write_or_remove(root / OVERRIDE_FILE, ctx.provider_override)
-        _write_or_remove(root / DR_OVERRIDE_FILE,
-                         None if ctx.env.uses_dr else dr_provider_override(root))
+        dr_off = not ctx.env.uses_dr and not _state_uses_dr(ctx, component)
+        _write_or_remove(root / DR_OVERRIDE_FILE, dr_provider_override(root) if dr_off else None)
         settings = {**backend_settings(ctx.env, component), **ctx.backend}
         backend = ctx.backend_file(component)
         backend.parent.mkdir(parents=True, exist_ok=True)

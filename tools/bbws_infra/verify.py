@@ -63,19 +63,18 @@ class Check:
     ok: bool
 
 
-def resource_checks(session: Any, env: Environment, component: Component, source_root: Path,
-                    backup_selections: bool = True) -> list[Check]:
+def resource_checks(session: Any, env: Environment, component: Component, source_root: Path
+                    ) -> list[Check]:
     """Every check of one component's deployed resources against the files under source_root.
 
     `session` offers `.client(service, region_name=None)` (a boto3.Session or the sandbox's
     SandboxSession). Tables: the table settings, indexes, tags and AWS Backup vault, plan and
-    (with backup_selections) the selection. The sandbox emulator cannot create backup
-    selections, so the sandbox passes backup_selections=False and no selection check is made.
+    the selection (on both targets: the sandbox emulator answers the selection calls too).
     s3 components: the buckets (template, access-log and DR replica), their settings and tags,
     and every template object.
     """
     if component.kind == "dynamodb":
-        return _table_component(session, env, component, source_root, backup_selections)
+        return _table_component(session, env, component, source_root)
     if component.kind == "s3":
         return _bucket_component(session, env, component, source_root)
     raise UserError(f"Component {component.name!r} has kind {component.kind!r}; verify knows "
@@ -165,8 +164,8 @@ def _projection(projection_type: str, non_key: Iterable[str]) -> str:
     return f"{projection_type}: {', '.join(attributes)}" if attributes else projection_type
 
 
-def _table_component(session: Any, env: Environment, component: Component, source_root: Path,
-                     backup_selections: bool) -> list[Check]:
+def _table_component(session: Any, env: Environment, component: Component, source_root: Path
+                     ) -> list[Check]:
     definition = load_table_definition(_schema_file(source_root, component))
     dynamodb = session.client("dynamodb", region_name=env.region)
     checks = _Checks(component.name)
@@ -179,7 +178,7 @@ def _table_component(session: Any, env: Environment, component: Component, sourc
                                ResourceArn=table["TableArn"]))
     _tag_checks(checks, f"table {definition.table_name}", _expected_tags(env, component), tags)
     _backup_checks(checks, session, env, component, definition.table_name,
-                   table["TableArn"] if table else None, backup_selections)
+                   table["TableArn"] if table else None)
     return checks
 
 
@@ -283,7 +282,7 @@ def _find_plan(backup: Any, name: str) -> dict[str, Any] | None:
 
 
 def _backup_checks(checks: _Checks, session: Any, env: Environment, component: Component,
-                   table_name: str, table_arn: str | None, backup_selections: bool) -> None:
+                   table_name: str, table_arn: str | None) -> None:
     # Vault, plan and selection share this name (dynamodb/table_main.tf, modules/backup).
     name = f"bbws-{component.name}-{env.name}"
     dr_vault = f"{name}-dr"
@@ -316,13 +315,12 @@ def _backup_checks(checks: _Checks, session: Any, env: Environment, component: C
                found(lambda r: _copies(r, env.account_id)))
     if copy_to_dr:
         _vault_check(checks, session, dr_vault, env.dr_region)
-    if backup_selections:
-        covered = MISSING
-        if summary is not None:
-            covered = (f"covers table {table_name}"
-                       if table_arn and _selected(backup, summary["BackupPlanId"], table_arn)
-                       else f"lacks table {table_name}")
-        checks.add(f"{what}: selection", f"covers table {table_name}", covered)
+    covered = MISSING
+    if summary is not None:
+        covered = (f"covers table {table_name}"
+                   if table_arn and _selected(backup, summary["BackupPlanId"], table_arn)
+                   else f"lacks table {table_name}")
+    checks.add(f"{what}: selection", f"covers table {table_name}", covered)
 
 
 def _copies(rule: dict[str, Any], account_id: str) -> str:
@@ -579,8 +577,7 @@ def deployed_checks(ctx: TargetContext, component: Component,
     if plan_json is None:
         plan_json = operations.speculative_plan(ctx, component, report=report)
     report("check resources")
-    checks = resource_checks(ctx.session, ctx.env, component, ctx.source,
-                             backup_selections=ctx.backup_selections)
+    checks = resource_checks(ctx.session, ctx.env, component, ctx.source)
     summary = summarise(plan_json)
     pending = [address for _, address, _ in summary.changes]
     found = summary.counts
