@@ -16,7 +16,6 @@ from __future__ import annotations
 import itertools
 import json
 import subprocess
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -26,6 +25,7 @@ import pytest
 
 from bbws_infra import repo_copy
 from tests.e2e.repo_copies import Copy, make_copy
+from tests.local_http import PROXIES, serving
 from tests.workflow_files import Command, called_workflow, job_commands, load
 
 pytestmark = pytest.mark.e2e
@@ -33,7 +33,6 @@ pytestmark = pytest.mark.e2e
 REPOSITORY = "acme/bbws-infra"
 STARTER = "alice"  # who dispatches every run here
 TOKEN = "ghs_thisrunstoken"
-PROXIES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 
 
 class GitHubApi(ThreadingHTTPServer):
@@ -86,13 +85,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def api() -> Iterator[GitHubApi]:
-    server = GitHubApi()
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    with serving(GitHubApi()) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

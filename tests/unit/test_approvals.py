@@ -6,7 +6,6 @@ answers shaped like GitHub's "Get the review history for a workflow run"."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,11 +19,11 @@ from bbws_infra.approvals import Review, check, gates, parse_reviews, tally, ver
 from bbws_infra.errors import OperationError, UserError
 from bbws_infra.paths import REPO_ROOT
 from bbws_infra.registry import PROMOTION_ORDER, REQUIRED_APPROVALS, load_environment
+from tests.local_http import PROXIES, serving
 
 REPOSITORY = "acme/bbws-infra"
 RUN_ID = "9876543210"
 PATH = f"/repos/{REPOSITORY}/actions/runs/{RUN_ID}/approvals"
-PROXIES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 
 
 def environment(name: str, number: int) -> dict[str, Any]:
@@ -268,13 +267,8 @@ class _Handler(BaseHTTPRequestHandler):
 def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
     for name in PROXIES:  # a proxy from the environment must not take 127.0.0.1
         monkeypatch.delenv(name, raising=False)
-    server = Api()
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    with serving(Api()) as server:
+        yield server
 
 
 def run_environ(api: Api, **changes: str | None) -> dict[str, str]:

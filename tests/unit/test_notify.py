@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,6 +14,7 @@ import pytest
 from bbws_infra import notify
 from bbws_infra.errors import OperationError, UserError
 from bbws_infra.notify import Event, message, send
+from tests.local_http import PROXIES, serving
 
 SECRET_PATH = "/services/T0000/B0000/XXXXSECRETXXXX"
 EVENT = Event(env="prod", components=["tenants", "templates"],
@@ -61,18 +61,11 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def webhook(monkeypatch: pytest.MonkeyPatch) -> Iterator[Webhook]:
-    # A proxy from the environment must not intercept requests to 127.0.0.1.
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy",
-                 "all_proxy"):
+    for name in PROXIES:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv(notify.WEBHOOK_VARIABLE, raising=False)
-    server = Webhook()
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    with serving(Webhook()) as server:
+        yield server
 
 
 def assert_no_secret(error: BaseException, url: str) -> None:
