@@ -80,3 +80,17 @@ def test_every_documented_read_only_command_runs_on_the_sandbox(copy: Copy):
             failures.append(f"{command.file}:{command.line}: {command.text} exited "
                             f"{result.returncode}: {(result.stderr or result.stdout)[-600:]}")
     assert failures == [], "\n".join(failures)
+
+
+def test_a_browser_that_cannot_start_is_an_error_of_the_gate_not_a_diagram(
+        tmp_path: Path, mermaid_cli: Path, monkeypatch: pytest.MonkeyPatch):
+    from bbws_infra import gates
+
+    broken = tmp_path / "chromium"
+    broken.write_text("#!/bin/sh\nexit 1\n")
+    broken.chmod(0o755)
+    monkeypatch.setenv(diagrams.BROWSER_VARIABLE, str(broken))
+    result = gates.run_gate("diagrams")
+    assert (result.status, result.findings) == ("error", [])
+    assert result.note.startswith(f"Mermaid's CLI could not drive the browser {broken}")
+    assert gates.exit_code([result]) == 1

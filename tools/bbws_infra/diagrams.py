@@ -40,6 +40,9 @@ _BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-sta
 _BROWSER_ARGS = ["--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]
 TIMEOUT_S = 600
+# How puppeteer says the browser itself failed (as opposed to Mermaid rejecting a diagram).
+_BROWSER_FAILURE = re.compile(r"Failed to launch the browser process|Browser was not found|"
+                              r"TimeoutError|ProtocolError|Target closed|ECONNREFUSED")
 
 
 @dataclass(frozen=True)
@@ -269,10 +272,14 @@ def render(items: list[Diagram], out_dir: Path) -> tuple[list[Path | None], list
             rendered += 1
         if done.returncode == 0 and rendered == len(batch):
             break
+        output = done.stderr + done.stdout
+        if _BROWSER_FAILURE.search(output):
+            raise OperationError(f"Mermaid's CLI could not drive the browser {chromium}, so the "
+                                 "diagrams were not checked.", output)
         failed = items[start + rendered]
         found.append(DocProblem(failed.file, failed.line,
                                 f"Mermaid rejects diagram {failed.name or '(unnamed)'}: "
-                                f"{_parse_error(done.stderr + done.stdout, failed)}"))
+                                f"{_parse_error(output, failed)}"))
         start += rendered + 1
     return results, found
 
