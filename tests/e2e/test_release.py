@@ -162,9 +162,9 @@ def test_a_reviewed_plan_whose_state_moved_is_planned_again(copy: Copy, first: s
     document = json.loads(s3.get_object(Bucket=env.state_bucket, Key=key)["Body"].read())
     s3.put_object(Bucket=env.state_bucket, Key=key,
                   Body=json.dumps({**document, "serial": document["serial"] + 1}).encode())
-    # the digest follows (doctor still reports the version no ledger record left: exit 1)
-    fixed = copy.invoke("doctor", "--env", "sit", "--component", "campaigns", "--fix-digest")
-    assert fixed.returncode == 1 and "campaigns: digest " in fixed.stdout, fixed.stderr
+    # the digest follows; the same resources under a new serial are no finding of doctor's
+    fixed = copy.ok("doctor", "--env", "sit", "--component", "campaigns", "--fix-digest")
+    assert "campaigns: digest " in fixed
 
     # after approval nothing is planned: refused, with the command that makes a new review
     message = copy.refused("promote", "--to", "sit", "--component", "campaigns", "--reviewed",

@@ -42,9 +42,10 @@ def session(dev):
         yield session
 
 
-def _state(serial: int = 1, lineage: str = "0f1e2d3c-aaaa-bbbb-cccc-000000000000") -> bytes:
+def _state(serial: int = 1, lineage: str = "0f1e2d3c-aaaa-bbbb-cccc-000000000000",
+           resources: list | None = None) -> bytes:
     return json.dumps({"version": 4, "terraform_version": "1.9.8", "serial": serial,
-                       "lineage": lineage, "outputs": {}, "resources": []}).encode()
+                       "lineage": lineage, "outputs": {}, "resources": resources or []}).encode()
 
 
 def _put_state(session: Any, env: Any, body: bytes, digest: bool = True) -> str:
@@ -228,7 +229,9 @@ def test_a_state_written_outside_the_deploy_path_is_found(session, dev):
     ledger.write(session, dev, _record(first))
     assert _by_check(doctor.examine(session, dev, [TENANTS]))["ledger"].ok
 
-    second = _put_state(session, dev, _state(serial=2))  # a hand-run terraform apply
+    # a hand-run terraform apply that created something
+    table = {"mode": "managed", "type": "aws_dynamodb_table", "name": "extra", "instances": []}
+    second = _put_state(session, dev, _state(serial=2, resources=[table]))
     assert second != first
     checks = _by_check(doctor.examine(session, dev, [TENANTS]))
     assert checks["digest"].ok and checks["lineage and serial"].ok
@@ -239,6 +242,18 @@ def test_a_state_written_outside_the_deploy_path_is_found(session, dev):
     assert "written outside the deploy path" in found.fix
     assert "invoke state-versions --env dev --component tenants" in found.fix
     assert "invoke history --env dev --component tenants" in found.fix
+
+
+def test_the_same_state_rewritten_by_an_interrupted_plan_is_ok(session, dev):
+    first = _put_state(session, dev, _state(serial=1))
+    ledger.write(session, dev, _record(first))
+    # Terraform persists the state it holds when a plan is interrupted: a new serial only
+    second = _put_state(session, dev, _state(serial=2))
+    found = _by_check(doctor.examine(session, dev, [TENANTS]))["ledger"]
+    assert found.ok
+    assert found.found == (f"state version {second[:12]} rewrites the one the last apply left "
+                           f"({first[:12]}) with the same resources and outputs (as an "
+                           "interrupted plan does)")
 
 
 def test_no_ledger_record_is_ok(session, dev):

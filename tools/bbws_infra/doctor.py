@@ -223,8 +223,21 @@ def _lock(session: Any, env: Environment, component: Component) -> Finding:
                    f"--lock-id {held.id}")
 
 
-def _ledger(session: Any, env: Environment, component: Component, version: str | None
-            ) -> Finding:
+def _same_content(session: Any, env: Environment, component: Component, version: str | None,
+                  document: dict) -> bool:
+    """Whether `version` holds what `document` holds, serial and check results aside."""
+    if not version:
+        return False
+    try:
+        _, earlier = state_versions.document(session, env, component, version)
+    except ClientError:
+        return False
+    keys = ("lineage", "resources", "outputs")
+    return earlier is not None and all(earlier.get(k) == document.get(k) for k in keys)
+
+
+def _ledger(session: Any, env: Environment, component: Component, version: str | None,
+            document: dict) -> Finding:
     name = component.name
     # the newest record whatever its result: a failed apply may still have written the state
     newest = next(iter(ledger.read(session, env, name, limit=1)), None)
@@ -235,6 +248,13 @@ def _ledger(session: Any, env: Environment, component: Component, version: str |
         return Finding(name, LEDGER, True,
                        f"state version {_short(version)} is the one the last "
                        f"{newest.action} left")
+    if _same_content(session, env, component, left, document):
+        # Terraform persists the state it holds when a plan is interrupted (a new serial,
+        # the same resources): nothing changed outside the deploy path.
+        return Finding(name, LEDGER, True,
+                       f"state version {_short(version)} rewrites the one the last "
+                       f"{newest.action} left ({_short(left)}) with the same resources and "
+                       "outputs (as an interrupted plan does)")
     return Finding(name, LEDGER, False,
                    f"state version {_short(version)} is not the one the last ledger record "
                    f"left ({_short(left)})",
@@ -255,7 +275,7 @@ def examine(session: Any, env: Environment, components: list[Component]) -> list
             findings.append(_lineage_serial(env, component, document))
             findings.append(_digest(session, env, component, body))
             findings.append(_lock(session, env, component))
-            findings.append(_ledger(session, env, component, version))
+            findings.append(_ledger(session, env, component, version, document))
         else:
             findings.append(_lock(session, env, component))
     return findings
