@@ -24,7 +24,7 @@ from pathlib import Path
 from bbws_infra import markdown
 from bbws_infra.doc_commands import DocProblem
 from bbws_infra.errors import OperationError, UserError
-from bbws_infra.paths import REPO_ROOT, file_lock, relative_name, work_dir
+from bbws_infra.paths import REPO_ROOT, file_lock, install_once, relative_name, work_dir
 
 DIAGRAMS_DIR = Path("docs") / "diagrams"
 PACKAGE_DIR = REPO_ROOT / "tools" / "mermaid"
@@ -174,10 +174,6 @@ def _npm() -> str:
     return npm
 
 
-def cli_dir() -> Path:
-    return work_dir() / "tools" / "mermaid"
-
-
 def _package_digest() -> str:
     digest = hashlib.sha256()
     for name in ("package.json", "package-lock.json"):
@@ -188,24 +184,11 @@ def _package_digest() -> str:
 def mermaid_cli() -> Path:
     """Mermaid's CLI, installed from the committed lock file on first use (and again when the
     lock file changes). Install scripts are skipped: puppeteer's would download a browser."""
-    target = cli_dir()
-    marker = target / ".package.sha256"
+    target = work_dir() / "tools" / "mermaid"
     binary = target / "node_modules" / ".bin" / "mmdc"
-    digest = _package_digest()
 
-    def current() -> bool:
-        return marker.exists() and marker.read_text().strip() == digest and binary.exists()
-
-    if current():
-        return binary
-    npm = _npm()
-    with file_lock(target.parent / "mermaid.lock"):
-        if current():
-            return binary
-        print("installing Mermaid's CLI with npm (once, about 30 s)", file=sys.stderr, flush=True)
-        if target.is_symlink():
-            target.unlink()
-        shutil.rmtree(target, ignore_errors=True)
+    def build() -> None:
+        npm = _npm()
         target.mkdir(parents=True)
         for name in ("package.json", "package-lock.json"):
             shutil.copy2(PACKAGE_DIR / name, target / name)
@@ -214,11 +197,12 @@ def mermaid_cli() -> Path:
             cwd=target, capture_output=True, text=True, stdin=subprocess.DEVNULL,
             env={**os.environ, "PUPPETEER_SKIP_DOWNLOAD": "1"}, timeout=TIMEOUT_S)
         if done.returncode or not binary.exists():
-            shutil.rmtree(target, ignore_errors=True)
             raise OperationError("npm could not install Mermaid's CLI from "
                                  "tools/mermaid/package-lock.json, so the diagrams were not "
                                  "checked.", done.stderr or done.stdout)
-        marker.write_text(digest + "\n")
+
+    install_once(target, ".package.sha256", _package_digest(), binary,
+                 "installing Mermaid's CLI with npm (once, about 30 s)", build)
     return binary
 
 

@@ -121,11 +121,12 @@ def commands(root: Path = REPO_ROOT) -> list[DocCommand]:
     for path in markdown.files(root):
         name = relative_name(path, root)
         text = path.read_text(encoding="utf-8")
+        fenced, prose = markdown.split(text)
         candidates: list[tuple[int, str]] = []
-        for block in markdown.blocks(text):
+        for block in fenced:
             if block.language in SHELL_LANGUAGES:
                 candidates += _joined(block.lines, block.line + 1)
-        for number, line in markdown.prose_lines(text):
+        for number, line in prose:
             candidates += [(number, code) for code in markdown.inline_code(line)]
         for number, line in sorted(candidates, key=lambda item: item[0]):
             if line.lstrip().startswith("#"):
@@ -146,10 +147,6 @@ def _parser() -> tuple[Parser, dict[str, ParserContext]]:
     spec.loader.exec_module(module)
     contexts = Collection.from_module(module).to_contexts()
     return Parser(contexts=contexts), {c.name: c for c in contexts}
-
-
-def task_names() -> list[str]:
-    return sorted(_parser()[1])
 
 
 @cache
@@ -222,18 +219,23 @@ def problems(root: Path = REPO_ROOT) -> list[DocProblem]:
 def link_problems(root: Path = REPO_ROOT) -> list[DocProblem]:
     """Relative links (and their #anchors) that lead nowhere."""
     found = []
+    anchors: dict[Path, set[str]] = {}  # many links lead into the same few documents
+
+    def anchors_of(document: Path) -> set[str]:
+        if document not in anchors:
+            anchors[document] = markdown.anchors(document.read_text(encoding="utf-8"))
+        return anchors[document]
+
     for path in markdown.files(root):
-        text = path.read_text(encoding="utf-8")
-        for number, target in markdown.links(text):
+        name = relative_name(path, root)
+        for number, target in markdown.links(path.read_text(encoding="utf-8")):
             if re.match(r"^[a-z][a-z0-9+.-]*:", target):  # https:, mailto: and the like
                 continue
             file_part, _, anchor = target.partition("#")
-            linked = (path.parent / file_part).resolve() if file_part else path
-            name = relative_name(path, root)
+            linked = (path.parent / file_part).resolve() if file_part else path.resolve()
             if not linked.exists():
                 found.append(DocProblem(name, number, f"the link {target} leads to no file."))
-            elif anchor and linked.suffix == ".md" and \
-                    anchor not in markdown.anchors(linked.read_text(encoding="utf-8")):
+            elif anchor and linked.suffix == ".md" and anchor not in anchors_of(linked):
                 found.append(DocProblem(name, number, f"the link {target} names no heading of "
                                                       f"{relative_name(linked, root)}."))
     return found

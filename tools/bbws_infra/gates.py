@@ -35,7 +35,7 @@ from rich.table import Table
 from bbws_infra import registry
 from bbws_infra.errors import OperationError, UserError
 from bbws_infra.findings import Finding
-from bbws_infra.paths import REPO_ROOT, file_lock, relative_name, work_dir
+from bbws_infra.paths import REPO_ROOT, file_lock, install_once, relative_name, work_dir
 
 WORKFLOWS_DIR = Path(".github") / "workflows"
 BLOCKING_SEVERITIES = frozenset({"HIGH", "CRITICAL"})
@@ -225,26 +225,11 @@ def _requirements_digest(requirements: list[str]) -> str:
 
 def scanner_env() -> Path:
     """The virtualenv with checkov and Trivy, built on first use and rebuilt when the `scan`
-    list changes (a marker holds the hash of the list). Raises GateError when pip fails."""
+    list changes. Raises GateError when pip fails."""
     env_dir = scanner_env_dir()
-    marker = env_dir / ".requirements.sha256"
     requirements = scanner_requirements()
-    digest = _requirements_digest(requirements)
 
-    def current() -> bool:
-        return (marker.exists() and marker.read_text().strip() == digest
-                and (env_dir / "bin" / "python").exists())
-
-    if current():
-        return env_dir
-    # Gates run concurrently: the first one builds, the others wait for it and reuse.
-    with file_lock(env_dir.parent / "scanners.lock"):
-        if current():
-            return env_dir
-        print(SETUP_MESSAGE, file=sys.stderr, flush=True)
-        if env_dir.is_symlink():  # a link to a shared environment: never rebuild through it
-            env_dir.unlink()
-        shutil.rmtree(env_dir, ignore_errors=True)
+    def build() -> None:
         steps = [
             [sys.executable, "-m", "venv", str(env_dir)],
             [str(env_dir / "bin" / "python"), "-m", "pip", "install", "--quiet",
@@ -258,11 +243,12 @@ def scanner_env() -> Path:
             except subprocess.TimeoutExpired:
                 reason = "pip did not finish within 30 minutes"
             if reason:
-                # No marker: the next run tries again from scratch.
-                shutil.rmtree(env_dir, ignore_errors=True)
                 raise GateError(f"the scanners ({', '.join(requirements)}) could not be "
                                 f"installed into {env_dir}, so nothing was scanned: {reason}")
-        marker.write_text(digest + "\n")
+
+    # Gates run concurrently: the first one builds, the others wait for it and reuse.
+    install_once(env_dir, ".requirements.sha256", _requirements_digest(requirements),
+                 env_dir / "bin" / "python", SETUP_MESSAGE, build)
     return env_dir
 
 

@@ -45,9 +45,13 @@ def _closes(line: str, fence: str) -> bool:
     return len(stripped) >= len(fence) and set(stripped) == {fence[0]}
 
 
-def blocks(text: str) -> list[Block]:
-    """The fenced blocks of a document (an unclosed fence runs to the end, as GitHub shows it)."""
-    found, current, fence, language, start = [], [], "", "", 0
+def split(text: str) -> tuple[list[Block], list[tuple[int, str]]]:
+    """One pass over the document: its fenced blocks (an unclosed fence runs to the end, as
+    GitHub shows it) and its prose lines, each with its line number."""
+    found: list[Block] = []
+    prose: list[tuple[int, str]] = []
+    current: list[str] = []
+    fence, language, start = "", "", 0
     for number, line in enumerate(text.splitlines(), start=1):
         match = _FENCE.match(line)
         if not fence and match:
@@ -57,22 +61,21 @@ def blocks(text: str) -> list[Block]:
             fence = ""
         elif fence:
             current.append(line)
+        else:
+            prose.append((number, line))
     if fence:
         found.append(Block(language, start, tuple(current)))
-    return found
+    return found, prose
 
 
-def prose_lines(text: str) -> Iterator[tuple[int, str]]:
+def blocks(text: str) -> list[Block]:
+    """The fenced blocks of a document."""
+    return split(text)[0]
+
+
+def prose_lines(text: str) -> list[tuple[int, str]]:
     """(line number, line) of every line outside fenced blocks."""
-    fence = ""
-    for number, line in enumerate(text.splitlines(), start=1):
-        match = _FENCE.match(line)
-        if not fence and match:
-            fence = match.group(2)
-        elif fence and _closes(line, fence):
-            fence = ""
-        elif not fence:
-            yield number, line
+    return split(text)[1]
 
 
 def inline_code(line: str) -> list[str]:

@@ -6,7 +6,9 @@ import contextlib
 import fcntl
 import hashlib
 import os
-from collections.abc import Iterable, Iterator
+import shutil
+import sys
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -28,6 +30,34 @@ def file_lock(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def install_once(target: Path, marker_name: str, digest: str, ready: Path, message: str,
+                 build: Callable[[], None]) -> None:
+    """A tool installed into `target` under the work directory on first use, and again when the
+    digest of what it is built from changes (the marker file holds it). Concurrent callers wait
+    for the first and reuse its work; a link to a shared copy is replaced, never built through.
+    When build() raises, nothing is left behind, so the next run starts over."""
+    marker = target / marker_name
+
+    def current() -> bool:
+        return marker.exists() and marker.read_text().strip() == digest and ready.exists()
+
+    if current():
+        return
+    with file_lock(target.parent / f"{target.name}.lock"):
+        if current():
+            return
+        print(message, file=sys.stderr, flush=True)
+        if target.is_symlink():
+            target.unlink()
+        shutil.rmtree(target, ignore_errors=True)
+        try:
+            build()
+        except BaseException:
+            shutil.rmtree(target, ignore_errors=True)
+            raise
+        marker.write_text(digest + "\n")
 
 
 def relative_name(path: Path, root: Path = REPO_ROOT) -> str:
