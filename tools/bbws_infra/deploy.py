@@ -22,6 +22,7 @@ whatever the outcome.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -101,6 +102,17 @@ class ApprovedBundle:
     def plan_file(self) -> Path:
         return self.directory / bundle.PLAN_FILE
 
+    @functools.cached_property
+    def plan_json(self) -> dict:
+        """The plan's JSON, read once (its hash was checked in round 1)."""
+        return json.loads((self.directory / bundle.PLAN_JSON).read_text())
+
+    @property
+    def protected_types_removed(self) -> list[str]:
+        """Tables, buckets and vaults the plan deletes or replaces, read from the plan itself
+        (never from bundle.json, which nothing hashes)."""
+        return plan_guard.removals(summarise(self.plan_json))
+
 
 @dataclass
 class RemoteState:
@@ -130,7 +142,11 @@ def check_offline(request: DeployRequest) -> list[ApprovedBundle]:
         record = bundle.load(request.target, env.name, component)
         directory = bundle.bundle_dir(request.target, env.name, component)
         _check_record(request, component, record, directory, commit_now, max_age_s)
-        approved.append(ApprovedBundle(component, record, directory))
+        item = ApprovedBundle(component, record, directory)
+        if env.deletion_protection:
+            plan_guard.check(env, item.name, item.protected_types_removed,
+                             request.allow_destroy, request.confirm_destroy)
+        approved.append(item)
     return approved
 
 
@@ -170,13 +186,6 @@ def _check_record(request: DeployRequest, component: Component, record: bundle.B
         raise UserError(f"The plan of {name} in {env.name} is {age_text(record.age_s)} old, "
                         f"older than --max-age {request.max_age}; nothing was changed; "
                         f"{again}.")
-    if env.deletion_protection:  # from the hash-checked plan, not from bundle.json
-        plan_guard.check(env, name, _protected_types_removed(directory), request.allow_destroy,
-                         request.confirm_destroy)
-
-
-def _protected_types_removed(directory: Path) -> list[str]:
-    return plan_guard.removals(summarise(json.loads((directory / bundle.PLAN_JSON).read_text())))
 
 
 def check_protection_kept(request: DeployRequest, session: Any,
@@ -188,7 +197,7 @@ def check_protection_kept(request: DeployRequest, session: Any,
     if env.deletion_protection:
         return
     for item in approved:
-        removed = _protected_types_removed(item.directory)
+        removed = item.protected_types_removed
         running = ledger.current(session, env, item.name) if removed else None
         if running is None or not running.commit:
             continue
@@ -303,7 +312,7 @@ def pre_deploy_backups(session: Any, env: Environment, item: ApprovedBundle) -> 
     deployment of this component before anything is applied."""
     if not env.pre_deploy_backup:
         return []
-    tables = touched_tables(json.loads((item.directory / bundle.PLAN_JSON).read_text()))
+    tables = touched_tables(item.plan_json)
     dynamodb = session.client("dynamodb", region_name=env.region)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     arns = []

@@ -98,8 +98,7 @@ def prepare(to: str, target: str, component: str | None, commit: str | None,
     # A saved plan of this commit is kept while the state it was made against is still
     # current; one a failed or racing apply left behind is planned again (--reviewed never
     # plans: there the apply refuses a stale one and says to run --plan-only).
-    kept = [c for c in components if _has_bundle_of(target, env.name, c, sha)
-            and (reviewed or _state_unchanged(target, env, session, c))]
+    kept = [c for c in components if _reusable(target, env, session, c, sha, reviewed)]
     return Promotion(env=load_environment(env.name, source), previous=previous.name,
                      commit=sha, source=source, components=components,
                      to_plan=[c for c in components if c not in kept], reviewed=kept)
@@ -127,16 +126,18 @@ def reviewed_commit(target: str, env: Environment, components: list[Component],
     return worktrees.resolve(found.pop())
 
 
-def _has_bundle_of(target: str, env_name: str, component: Component, commit: str) -> bool:
+def _reusable(target: str, env: Environment, session: Any, component: Component, commit: str,
+              reviewed: bool) -> bool:
+    """Whether the component's saved bundle is of `commit` and, unless only reviewed bundles
+    may be applied, made against the state that is current now."""
     try:
-        return bundle.load(target, env_name, component).commit == commit
+        record = bundle.load(target, env.name, component)
     except UserError:
         return False
-
-
-def _state_unchanged(target: str, env: Environment, session: Any, component: Component
-                     ) -> bool:
-    record = bundle.load(target, env.name, component)
+    if record.commit != commit:
+        return False
+    if reviewed:
+        return True
     now = deploy.remote_state(session, env, component)
     return (now.lineage, now.serial) == (record.state_lineage, record.state_serial)
 
