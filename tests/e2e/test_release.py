@@ -166,12 +166,15 @@ def test_a_reviewed_plan_whose_state_moved_is_planned_again(copy: Copy, first: s
     fixed = copy.ok("doctor", "--env", "sit", "--component", "campaigns", "--fix-digest")
     assert "campaigns: digest " in fixed
 
-    # after approval nothing is planned: refused, with the command that makes a new review
+    # after approval nothing is planned: refused, changing nothing, with the command that
+    # makes a new review
+    before, records = copy.snapshot("sit"), _history(copy, "sit")
     message = copy.refused("promote", "--to", "sit", "--component", "campaigns", "--reviewed",
                            "--confirm", "promote-sit")
     assert "The state of campaigns in sit moved since the plan" in message
     assert (f"plan again: invoke promote --to sit --commit {first[:12]} --target sandbox "
             "--plan-only") in message
+    assert copy.snapshot("sit") == before and _history(copy, "sit") == records
     # a promotion that may plan plans that component again instead of keeping the stale plan
     out = copy.ok("promote", "--to", "sit", "--component", "campaigns", "--confirm",
                   "promote-sit")
