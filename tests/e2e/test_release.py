@@ -256,11 +256,11 @@ def test_a_protected_replacement_in_prod(copy: Copy, first: str):
 
     promote = ("promote", "--to", "prod", "--component", both, "--confirm", "promote-prod")
     before = copy.snapshot("prod")
-    assert f"deletes or replaces {TABLE}, and deletion protection is on" in copy.refused(
+    assert f"deletes, replaces or forgets {TABLE}, and deletion protection is on" in copy.refused(
         *promote)
     partial = ("--allow-destroy", f"tenants:{TABLE}", "--confirm-destroy", "destroy-prod")
     message = copy.refused(*promote, *partial)
-    assert f"The prod plan for products deletes or replaces {TABLE}" in message
+    assert f"The prod plan for products deletes, replaces or forgets {TABLE}" in message
     assert f"--allow-destroy products:{TABLE} --confirm-destroy destroy-prod" in message
     full = ("--allow-destroy", f"tenants:{TABLE}", "--allow-destroy", f"products:{TABLE}")
     assert "needs --confirm-destroy destroy-prod" in copy.refused(*promote, *full)

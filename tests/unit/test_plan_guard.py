@@ -2,15 +2,17 @@ import pytest
 
 from bbws_infra import plan_guard
 from bbws_infra.errors import UserError
-from bbws_infra.plan_summary import PlanSummary
+from bbws_infra.plan_summary import Change, PlanSummary
 from bbws_infra.registry import load_environment
 
 TABLE = "module.table.aws_dynamodb_table.this"
 VAULT = "module.backup.aws_backup_vault.this"
-REPLACE_TABLE = ("replace", TABLE, "aws_dynamodb_table")
-DELETE_VAULT = ("delete", VAULT, "aws_backup_vault")
-DELETE_OBJECT = ("delete", 'aws_s3_bucket_object.template["a.html"]', "aws_s3_bucket_object")
-UPDATE_BUCKET = ("update", "module.templates_bucket.aws_s3_bucket.this", "aws_s3_bucket")
+REPLACE_TABLE = Change("replace", TABLE, "aws_dynamodb_table")
+DELETE_VAULT = Change("delete", VAULT, "aws_backup_vault")
+DELETE_OBJECT = Change("delete", 'aws_s3_bucket_object.template["a.html"]',
+                       "aws_s3_bucket_object")
+UPDATE_BUCKET = Change("update", "module.templates_bucket.aws_s3_bucket.this", "aws_s3_bucket")
+FORGET_BUCKET = Change("forget", "module.templates_bucket.aws_s3_bucket.this", "aws_s3_bucket")
 
 
 def _summary(*changes):
@@ -30,13 +32,13 @@ def test_every_address_must_be_named_and_confirmed():
     with pytest.raises(UserError) as refused:
         plan_guard.check(prod, "tenants", protected)
     message = str(refused.value)
-    assert message.startswith(f"The prod plan for tenants deletes or replaces {VAULT}, {TABLE}, "
-                              "and deletion protection is on in envs/prod.tfvars; nothing was "
-                              "changed.")
+    assert message.startswith(f"The prod plan for tenants deletes, replaces or forgets {VAULT}, "
+                              f"{TABLE}, and deletion protection is on in envs/prod.tfvars; "
+                              "nothing was changed.")
     assert (f"--allow-destroy tenants:{VAULT} --allow-destroy tenants:{TABLE} "
             "--confirm-destroy destroy-prod") in message
     # a partial list names what is still missing
-    with pytest.raises(UserError, match=f"deletes or replaces {VAULT}, and"):
+    with pytest.raises(UserError, match=f"deletes, replaces or forgets {VAULT}, and"):
         plan_guard.check(prod, "tenants", protected, [f"tenants:{TABLE}"], "destroy-prod")
     # another component's allowance does not count
     with pytest.raises(UserError):
@@ -50,3 +52,11 @@ def test_every_address_must_be_named_and_confirmed():
 
 def test_nothing_protected_passes_without_flags():
     plan_guard.check(load_environment("prod"), "templates", [])
+
+
+def test_forgetting_a_protected_resource_is_a_removal():
+    prod = load_environment("prod")
+    summary = _summary(FORGET_BUCKET, UPDATE_BUCKET)
+    assert plan_guard.protected_removals(prod, summary) == [FORGET_BUCKET.address]
+    with pytest.raises(UserError, match="deletes, replaces or forgets"):
+        plan_guard.check(prod, "templates", plan_guard.protected_removals(prod, summary))

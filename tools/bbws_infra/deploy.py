@@ -109,8 +109,8 @@ class ApprovedBundle:
 
     @property
     def protected_types_removed(self) -> list[str]:
-        """Tables, buckets and vaults the plan deletes or replaces, read from the plan itself
-        (never from bundle.json, which nothing hashes)."""
+        """Tables, buckets and vaults the plan deletes, replaces or forgets, read from the plan
+        itself (never from bundle.json)."""
         return plan_guard.removals(summarise(self.plan_json))
 
 

@@ -1,11 +1,12 @@
 """Deletion protection for provider 3.39, which lacks `deletion_protection_enabled`.
 
-In an environment whose tfvars say `deletion_protection = true`, a plan that deletes or replaces
-a table, bucket or backup vault is refused unless every such address is named with
-`--allow-destroy <component>:<address>` (or the bare address, which then counts for every
-component of the apply) and the operator types `--confirm-destroy destroy-<env>`. There is no
-blanket override: naming each address is the point. The deploy path applies this to the
-hash-checked plan, and also where a change turns protection off while the commit the env runs
+In an environment whose tfvars say `deletion_protection = true`, a plan that deletes, replaces
+or forgets (a `removed` block) a table, bucket or backup vault is refused unless every such
+address is named with `--allow-destroy <component>:<address>` (or the bare address, which then
+counts for every component of the apply) and the operator types
+`--confirm-destroy destroy-<env>`. There is no blanket override: naming each address is the
+point. The deploy path applies this to the plan file being applied (read in the applying
+Terraform process), and also where a change turns protection off while the commit the env runs
 has it on. See docs/decisions/deletion-protection.md.
 """
 
@@ -21,13 +22,13 @@ PROTECTED_TYPES = frozenset({"aws_dynamodb_table", "aws_s3_bucket", "aws_backup_
 
 
 def removals(summary: PlanSummary) -> list[str]:
-    """Addresses of the protected types the plan would delete or replace."""
-    return sorted(address for _, address, kind in summary.removals()
-                  if kind in PROTECTED_TYPES)
+    """Addresses of the protected types the plan would delete, replace or forget (a forgotten
+    table stays in the account but nothing guards or backs it up through Terraform)."""
+    return sorted(c.address for c in summary.removals() if c.type in PROTECTED_TYPES)
 
 
 def protected_removals(env: Environment, summary: PlanSummary) -> list[str]:
-    """Addresses the plan would delete or replace that the env's deletion protection covers."""
+    """Addresses the plan would remove that the env's deletion protection covers."""
     return removals(summary) if env.deletion_protection else []
 
 
@@ -45,7 +46,8 @@ def check(env: Environment, component: str, protected: list[str],
     flags = " ".join(f"--allow-destroy {component}:{address}" for address in protected)
     if missing:
         raise UserError(
-            f"The {env.name} plan for {component} deletes or replaces {', '.join(missing)}, "
+            f"The {env.name} plan for {component} deletes, replaces or forgets "
+            f"{', '.join(missing)}, "
             f"and deletion protection is on in {where}; nothing was changed. "
             f"If that is really intended, run it again with {flags} --confirm-destroy "
             f"{env.destroy_confirmation}.")

@@ -579,7 +579,7 @@ def deployed_checks(ctx: TargetContext, component: Component,
     report("check resources")
     checks = resource_checks(ctx.session, ctx.env, component, ctx.source)
     summary = summarise(plan_json)
-    pending = [address for _, address, _ in summary.changes]
+    pending = [c.address for c in summary.changes]
     found = summary.counts
     if pending:
         found += ": " + ", ".join(pending[:3]) + (", ..." if len(pending) > 3 else "")
