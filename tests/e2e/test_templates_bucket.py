@@ -77,8 +77,9 @@ def test_changing_one_template_plans_exactly_one_update(dev):
     finally:
         targets.stage(ctx, [templates])  # back to the repository's content
     assert (summary.add, summary.change, summary.destroy) == (0, 1, 0)
-    assert [c[:3] for c in summary.changes] == [("update", 'aws_s3_bucket_object.template["receipts/receipt.html"]',
-                                "aws_s3_bucket_object")]
+    assert [c[:3] for c in summary.changes] == [
+        ("update", 'aws_s3_bucket_object.template["receipts/receipt.html"]',
+         "aws_s3_bucket_object")]
     assert operations.plan(ctx, templates).summary.has_changes is False
 
 

@@ -17,6 +17,7 @@ TENANTS = COMPONENTS["tenants"]
 def _record(**changes) -> bundle.BundleRecord:
     values = dict(target="sandbox", env="dev", component="tenants", commit="a" * 40,
                   dirty=False, plan_sha256="1" * 64, plan_json_sha256="2" * 64,
+                  summary_text_sha256="5" * 64, summary_markdown_sha256="6" * 64,
                   state_lineage="", state_serial=0, terraform_version="1.15.5",
                   provider_versions={"registry.terraform.io/hashicorp/aws": "3.39.0"},
                   lock_file_sha256="3" * 64, inputs_sha256="4" * 64, who="me",
@@ -101,8 +102,12 @@ def test_archive_keeps_what_was_applied(tmp_path, monkeypatch):
     directory.mkdir(parents=True)
     for name in bundle.BUNDLE_FILES:
         (directory / name).write_text(name)
-    archived = bundle.archive("sandbox", "dev", TENANTS)
-    assert archived.parent == directory / bundle.APPLIED_DIR
+    (directory / bundle.RECORD).write_text(_record().to_json())
+    # a bundle other than the one applied (a new plan written meanwhile) stays for review
+    assert bundle.archive("sandbox", "dev", TENANTS, "9" * 64) is None
+    assert (directory / bundle.RECORD).exists()
+    archived = bundle.archive("sandbox", "dev", TENANTS, "1" * 64)
+    assert archived is not None and archived.parent == directory / bundle.APPLIED_DIR
     assert sorted(p.name for p in archived.iterdir()) == sorted(bundle.BUNDLE_FILES)
     assert not (directory / bundle.RECORD).exists()
 
@@ -116,3 +121,64 @@ def test_max_age_durations(text, seconds):
 def test_bad_max_age_is_one_sentence():
     with pytest.raises(UserError, match=r"--max-age .soon. is not a duration; write e.g. 24h"):
         deploy.parse_age("soon")
+
+
+def test_the_applied_copy_is_private_and_must_match_the_checked_hash(tmp_path, monkeypatch):
+    monkeypatch.setenv("BBWS_WORK_DIR", str(tmp_path))
+    directory = bundle.bundle_dir("sandbox", "dev", TENANTS)
+    directory.mkdir(parents=True)
+    (directory / bundle.PLAN_FILE).write_bytes(b"reviewed plan")
+    checked = bundle.sha256_file(directory / bundle.PLAN_FILE)
+    with bundle.private_copy("sandbox", "dev", TENANTS, checked) as private:
+        assert private.read_bytes() == b"reviewed plan"
+        assert tmp_path not in private.parents
+        assert private.parent.stat().st_mode & 0o077 == 0
+        # swapping the bundle's file now changes nothing that is applied
+        (directory / bundle.PLAN_FILE).write_bytes(b"destroying plan")
+        assert private.read_bytes() == b"reviewed plan"
+    assert not private.exists()
+    with pytest.raises(bundle.BundleTaken, match="applied nothing"), \
+            bundle.private_copy("sandbox", "dev", TENANTS, checked):
+        pass
+    (directory / bundle.PLAN_FILE).unlink()
+    with pytest.raises(bundle.BundleTaken, match="taken by another apply"), \
+            bundle.private_copy("sandbox", "dev", TENANTS, checked):
+        pass
+
+
+def _saved(tmp_path, monkeypatch, **changes) -> tuple[Path, bundle.BundleRecord]:
+    """A bundle on disk whose record hashes its files."""
+    monkeypatch.setenv("BBWS_WORK_DIR", str(tmp_path))
+    directory = bundle.bundle_dir("sandbox", "dev", TENANTS)
+    directory.mkdir(parents=True)
+    for name in bundle.BUNDLE_FILES[:-1]:
+        (directory / name).write_text(name)
+    record = _record(**{"plan_sha256": bundle.sha256_file(directory / bundle.PLAN_FILE),
+                        "plan_json_sha256": bundle.sha256_file(directory / bundle.PLAN_JSON),
+                        "summary_text_sha256":
+                            bundle.sha256_file(directory / bundle.SUMMARY_TEXT),
+                        "summary_markdown_sha256":
+                            bundle.sha256_file(directory / bundle.SUMMARY_MARKDOWN),
+                        **changes})
+    return directory, record
+
+
+def _check(directory: Path, record: bundle.BundleRecord) -> None:
+    request = deploy.DeployRequest(env=load_environment("dev"), target="sandbox",
+                                   components=[TENANTS], confirm="deploy-dev")
+    deploy._check_record(request, TENANTS, record, directory, record.commit, 86400)
+
+
+def test_a_bundle_made_in_the_future_is_refused(tmp_path, monkeypatch):
+    directory, record = _saved(tmp_path, monkeypatch, created_epoch=time.time() + 3600,
+                               created_at="2099-01-01T00:00:00Z")
+    with pytest.raises(UserError, match="which is in the future"):
+        _check(directory, record)
+
+
+def test_an_edited_summary_is_refused(tmp_path, monkeypatch):
+    directory, record = _saved(tmp_path, monkeypatch)
+    (directory / bundle.SUMMARY_MARKDOWN).write_text("**0 to destroy**")
+    with pytest.raises(UserError, match=r"saved summary\.md of tenants in dev is missing or no "
+                                        r"longer matches"):
+        _check(directory, record)

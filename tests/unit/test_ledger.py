@@ -3,8 +3,10 @@ repository of a few commits; the end-to-end flow is tests/e2e/test_release.py.""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +15,21 @@ from moto import mock_aws
 
 from bbws_infra import deploy, ledger, targets, worktrees
 from bbws_infra.errors import OperationError, UserError
-from bbws_infra.registry import load_environment
+from bbws_infra.registry import COMPONENTS, load_environment
 from tests.moto_session import MotoSession
+
+# (env, component) -> the state version each component's records leave (see s3_session)
+_STATE: dict[tuple[str, str], ledger.StatePoint] = {}
+
+
+def _put_state(session: Any, env_name: str, component: str, serial: int = 1,
+               lineage: str = "L") -> ledger.StatePoint:
+    """A state version as Terraform leaves one: a versioned object under the state key."""
+    env = load_environment(env_name)
+    put = session.client("s3").put_object(
+        Bucket=env.state_bucket, Key=COMPONENTS[component].state_key,
+        Body=json.dumps({"version": 4, "serial": serial, "lineage": lineage}).encode())
+    return ledger.StatePoint(put["VersionId"], serial, lineage)
 
 
 @pytest.fixture
@@ -22,18 +37,26 @@ def s3_session():
     with mock_aws():
         session = MotoSession()
         for name in ("dev", "sit", "prod"):
+            bucket = load_environment(name).state_bucket
             session.client("s3").create_bucket(
-                Bucket=load_environment(name).state_bucket,
-                CreateBucketConfiguration={"LocationConstraint": "af-south-1"})
+                Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "af-south-1"})
+            session.client("s3").put_bucket_versioning(
+                Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+            for component in ("tenants", "products") if name != "prod" else ():
+                _STATE[(name, component)] = _put_state(session, name, component)
         yield session
 
 
 def _record(component: str = "tenants", commit: str = "a" * 40,
-            started: str = "2026-11-26T09:00:00Z", **changes: Any) -> ledger.Record:
+            started: str = "2026-11-26T09:00:00Z", env: str = "dev", **changes: Any
+            ) -> ledger.Record:
+    """A record whose run changed nothing it did not find (state before = after), so the
+    state version it names vouches for it whenever it ran."""
+    point = _STATE[(env, component)]
     values: dict[str, Any] = dict(
-        env="dev", component=component, action="apply", target="sandbox", commit=commit,
+        env=env, component=component, action="apply", target="sandbox", commit=commit,
         dirty=False, inputs_sha256="f" * 64, bundle_sha256="b" * 64,
-        state_before=ledger.StatePoint(None, 0, ""), state_after=ledger.StatePoint("v1", 1, "L"),
+        state_before=point, state_after=point,
         who="someone", started_at=started, finished_at=started, result=ledger.APPLIED,
         verification=ledger.PASSED)
     values.update(changes)
@@ -54,7 +77,7 @@ def test_records_round_trip_newest_first(s3_session):
     read = ledger.read(s3_session, dev)
     assert [r.started_at for r in read] == ["2026-11-26T11:00:00Z", "2026-11-26T10:00:00Z",
                                             "2026-11-26T09:00:00Z"]
-    assert read[1] == second and read[1].state_after == ledger.StatePoint("v1", 1, "L")
+    assert read[1] == second and read[1].state_after == _STATE[("dev", "products")]
     assert [r.component for r in ledger.read(s3_session, dev, "tenants")] == ["tenants"] * 2
     assert len(ledger.read(s3_session, dev, limit=1)) == 1
     # what runs now is the newest apply that went through, not the failed attempt after it
@@ -99,7 +122,7 @@ def test_a_dirty_apply_is_never_the_verified_commit(s3_session):
 
 
 def test_a_failed_write_is_an_error_carrying_the_record(s3_session):
-    gone = load_environment("dev")
+    gone = load_environment("prod")
     s3_session.client("s3").delete_bucket(Bucket=gone.state_bucket)
     with pytest.raises(OperationError, match="ledger record could not be written") as caught:
         ledger.write(s3_session, gone, _record())
@@ -168,3 +191,65 @@ def test_unknown_commits_are_refused_with_what_to_fetch(history):
     assert worktrees.resolve(history["second"][:10]) == history["second"]
     assert worktrees.is_ancestor(history["first"], history["second"])
     assert not worktrees.is_ancestor(history["side"], history["second"])
+
+
+def test_a_forged_record_is_never_a_verification(s3_session):
+    """Only a record the state bucket vouches for counts: its state version must exist with
+    the recorded serial and lineage, and have been written while the recorded run ran."""
+    dev = load_environment("dev")
+    real = _STATE[("dev", "tenants")]
+    forged = {
+        "no such version": ledger.StatePoint("no-such-version", 1, "L"),
+        "wrong serial": ledger.StatePoint(real.version_id, 7, "L"),
+        "wrong lineage": ledger.StatePoint(real.version_id, 1, "other"),
+        "no version": ledger.StatePoint(None, 1, "L"),
+    }
+    for number, point in enumerate(forged.values()):
+        commit = f"{number}" * 40
+        ledger.write(s3_session, dev, _record(commit=commit, state_after=point))
+        assert ledger.verified(s3_session, dev, "tenants", commit) is None
+        assert ledger.state_problem(s3_session, dev, ledger.read(s3_session, dev, limit=1)[0])
+    # a real state version, but one written long before the run the record claims
+    ledger.write(s3_session, dev, _record(
+        commit="e" * 40, started="2027-01-01T00:00:00Z",
+        state_before=ledger.StatePoint(None, 0, ""), state_after=real))
+    assert ledger.verified(s3_session, dev, "tenants", "e" * 40) is None
+    assert ledger.newest_verified(s3_session, dev, "tenants") is None
+
+
+def test_a_record_keyed_in_the_future_is_never_the_newest(s3_session):
+    dev = load_environment("dev")
+    now = datetime.now(UTC)
+    stamp = (now - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    honest = _record(commit="a" * 40, started=stamp)
+    ledger.write(s3_session, dev, honest)
+    future = (now + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    ledger.write(s3_session, dev, _record(commit="b" * 40, started=future))
+    ledger.write(s3_session, dev, _record(commit="a" * 40, started=future,
+                                          verification=ledger.FAILED))
+    assert ledger.current(s3_session, dev, "tenants").commit == "a" * 40
+    assert ledger.running_commit(s3_session, dev, "tenants").commit == "a" * 40
+    assert ledger.verified(s3_session, dev, "tenants", "a" * 40) == honest
+    assert ledger.newest_verified(s3_session, dev, "tenants") == honest
+    # history still shows what is there
+    assert len(ledger.read(s3_session, dev, "tenants")) == 3
+
+
+def test_a_run_that_applied_nothing_withdraws_no_verification(s3_session):
+    dev = load_environment("dev")
+    passed = _record(started="2026-11-26T09:00:00Z")
+    ledger.write(s3_session, dev, passed)
+    ledger.write(s3_session, dev, _record(started="2026-11-26T10:00:00Z",
+                                          result=ledger.NOTHING_APPLIED,
+                                          verification=ledger.SKIPPED))
+    assert ledger.verified(s3_session, dev, "tenants", "a" * 40) == passed
+
+
+def test_a_state_restore_without_a_commit_is_not_what_the_env_runs(s3_session):
+    dev = load_environment("dev")
+    applied = _record(started="2026-11-26T09:00:00Z")
+    ledger.write(s3_session, dev, applied)
+    ledger.write(s3_session, dev, _record(started="2026-11-26T10:00:00Z", commit="",
+                                          action="rollback", verification=ledger.SKIPPED))
+    assert ledger.current(s3_session, dev, "tenants").commit == ""
+    assert ledger.running_commit(s3_session, dev, "tenants") == applied

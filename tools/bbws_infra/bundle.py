@@ -13,6 +13,7 @@ Applied bundles move to applied/<timestamp>/ beside it; they are never deleted.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import hashlib
 import json
@@ -20,17 +21,19 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 import zipfile
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bbws_infra.errors import UserError
-from bbws_infra.paths import REPO_ROOT, files_digest, work_dir
+from bbws_infra.errors import OperationError, UserError
+from bbws_infra.paths import REPO_ROOT, file_lock, files_digest, work_dir
 from bbws_infra.registry import COMPONENTS, MODULES_DIR, SHARED_DIR, Component, Environment
 
-FORMAT = 1
+FORMAT = 2  # 2: the summaries are hashed too
 PLAN_FILE = "tfplan"
 PLAN_JSON = "plan.json"
 SUMMARY_TEXT = "summary.txt"
@@ -51,6 +54,8 @@ class BundleRecord:
     dirty: bool
     plan_sha256: str
     plan_json_sha256: str
+    summary_text_sha256: str
+    summary_markdown_sha256: str
     state_lineage: str
     state_serial: int
     terraform_version: str
@@ -80,9 +85,47 @@ class BundleRecord:
     def age_s(self) -> float:
         return time.time() - self.created_epoch
 
+    def hashed_files(self) -> dict[str, str]:
+        """Each file of the bundle a reviewer reads or Terraform applies -> its sha256."""
+        return {PLAN_FILE: self.plan_sha256, PLAN_JSON: self.plan_json_sha256,
+                SUMMARY_TEXT: self.summary_text_sha256,
+                SUMMARY_MARKDOWN: self.summary_markdown_sha256}
+
 
 def bundle_dir(target: str, env_name: str, component: Component) -> Path:
     return work_dir() / "plans" / target / env_name / component.name
+
+
+def _lock(target: str, env_name: str, component: Component) -> contextlib.AbstractContextManager:
+    """Held while a bundle is written, copied for an apply or archived: a plan never replaces
+    the files an apply is reading, and an apply archives only the bundle it applied."""
+    return file_lock(work_dir() / "locks" / "bundles" / target / env_name / component.name)
+
+
+class BundleTaken(OperationError):
+    """The bundle to apply is gone or was replaced since it was checked: nothing was applied."""
+
+
+@contextlib.contextmanager
+def private_copy(target: str, env_name: str, component: Component, plan_sha256: str
+                 ) -> Iterator[Path]:
+    """The checked plan file, copied into a folder only this user can read (0700, outside the
+    work directory) and verified against its hash there: the file Terraform shows and applies
+    can no longer be swapped by anyone editing the bundle under the work directory."""
+    source = bundle_dir(target, env_name, component) / PLAN_FILE
+    with tempfile.TemporaryDirectory(prefix="bbws-apply-") as folder:
+        private = Path(folder) / PLAN_FILE
+        with _lock(target, env_name, component):
+            try:
+                shutil.copyfile(source, private)
+            except FileNotFoundError:
+                private.unlink(missing_ok=True)
+        if not private.exists() or sha256_file(private) != plan_sha256:
+            raise BundleTaken(
+                f"The bundle of {component.name} in {env_name} was taken by another apply or "
+                f"replaced by a new plan since it was checked; this run applied nothing; see "
+                f"invoke history --env {env_name} --component {component.name}.")
+        yield private
 
 
 def sha256_file(path: Path) -> str:
@@ -173,11 +216,15 @@ class BundleWriter:
     """Builds a bundle in a hidden folder and moves it into place only when complete; an
     interrupted or failed plan leaves no bundle behind, and never half of one."""
 
-    def __init__(self, target: str, env_name: str, component: Component) -> None:
-        self.final = bundle_dir(target, env_name, component)
+    def __init__(self, target: str, env_name: str, component: Component,
+                 directory: Path | None = None) -> None:
+        self.final = directory or bundle_dir(target, env_name, component)
         self.incoming = self.final / _INCOMING
+        self.lock = _lock(target, env_name, component) if directory is None \
+            else contextlib.nullcontext()
 
     def __enter__(self) -> BundleWriter:
+        self.lock.__enter__()
         self.final.mkdir(parents=True, exist_ok=True)
         for name in reversed(BUNDLE_FILES):  # the record first: the old bundle is no more
             (self.final / name).unlink(missing_ok=True)
@@ -193,7 +240,10 @@ class BundleWriter:
             self.path(name).replace(self.final / name)
 
     def __exit__(self, *exc: object) -> None:
-        shutil.rmtree(self.incoming, ignore_errors=True)
+        try:
+            shutil.rmtree(self.incoming, ignore_errors=True)
+        finally:
+            self.lock.__exit__(None, None, None)
 
 
 def load(target: str, env_name: str, component: Component) -> BundleRecord:
@@ -227,17 +277,25 @@ def saved_plan_jsons(target: str, env_name: str) -> dict[str, dict]:
             for c in saved_components(target, env_name)}
 
 
-def archive(target: str, env_name: str, component: Component) -> Path:
+def archive(target: str, env_name: str, component: Component, plan_sha256: str) -> Path | None:
     """Move the applied bundle to applied/<timestamp>/ so the record of what was applied
-    survives and the same plan cannot be applied twice."""
+    survives and the same plan cannot be applied twice; None, moving nothing, when the bundle
+    there now is another one (a new plan written meanwhile stays for its own review)."""
     directory = bundle_dir(target, env_name, component)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
-    dest = directory / APPLIED_DIR / stamp
-    dest.mkdir(parents=True)
-    # The record first: the bundle stops being applicable at once.
-    for name in (RECORD, *BUNDLE_FILES[:-1]):
-        if (directory / name).exists():
-            (directory / name).replace(dest / name)
+    with _lock(target, env_name, component):
+        try:
+            current = json.loads((directory / RECORD).read_text()).get("plan_sha256")
+        except (OSError, ValueError):
+            current = None
+        if current != plan_sha256:
+            return None
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+        dest = directory / APPLIED_DIR / stamp
+        dest.mkdir(parents=True)
+        # The record first: the bundle stops being applicable at once.
+        for name in (RECORD, *BUNDLE_FILES[:-1]):
+            if (directory / name).exists():
+                (directory / name).replace(dest / name)
     return dest
 
 

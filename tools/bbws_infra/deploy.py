@@ -54,6 +54,8 @@ from bbws_infra.plan_summary import PlanSummary, summarise
 from bbws_infra.registry import PROMOTION_ORDER, Component, Environment, load_environment
 
 DEFAULT_MAX_AGE = "24h"
+# Clocks of the machine that planned and the one that applies may differ by this much.
+CLOCK_SKEW_S = 300.0
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -161,13 +163,16 @@ def _check_record(request: DeployRequest, component: Component, record: bundle.B
                   directory: Path, commit_now: str, max_age_s: float) -> None:
     env, name = request.env, component.name
     again = _plan_again(request, name)
-    for file_name, expected in ((bundle.PLAN_FILE, record.plan_sha256),
-                                (bundle.PLAN_JSON, record.plan_json_sha256)):
+    for file_name, expected in record.hashed_files().items():
         path = directory / file_name
         if not path.exists() or bundle.sha256_file(path) != expected:
             raise UserError(f"The saved {file_name} of {name} in {env.name} is missing or no "
                             "longer matches the hash recorded when it was planned (it was "
                             f"changed after review); nothing was changed; {again}.")
+    if record.age_s < -CLOCK_SKEW_S:
+        raise UserError(f"The plan of {name} in {env.name} says it was made at "
+                        f"{record.created_at}, which is in the future; a bundle nobody could "
+                        f"have planned yet is not applied; nothing was changed; {again}.")
     if record.commit != commit_now:
         raise UserError(f"The plan of {name} in {env.name} was made at commit "
                         f"{record.commit[:12] or '(none)'}, but the working tree is at "
@@ -189,24 +194,35 @@ def _check_record(request: DeployRequest, component: Component, record: bundle.B
 
 
 def check_protection_kept(request: DeployRequest, session: Any,
-                          approved: Iterable[ApprovedBundle]) -> None:
-    """Round 2: a change cannot switch off the deletion protection it is checked against.
-    Where the tfvars being applied turn it off, the setting of the commit the env runs now
-    still holds for this apply; the switch takes effect once that change is applied."""
+                          approved: Iterable[ApprovedBundle],
+                          removed: list[str] | None = None) -> None:
+    """Round 2 (and again on the plan being applied, with its `removed` addresses): a change
+    cannot switch off the deletion protection it is checked against. Where the tfvars being
+    applied turn it off, the setting of the commit the env runs now still holds for this
+    apply; the switch takes effect once that change is applied. When which commit the env
+    runs is unknown (no applied record names one: a state restored without a commit, or
+    resources made outside the deploy path), protection holds: fail closed."""
     env = request.env
     if env.deletion_protection:
         return
     for item in approved:
-        removed = item.protected_types_removed
-        running = ledger.current(session, env, item.name) if removed else None
-        if running is None or not running.commit:
+        removals = item.protected_types_removed if removed is None else removed
+        if not removals:
             continue
-        if load_environment(env.name, worktrees.checkout(running.commit)).deletion_protection:
-            plan_guard.check(env, item.name, removed, request.allow_destroy,
-                             request.confirm_destroy,
-                             switched_on_by=f"envs/{env.name}.tfvars of commit "
-                                            f"{running.commit[:12]}, which {env.name} runs now "
-                                            "(turning it off takes effect once applied)")
+        running = ledger.running_commit(session, env, item.name)
+        if running is None:
+            where = (f"{env.name}, because no applied record of {item.name} names the commit "
+                     f"{env.name} runs (a state restored without a commit, or resources made "
+                     "outside the deploy path), so the protection it runs under is unknown "
+                     f"and stays on (see invoke history --env {env.name} --component "
+                     f"{item.name})")
+        elif load_environment(env.name, worktrees.checkout(running.commit)).deletion_protection:
+            where = (f"envs/{env.name}.tfvars of commit {running.commit[:12]}, which "
+                     f"{env.name} runs now (turning it off takes effect once applied)")
+        else:
+            continue
+        plan_guard.check(env, item.name, removals, request.allow_destroy,
+                         request.confirm_destroy, switched_on_by=where)
 
 
 def remote_state(session: Any, env: Environment, component: Component) -> RemoteState:
@@ -273,7 +289,7 @@ def release_order_problem(target: str, env: Environment, session: Any, component
                        commit) is None:
         return (f"{component} at commit {short} has not been applied and verified in "
                 f"{before}, which every change passes before {env.name}")
-    running = ledger.current(session, env, component)
+    running = ledger.running_commit(session, env, component)
     if running and running.commit != commit and not worktrees.is_ancestor(running.commit,
                                                                            commit):
         return (f"{env.name} runs {component} at commit {running.commit[:12]}, which {short} "
@@ -365,47 +381,102 @@ def apply(request: DeployRequest, console: Console,
                for item in approved}
 
     def one(item: ApprovedBundle, report: operations.Report) -> operations.Outcome:
-        return _deploy_one(request, ctx, item, states[item.name], backups[item.name], report)
+        return _deploy_one(request, ctx, item, states[item.name], backups[item.name], report,
+                           console)
 
     rows = runner.run(f"{request.action} {request.env.name} ({request.target})", approved, one,
                       console, alive=ctx.alive)
     return ctx, rows
 
 
+class AppliedPlanRefused(UserError):
+    """The plan file about to be applied is not the one that was reviewed and checked."""
+
+
+def check_applied_plan(request: DeployRequest, session: Any, item: ApprovedBundle,
+                       shown: dict, backups: list[str]) -> PlanSummary:
+    """The last check, made on the JSON of the plan file the same Terraform process applies
+    next: it must be the reviewed plan.json, and deletion protection and the pre-deploy
+    backups are taken from it (never from a file the bundle vouches for). Its summary."""
+    env, name = request.env, item.name
+    if _canonical(shown) != _canonical(item.plan_json):
+        raise AppliedPlanRefused(
+            f"The plan file about to be applied for {name} in {env.name} is not the plan that "
+            "was reviewed (its contents differ from the bundle's plan.json; it was replaced "
+            f"after review); nothing was changed; {_plan_again(request, name)}.")
+    summary = summarise(shown)
+    removed = plan_guard.removals(summary)
+    if env.deletion_protection:
+        plan_guard.check(env, name, removed, request.allow_destroy, request.confirm_destroy)
+    check_protection_kept(request, session, [item], removed)
+    backed_up = {_backup_table(arn) for arn in backups}
+    missing = [t for t in touched_tables(shown) if t not in backed_up]
+    if env.pre_deploy_backup and missing:
+        raise AppliedPlanRefused(
+            f"The plan of {name} in {env.name} changes table(s) {', '.join(missing)} that no "
+            "pre-deploy backup covers; nothing was changed.")
+    return summary
+
+
+def _canonical(plan_json: dict) -> str:
+    return json.dumps(plan_json, sort_keys=True, separators=(",", ":"))
+
+
+def _backup_table(arn: str) -> str:
+    """arn:aws:dynamodb:<region>:<account>:table/<name>/backup/<id> -> <name>."""
+    return arn.split(":table/", 1)[-1].split("/backup/", 1)[0]
+
+
 def _deploy_one(request: DeployRequest, ctx: targets.TargetContext, item: ApprovedBundle,
-                before: RemoteState, backups: list[str], report: operations.Report
-                ) -> operations.Outcome:
+                before: RemoteState, backups: list[str], report: operations.Report,
+                console: Console) -> operations.Outcome:
     env, record = request.env, item.record
     started = bundle.now_iso()
     failure: BaseException | None = None
     plan_after: dict | None = None
+    stages: list[str] = []
+    applied_summary: list[PlanSummary] = []
+
+    def tracked(stage: str) -> None:
+        stages.append(stage)
+        report(stage)
+
+    def check(shown: dict) -> None:
+        summary = check_applied_plan(request, ctx.session, item, shown, backups)
+        heading = f"{item.name} in {env.name} ({request.target}), applying now"
+        console.print(summary.text(heading, plan_guard.removals(summary)
+                                   if env.deletion_protection else None),
+                      markup=False, highlight=False, end="")
+        ledger.write_intent(ctx.session, env, _record(
+            request, item, before, before, started, ledger.STARTED, ledger.SKIPPED, backups))
+        applied_summary.append(summary)
+
     try:
-        plan_after = operations.apply_saved_plan(ctx, item.component, item.plan_file, report,
-                                                 then_plan=request.verify)
+        with bundle.private_copy(request.target, env.name, item.component,
+                                 record.plan_sha256) as plan_file:
+            plan_after = operations.apply_saved_plan(ctx, item.component, plan_file, check,
+                                                     tracked, then_plan=request.verify)
+    except AppliedPlanRefused:
+        raise  # a refusal: nothing applied, nothing recorded
+    except UserError as error:
+        if not applied_summary:  # refused by a guard before Terraform applied anything
+            raise
+        failure = error
     except BaseException as error:  # recorded below, then raised again
         failure = error
-        if not item.plan_file.exists():  # a racing apply of the same bundle archived it
-            failure = OperationError(
-                f"Another apply took the bundle of {item.name} in {env.name} first (it is now "
-                f"under applied/); this one applied nothing; see invoke history --env "
-                f"{env.name} --component {item.name}.")
     after = remote_state(ctx.session, env, item.component)
     checks: list[verify.Check] = []
     verification = ledger.SKIPPED
     if failure is None:
-        bundle.archive(request.target, env.name, item.component)
+        bundle.archive(request.target, env.name, item.component, record.plan_sha256)
         if plan_after is not None and not interrupts.requested():
             checks = verify.deployed_checks(ctx, item.component, report, plan_after)
             verification = ledger.PASSED if all(c.ok for c in checks) else ledger.FAILED
-    entry = ledger.Record(
-        env=env.name, component=item.name, action=request.action, target=request.target,
-        commit=record.commit, dirty=record.dirty, inputs_sha256=record.inputs_sha256,
-        bundle_sha256=record.plan_sha256, state_before=before.point(),
-        state_after=after.point(), who=bundle.who(), started_at=started,
-        finished_at=bundle.now_iso(),
-        result=ledger.NOT_APPLIED if failure else ledger.APPLIED, verification=verification,
-        failed_checks=[c.name for c in checks if not c.ok], backups=backups,
-        error=str(failure or ""), rolled_back_to=request.rollback_to)
+    result = ledger.APPLIED if failure is None else (
+        ledger.NOTHING_APPLIED if _applied_nothing(failure, stages, before, after)
+        else ledger.NOT_APPLIED)
+    entry = _record(request, item, before, after, started, result, verification, backups,
+                    failed_checks=[c.name for c in checks if not c.ok], error=failure)
     ledger.write(ctx.session, env, entry)
     if failure is not None:
         raise failure
@@ -415,8 +486,37 @@ def _deploy_one(request: DeployRequest, ctx: targets.TargetContext, item: Approv
             f"failed (recorded in the ledger as {entry.key}); what is deployed differs from "
             "the commit's files.", details=verify.table_text([c for c in checks if not c.ok]))
     note = "applied, verified" if verification == ledger.PASSED else "applied, not verified"
-    return operations.Outcome(summary=_counts(record), note=note)
+    counts = applied_summary[0] if applied_summary else None
+    return operations.Outcome(summary=counts, note=note)
 
 
-def _counts(record: bundle.BundleRecord) -> PlanSummary:
-    return PlanSummary(add=record.add, change=record.change, destroy=record.destroy)
+def _record(request: DeployRequest, item: ApprovedBundle, before: RemoteState,
+            after: RemoteState, started: str, result: str, verification: str,
+            backups: list[str], failed_checks: list[str] | None = None,
+            error: BaseException | None = None) -> ledger.Record:
+    record = item.record
+    return ledger.Record(
+        env=request.env.name, component=item.name, action=request.action,
+        target=request.target, commit=record.commit, dirty=record.dirty,
+        inputs_sha256=record.inputs_sha256, bundle_sha256=record.plan_sha256,
+        state_before=before.point(), state_after=after.point(), who=bundle.who(),
+        started_at=started, finished_at=bundle.now_iso(), result=result,
+        verification=verification, failed_checks=failed_checks or [], backups=backups,
+        error=str(error or ""), rolled_back_to=request.rollback_to)
+
+
+# Terraform errors that mean it never got to change anything.
+_NOTHING_DONE = ("Error acquiring the state lock", "Saved plan is stale")
+
+
+def _applied_nothing(failure: BaseException, stages: list[str], before: RemoteState,
+                     after: RemoteState) -> bool:
+    """Whether a failed apply provably changed nothing: Terraform's apply never started (the
+    bundle was taken, init failed), or it stopped before changing anything (no state lock,
+    a stale plan) and the state is where it was. Such a run does not withdraw an earlier
+    verification of the commit."""
+    if isinstance(failure, bundle.BundleTaken) or "apply" not in stages:
+        return True
+    details = f"{failure} {getattr(failure, 'details', '')}"
+    return (after.version_id, after.serial) == (before.version_id, before.serial) \
+        and any(marker in details for marker in _NOTHING_DONE)

@@ -6,6 +6,13 @@ One object per record means two writers never overwrite each other and nothing n
 the key starts with the UTC start time, so a key listing sorted backwards is newest first.
 Writing is the only way records are made, and a failed write is an error: an apply that cannot
 be recorded is reported as failed to record, never passed over with a warning.
+
+The release order trusts a record only as far as AWS can vouch for it: a record keyed in the
+future is never the newest, and a verification counts only when the state version its
+state_after names exists with that serial and lineage (and, when the apply wrote state, was
+written while the apply ran). Before Terraform applies, the deploy path leaves an intent
+(ledger-intents/<component>/<key>) so that a run killed mid-apply is still known to doctor.
+See docs/decisions/ledger.md for who may write here and how AWS enforces it.
 """
 
 from __future__ import annotations
@@ -15,15 +22,21 @@ import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bbws_infra.errors import OperationError
-from bbws_infra.registry import Environment
+from bbws_infra.registry import COMPONENTS, Environment
 
 PREFIX = "ledger/"
+INTENTS_PREFIX = "ledger-intents/"
 FORMAT = 1
 ACTIONS = ("apply", "promote", "rollback")
-APPLIED, NOT_APPLIED = "applied", "failed"  # result values
+# result values: applied; failed (may have changed something); nothing applied (failed before
+# Terraform changed anything: it withdraws no earlier verification); started (intents only)
+APPLIED, NOT_APPLIED, NOTHING_APPLIED, STARTED = "applied", "failed", "nothing applied", "started"
+# How far the clocks of the writer, S3 and the reader may disagree.
+CLOCK_SKEW = timedelta(minutes=5)
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"  # verification values
 
 
@@ -78,16 +91,36 @@ class Record:
         return cls(**{**values, "key": key})
 
 
-def _key(record: Record) -> str:
+def _key(record: Record, prefix: str = PREFIX) -> str:
     stamp = record.started_at.replace("-", "").replace(":", "")
-    return f"{PREFIX}{record.component}/{stamp}-{record.action}-{uuid.uuid4().hex[:8]}.json"
+    return f"{prefix}{record.component}/{stamp}-{record.action}-{uuid.uuid4().hex[:8]}.json"
 
 
-def write(session: Any, env: Environment, record: Record) -> str:
+def key_time(key: str) -> datetime | None:
+    """When a record's key says it started (None when the key is not one this module makes)."""
+    try:
+        return datetime.strptime(key.rsplit("/", 1)[-1].split("-", 1)[0],
+                                 "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def _in_the_past(key: str) -> bool:
+    when = key_time(key)
+    return when is not None and when <= datetime.now(UTC) + CLOCK_SKEW
+
+
+def write_intent(session: Any, env: Environment, record: Record) -> str:
+    """Before Terraform applies: what is about to be applied, so that a run killed while its
+    worker finishes the apply leaves a trace doctor can name. Never removed."""
+    return write(session, env, record, prefix=INTENTS_PREFIX)
+
+
+def write(session: Any, env: Environment, record: Record, prefix: str = PREFIX) -> str:
     """Store the record; its key. Raises OperationError (with the record) when it cannot."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    key = _key(record)
+    key = _key(record, prefix)
     try:
         session.client("s3", region_name=env.region).put_object(
             Bucket=env.state_bucket, Key=key, Body=record.to_json().encode(),
@@ -102,9 +135,11 @@ def write(session: Any, env: Environment, record: Record) -> str:
     return key
 
 
-def records(session: Any, env: Environment, component: str | None = None
-            ) -> Iterator[Record]:
-    """Records newest first, of one component or all; each object is read only when reached."""
+def records(session: Any, env: Environment, component: str | None = None,
+            include_future: bool = False) -> Iterator[Record]:
+    """Records newest first, of one component or all; each object is read only when reached.
+    Records keyed in the future (no run can have started then) are left out unless asked for:
+    they never count as the newest."""
     s3 = session.client("s3", region_name=env.region)
     prefix = f"{PREFIX}{component}/" if component else PREFIX
     keys: list[str] = []
@@ -114,14 +149,16 @@ def records(session: Any, env: Environment, component: str | None = None
     # newest first across components: order by the file name (start time first)
     keys.sort(key=lambda k: k.rsplit("/", 1)[-1], reverse=True)
     for key in keys:
+        if not include_future and not _in_the_past(key):
+            continue
         body = s3.get_object(Bucket=env.state_bucket, Key=key)["Body"].read()
         yield Record.from_dict(json.loads(body), key)
 
 
 def read(session: Any, env: Environment, component: str | None = None,
          limit: int | None = None) -> list[Record]:
-    """Up to `limit` records, newest first."""
-    return list(itertools.islice(records(session, env, component), limit))
+    """Up to `limit` records, newest first, all of them (history shows what is there)."""
+    return list(itertools.islice(records(session, env, component, include_future=True), limit))
 
 
 def current(session: Any, env: Environment, component: str) -> Record | None:
@@ -129,10 +166,62 @@ def current(session: Any, env: Environment, component: str) -> Record | None:
     return next((r for r in records(session, env, component) if r.result == APPLIED), None)
 
 
+def running_commit(session: Any, env: Environment, component: str) -> Record | None:
+    """The newest applied record that names a commit: the configuration the component's
+    resources were last made from. A state restore without a commit changed no resource, so
+    it is passed over; None when no applied record names a commit."""
+    return next((r for r in records(session, env, component)
+                 if r.result == APPLIED and r.commit), None)
+
+
 def verified(session: Any, env: Environment, component: str, commit: str) -> Record | None:
-    """The newest record of exactly `commit` (from a clean tree), when it applied and verified.
-    A later failed apply, failed or skipped verification of the same commit withdraws an
-    earlier pass: what runs there now is no longer known to match the commit."""
+    """The newest record of exactly `commit` (from a clean tree), when it applied and verified
+    and the state version it left exists as recorded. A later failed apply, failed or skipped
+    verification of the same commit withdraws an earlier pass (what runs there now is no
+    longer known to match the commit); a run that applied nothing withdraws nothing."""
     newest = next((r for r in records(session, env, component)
-                   if r.commit == commit and not r.dirty), None)
-    return newest if newest is not None and newest.verified else None
+                   if r.commit == commit and not r.dirty and r.result != NOTHING_APPLIED),
+                  None)
+    if newest is None or not newest.verified:
+        return None
+    return newest if state_problem(session, env, newest) is None else None
+
+
+def newest_verified(session: Any, env: Environment, component: str) -> Record | None:
+    """The newest verified record from a clean tree that AWS vouches for (promotion's
+    default commit)."""
+    return next((r for r in records(session, env, component)
+                 if r.verified and not r.dirty and state_problem(session, env, r) is None),
+                None)
+
+
+def state_problem(session: Any, env: Environment, record: Record) -> str | None:
+    """Why the state version a record's state_after names does not vouch for it, or None: it
+    must exist under the component's state key with the recorded serial and lineage, and, when
+    the apply wrote state, have been written between the record's start and end."""
+    from botocore.exceptions import ClientError
+
+    after = record.state_after
+    component = COMPONENTS.get(record.component)
+    if component is None or not after.version_id:
+        return "it names no state version"
+    try:
+        found = session.client("s3", region_name=env.region).get_object(
+            Bucket=env.state_bucket, Key=component.state_key, VersionId=after.version_id)
+        state = json.loads(found["Body"].read())
+    except (ClientError, ValueError) as error:
+        return f"state version {after.version_id} cannot be read ({error})"
+    if (state.get("serial"), state.get("lineage")) != (after.serial, after.lineage):
+        return (f"state version {after.version_id} has serial {state.get('serial')} and "
+                f"lineage {state.get('lineage')}, not {after.serial} and {after.lineage}")
+    if after.version_id != record.state_before.version_id:
+        written = found["LastModified"]
+        try:
+            start = datetime.fromisoformat(record.started_at.replace("Z", "+00:00"))
+            end = datetime.fromisoformat(record.finished_at.replace("Z", "+00:00"))
+        except ValueError:
+            return "its start or end time is unreadable"
+        if not start - CLOCK_SKEW <= written <= end + CLOCK_SKEW:
+            return (f"state version {after.version_id} was written at {written.isoformat()}, "
+                    "outside the run the record describes")
+    return None

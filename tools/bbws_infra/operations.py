@@ -150,6 +150,8 @@ def plan(ctx: TargetContext, component: Component, report: Report = no_report) -
             commit=commit, dirty=dirty,
             plan_sha256=bundle.sha256_file(binary),
             plan_json_sha256=bundle.sha256_file(writer.path(bundle.PLAN_JSON)),
+            summary_text_sha256=bundle.sha256_file(writer.path(bundle.SUMMARY_TEXT)),
+            summary_markdown_sha256=bundle.sha256_file(writer.path(bundle.SUMMARY_MARKDOWN)),
             state_lineage=lineage, state_serial=serial,
             terraform_version=plan_json.get("terraform_version", ""),
             provider_versions=bundle.provider_versions(binary),
@@ -191,17 +193,26 @@ def speculative_plan(ctx: TargetContext, component: Component, refresh_only: boo
 
 
 def apply_saved_plan(ctx: TargetContext, component: Component, plan_file: Path,
-                     report: Report = no_report, then_plan: bool = False) -> dict | None:
-    """Apply exactly this saved plan (Terraform also refuses it if the state moved). With
-    then_plan, a speculative plan follows in the same Terraform process (one start fewer for
-    the verification); its JSON is returned."""
-    apply = terraform.Command(["apply", "-input=false", "-no-color", "-lock-timeout=60s",
-                               str(plan_file)])
+                     check: Callable[[dict], None], report: Report = no_report,
+                     then_plan: bool = False) -> dict | None:
+    """Apply exactly this saved plan (Terraform also refuses it if the state moved), after
+    check(plan JSON) passed on the JSON of this very file, shown by the Terraform process that
+    then applies it: what the guards read is what is applied, whatever the bundle says. With
+    then_plan, a speculative plan follows in the same process (one start fewer for the
+    verification); its JSON is returned."""
+
+    def gate(results: list[terraform.Result]) -> None:
+        check(json.loads(results[-1].stdout))
+
+    commands = [terraform.Command(["show", "-json", "-no-color", str(plan_file)], log=False),
+                terraform.Command(["apply", "-input=false", "-no-color", "-lock-timeout=60s",
+                                   str(plan_file)], gate=gate)]
     if not then_plan:
-        _run(ctx, component, [apply], report)
+        _run(ctx, component, commands, report)
         return None
     with _scratch_plan_file() as binary:
-        *_, shown = _run(ctx, component, [apply, *_speculative(ctx, binary, False)], report)
+        *_, shown = _run(ctx, component, [*commands, *_speculative(ctx, binary, False)],
+                         report)
         return json.loads(shown.stdout)
 
 

@@ -53,8 +53,7 @@ def choose_commit(target: str, previous: Environment, components: list[Component
     session = targets.reader_session(target, previous)
     chosen: dict[str, list[str]] = {}
     for component in components:
-        found = next((r for r in ledger.records(session, previous, component.name)
-                      if r.verified and not r.dirty), None)
+        found = ledger.newest_verified(session, previous, component.name)
         if found is None:
             raise UserError(f"{component.name} has no verified apply from a clean tree in "
                             f"{previous.name} to promote; apply and verify it there first; "

@@ -56,11 +56,15 @@ class Command:
     args: list[str]
     ok_codes: tuple[int, ...] = (0,)
     log: bool = True  # False for commands whose stdout is data (show -json), not a story
+    # Called with the results so far just before this command starts, in the same worker
+    # process; whatever it raises stops the batch (this command never starts) and is raised.
+    gate: Callable[[list[Result]], None] | None = None
 
 
 INTERRUPTED_CODE = 130
 _STAGE_PREFIX = "@@stage "
 _RESULT_PREFIX = "@@result "
+_GATE_PREFIX = "@@gate "
 
 
 def engine_command() -> list[str]:
@@ -159,14 +163,17 @@ def run_batch(commands: list[Command], cwd: Path, env: dict[str, str], log: Path
     process each (TERRAFORM_BIN), stopping at the first failure. on_stage(name) is called as
     each command starts."""
     if os.environ.get("TERRAFORM_BIN"):
-        results = []
+        results: list[Result] = []
         for command in commands:
+            if command.gate is not None:
+                command.gate(list(results))
             results += _run_processes([command], [*engine_command(), *command.args], None,
                                       cwd, env, on_stage)
             if results[-1].returncode not in command.ok_codes:
                 break
     else:
-        payload = json.dumps([{"args": c.args, "ok": list(c.ok_codes)} for c in commands])
+        payload = json.dumps([{"args": c.args, "ok": list(c.ok_codes), "gate": bool(c.gate)}
+                              for c in commands])
         results = _run_processes(commands, [*engine_command(), "--batch"], payload, cwd, env,
                                  on_stage)
     for command, result in zip(commands, results, strict=False):
@@ -208,7 +215,7 @@ def _run_processes(commands: list[Command], argv: list[str], payload: str | None
             stdout, stderr = process.communicate()
             return [Result(tuple(argv), process.returncode, stdout, stderr,
                            time.monotonic() - started)]
-        return _read_batch(process, argv, on_stage, started)
+        return _read_batch(process, commands, argv, on_stage, started)
     finally:
         with _running_lock:
             _running.discard(process)
@@ -217,25 +224,51 @@ def _run_processes(commands: list[Command], argv: list[str], payload: str | None
                 process.stdin.close()
 
 
-def _read_batch(process: subprocess.Popen, argv: list[str],
+def _read_batch(process: subprocess.Popen, commands: list[Command], argv: list[str],
                 on_stage: Callable[[str], None] | None, started: float) -> list[Result]:
     stderr_chunks: list[str] = []
     reader = threading.Thread(target=lambda: stderr_chunks.append(process.stderr.read()),
                               daemon=True)
     reader.start()
     raw: list[dict] = []
+    refused: BaseException | None = None
     for line in process.stdout:
         if line.startswith(_STAGE_PREFIX):
             _stage(on_stage, line[len(_STAGE_PREFIX):].strip())
+        elif line.startswith(_GATE_PREFIX):
+            refused = _open_gate(process, commands, json.loads(line[len(_GATE_PREFIX):]),
+                                 argv, started)
         elif line.startswith(_RESULT_PREFIX):
             raw = json.loads(line[len(_RESULT_PREFIX):])
     process.wait()
     reader.join()
+    if refused is not None:
+        raise refused
     seconds = time.monotonic() - started
     if not raw:  # killed, or interrupted before Terraform started
         code = process.returncode if process.returncode > 0 else INTERRUPTED_CODE
         return [Result(tuple(argv), code, "", "".join(stderr_chunks), seconds)]
     return [Result(tuple(argv), r["code"], r["stdout"], r["stderr"], seconds) for r in raw]
+
+
+def _open_gate(process: subprocess.Popen, commands: list[Command], so_far: list[dict],
+               argv: list[str], started: float) -> BaseException | None:
+    """Run the gate of the command after `so_far` in this process, then let the worker go on
+    (a line on its stdin) or, when the gate raised, stop it (stdin closed); what it raised."""
+    gate = commands[len(so_far)].gate
+    seconds = time.monotonic() - started
+    try:
+        if gate is not None:
+            gate([Result(tuple(argv), r["code"], r["stdout"], r["stderr"], seconds)
+                  for r in so_far])
+    except BaseException as error:  # refused: the worker stops before the command starts
+        with contextlib.suppress(OSError):
+            process.stdin.close()
+        return error
+    with contextlib.suppress(OSError, ValueError):  # closed meanwhile: a stop request
+        process.stdin.write("go\n")
+        process.stdin.flush()
+    return None
 
 
 def _stage(on_stage: Callable[[str], None] | None, name: str) -> None:

@@ -6,6 +6,10 @@ stdin (`[{"args": [...], "ok": [0, 2]}, ...]`) and runs them one after the other
 process, stopping at the first exit code not in "ok". The end of stdin (the parent closed it,
 or died) means stop: the running command is cancelled and no other starts. Before each command
 it prints `@@stage <command>` and at the end `@@result <json list of {code, stdout, stderr}>`.
+A command marked `"gate": true` waits before it starts: the worker prints `@@gate <json list of
+the results so far>` and runs it only once the parent writes a line to stdin; the parent's
+checks (of a plan file just shown, before it is applied) thus sit between two commands of the
+same process.
 Running plan and `show -json` in one process lets show reuse the provider schema Terraform
 cached in memory during the plan, instead of starting the provider a second time (about 0.5 s
 per component).
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import queue
 import signal
 import sys
 import threading
@@ -35,13 +40,30 @@ INTERRUPTED = 130
 
 # Set when the parent asks this worker to stop.
 _stop = threading.Event()
+# One item per line the parent writes after the batch: a gate may open.
+_gate_lines: queue.Queue[str] = queue.Queue()
 
 
 def _watch_stdin() -> None:
     """The parent keeps our stdin open while it wants the batch to run; its end means stop."""
     with contextlib.suppress(Exception):
-        sys.stdin.read()
+        for line in sys.stdin:
+            _gate_lines.put(line)
     _stop.set()
+
+
+def _gate_opened() -> bool:
+    """Wait until the parent lets the next command start (a line) or asks to stop (the end
+    of stdin, or SIGINT); whether it may start."""
+    while not _stop.is_set():
+        try:
+            _gate_lines.get(timeout=0.1)
+            return True
+        except queue.Empty:
+            continue
+        except KeyboardInterrupt:
+            _stop.set()
+    return False
 
 
 def _run(args: list[str]) -> tuple[int, str, str]:
@@ -100,6 +122,11 @@ def batch(commands: list[dict[str, Any]]) -> int:
     code = 0
     for command in commands:
         args = command["args"]
+        if command.get("gate"):
+            _emit("@@gate " + json.dumps(results))
+            if not _gate_opened():
+                code = INTERRUPTED
+                break
         if _stop.is_set():
             code = INTERRUPTED
             break
