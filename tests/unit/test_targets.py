@@ -1,8 +1,14 @@
+import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import hcl2
+import pytest
 
-from bbws_infra import targets
+from bbws_infra import registry, targets
+from bbws_infra.errors import UserError
+from bbws_infra.paths import REPO_ROOT
 from bbws_infra.registry import COMPONENTS, load_environment
 from bbws_infra.tfvars import plain
 
@@ -99,8 +105,7 @@ def test_dr_override_needs_a_module_that_asks_for_aws_dr(tmp_path):
 
 
 def test_stage_writes_the_dr_override_only_where_dr_is_unused(tmp_path, monkeypatch):
-    """dev (uses_dr False) gets the DR override; prod (uses_dr True) never keeps one, even a
-    stale copy left in its staged root."""
+    """dev (uses_dr False) gets the DR override; prod (uses_dr True) never has one."""
     monkeypatch.setenv("BBWS_WORK_DIR", str(tmp_path))
     tenants = COMPONENTS["tenants"]
     dev, prod = _sandbox_ctx("dev"), _sandbox_ctx("prod")
@@ -109,14 +114,71 @@ def test_stage_writes_the_dr_override_only_where_dr_is_unused(tmp_path, monkeypa
     targets.stage(dev, [tenants])
     written = dev.root_dir(tenants) / targets.DR_OVERRIDE_FILE
     assert written.read_text() == targets.dr_provider_override(dev.root_dir(tenants))
-
-    stale = prod.root_dir(tenants) / targets.DR_OVERRIDE_FILE
-    stale.parent.mkdir(parents=True)
-    stale.write_text(written.read_text())
     targets.stage(prod, [tenants])
-    assert not stale.exists()
+    assert not (prod.root_dir(tenants) / targets.DR_OVERRIDE_FILE).exists()
     assert (prod.root_dir(tenants) / targets.OVERRIDE_FILE).exists()
 
-    # restaging keeps the generated file (the sync never deletes it as an extra)
-    targets.stage(dev, [tenants])
-    assert written.exists()
+
+def _git_repo(root: Path) -> None:
+    """A git checkout of this repository's Terraform tree (tracked files only)."""
+    for name in registry.TERRAFORM_TREE:
+        shutil.copytree(REPO_ROOT / name, root / name, symlinks=True)
+    identity = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",
+                "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid"}
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "tree"]):
+        subprocess.run(["git", *args], cwd=root, check=True, capture_output=True,
+                       env={**os.environ, **identity})
+
+
+def test_only_what_git_vouches_for_is_staged(tmp_path, monkeypatch):
+    """Ignored files never reach a stage; untracked ones only in the first env (where the
+    bundle reports the tree dirty); a link must lead to a listed file of the repository."""
+    monkeypatch.setenv("BBWS_WORK_DIR", str(tmp_path / "work"))
+    source = tmp_path / "repo"
+    _git_repo(source)
+    root = source / "dynamodb" / "tenants"
+    (source / ".git" / "info" / "exclude").write_text("*_override.tf\n")
+    (root / "evil_override.tf").write_text('resource "aws_s3_bucket" "evil" {}\n')
+    (root / "untracked.tf").write_text("# not committed\n")
+    tenants = COMPONENTS["tenants"]
+    for env_name, untracked in (("dev", True), ("sit", False)):
+        ctx = _sandbox_ctx(env_name)
+        ctx.source = source
+        targets.stage(ctx, [tenants])
+        staged = ctx.root_dir(tenants)
+        assert (staged / "main.tf").read_text() == (REPO_ROOT / "dynamodb/table_main.tf"
+                                                    ).read_text()
+        assert not (staged / "evil_override.tf").exists()
+        assert (staged / "untracked.tf").exists() is untracked
+
+    outside = tmp_path / "outside.tf"
+    outside.write_text('resource "aws_s3_bucket" "evil" {}\n')
+    (root / "linked.tf").symlink_to(outside)
+    ctx = _sandbox_ctx("dev")
+    ctx.source = source
+    with pytest.raises(UserError, match=r"dynamodb/tenants/linked.tf is a link outside the "
+                                        r"repository"):
+        targets.stage(ctx, [tenants])
+    (root / "linked.tf").unlink()
+    (root / "linked.tf").symlink_to("evil_override.tf")  # inside, but ignored
+    with pytest.raises(UserError, match="which git does not track"):
+        targets.stage(ctx, [tenants])
+
+
+def test_each_command_stages_into_a_folder_of_its_own(tmp_path, monkeypatch):
+    """Two stagings never share a folder; a folder is removed only once no command uses it."""
+    monkeypatch.setenv("BBWS_WORK_DIR", str(tmp_path))
+    tenants = COMPONENTS["tenants"]
+    first, second = _sandbox_ctx("dev"), _sandbox_ctx("dev")
+    targets.stage(first, [tenants])
+    targets.stage(second, [tenants])
+    assert first.stage_dir != second.stage_dir
+    assert first.stage_dir.exists()  # still held by this process: never pruned
+    held = list(targets._stage_locks)
+    for handle in held:
+        handle.close()
+    targets._stage_locks.clear()
+    third = _sandbox_ctx("dev")
+    targets.stage(third, [tenants])
+    assert not first.stage_dir.exists() and not second.stage_dir.exists()
+    assert third.stage_dir.exists()

@@ -343,3 +343,42 @@ def test_failed_checks_print_as_plain_lines_and_json():
     assert json.loads(verify.to_json([failed])) == [{
         "component": "products", "name": "table products: stream",
         "expected": "NEW_AND_OLD_IMAGES", "found": "disabled", "ok": False}]
+
+
+def _policy(bucket: str, *extra: dict[str, Any]) -> str:
+    tls = {"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": {"AWS": "*"},
+           "Action": "S3:*", "Resource": [f"arn:aws:s3:::{bucket}/*", f"arn:aws:s3:::{bucket}"],
+           "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
+    return json.dumps({"Version": "2012-10-17", "Statement": [tls, *extra]})
+
+
+def test_the_whole_bucket_policy_must_be_the_one_the_source_produces(aws, monkeypatch):
+    """Not only the TLS statement: a statement added outside the source (an ignored override
+    applied once) fails verification."""
+    env = load_environment("dev")
+    session = _in_account(monkeypatch, env)
+    bucket = "bbws-templates-dev"
+    s3 = session.client("s3")
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": env.region})
+    planned = {"planned_values": {"root_module": {"child_modules": [{"resources": [{
+        "address": "module.templates_bucket.module.policy.aws_s3_bucket_policy.this",
+        "mode": "managed", "type": "aws_s3_bucket_policy",
+        "values": {"bucket": bucket, "policy": _policy(bucket)}}]}]}}}
+    templates = COMPONENTS["templates"]
+    (missing,) = verify.policy_checks(session, env, templates, planned)
+    assert (missing.ok, missing.found) == (False, "none")
+
+    # the same document, as S3 may hand it back (other order, lists of one as lists)
+    same = json.loads(_policy(bucket))
+    same["Statement"][0]["Action"] = ["S3:*"]
+    same["Statement"][0]["Resource"].reverse()
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(same))
+    (passed,) = verify.policy_checks(session, env, templates, planned)
+    assert passed.ok and passed.name == f"bucket {bucket}: whole policy"
+
+    foreign = {"Sid": "Foreign", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::"
+               "111122223333:root"}, "Action": "s3:PutObject",
+               "Resource": f"arn:aws:s3:::{bucket}/*"}
+    s3.put_bucket_policy(Bucket=bucket, Policy=_policy(bucket, foreign))
+    (failed,) = verify.policy_checks(session, env, templates, planned)
+    assert not failed.ok and "111122223333" in failed.found

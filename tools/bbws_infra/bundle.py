@@ -31,7 +31,15 @@ from pathlib import Path
 
 from bbws_infra.errors import OperationError, UserError
 from bbws_infra.paths import REPO_ROOT, file_lock, files_digest, work_dir
-from bbws_infra.registry import COMPONENTS, MODULES_DIR, SHARED_DIR, Component, Environment
+from bbws_infra.registry import (
+    COMPONENTS,
+    MODULES_DIR,
+    PROMOTION_ORDER,
+    SHARED_DIR,
+    TERRAFORM_TREE,
+    Component,
+    Environment,
+)
 
 FORMAT = 2  # 2: the summaries are hashed too
 PLAN_FILE = "tfplan"
@@ -169,16 +177,21 @@ def who() -> str:
 
 def input_files(env: Environment, component: Component, repo_root: Path = REPO_ROOT
                 ) -> list[Path]:
-    """Every file a component's plan depends on: its root (Terraform, schema or templates,
-    lock file), the modules, the shared Terraform files and the env's tfvars."""
-    shared = repo_root / SHARED_DIR
-    files = [p for p in (repo_root / component.root).rglob("*") if p.is_file()]
-    files += [p for p in (repo_root / MODULES_DIR).rglob("*") if p.is_file()]
+    """Every file a component's plan depends on, as git vouches for it (source_files.py): its
+    root (Terraform, schema or templates, lock file), the modules, the shared Terraform files
+    and the env's tfvars."""
+    from bbws_infra import source_files
+
+    listed = source_files.files(repo_root, TERRAFORM_TREE,
+                                with_untracked=env.name == PROMOTION_ORDER[0])
     # the shared Terraform (providers, variables, lock file); not the other envs' tfvars, the
     # usage files or the drift allowlist, which no plan reads
-    files += [p for p in shared.iterdir() if p.is_file() and p.suffix in (".tf", ".hcl")]
-    files.append(env.tfvars)
-    return sorted(f for f in files if "__pycache__" not in f.parts)
+    wanted = {name for name in listed
+              if name.startswith(f"{SHARED_DIR}/") and name.endswith((".tf", ".hcl"))}
+    wanted.add(f"{SHARED_DIR}/{env.name}.tfvars")
+    prefixes = (f"{component.root}/", f"{MODULES_DIR}/")
+    return sorted(repo_root / name for name in listed
+                  if name in wanted or name.startswith(prefixes))
 
 
 def inputs_fingerprint(env: Environment, component: Component, extra: list[str],

@@ -71,23 +71,25 @@ class _InitStep:
 def _run(ctx: TargetContext, component: Component, commands: list[terraform.Command],
          report: Report = no_report, force_init: bool = False) -> list[terraform.Result]:
     """Init when needed, then commands, in one Terraform process; the commands' results."""
-    step = _InitStep(ctx, component, force_init)
-    batch = step.commands + commands
-    if not batch:
-        return []
-    installing = terraform.provider_install_lock() if step.needed else contextlib.nullcontext()
-    # One Terraform run per component at a time in this work directory: a state lock that
-    # appears while we hold this can only be our own run's.
-    with installing, file_lock(work_dir() / "locks" / ctx.target / ctx.env.name
-                               / component.name):
-        started = time.time()
-        try:
-            results = _batch(ctx, component, batch, report)
-        except terraform.TerraformError as error:
-            if not _release_own_stale_lock(ctx, component, error, started):
-                raise
-            results = _batch(ctx, component, batch, report)
-    step.done()
+    # One Terraform run per component at a time in this work directory (the component's
+    # Terraform data is shared by every command): a state lock that appears while we hold this
+    # can only be our own run's, and whether init is needed is decided by whoever runs next.
+    with file_lock(work_dir() / "locks" / ctx.target / ctx.env.name / component.name):
+        step = _InitStep(ctx, component, force_init)
+        batch = step.commands + commands
+        if not batch:
+            return []
+        installing = (terraform.provider_install_lock() if step.needed
+                      else contextlib.nullcontext())
+        with installing:
+            started = time.time()
+            try:
+                results = _batch(ctx, component, batch, report)
+            except terraform.TerraformError as error:
+                if not _release_own_stale_lock(ctx, component, error, started):
+                    raise
+                results = _batch(ctx, component, batch, report)
+        step.done()
     return results[len(step.commands):]
 
 

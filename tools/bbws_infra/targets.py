@@ -2,23 +2,35 @@
 them (credentials, backend settings, provider endpoints). Both run the same module settings.
 
 Component roots stay target-neutral: they are staged into the work directory, and only the
-staged copy gets the sandbox's provider override.
+staged copy gets the sandbox's provider override. Each command stages into a folder of its own
+(never shared, never rewritten while in use), holding only files git vouches for
+(source_files.py): no command can change the files another one is planning or applying.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import shutil
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from bbws_infra import sandbox, tfvars
+from bbws_infra import sandbox, source_files, tfvars
 from bbws_infra.errors import UserError
 from bbws_infra.paths import REPO_ROOT, work_dir
-from bbws_infra.registry import TERRAFORM_TREE, Component, Environment, provider_aliases
+from bbws_infra.registry import (
+    PROMOTION_ORDER,
+    TERRAFORM_TREE,
+    Component,
+    Environment,
+    provider_aliases,
+)
 from bbws_infra.terraform import cli_config, plugin_cache_dir
 
 OVERRIDE_FILE = "zz_target_override.tf"
@@ -46,10 +58,14 @@ class TargetContext:
     # Whether a run may release a state lock it provably left itself (see operations._run);
     # only where nothing outside this work directory can hold a lock: the sandbox.
     recover_own_locks: bool = False
+    # This command's own staged copy of the source (set by stage()).
+    staged: Path | None = None
 
     @property
     def stage_dir(self) -> Path:
-        return work_dir() / "stage" / self.target / self.env.name
+        if self.staged is None:
+            raise RuntimeError("the source was not staged for this command; call stage() first")
+        return self.staged
 
     def root_dir(self, component: Component) -> Path:
         return self.stage_dir / component.root
@@ -314,9 +330,64 @@ def _state_uses_dr(ctx: TargetContext, component: Component) -> bool:
                for r in resources)
 
 
+# Open lock files of the stage folders this process uses: a shared flock on each, released
+# when the process ends, tells every other command the folder is in use.
+_stage_locks: list[IO[str]] = []
+
+
+def _new_stage_folder(ctx: TargetContext) -> Path:
+    """A fresh folder for this command under <work>/stage/<target>/<env>/, marked in use, after
+    removing the folders no running command uses any more."""
+    parent = work_dir() / "stage" / ctx.target / ctx.env.name
+    parent.mkdir(parents=True, exist_ok=True)
+    _prune_stage_folders(parent)
+    while True:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+        folder = parent / f"{stamp}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        lock = parent / f"{folder.name}.lock"
+        handle = lock.open("w")
+        fcntl.flock(handle, fcntl.LOCK_SH)
+        # A pruner that took the new lock file before us has removed it: start over.
+        if lock.exists() and os.stat(lock).st_ino == os.fstat(handle.fileno()).st_ino:
+            break
+        handle.close()
+    _stage_locks.append(handle)
+    folder.mkdir()
+    return folder
+
+
+def _prune_stage_folders(parent: Path) -> None:
+    for lock in parent.glob("*.lock"):
+        with lock.open("a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # a running command stages there
+            shutil.rmtree(parent / lock.stem, ignore_errors=True)
+            lock.unlink(missing_ok=True)
+    for folder in parent.iterdir():  # a folder whose lock was removed by a crash
+        if folder.is_dir() and not (parent / f"{folder.name}.lock").exists():
+            with contextlib.suppress(OSError):
+                shutil.rmtree(folder)
+
+
+def deployable_files(ctx: TargetContext) -> dict[str, Path]:
+    """The source's Terraform tree as git vouches for it (untracked files only in the first
+    environment, where a dirty tree may be planned)."""
+    return source_files.files(ctx.source, TERRAFORM_TREE,
+                              with_untracked=ctx.env.name == PROMOTION_ORDER[0])
+
+
 def stage(ctx: TargetContext, components: list[Component]) -> None:
-    """Copy the source's Terraform tree into the work directory and add per-target files."""
-    stage_tree(ctx.stage_dir, ctx.source)
+    """Copy the source's tracked Terraform tree into a folder of this command's own and add the
+    per-target files."""
+    files = deployable_files(ctx)
+    folder = _new_stage_folder(ctx)
+    for name, path in files.items():
+        dest = folder / name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(path.read_bytes())
+    ctx.staged = folder
     for component in components:
         root = ctx.root_dir(component)
         _write_or_remove(root / OVERRIDE_FILE, ctx.provider_override)
@@ -325,11 +396,16 @@ def stage(ctx: TargetContext, components: list[Component]) -> None:
         settings = {**backend_settings(ctx.env, component), **ctx.backend}
         backend = ctx.backend_file(component)
         backend.parent.mkdir(parents=True, exist_ok=True)
-        backend.write_text("".join(f"{k} = {hcl_value(v)}\n" for k, v in settings.items()))
+        _write_or_remove(backend, "".join(f"{k} = {hcl_value(v)}\n"
+                                          for k, v in settings.items()))
 
 
 def _write_or_remove(path: Path, text: str | None) -> None:
+    """Write only a change, and atomically: another command may be reading the same file (the
+    backend settings live beside the component's Terraform data, shared by commands)."""
     if text is None:
         path.unlink(missing_ok=True)
     elif not path.exists() or path.read_text() != text:
-        path.write_text(text)
+        incoming = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
+        incoming.write_text(text)
+        incoming.replace(path)

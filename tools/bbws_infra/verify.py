@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -584,6 +584,52 @@ def deployed_checks(ctx: TargetContext, component: Component,
     if pending:
         found += ": " + ", ".join(pending[:3]) + (", ..." if len(pending) > 3 else "")
     checks.append(Check(component.name, PENDING, NO_CHANGES, found, not summary.has_changes))
+    checks += policy_checks(ctx.session, ctx.env, component, plan_json)
+    return checks
+
+
+def _planned(module: dict[str, Any], kind: str) -> Iterator[dict[str, Any]]:
+    """Every planned resource of one type in a module and its child modules."""
+    for resource in module.get("resources", []):
+        if resource.get("type") == kind and resource.get("mode") == "managed":
+            yield resource
+    for child in module.get("child_modules", []):
+        yield from _planned(child, kind)
+
+
+def _normal(value: Any) -> Any:
+    """A policy document in a form two equivalent ones share: lists sorted, a list of one the
+    same as its element (IAM treats "Action": "x" and ["x"] alike)."""
+    if isinstance(value, dict):
+        return {k: _normal(v) for k, v in sorted(value.items())}
+    if isinstance(value, list):
+        items = sorted((_normal(v) for v in value), key=lambda v: json.dumps(v, sort_keys=True))
+        return items[0] if len(items) == 1 else items
+    return value
+
+
+def policy_checks(session: Any, env: Environment, component: Component,
+                  plan_json: dict[str, Any]) -> list[Check]:
+    """Every bucket policy the component manages, whole, against the document its source
+    produces (the planned value of the source's aws_s3_bucket_policy): a statement added
+    outside the source (an ignored override, a console edit) fails, not only a missing one."""
+    checks = _Checks(component.name)
+    root = (plan_json.get("planned_values") or {}).get("root_module") or {}
+    for resource in _planned(root, "aws_s3_bucket_policy"):
+        values = resource.get("values") or {}
+        bucket, planned = values.get("bucket"), values.get("policy")
+        if not bucket or not isinstance(planned, str):
+            continue  # not known before apply (a bucket not created yet): pending shows it
+        # the replica lives in the DR region: ask S3 where, then ask that region
+        location = _get(session.client("s3", region_name=env.region).get_bucket_location,
+                        Bucket=bucket) or {}
+        region = location.get("LocationConstraint") or env.region
+        deployed = _get(session.client("s3", region_name=region).get_bucket_policy,
+                        Bucket=bucket)
+        found = NONE if deployed is None else (
+            "as the source" if _normal(json.loads(deployed["Policy"]))
+            == _normal(json.loads(planned)) else f"differs: {deployed['Policy']}")
+        checks.add(f"bucket {bucket}: whole policy", "as the source", found)
     return checks
 
 

@@ -37,14 +37,17 @@ def subject(commit: str) -> str:
 
 
 def checkout(commit: str) -> Path:
-    """A clean, detached worktree of `commit` under <work>/worktrees/<sha>; reused while it is
-    still clean, rebuilt otherwise."""
+    """A clean, detached worktree of `commit` under <work>/worktrees/<sha>; reused only while
+    it holds exactly the commit (no change, no untracked and no ignored file: anyone who can
+    write the work directory could otherwise slip an ignored override into a promotion),
+    rebuilt otherwise."""
     sha = resolve(commit)
     path = work_dir() / "worktrees" / sha
     with file_lock(work_dir() / "worktrees" / ".lock"):
         if path.exists():
             head = _git("rev-parse", "HEAD", cwd=path)
-            status = _git("status", "--porcelain", "--untracked-files=normal", cwd=path)
+            status = _git("status", "--porcelain", "--ignored", "--untracked-files=all",
+                          cwd=path)
             if head.returncode == 0 and head.stdout.strip() == sha and status.returncode == 0 \
                     and not status.stdout.strip():
                 return path
