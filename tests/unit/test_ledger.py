@@ -253,3 +253,21 @@ def test_a_state_restore_without_a_commit_is_not_what_the_env_runs(s3_session):
                                           action="rollback", verification=ledger.SKIPPED))
     assert ledger.current(s3_session, dev, "tenants").commit == ""
     assert ledger.running_commit(s3_session, dev, "tenants") == applied
+
+
+def test_a_copy_of_a_real_record_under_another_commit_vouches_for_neither(s3_session):
+    """A forger who copies a real record's state points and times under another commit does
+    not get a release: two records claiming to have written one state version are both
+    refused (fail closed; doctor and the history show both)."""
+    dev = load_environment("dev")
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    written = _put_state(s3_session, "dev", "tenants", serial=2)
+    real = _record(commit="a" * 40, started=now, state_before=ledger.StatePoint(None, 0, ""),
+                   state_after=written)
+    ledger.write(s3_session, dev, real)
+    assert ledger.verified(s3_session, dev, "tenants", "a" * 40) == real
+    ledger.write(s3_session, dev, _record(commit="f" * 40, started=now,
+                                          state_before=ledger.StatePoint(None, 0, ""),
+                                          state_after=written))
+    assert ledger.verified(s3_session, dev, "tenants", "f" * 40) is None
+    assert ledger.verified(s3_session, dev, "tenants", "a" * 40) is None

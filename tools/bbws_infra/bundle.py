@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bbws_infra.errors import OperationError, UserError
+from bbws_infra.errors import NothingApplied, UserError
 from bbws_infra.paths import REPO_ROOT, file_lock, files_digest, work_dir
 from bbws_infra.registry import (
     COMPONENTS,
@@ -48,6 +48,7 @@ SUMMARY_TEXT = "summary.txt"
 SUMMARY_MARKDOWN = "summary.md"
 RECORD = "bundle.json"
 APPLIED_DIR = "applied"
+DRY_RUN_DIR = "dry-run"
 _INCOMING = ".incoming"
 # Files of a bundle in the order they are moved into place: the record comes last.
 BUNDLE_FILES = (PLAN_FILE, PLAN_JSON, SUMMARY_TEXT, SUMMARY_MARKDOWN, RECORD)
@@ -104,13 +105,19 @@ def bundle_dir(target: str, env_name: str, component: Component) -> Path:
     return work_dir() / "plans" / target / env_name / component.name
 
 
+def dry_run_dir(target: str, env_name: str, component: Component) -> Path:
+    """Where a dry run (of a rollback) writes its plan: beside the bundle, never over it, so a
+    bundle waiting for review or approval is left as it was."""
+    return bundle_dir(target, env_name, component) / DRY_RUN_DIR
+
+
 def _lock(target: str, env_name: str, component: Component) -> contextlib.AbstractContextManager:
     """Held while a bundle is written, copied for an apply or archived: a plan never replaces
     the files an apply is reading, and an apply archives only the bundle it applied."""
     return file_lock(work_dir() / "locks" / "bundles" / target / env_name / component.name)
 
 
-class BundleTaken(OperationError):
+class BundleTaken(NothingApplied):
     """The bundle to apply is gone or was replaced since it was checked: nothing was applied."""
 
 

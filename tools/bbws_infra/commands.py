@@ -226,15 +226,20 @@ def _deploy(request: deploy.DeployRequest) -> int:
 
 
 def _plan_commit(env: Environment, target: str, source: Path, commit: str,
-                 components: list[Component]) -> int:
-    """Plan components from a commit's worktree into the env's bundles; the exit code."""
+                 components: list[Component], dry_run: bool = False) -> int:
+    """Plan components from a commit's worktree into the env's bundles (a dry run: beside
+    them, leaving a bundle under review alone); the exit code."""
     _refuse_bad_inputs(components, source)
     ctx = targets.prepare(target, env, source)
     targets.stage(ctx, components)
     _watch_locks(ctx, components)
-    rows = runner.run(f"plan {env.name} ({target}) at {commit[:12]}", components,
-                      lambda c, report: operations.plan(ctx, c, report), console,
-                      alive=ctx.alive)
+
+    def one(component: Component, report: Callable[[str], None]) -> operations.Outcome:
+        into = bundle.dry_run_dir(target, env.name, component) if dry_run else None
+        return operations.plan(ctx, component, report, into)
+
+    rows = runner.run(f"plan {env.name} ({target}) at {commit[:12]}", components, one,
+                      console, alive=ctx.alive)
     return _finish(rows, ctx)
 
 
@@ -672,10 +677,11 @@ def rollback(env: str, component: str | None, target: str | None, version_id: st
                 return 0
     if chosen.source is None:  # a dry run of a restore without a recorded commit
         return 0
-    code = _plan_commit(chosen.env, target_name, chosen.source, chosen.commit, [item])
+    code = _plan_commit(chosen.env, target_name, chosen.source, chosen.commit, [item], dry_run)
     if code:
         return code
-    directory = bundle.bundle_dir(target_name, chosen.env.name, item)
+    directory = (bundle.dry_run_dir if dry_run else bundle.bundle_dir)(
+        target_name, chosen.env.name, item)
     console.print((directory / bundle.SUMMARY_TEXT).read_text(), markup=False)
     if dry_run:
         console.print(f"dry run: nothing was applied; the plan is in {_rel(directory)}/")

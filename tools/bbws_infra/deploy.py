@@ -48,7 +48,7 @@ from bbws_infra import (
     worktrees,
 )
 from bbws_infra.doctor import age_text
-from bbws_infra.errors import OperationError, UserError
+from bbws_infra.errors import NothingApplied, OperationError, UserError
 from bbws_infra.paths import REPO_ROOT
 from bbws_infra.plan_summary import PlanSummary, summarise
 from bbws_infra.registry import PROMOTION_ORDER, Component, Environment, load_environment
@@ -393,6 +393,10 @@ class AppliedPlanRefused(UserError):
     """The plan file about to be applied is not the one that was reviewed and checked."""
 
 
+class StateMoved(NothingApplied):
+    """Another apply changed the state after this one's checks, before its Terraform ran."""
+
+
 def check_applied_plan(request: DeployRequest, session: Any, item: ApprovedBundle,
                        shown: dict, backups: list[str]) -> PlanSummary:
     """The last check, made on the JSON of the plan file the same Terraform process applies
@@ -442,6 +446,15 @@ def _deploy_one(request: DeployRequest, ctx: targets.TargetContext, item: Approv
         report(stage)
 
     def check(shown: dict) -> None:
+        nonlocal before
+        # Under the component's lock, right before Terraform applies: a racing apply of the
+        # same bundle that went first moved the state, and this one applies nothing.
+        now = remote_state(ctx.session, env, item.component)
+        if (now.lineage, now.serial) != (before.lineage, before.serial):
+            raise StateMoved(
+                f"Another apply changed the state of {item.name} in {env.name} (serial "
+                f"{before.serial} to {now.serial}) while this one waited; this run applied "
+                f"nothing; see invoke history --env {env.name} --component {item.name}.")
         summary = check_applied_plan(request, ctx.session, item, shown, backups)
         heading = f"{item.name} in {env.name} ({request.target}), applying now"
         console.print(summary.text(heading, plan_guard.removals(summary)
@@ -456,12 +469,8 @@ def _deploy_one(request: DeployRequest, ctx: targets.TargetContext, item: Approv
                                  record.plan_sha256) as plan_file:
             plan_after = operations.apply_saved_plan(ctx, item.component, plan_file, check,
                                                      tracked, then_plan=request.verify)
-    except AppliedPlanRefused:
-        raise  # a refusal: nothing applied, nothing recorded
-    except UserError as error:
-        if not applied_summary:  # refused by a guard before Terraform applied anything
-            raise
-        failure = error
+    except UserError:
+        raise  # a guard refused the plan before Terraform applied it: nothing is recorded
     except BaseException as error:  # recorded below, then raised again
         failure = error
     after = remote_state(ctx.session, env, item.component)
@@ -515,7 +524,7 @@ def _applied_nothing(failure: BaseException, stages: list[str], before: RemoteSt
     bundle was taken, init failed), or it stopped before changing anything (no state lock,
     a stale plan) and the state is where it was. Such a run does not withdraw an earlier
     verification of the commit."""
-    if isinstance(failure, bundle.BundleTaken) or "apply" not in stages:
+    if isinstance(failure, NothingApplied) or "apply" not in stages:
         return True
     details = f"{failure} {getattr(failure, 'details', '')}"
     return (after.version_id, after.serial) == (before.version_id, before.serial) \

@@ -19,6 +19,11 @@ class OperationError(Exception):
         self.details = details
 
 
+class NothingApplied(OperationError):
+    """A run stopped before Terraform changed anything (it lost a race to another apply): it is
+    recorded as such and withdraws no earlier verification. Exit code 1."""
+
+
 class InputFileError(UserError):
     """A file the tasks read (tfvars, schema, contract, template, usage, allowlist) is broken.
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import itertools
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -176,32 +176,46 @@ def running_commit(session: Any, env: Environment, component: str) -> Record | N
 
 def verified(session: Any, env: Environment, component: str, commit: str) -> Record | None:
     """The newest record of exactly `commit` (from a clean tree), when it applied and verified
-    and the state version it left exists as recorded. A later failed apply, failed or skipped
+    and the state version it left vouches for it. A later failed apply, failed or skipped
     verification of the same commit withdraws an earlier pass (what runs there now is no
     longer known to match the commit); a run that applied nothing withdraws nothing."""
-    newest = next((r for r in records(session, env, component)
+    known = list(records(session, env, component))
+    newest = next((r for r in known
                    if r.commit == commit and not r.dirty and r.result != NOTHING_APPLIED),
                   None)
     if newest is None or not newest.verified:
         return None
-    return newest if state_problem(session, env, newest) is None else None
+    return newest if state_problem(session, env, newest, known) is None else None
 
 
 def newest_verified(session: Any, env: Environment, component: str) -> Record | None:
-    """The newest verified record from a clean tree that AWS vouches for (promotion's
-    default commit)."""
-    return next((r for r in records(session, env, component)
-                 if r.verified and not r.dirty and state_problem(session, env, r) is None),
-                None)
+    """The newest verified record from a clean tree that its state version vouches for
+    (promotion's default commit)."""
+    known = list(records(session, env, component))
+    return next((r for r in known if r.verified and not r.dirty
+                 and state_problem(session, env, r, known) is None), None)
 
 
-def state_problem(session: Any, env: Environment, record: Record) -> str | None:
+def _wrote(record: Record) -> bool:
+    """Whether the run the record describes wrote a new state version."""
+    return bool(record.state_after.version_id) \
+        and record.state_after.version_id != record.state_before.version_id
+
+
+def state_problem(session: Any, env: Environment, record: Record,
+                  known: Iterable[Record] = ()) -> str | None:
     """Why the state version a record's state_after names does not vouch for it, or None: it
     must exist under the component's state key with the recorded serial and lineage, and, when
-    the apply wrote state, have been written between the record's start and end."""
+    the apply wrote state, have been written between the record's start and end, and be
+    claimed as written by no other of the `known` records (a copy of a real record's state
+    points under another commit)."""
     from botocore.exceptions import ClientError
 
     after = record.state_after
+    if _wrote(record) and any(other.key != record.key and _wrote(other)
+                              and other.state_after.version_id == after.version_id
+                              for other in known):
+        return f"another record also claims to have written state version {after.version_id}"
     component = COMPONENTS.get(record.component)
     if component is None or not after.version_id:
         return "it names no state version"

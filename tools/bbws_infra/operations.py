@@ -126,11 +126,13 @@ def init(ctx: TargetContext, component: Component, report: Report = no_report,
     _run(ctx, component, [], report, force_init=force)
 
 
-def plan(ctx: TargetContext, component: Component, report: Report = no_report) -> Outcome:
-    """Init, plan to a saved file, and write the bundle (plan, JSON, summaries, record)."""
+def plan(ctx: TargetContext, component: Component, report: Report = no_report,
+         directory: Path | None = None) -> Outcome:
+    """Init, plan to a saved file, and write the bundle (plan, JSON, summaries, record), into
+    the component's bundle folder or `directory` (a dry run's, which no apply takes)."""
     inputs = bundle.inputs_fingerprint(ctx.env, component, ctx.extra_vars, ctx.source)
     commit, dirty = bundle.git_state(ctx.source)
-    with bundle.BundleWriter(ctx.target, ctx.env.name, component) as writer:
+    with bundle.BundleWriter(ctx.target, ctx.env.name, component, directory) as writer:
         binary = writer.path(bundle.PLAN_FILE)
         _, shown = _run(ctx, component, [
             terraform.Command(["plan", "-input=false", "-no-color", "-lock-timeout=60s",
