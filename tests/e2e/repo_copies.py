@@ -49,16 +49,25 @@ class Copy:
                               key["secret_key"], env.region)
 
     def snapshot(self, env_name: str) -> dict:
-        """Everything a refusal must leave alone: state object versions, the tables, buckets
-        and vaults of the env's account, and every file of its bundles."""
+        """Everything a refusal must leave alone: state object versions and ledger records
+        (both in the state bucket), the tables and their items, the buckets and their objects,
+        the vaults of the env's account, and every file of its bundles."""
         env = load_environment(env_name)
         session = self.session(env_name)
-        versions = session.client("s3").list_object_versions(Bucket=env.state_bucket)
+        s3, dynamodb = session.client("s3"), session.client("dynamodb")
+        versions = s3.list_object_versions(Bucket=env.state_bucket)
         plans = self.work / "plans" / "sandbox" / env_name
+        tables = dynamodb.list_tables()["TableNames"]
+        buckets = sorted(b["Name"] for b in s3.list_buckets()["Buckets"])
         return {
             "state": sorted((v["Key"], v["VersionId"]) for v in versions.get("Versions", [])),
-            "tables": session.client("dynamodb").list_tables()["TableNames"],
-            "buckets": sorted(b["Name"] for b in session.client("s3").list_buckets()["Buckets"]),
+            "tables": tables,
+            "items": {t: sorted(json.dumps(i, sort_keys=True)
+                                for i in dynamodb.scan(TableName=t)["Items"]) for t in tables},
+            "buckets": buckets,
+            "objects": {b: sorted((o["Key"], o["VersionId"]) for o in
+                                  s3.list_object_versions(Bucket=b).get("Versions", []))
+                        for b in buckets},
             "vaults": sorted(v["BackupVaultName"] for v in
                              session.client("backup").list_backup_vaults()["BackupVaultList"]),
             "bundles": {str(p.relative_to(plans)): hashlib.sha256(p.read_bytes()).hexdigest()

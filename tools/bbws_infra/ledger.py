@@ -196,7 +196,7 @@ def newest_verified(session: Any, env: Environment, component: str) -> Record | 
                  and state_problem(session, env, r, known) is None), None)
 
 
-def _wrote(record: Record) -> bool:
+def wrote(record: Record) -> bool:
     """Whether the run the record describes wrote a new state version."""
     return bool(record.state_after.version_id) \
         and record.state_after.version_id != record.state_before.version_id
@@ -212,7 +212,7 @@ def state_problem(session: Any, env: Environment, record: Record,
     from botocore.exceptions import ClientError
 
     after = record.state_after
-    if _wrote(record) and any(other.key != record.key and _wrote(other)
+    if wrote(record) and any(other.key != record.key and wrote(other)
                               and other.state_after.version_id == after.version_id
                               for other in known):
         return f"another record also claims to have written state version {after.version_id}"

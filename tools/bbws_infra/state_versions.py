@@ -74,11 +74,14 @@ def _listed(session: Any, env: Environment, key: str) -> list[dict]:
 
 def versions(session: Any, env: Environment, component: Component,
              limit: int | None = None) -> list[StateVersion]:
-    """The state key's versions, newest first, each with its serial, lineage and the ledger's
-    commit and action for it."""
-    by_version = {r.state_after.version_id: r
-                  for r in reversed(ledger.read(session, env, component.name))
-                  if r.state_after.version_id}
+    """The state key's versions, newest first, each with its serial, lineage and the commit and
+    action of the one ledger record that wrote it (none when no record, or more than one,
+    claims it: a copied record must not decide what a rollback plans)."""
+    claims: dict[str, list[ledger.Record]] = {}
+    for record in ledger.read(session, env, component.name):
+        if ledger.wrote(record):
+            claims.setdefault(str(record.state_after.version_id), []).append(record)
+    by_version = {version: found[0] for version, found in claims.items() if len(found) == 1}
     result = []
     for item in _listed(session, env, component.state_key)[:limit]:
         _, parsed = document(session, env, component, item["VersionId"])
