@@ -140,3 +140,10 @@ def test_a_command_inside_a_quoted_message_ends_with_its_sentence(tmp_path: Path
     assert [c.text for c in doc_commands.commands(root)] == [
         "invoke plan --env dev --component tenants", "invoke doctor --env dev", "invoke apply ..."]
     assert doc_commands.problems(root) == []
+
+
+def test_a_documented_command_without_a_required_flag_is_found(tmp_path: Path):
+    root = _tree(tmp_path, **{"README.md": "```bash\ninvoke plan --component tenants\n"
+                              "invoke apply ... --no-verify\ninvoke plan --help\n```\n"})
+    assert [(p.line, p.message) for p in doc_commands.problems(root)] == [
+        (2, "invoke plan --component tenants: `invoke plan` needs --env.")]
