@@ -30,7 +30,8 @@ def flags_only(collection: Collection) -> Collection:
     for name in collection.task_names:
         task = collection[name]
         task.positional = []
-        task.body = _requiring(task.body, name, required_flags(task))
+        if not getattr(task.body, "checks_flags", False):  # once, if called again
+            task.body = _requiring(task.body, name, required_flags(task))
     return collection
 
 
@@ -47,4 +48,5 @@ def _requiring(body: Callable[..., Any], name: str, flags: list[str]) -> Callabl
                        "--help. Nothing was started.", code=UserError.exit_code)
         return body(context, *args, **kwargs)
 
+    run.checks_flags = True  # type: ignore[attr-defined]
     return run
