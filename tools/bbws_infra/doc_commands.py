@@ -178,6 +178,8 @@ def check(command: DocCommand) -> str | None:
     if words[:1] in (["--list"], ["-l"], ["..."], []):
         return None
     task = words[0]
+    if words[1:] in (["--help"], ["-h"]) and _PLACEHOLDER.fullmatch(task):
+        return None  # `invoke <task> --help`: any task's help
     if task not in contexts:
         return f"there is no task {task!r}; choose from: {', '.join(contexts)}."
     if words[1:] in (["--help"], ["-h"]):
