@@ -70,3 +70,24 @@ def test_identifier_and_prose_are_declared_per_column():
     shaped = _sample()
     assert [c.no_wrap for c in shaped.columns] == [True, True, True, False]
     assert shaped.columns[2].justify == "right"
+
+
+def test_every_prose_column_keeps_its_longest_word_when_the_console_is_narrow():
+    digest = "sha256 " + "1f2e3d4c5b6a7988" * 4
+    shaped = tables.table(None, ["component", "check", tables.prose("expected"),
+                                 tables.prose("found"), "result"],
+                          [["templates", "object receipts/receipt.html: bytes", digest,
+                            "sha256 99999999 of the object written by hand", "FAIL"]])
+    for width in (60, 120, 160):
+        lines = _printed(shaped, width)
+        assert any("1f2e3d4c5b6a7988" * 4 in line for line in lines), "\n".join(lines)
+        assert any("object receipts/receipt.html: bytes" in line for line in lines)
+
+
+def test_a_table_that_fits_is_laid_out_by_rich_as_usual():
+    shaped = tables.table(None, ["component", tables.prose("note")], [["tenants", "all fine"]])
+    assert _printed(shaped, 80) == ["┏━━━━━━━━━━━┳━━━━━━━━━━┓",
+                                    "┃ component ┃ note     ┃",
+                                    "┡━━━━━━━━━━━╇━━━━━━━━━━┩",
+                                    "│ tenants   │ all fine │",
+                                    "└───────────┴──────────┘"]

@@ -8,12 +8,12 @@ cuts a line at the console's width. For scripts every such task has --json."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rich.console import Console, ConsoleOptions, JustifyMethod, RenderResult
 from rich.measure import Measurement
-from rich.table import Column as RichColumn
 from rich.table import Table
 
 
@@ -36,9 +36,18 @@ class CopyableTable(Table):
     whose other columns get at least their longest word, whatever width it is printed at."""
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        needed = self.least_width(console, options)
-        yield from super().__rich_console__(
-            console, options.update_width(max(options.max_width, needed)))
+        ranges = self._content_ranges(console, options)
+        frame = self._frame_width()
+        if sum(most for _, most in ranges) + frame <= options.max_width:
+            yield from super().__rich_console__(console, options)  # it all fits: rich's layout
+            return
+        widths = _shares(ranges, options.max_width - frame)
+        # Rich would narrow the prose columns evenly, folding a long word; fixed widths on a
+        # copy keep each at least as wide as its longest word (and leave this table as it is).
+        laid_out = copy.copy(self)
+        laid_out.columns = [replace(c, width=w) for c, w in zip(self.columns, widths, strict=True)]
+        yield from Table.__rich_console__(laid_out, console,
+                                          options.update_width(sum(widths) + frame))
 
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
         measured = super().__rich_measure__(console, options)
@@ -47,24 +56,38 @@ class CopyableTable(Table):
 
     def least_width(self, console: Console, options: ConsoleOptions) -> int:
         """The narrowest this table may be without splitting an identifier or a word."""
+        return sum(least for least, _ in self._content_ranges(console, options)) + \
+            self._frame_width()
+
+    def _content_ranges(self, console: Console, options: ConsoleOptions
+                        ) -> list[tuple[int, int]]:
+        """Per column, the least and most width of its content: an identifier's least is its
+        most; prose may go down to its longest word."""
         unbounded = options.update_width(1_000_000)  # the cells' own widths, not the console's
-        widths = [_least_column_width(console, unbounded, column) + self.padding_width(index)
-                  for index, column in enumerate(self.columns)]
-        return sum(widths) + self._extra_width
+        ranges = []
+        for column in self.columns:
+            measured = [Measurement.get(console, unbounded, _renderable(console, cell))
+                        for cell in [column.header, *column.cells]]
+            most = max(m.maximum for m in measured)
+            ranges.append((most if column.no_wrap else max(m.minimum for m in measured), most))
+        return ranges
 
-    def padding_width(self, index: int) -> int:
-        """Left and right padding of the column at index (outer edges may have none)."""
+    def _frame_width(self) -> int:
+        """Borders and padding: everything in a row that is not content."""
         _, right, _, left = self.padding
-        if not self.pad_edge:
-            left *= index > 0
-            right *= index < len(self.columns) - 1
-        return left + right
+        count = len(self.columns)
+        edges = 0 if self.pad_edge else (left + right) * min(count, 1)
+        return (left + right) * count - edges + self._extra_width
 
 
-def _least_column_width(console: Console, options: ConsoleOptions, column: RichColumn) -> int:
-    cells = [column.header, *column.cells, column.footer if column.footer else ""]
-    measured = [Measurement.get(console, options, _renderable(console, cell)) for cell in cells]
-    return max((m.maximum if column.no_wrap else m.minimum) for m in measured)
+def _shares(ranges: list[tuple[int, int]], room: int) -> list[int]:
+    """Content widths: each column its least, and the room left over shared among the columns
+    that could use more, in proportion to how much more."""
+    spare = max(0, room - sum(least for least, _ in ranges))
+    wanted = [most - least for least, most in ranges]
+    total = sum(wanted) or 1
+    return [least + min(want, spare * want // total) for (least, _), want in zip(ranges, wanted,
+                                                                               strict=True)]
 
 
 def _renderable(console: Console, cell: object) -> object:
