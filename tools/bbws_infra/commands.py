@@ -8,7 +8,7 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
@@ -40,6 +40,9 @@ from bbws_infra.registry import (
     resolve_components,
     resolve_target,
 )
+
+if TYPE_CHECKING:
+    from bbws_infra.doctor import Finding
 
 # soft_wrap: a line is never cut or wrapped at the console's width, so a table may be wider
 # than the console rather than split an id (see bbws_infra.tables)
@@ -705,8 +708,8 @@ def backups(env: str, component: str | None, target: str | None, as_json: bool =
 
     environment, target_name = load_environment(env), resolve_target(target)
     table_names = {c.name: schemas.load_table_definition(path).table_name
-              for c in resolve_components(component) if c.kind == "dynamodb"
-              for path in schemas.schema_files() if path.parent == REPO_ROOT / c.root}
+                   for c in resolve_components(component) if c.kind == "dynamodb"
+                   for path in schemas.schema_files() if path.parent == REPO_ROOT / c.root}
     if not table_names:
         raise UserError("Only table components have backups; choose one of: "
                         + ", ".join(c.name for c in resolve_components(None)
@@ -761,7 +764,7 @@ def doctor(env: str, component: str | None, target: str | None, fix_digest: bool
     return OperationError.exit_code if any(not f.ok for f in findings) else 0
 
 
-def _print_findings(title: str, findings: list) -> None:
+def _print_findings(title: str, findings: list[Finding]) -> None:
     """The doctor's table, then each fix on a line of its own: a fix is often a command to
     paste, which no table cell keeps on one line."""
     console.print(tables.table(

@@ -56,8 +56,8 @@ class CopyableTable(Table):
 
     def least_width(self, console: Console, options: ConsoleOptions) -> int:
         """The narrowest this table may be without splitting an identifier or a word."""
-        return sum(least for least, _ in self._content_ranges(console, options)) + \
-            self._frame_width()
+        ranges = self._content_ranges(console, options)
+        return sum(least for least, _ in ranges) + self._frame_width()
 
     def _content_ranges(self, console: Console, options: ConsoleOptions
                         ) -> list[tuple[int, int]]:
@@ -84,10 +84,8 @@ def _shares(ranges: list[tuple[int, int]], room: int) -> list[int]:
     """Content widths: each column its least, and the room left over shared among the columns
     that could use more, in proportion to how much more."""
     spare = max(0, room - sum(least for least, _ in ranges))
-    wanted = [most - least for least, most in ranges]
-    total = sum(wanted) or 1
-    return [least + min(want, spare * want // total) for (least, _), want in zip(ranges, wanted,
-                                                                               strict=True)]
+    total = sum(most - least for least, most in ranges) or 1
+    return [least + min(most - least, spare * (most - least) // total) for least, most in ranges]
 
 
 def _renderable(console: Console, cell: object) -> object:
