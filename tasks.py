@@ -2,7 +2,7 @@
 
 from invoke import Collection, Exit, task
 
-from bbws_infra import commands
+from bbws_infra import cli, commands
 from bbws_infra.deploy import DEFAULT_MAX_AGE
 from bbws_infra.registry import (
     COMPONENT_CHOICES,
@@ -346,3 +346,5 @@ ns = Collection(fmt, validate, validate_schemas, validate_templates, tfsec, chec
                 history, status, state_versions, rollback, backups, doctor, unlock, bootstrap,
                 matrix, approvals, comment_plans, notify, iam_policy, bench, docs, sandbox,
                 templates)
+# Every parameter a flag, so `invoke <task> --help` prints the help (see bbws_infra.cli).
+cli.flags_only(ns)

@@ -140,3 +140,12 @@ def test_a_command_inside_a_quoted_message_ends_with_its_sentence(tmp_path: Path
     assert [c.text for c in doc_commands.commands(root)] == [
         "invoke plan --env dev --component tenants", "invoke doctor --env dev", "invoke apply ..."]
     assert doc_commands.problems(root) == []
+
+
+def test_required_flags_and_help_after_the_task_name(tmp_path: Path):
+    root = _tree(tmp_path, **{"README.md": "```bash\ninvoke plan --component tenants\n"
+                              "invoke apply ... --no-verify\ninvoke plan --help\n"
+                              "invoke <task> --help\ninvoke nope --help\n```\n"})
+    assert [(p.line, p.message.split(";")[0]) for p in doc_commands.problems(root)] == [
+        (2, "invoke plan --component tenants: `invoke plan` needs --env."),
+        (6, "invoke nope --help: there is no task 'nope'")]

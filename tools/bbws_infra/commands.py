@@ -8,10 +8,9 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.table import Table
 
 from bbws_infra import (
     bundle,
@@ -25,6 +24,7 @@ from bbws_infra import (
     sandbox,
     state_backend,
     static_checks,
+    tables,
     targets,
     terraform,
     worktrees,
@@ -41,6 +41,11 @@ from bbws_infra.registry import (
     resolve_target,
 )
 
+if TYPE_CHECKING:
+    from bbws_infra.doctor import Finding
+
+# soft_wrap: a line is never cut or wrapped at the console's width, so a table may be wider
+# than the console rather than split an id (see bbws_infra.tables)
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -468,15 +473,6 @@ def infracost(env: str, target: str | None, as_json: bool = False) -> int:
 # ---- the release: what is deployed where --------------------------------------------------
 
 
-def _ledger_table(title: str, columns: list[str], rows: list[list[str]]) -> Table:
-    table = Table(title=title, title_justify="left")
-    for column in columns:
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(*row)
-    return table
-
-
 def _verification_text(record: ledger.Record) -> str:
     if record.result != ledger.APPLIED:
         return "-"
@@ -505,7 +501,7 @@ def history(env: str, component: str | None, target: str | None, limit: int | No
              else ""), r.result if r.result == ledger.APPLIED else f"[red]{r.result}[/red]",
              _verification_text(r), f"{r.state_before.serial} -> {r.state_after.serial}",
              r.who] for r in found]
-    console.print(_ledger_table(
+    console.print(tables.table(
         f"history of {environment.name} ({target_name}), newest first",
         ["finished", "component", "action", "commit", "result", "verified", "serial", "who"],
         rows))
@@ -539,11 +535,13 @@ def status(target: str | None, as_json: bool = False) -> int:
     rows = [[e, c, "-", "never deployed", "", "", ""] if r is None else
             [e, c, r.commit[:12] + (" +dirty" if r.dirty else ""), r.finished_at, r.who,
              r.action, _verification_text(r)] for e, c, r in entries]
-    rows += [[e, "(all)", "?", f"[red]cannot read the ledger[/red]: {why}", "", "", ""]
-             for e, why in unreadable.items()]
-    console.print(_ledger_table(f"deployed ({target_name})",
-                                ["env", "component", "commit", "when", "by", "action",
-                                 "verified"], rows))
+    rows += [[e, "(all)", "?", "[red]cannot read the ledger[/red]", "", "", ""]
+             for e in unreadable]
+    console.print(tables.table(f"deployed ({target_name})",
+                               ["env", "component", "commit", "when", "by", "action",
+                                "verified"], rows))
+    for name, why in unreadable.items():  # below: an error's sentence is no table cell
+        console.print(f"{name}: cannot read the ledger: {why}", markup=False)
     return 1 if unreadable else 0
 
 
@@ -646,7 +644,7 @@ def state_versions(env: str, component: str | None, target: str | None,
              "-" if v.serial is None else str(v.serial),
              v.lineage[:8] if v.readable else "[red]unreadable[/red]", str(v.size),
              v.commit[:12] or "-", v.action or "-"] for v in found]
-    console.print(_ledger_table(
+    console.print(tables.table(
         f"state versions of {item.name} in {environment.name} ({target_name}), newest first",
         ["version id", "written", "serial", "lineage", "bytes", "commit", "action"], rows))
     return 0
@@ -715,17 +713,17 @@ def backups(env: str, component: str | None, target: str | None, as_json: bool =
     from bbws_infra import schemas
 
     environment, target_name = load_environment(env), resolve_target(target)
-    tables = {c.name: schemas.load_table_definition(path).table_name
-              for c in resolve_components(component) if c.kind == "dynamodb"
-              for path in schemas.schema_files() if path.parent == REPO_ROOT / c.root}
-    if not tables:
+    table_names = {c.name: schemas.load_table_definition(path).table_name
+                   for c in resolve_components(component) if c.kind == "dynamodb"
+                   for path in schemas.schema_files() if path.parent == REPO_ROOT / c.root}
+    if not table_names:
         raise UserError("Only table components have backups; choose one of: "
                         + ", ".join(c.name for c in resolve_components(None)
                                     if c.kind == "dynamodb") + ".")
     dynamodb = targets.reader_session(target_name, environment).client(
         "dynamodb", region_name=environment.region)
     found = []
-    for name, table in tables.items():
+    for name, table in table_names.items():
         pages = dynamodb.get_paginator("list_backups").paginate(TableName=table,
                                                                 BackupType="USER")
         found += [{"component": name, "table": table, "name": b["BackupName"],
@@ -739,7 +737,7 @@ def backups(env: str, component: str | None, target: str | None, as_json: bool =
     if not found:
         console.print(f"no on-demand backups in {environment.name} ({target_name})")
         return 0
-    console.print(_ledger_table(
+    console.print(tables.table(
         f"on-demand backups in {environment.name} ({target_name}), newest first",
         ["created", "component", "backup", "status", "bytes", "arn"],
         [[b["created"], b["component"], b["name"], b["status"], str(b["bytes"]), b["arn"]]
@@ -768,12 +766,21 @@ def doctor(env: str, component: str | None, target: str | None, fix_digest: bool
     if as_json:
         print(json.dumps([asdict(f) for f in findings], indent=2))
     else:
-        console.print(_ledger_table(
-            f"state health in {environment.name} ({target_name})",
-            ["component", "check", "result", "found", "fix"],
-            [[f.component, f.check, "[green]ok[/green]" if f.ok else "[red]FAIL[/red]",
-              f.found, f.fix] for f in findings]))
+        _print_findings(f"state health in {environment.name} ({target_name})", findings)
     return OperationError.exit_code if any(not f.ok for f in findings) else 0
+
+
+def _print_findings(title: str, findings: list[Finding]) -> None:
+    """The doctor's table, then each fix on a line of its own: a fix is often a command to
+    paste, which no table cell keeps on one line."""
+    console.print(tables.table(
+        title, ["component", "check", "result", tables.prose("found")],
+        [[f.component, f.check, "[green]ok[/green]" if f.ok else "[red]FAIL[/red]", f.found]
+         for f in findings]))
+    for finding in findings:
+        if finding.fix:
+            console.print(f"fix {finding.component} {finding.check}: {finding.fix}",
+                          markup=False)
 
 
 # ---- GitHub Actions -----------------------------------------------------------------------

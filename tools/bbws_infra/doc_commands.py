@@ -21,7 +21,7 @@ from invoke import Collection
 from invoke.exceptions import ParseError
 from invoke.parser import Parser, ParserContext
 
-from bbws_infra import markdown, registry
+from bbws_infra import cli, markdown, registry
 from bbws_infra.paths import REPO_ROOT, relative_name
 
 SHELL_LANGUAGES = frozenset({"bash", "sh", "shell", "console", "zsh"})
@@ -138,14 +138,20 @@ def commands(root: Path = REPO_ROOT) -> list[DocCommand]:
 
 
 @cache
-def _parser() -> tuple[Parser, dict[str, ParserContext]]:
-    """Invoke's parser over the repository's tasks, loaded under a private name (Invoke hands
-    out each help text once, so the tasks a running `invoke` loaded are left alone)."""
+def _tasks() -> Collection:
+    """The repository's tasks, loaded under a private name (Invoke hands out each help text
+    once, so the tasks a running `invoke` loaded are left alone)."""
     spec = importlib.util.spec_from_file_location("_bbws_documented_tasks",
                                                   REPO_ROOT / "tasks.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    contexts = Collection.from_module(module).to_contexts()
+    return Collection.from_module(module)
+
+
+@cache
+def _parser() -> tuple[Parser, dict[str, ParserContext]]:
+    """Invoke's parser over the repository's tasks."""
+    contexts = _tasks().to_contexts()
     return Parser(contexts=contexts), {c.name: c for c in contexts}
 
 
@@ -172,8 +178,12 @@ def check(command: DocCommand) -> str | None:
     if words[:1] in (["--list"], ["-l"], ["..."], []):
         return None
     task = words[0]
+    if words[1:] in (["--help"], ["-h"]) and _PLACEHOLDER.fullmatch(task):
+        return None  # `invoke <task> --help`: any task's help
     if task not in contexts:
         return f"there is no task {task!r}; choose from: {', '.join(contexts)}."
+    if words[1:] in (["--help"], ["-h"]):
+        return None  # the task's help
     unknown = [w.split("=")[0] for w in words[1:]
                if w.startswith("-") and w.split("=")[0] not in contexts[task].flags]
     if unknown:
@@ -188,11 +198,12 @@ def check(command: DocCommand) -> str | None:
     try:
         parsed = parser.parse_argv(words)
     except ParseError as error:
-        if "did not receive required positional arguments" in str(error) and command.pattern:
-            return None  # e.g. `invoke apply ... --no-verify`: a part of a command
         return f"Invoke cannot parse it: {error}"
     if len(parsed) != 1:
         return f"it runs {len(parsed)} tasks ({', '.join(c.name for c in parsed)}); show one."
+    missing = [f for f in cli.required_flags(_tasks()[task]) if not parsed[0].flags[f].got_value]
+    if missing and not command.pattern:  # a pattern such as `invoke apply ... --no-verify`
+        return f"`invoke {task}` needs {', '.join(missing)}."
     choices = _choices()
     for argument in parsed[0].args.values():
         kind = _VALUE_FLAGS.get(argument.name)

@@ -30,9 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
-from bbws_infra import registry
+from bbws_infra import registry, tables
 from bbws_infra.errors import OperationError, UserError
 from bbws_infra.findings import Finding
 from bbws_infra.paths import REPO_ROOT, file_lock, install_once, relative_name, work_dir
@@ -814,16 +813,16 @@ def format_results(results: list[GateResult]) -> str:
     return "\n".join(part for part in (findings, "\n".join(table), verdict) if part)
 
 
-def results_table(results: list[GateResult]) -> Table:
+def results_table(results: list[GateResult]) -> tables.CopyableTable:
     """The summary as a rich Table (colours for the terminal)."""
-    table = Table(title="check", title_justify="left")
-    for column in _HEADER:
-        table.add_column(column, justify="right" if column in ("findings", "seconds") else "left")
+    columns = [tables.Column(c, justify="right") if c in ("findings", "seconds")
+               else tables.prose(c) if c == "note" else c for c in _HEADER]
     colours = {"passed": "green", "failed": "red", "error": "red", "skipped": "yellow"}
+    rows = []
     for result, row in zip(results, _rows(results), strict=True):
         colour = colours[result.status] if result.blocking or result.ok else "yellow"
-        table.add_row(row[0], f"[{colour}]{row[1]}[/{colour}]", *row[2:])
-    return table
+        rows.append([row[0], f"[{colour}]{row[1]}[/{colour}]", *row[2:]])
+    return tables.table("check", columns, rows)
 
 
 def results_json(results: list[GateResult]) -> str:

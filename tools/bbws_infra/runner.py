@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from bbws_infra import interrupts, terraform
+from bbws_infra import interrupts, tables, terraform
 from bbws_infra.errors import OperationError
 from bbws_infra.operations import Outcome
 
@@ -68,9 +68,10 @@ def max_workers(count: int) -> int:
 
 
 def _table(title: str, rows: list[Row]) -> Table:
-    table = Table(title=title, title_justify="left")
+    table = tables.CopyableTable(title=title, title_justify="left")  # names never split
     for column in ("name", "status", "add", "change", "destroy", "seconds"):
-        table.add_column(column, justify="left" if column in ("name", "status") else "right")
+        table.add_column(column, justify="left" if column in ("name", "status") else "right",
+                         no_wrap=True)
     for row in rows:
         summary = row.outcome.summary if row.outcome else None
         if isinstance(row.error, Stopped):

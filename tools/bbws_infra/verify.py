@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
-from rich.table import Table
 
-from bbws_infra import tfvars
+from bbws_infra import tables, tfvars
 from bbws_infra.errors import UserError
 from bbws_infra.paths import REPO_ROOT
 from bbws_infra.plan_summary import summarise
@@ -678,15 +677,13 @@ def sources(target: str, env: Environment, components: list[Component]) -> Sourc
 # ---- printing ---------------------------------------------------------------------------
 
 
-def table(checks: list[Check]) -> Table:
-    """The pass/fail table: component, check, expected, found, result."""
-    out = Table(title_justify="left")
-    for column in ("component", "check", "expected", "found", "result"):
-        out.add_column(column, overflow="fold")
-    for check in checks:
-        out.add_row(check.component, check.name, check.expected, check.found,
-                    "[green]pass[/green]" if check.ok else "[red]FAIL[/red]")
-    return out
+def table(checks: list[Check]) -> tables.CopyableTable:
+    """The pass/fail table: component, check, expected, found, result (the check names an
+    object or address, kept whole; what was expected and found may wrap between words)."""
+    return tables.table(
+        None, ["component", "check", tables.prose("expected"), tables.prose("found"), "result"],
+        [[c.component, c.name, c.expected, c.found,
+          "[green]pass[/green]" if c.ok else "[red]FAIL[/red]"] for c in checks])
 
 
 def table_text(checks: list[Check]) -> str:
