@@ -47,10 +47,12 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 def guarded(function: Callable[..., int]) -> Callable[..., int]:
     """Turn our errors into one sentence on stderr and their exit code, never a traceback;
-    Ctrl-C anywhere means exit 130, even if something on the way swallowed the interrupt."""
+    Ctrl-C anywhere means exit 130 (SIGTERM 143, SIGHUP 129), even if something on the way
+    swallowed the interrupt."""
 
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> int:
+        terraform.forget_killed()
         with interrupts.handling():
             try:
                 return _interruptible(function, *args, **kwargs)
@@ -60,7 +62,8 @@ def guarded(function: Callable[..., int]) -> Callable[..., int]:
     return wrapper
 
 
-# Registered by a task while it runs: what to tell the user if Ctrl-C stops it.
+# Registered by a task while it runs: what to tell the user if a signal stops it (or kills
+# one of its Terraform processes).
 _on_interrupt: list[Callable[[], list[str]]] = []
 
 
@@ -71,20 +74,28 @@ def _interruptible(function: Callable[..., int], *args: Any, **kwargs: Any) -> i
     except (UserError, OperationError) as error:
         if not interrupts.requested():
             _print_error(error)
-            return error.exit_code
+            code = error.exit_code
     except KeyboardInterrupt:
         pass
     if not interrupts.requested():
+        if code and terraform.killed():  # a SIGKILLed Terraform cannot release its lock
+            _report_held_locks()
         return code
     terraform.stop_all()
     logs = work_dir() / "logs"
-    err_console.print("[yellow]interrupted[/yellow]: every Terraform run was stopped and no "
+    name = interrupts.signal_name()
+    said = "interrupted" if name == "SIGINT" else f"interrupted ({name})"
+    err_console.print(f"[yellow]{said}[/yellow]: every Terraform run was stopped and no "
                       "bundle was left half-written"
                       + (f"; the logs are under {_rel(logs)}." if logs.exists() else "."))
+    _report_held_locks()
+    return interrupts.exit_code()
+
+
+def _report_held_locks() -> None:
     for check in _on_interrupt:
         for line in check():
             err_console.print(line, markup=False)
-    return interrupts.EXIT_CODE
 
 
 def _print_error(error: UserError | OperationError) -> None:
