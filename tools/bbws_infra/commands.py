@@ -3,6 +3,7 @@ anything, prints for people, and returns the process exit code."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 from collections.abc import Callable
@@ -770,11 +771,16 @@ def doctor(env: str, component: str | None, target: str | None, fix_digest: bool
         if not broken:
             console.print("no digest needed fixing")
         findings = health.examine(session, environment, components)  # re-check after acting
+    title = f"state health in {environment.name} ({target_name})"
+    # in a workflow (a cancelled or failed apply job): the findings in the job summary too;
+    # a summary that cannot be written must not turn doctor's own verdict into an error
+    with contextlib.suppress(OSError):
+        github.job_summary(health.markdown(title, findings))
     if as_json:
         print(json.dumps([asdict(f) for f in findings], indent=2))
     else:
         console.print(_ledger_table(
-            f"state health in {environment.name} ({target_name})",
+            title,
             ["component", "check", "result", "found", "fix"],
             [[f.component, f.check, "[green]ok[/green]" if f.ok else "[red]FAIL[/red]",
               f.found, f.fix] for f in findings]))
