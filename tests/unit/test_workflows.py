@@ -22,6 +22,7 @@ WORKFLOWS = all_workflows()
 ALLOWED = ("pip", "invoke", "nox")
 GATE_ENVIRONMENT = "${{ matrix.gate }}"
 CHECK = 'invoke approvals --env "$ENV_NAME"'
+BASELINE = 'invoke approvals --env "$ENV_NAME" --baseline'
 # The workflows with approval jobs: (file, the job that lists the gates, the job that changes
 # the env).
 GATED = [("_release.yml", "plan", "apply"), ("rollback.yml", "gates", "rollback")]
@@ -70,7 +71,8 @@ def test_actions_are_pinned_and_tokens_minimal(name):
                        for s in job["steps"]), where
         if "actions" in permissions:  # only to read the run's approvals
             assert permissions["actions"] == "read", where
-            assert CHECK in [line for j, line in run_lines({"jobs": {job_id: job}})], where
+            lines = [line for j, line in run_lines({"jobs": {job_id: job}})]
+            assert CHECK in lines or BASELINE in lines, where
         if job.get("environment") == GATE_ENVIRONMENT:  # an approval job: no AWS at all
             assert permissions == {"contents": "read"}, where
             assert not any("aws" in str(s.get("uses", "")) for s in job["steps"]), where
@@ -111,9 +113,15 @@ def test_approval_jobs_come_from_the_registry(name: str, source: str, change: st
     jobs = WORKFLOWS[name]["jobs"]
     # one job lists the env's approval environments as an output, with the task
     lister = jobs[source]
-    assert lister["outputs"] == {"gates": "${{ steps.gates.outputs.gates }}"}
+    assert lister["outputs"] == {"gates": "${{ steps.gates.outputs.gates }}",
+                                 "baseline": "${{ steps.baseline.outputs.baseline }}"}
     (step,) = [s for s in lister["steps"] if s.get("id") == "gates"]
     assert step["run"] == 'invoke approvals --env "$ENV_NAME" --gates'
+    # and the review history before this attempt's approvals, which the check subtracts
+    (step,) = [s for s in lister["steps"] if s.get("id") == "baseline"]
+    assert step["run"] == BASELINE
+    assert step["env"] == {"GITHUB_TOKEN": "${{ github.token }}"}
+    assert lister["permissions"]["actions"] == "read"
     assert lister["env"]["ENV_NAME"] == "${{ inputs.env }}"
     # one approval job per listed environment, bound to it; none at all when the list is empty
     gate = jobs["approve"]
@@ -167,7 +175,9 @@ def test_the_changing_job_counts_the_approvals_before_anything_else(name: str, s
     first, check = runs[0], runs[1]
     assert steps[first]["run"].startswith("pip install"), where
     assert steps[check]["run"] == CHECK, where
-    assert steps[check]["env"] == {"GITHUB_TOKEN": "${{ github.token }}"}, where
+    assert steps[check]["env"] == {
+        "GITHUB_TOKEN": "${{ github.token }}",
+        "APPROVALS_BASELINE": f"${{{{ needs.{source}.outputs.baseline }}}}"}, where
     assert "if" not in steps[check], where
     assert all("run" not in s or s["run"].startswith("pip ") for s in steps[:check]), where
     assert all("uses" not in s or s["uses"].startswith(("actions/checkout@",

@@ -805,15 +805,23 @@ def matrix() -> int:
 
 
 @guarded
-def approvals(env: str, gates: bool = False, gate: str | None = None) -> int:
-    """In a workflow run: refuse unless enough different people approved it for env (the
-    count is the registry's); or, with gates, the env's approval environments as JSON (also
-    the step output `gates`); or, with gate, what that approval job stands for."""
+def approvals(env: str, gates: bool = False, gate: str | None = None,
+              baseline: bool = False) -> int:
+    """In a workflow run: refuse unless enough different people approved this run attempt for
+    env (the count is the registry's); or, with gates, the env's approval environments as JSON
+    (also the step output `gates`); or, with gate, what that approval job stands for; or, with
+    baseline, the review history before this attempt's approvals (the step output
+    `baseline`)."""
     from bbws_infra import approvals as approving
 
     load_environment(env)
-    if gates and gate:
-        raise UserError("Pass --gates or --gate, not both; nothing was checked.")
+    if sum((gates, bool(gate), baseline)) > 1:
+        raise UserError("Pass one of --gates, --gate and --baseline; nothing was checked.")
+    if baseline:
+        recorded = approving.record_baseline()
+        github.set_output("baseline", recorded)
+        print(recorded)
+        return 0
     if gates:
         names = json.dumps(approving.gates(env))
         github.set_output("gates", names)
