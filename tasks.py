@@ -279,13 +279,16 @@ def matrix(c):
                                        for e, n in REQUIRED_APPROVALS.items()) + ".",
     "gates": "Print the env's approval environments (<env>-approval-<n>) as JSON, also as the "
              "step output `gates`, instead of checking.",
-    "gate": "<env>-approval-<n>: print what this approval job stands for, instead of checking."})
-def approvals(c, env, gates=False, gate=None):
+    "gate": "<env>-approval-<n>: print what this approval job stands for, instead of checking.",
+    "baseline": "Record the run's review history before this attempt's approvals (the step "
+                "output `baseline`; the first job of every attempt), instead of checking."})
+def approvals(c, env, gates=False, gate=None, baseline=False):
     """In a GitHub Actions run, before anything changes: count the different people who approved
-    this run for the env (its own and its approval environments, from the REST API with
-    GITHUB_TOKEN), not counting who started or re-ran it; exit 2 when too few. Refused outside
-    a workflow run (a laptop's apply is governed by its confirmation string)."""
-    _exit(commands.approvals(env, gates, gate))
+    this run attempt for the env (its own and its approval environments, from the REST API with
+    GITHUB_TOKEN, less the history APPROVALS_BASELINE recorded before the attempt), not
+    counting who started or re-ran it; exit 2 when too few. Refused outside a workflow run (a
+    laptop's apply is governed by its confirmation string)."""
+    _exit(commands.approvals(env, gates, gate, baseline))
 
 
 @task(name="comment-plans",

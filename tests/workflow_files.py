@@ -43,8 +43,17 @@ def _lookup(path: str, context: dict) -> str:
     return str(value)
 
 
+_STATUS_FUNCTIONS = {"success()": "success", "failure()": "failure", "cancelled()": "cancelled"}
+
+
 def evaluate(expression: str, context: dict) -> str:
-    """`a.b.c`, `a.b || 'x'` and `a.b == 'x'`: the forms the release workflows use."""
+    """`a.b.c`, `a.b || 'x'`, `a.b == 'x'` and status checks such as `cancelled() || failure()`
+    (true when `job.status` in the context, success by default, is one of them): the forms the
+    release workflows use."""
+    terms = [term.strip() for term in expression.split("||")]
+    if all(term in _STATUS_FUNCTIONS for term in terms):
+        status = _lookup("job.status", context) or "success"
+        return "true" if any(_STATUS_FUNCTIONS[t] == status for t in terms) else "false"
     match = re.fullmatch(r"([\w.]+)\s*==\s*'([^']*)'", expression)
     if match:
         return "true" if _lookup(match.group(1), context) == match.group(2) else "false"

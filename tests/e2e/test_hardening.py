@@ -1,7 +1,9 @@
-"""Hardening, through the real CLI: Ctrl-C at every stage of a plan and during an apply, the
+"""Hardening, through the real CLI: Ctrl-C at every stage of a plan and during an apply,
+SIGTERM and SIGHUP (how runners stop a job) like Ctrl-C, a SIGKILLed Terraform worker, the
 emulator dying during an apply, and broken input files. Interrupts are injected
-deterministically (BBWS_FAULT_INTERRUPT_AT: the process sends itself a real SIGINT the moment
-that stage begins), so nothing here races the clock."""
+deterministically (BBWS_FAULT_INTERRUPT_AT: the process sends itself a real SIGINT, or the
+signal BBWS_FAULT_SIGNAL names, the moment that stage begins), so nothing here races the
+clock."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ import pytest
 
 from bbws_infra import repo_copy
 from bbws_infra.bundle import BundleRecord
-from bbws_infra.interrupts import FAULT_ENV
+from bbws_infra.interrupts import FAULT_ENV, FAULT_SIGNAL_ENV
 from tests.conftest import (
     bundle_problems,
     held_locks,
@@ -60,9 +62,10 @@ def _late_commands(stdout: str, stage: str) -> dict[str, list[str]]:
     return {c: names for c, names in later.items() if c == interrupted or len(names) > 1}
 
 
-def _assert_stopped_cleanly(result: subprocess.CompletedProcess, work_dir: Path) -> None:
-    assert result.returncode == 130, result.stdout + result.stderr
-    assert result.stderr.startswith("interrupted: every Terraform run was stopped"), (
+def _assert_stopped_cleanly(result: subprocess.CompletedProcess, work_dir: Path,
+                            code: int = 130, said: str = "interrupted") -> None:
+    assert result.returncode == code, result.stdout + result.stderr
+    assert result.stderr.startswith(f"{said}: every Terraform run was stopped"), (
         result.stderr)
     assert "Traceback" not in result.stdout + result.stderr
     assert terraform_processes_under(work_dir) == []
@@ -113,16 +116,20 @@ def _cli(copy: Path, work: Path, *args: str, **extra: str) -> subprocess.Complet
     return repo_copy.run_cli(copy, work, *args, extra=extra or None, timeout=300)
 
 
-def test_ctrl_c_during_apply_keeps_the_state_usable(copy: Path, own_work: Path):
-    """Ctrl-C as `terraform apply` starts: exit 130, the state lock is released (or reported
-    with the unlock command), no errored.tfstate, and the next plan works."""
+@pytest.mark.parametrize(("sent", "code", "said"), [
+    ("INT", 130, "interrupted"), ("TERM", 143, "interrupted (SIGTERM)")])
+def test_a_signal_during_apply_keeps_the_state_usable(copy: Path, own_work: Path, sent: str,
+                                                      code: int, said: str):
+    """Ctrl-C, or SIGTERM (GitHub cancelling the job), as `terraform apply` starts: exit
+    128 + the signal, the state lock is released (or reported with the unlock command), no
+    errored.tfstate, and the next plan works."""
     components = ("--env", "dev", "--component", "tenants,products")
     planned = _cli(copy, own_work, "plan", *components)
     assert planned.returncode == 0, planned.stdout + planned.stderr
 
     result = _cli(copy, own_work, "apply", *components, "--confirm", "deploy-dev",
-                  **{FAULT_ENV: "apply"})
-    _assert_stopped_cleanly(result, own_work)
+                  **{FAULT_ENV: "apply", FAULT_SIGNAL_ENV: sent})
+    _assert_stopped_cleanly(result, own_work, code, said)
     assert re.search(r"^\[(tenants|products)\] apply$", result.stdout, re.M), (
         "the apply stage was never reached")
     held = held_locks(own_work, "dev")
@@ -136,6 +143,81 @@ def test_ctrl_c_during_apply_keeps_the_state_usable(copy: Path, own_work: Path):
     again = _cli(copy, own_work, "plan", *components)
     assert again.returncode == 0, again.stdout + again.stderr
     assert bundle_problems(own_work) == []
+
+
+def test_sighup_during_plan_keeps_the_state_usable(copy: Path, own_work: Path):
+    """SIGHUP (a runner's session ending) as `terraform plan` starts: exit 129, no bundle at
+    all (none existed), no state lock held, no Terraform left, and the next plan works."""
+    component = ("--env", "dev", "--component", "tenants")
+    result = _cli(copy, own_work, "plan", *component,
+                  **{FAULT_ENV: "plan", FAULT_SIGNAL_ENV: "HUP"})
+    _assert_stopped_cleanly(result, own_work, 129, "interrupted (SIGHUP)")
+    assert re.search(r"^\[tenants\] plan$", result.stdout, re.M), "plan was never reached"
+    assert "no state lock is left held." in result.stderr
+    assert held_locks(own_work, "dev") == []
+    assert list((own_work / "plans").rglob("bundle.json")) == []
+    assert bundle_problems(own_work) == []
+
+    again = _cli(copy, own_work, "plan", *component)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert bundle_problems(own_work) == []
+
+
+def _workers_under(root: Path) -> list[int]:
+    return [pid for pid in terraform_processes_under(root)
+            if b"bbws_infra.tf_worker" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+
+
+def _when(condition, timeout: float = 60.0):
+    """condition()'s first truthy value, polled until timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"not within {timeout} s")
+
+
+def test_a_sigkilled_worker_holding_the_lock_is_reported_with_the_unlock_command(
+        copy: Path, own_work: Path):
+    """SIGKILL the Terraform worker while its apply holds the state lock: the task fails
+    (exit 1) saying Terraform was killed, prints the exact `invoke unlock` command with the
+    lock's id, leaves no provider behind, and that command releases the lock."""
+    component = ("--env", "dev", "--component", "tenants")
+    planned = _cli(copy, own_work, "plan", *component)
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "invoke", "apply", *component, "--confirm", "deploy-dev"],
+        cwd=copy, env=repo_copy.cli_env(copy, own_work, {"PYTHONUNBUFFERED": "1"}),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        seen = []
+        for line in process.stdout:
+            seen.append(line)
+            if line.strip() == "[tenants] apply":
+                break
+        (locked,) = _when(lambda: held_locks(own_work, "dev"))
+        (worker,) = _workers_under(own_work)
+        os.kill(worker, signal.SIGKILL)
+        stdout, stderr = process.communicate(timeout=300)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    output = "".join(seen) + stdout + stderr
+    assert process.returncode == 1, output
+    assert "terraform apply was killed (SIGKILL) before it finished" in stderr, output
+    assert "Traceback" not in output
+    assert held_locks(own_work, "dev") == [locked]  # nobody could release it
+    command = re.search(r"invoke unlock --env dev --component tenants --target sandbox "
+                        r"--lock-id (\S+)", stderr)
+    assert command, stderr
+    assert _when(lambda: terraform_processes_under(own_work) == [], 10)
+
+    released = _cli(copy, own_work, "unlock", *component, "--lock-id", command.group(1))
+    assert released.returncode == 0, released.stdout + released.stderr
+    assert held_locks(own_work, "dev") == []
 
 
 def test_emulator_death_during_apply_is_reported_once(copy: Path, own_work: Path):

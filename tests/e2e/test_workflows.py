@@ -7,8 +7,9 @@ repository copy, its installed environment and one work directory stand in for t
 GitHub's part of an approval is played here too: the approval jobs run once per environment the
 plan job listed (its `gates` output), and the run's review history is served by a local
 stand-in for GitHub's REST API on 127.0.0.1 (GITHUB_API_URL), shaped like GitHub's answer, with
-the reviewers the test chooses. Too few different people make the job that changes the env
-refuse before anything is changed.
+the reviewers the test chooses; like GitHub's, one history per run accumulates over its
+attempts (re-runs). Too few different people in the current attempt make the job that changes
+the env refuse before anything is changed.
 """
 
 from __future__ import annotations
@@ -49,8 +50,9 @@ class GitHubApi(ThreadingHTTPServer):
         return f"http://127.0.0.1:{self.server_address[1]}"
 
     def record(self, run_id: str, approvals: list[tuple[str, str]]) -> None:
-        """The reviews of a run: (login, environment) per approval, in order."""
-        self.history[run_id] = [{
+        """More reviews of a run, after those it has: (login, environment) per approval."""
+        start = len(self.history.setdefault(run_id, []))
+        self.history[run_id] += [{
             "state": "approved", "comment": "",
             "environments": [{"id": 100 + i, "node_id": f"EN_{i}", "name": environment,
                               "url": f"https://api.github.com/repos/{REPOSITORY}/environments/"
@@ -59,7 +61,7 @@ class GitHubApi(ThreadingHTTPServer):
                               "created_at": "2024-03-04T09:12:40Z",
                               "updated_at": "2024-03-04T09:12:40Z"}],
             "user": {"login": login, "id": 5000 + i, "type": "User", "site_admin": False},
-        } for i, (login, environment) in enumerate(approvals)]
+        } for i, (login, environment) in enumerate(approvals, start)]
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -70,9 +72,10 @@ class _Handler(BaseHTTPRequestHandler):
         parts = self.path.split("/")  # "", repos, owner, name, actions, runs, id, approvals
         run_id = parts[6] if len(parts) == 8 else ""
         known = (self.path == f"/repos/{REPOSITORY}/actions/runs/{run_id}/approvals"
-                 and run_id in self.server.history
+                 and run_id.isdigit()
                  and self.headers.get("Authorization") == f"Bearer {TOKEN}")
-        body = json.dumps(self.server.history[run_id] if known else {"message": "Not Found"})
+        history = self.server.history.get(run_id, [])  # a new run: nobody reviewed yet
+        body = json.dumps(history if known else {"message": "Not Found"})
         self.send_response(200 if known else 404)
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(body.encode())))
@@ -103,12 +106,14 @@ class Run:
     def __init__(self, copy: Copy, api: GitHubApi) -> None:
         self.copy, self.api = copy, api
         self.id = str(next(_RUN_IDS))
+        self.attempt = 1  # GITHUB_RUN_ATTEMPT: a re-run is the next attempt of the same run
         self.outputs: dict[str, dict[str, str]] = {}
 
     def runner(self, job: str) -> dict[str, str | None]:
-        output = self.copy.work / f"github-output-{self.id}-{job}"
+        output = self.copy.work / f"github-output-{self.id}-{self.attempt}-{job}"
         output.touch()
-        return {"GITHUB_RUN_ID": self.id, "GITHUB_REPOSITORY": REPOSITORY,
+        return {"GITHUB_RUN_ID": self.id, "GITHUB_RUN_ATTEMPT": str(self.attempt),
+                "GITHUB_REPOSITORY": REPOSITORY,
                 "GITHUB_API_URL": self.api.url, "GITHUB_ACTOR": STARTER,
                 "GITHUB_TRIGGERING_ACTOR": STARTER, "GITHUB_OUTPUT": str(output),
                 **dict.fromkeys(PROXIES)}
@@ -147,6 +152,28 @@ class Run:
         self.api.record(self.id, list(zip(approvers, environments, strict=True)))
         return gates
 
+    def after_failure(self, workflow: dict, context: dict, job: str) -> str:
+        """The steps a failed job still runs (`if: cancelled() || failure()`), as GitHub runs
+        them after the failed step; the job summary they wrote."""
+        summary = self.copy.work / f"summary-{self.id}-{self.attempt}-{job}.md"
+        failed = {**context, "job": {"status": "failure"}}
+        steps = [c for c in job_commands(workflow, job, failed)
+                 if c not in job_commands(workflow, job, context)]
+        assert steps, f"{job} runs nothing when it fails"
+        for command in steps:
+            env = repo_copy.cli_env(self.copy.root, self.copy.work, {
+                **command.env, **self.runner(job), "BBWS_TARGET": "sandbox",
+                "GITHUB_STEP_SUMMARY": str(summary)})
+            subprocess.run(["bash", "-e", "-c", command.line], cwd=self.copy.root, env=env,
+                           capture_output=True, text=True, timeout=900)
+        return summary.read_text()
+
+    def lister(self, workflow: dict, context: dict, job: str) -> None:
+        """The job that lists the gates and records the review history before this attempt's
+        approvals; its outputs become `needs.<job>.outputs` for the later jobs."""
+        self.job(job_commands(workflow, job, context), job)
+        context["needs"][job]["outputs"] = self.outputs[job]
+
 
 def _release_context(passed: dict[str, str]) -> dict:
     return {"inputs": passed, "needs": {"plan": {"result": "success"},
@@ -161,7 +188,7 @@ def _dispatch(copy: Copy, api: GitHubApi, workflow: str, inputs: dict[str, str],
     called, passed = called_workflow(load(workflow), inputs)
     context = _release_context(passed)
     run = Run(copy, api)
-    run.job(job_commands(called, "plan", context), "plan")
+    run.lister(called, context, "plan")
     run.approve(called, context, "plan", passed["env"], approvers)
     run.job(job_commands(called, "apply", context), "apply")
     run.job(job_commands(called, "notify", context), "notify")
@@ -184,7 +211,7 @@ def test_deploy_dev_promote_sit_and_rollback_as_the_workflows_run_them(copy: Cop
                                      {"confirm": "promote-sit", "component": ""})
     context = _release_context(passed)
     run = Run(copy, api)
-    run.job(job_commands(called, "plan", context), "plan")
+    run.lister(called, context, "plan")
     assert run.approve(called, context, "plan", "sit", ["bob", "bob"]) == ["sit-approval-1"]
     before = (copy.snapshot("sit"), copy.json("history", "--env", "sit"))
     refused = run.job(job_commands(called, "apply", context), "apply", expect=2)
@@ -194,24 +221,43 @@ def test_deploy_dev_promote_sit_and_rollback_as_the_workflows_run_them(copy: Cop
         "run, but only bob approved: 1 missing, so nothing was changed.")
     assert (copy.snapshot("sit"), copy.json("history", "--env", "sit")) == before
     assert before[1] == []
+    # the failed job ends with doctor, whose findings go to the job summary
+    assert run.after_failure(called, context, "apply").startswith(
+        "### state health in sit (sandbox): every check passed\n")
 
-    # the starter's own approval does not count either
-    api.record(run.id, [("bob", "sit-approval-1"), (STARTER, "sit")])
+    # attempt 2, "re-run failed jobs": only apply runs again, carol approves its environment,
+    # but the plan job's history is attempt 1's, so no approval can be told apart: refused
+    run.attempt = 2
+    api.record(run.id, [("carol", "sit")])
     refused = run.job(job_commands(called, "apply", context), "apply", expect=2)
-    assert "(alice's own approval does not count): 1 missing" in " ".join(
+    assert "re-run all jobs, so that every approval is given again" in " ".join(
         refused.stderr.split())
     assert (copy.snapshot("sit"), copy.json("history", "--env", "sit")) == before
 
-    # a second person approves the re-run apply job: the same reviewed bundles are applied
-    api.record(run.id, [("bob", "sit-approval-1"), ("bob", "sit"), ("carol", "sit")])
+    # attempt 3, "re-run all jobs": dave approves the gate and the starter sit. Bob's and
+    # carol's approvals were given to earlier attempts and the starter's own never counts.
+    run.attempt = 3
+    run.lister(called, context, "plan")
+    run.approve(called, context, "plan", "sit", ["dave", STARTER])
+    refused = run.job(job_commands(called, "apply", context), "apply", expect=2)
+    assert " ".join(refused.stderr.split()) == (
+        "error: sit needs approvals from 2 different people besides alice, who started this "
+        "run, but only dave approved in attempt 3 of the run (approvals of earlier attempts do "
+        "not count) (alice's own approval does not count): 1 missing, so nothing was changed.")
+    assert (copy.snapshot("sit"), copy.json("history", "--env", "sit"))[1] == before[1]
+
+    # attempt 4: two other people approve this attempt; the reviewed bundles are applied
+    run.attempt = 4
+    run.lister(called, context, "plan")
+    run.approve(called, context, "plan", "sit", ["dave", "carol"])
     run.job(job_commands(called, "apply", context), "apply")
     run.job(job_commands(called, "notify", context), "notify")
     sit = copy.json("history", "--env", "sit")
     assert len(sit) == len(dev)
     assert {(r["action"], r["commit"], r["verification"]) for r in sit} == {
         ("promote", first, "passed")}
-    # each attempt of the apply job asked GitHub for this run's review history
-    assert api.requests[-3:] == [f"/repos/{REPOSITORY}/actions/runs/{run.id}/approvals"] * 3
+    # each apply job (and each plan job, for its baseline) asked for this run's history
+    assert api.requests[-2:] == [f"/repos/{REPOSITORY}/actions/runs/{run.id}/approvals"] * 2
 
     # a second release of dev, then the rollback workflow takes templates back
     template = copy.root / "s3" / "templates" / "templates" / "receipts" / "receipt.html"
@@ -226,8 +272,9 @@ def test_deploy_dev_promote_sit_and_rollback_as_the_workflows_run_them(copy: Cop
               "confirm": "rollback-dev"}
     context = {"inputs": inputs, "needs": {"rollback": {"result": "success"}}, "secrets": {},
                "github": {"token": TOKEN}}
+    context["needs"]["gates"] = {"result": "success"}
     run = Run(copy, api)
-    run.job(job_commands(rollback, "gates", context), "gates")
+    run.lister(rollback, context, "gates")
     assert run.approve(rollback, context, "gates", "dev", ["bob"]) == []
     run.job(job_commands(rollback, "rollback", context), "rollback")
     run.job(job_commands(rollback, "notify", context), "notify")

@@ -420,3 +420,86 @@ def test_the_command_outside_a_workflow_run_exits_2(monkeypatch: pytest.MonkeyPa
     assert commands.approvals("sit") == 2
     assert "only applies inside one" in " ".join(capsys.readouterr().err.split())
     assert commands.approvals("sit", gates=True, gate="sit-approval-1") == 2
+
+
+# --- a re-run counts only its own attempt's approvals -------------------------------------
+
+# attempt 1 of a sit run: bob approved sit-approval-1 and carol sit (the apply then failed)
+FIRST_ATTEMPT = [review("bob", "sit-approval-1"), review("carol", "sit")]
+
+
+def _baseline(api: Api, attempt: str) -> str:
+    """What the first job of an attempt records, before that attempt's approvals."""
+    return approvals.record_baseline(run_environ(api, GITHUB_RUN_ATTEMPT=attempt))
+
+
+def test_a_re_run_does_not_count_the_approvals_given_to_the_earlier_attempt(api: Api):
+    api.answer(*FIRST_ATTEMPT)
+    before = _baseline(api, "2")
+    # attempt 2: only bob approves, both environments; carol's approval was attempt 1's
+    api.answer(*FIRST_ATTEMPT, review("bob", "sit-approval-1"), review("bob", "sit"))
+    environ = run_environ(api, GITHUB_RUN_ATTEMPT="2", APPROVALS_BASELINE=before)
+    with pytest.raises(UserError) as caught:
+        check("sit", environ)
+    assert str(caught.value) == (
+        "sit needs approvals from 2 different people besides alice, who started this run, but "
+        "only bob approved in attempt 2 of the run (approvals of earlier attempts do not "
+        "count): 1 missing, so nothing was changed.")
+    # the same history counted as one attempt would have passed
+    assert check("sit", run_environ(api)).enough
+
+
+def test_the_same_people_approving_again_in_the_re_run_count(api: Api):
+    api.answer(*FIRST_ATTEMPT)
+    before = _baseline(api, "3")
+    api.answer(*FIRST_ATTEMPT, *FIRST_ATTEMPT)
+    result = check("sit", run_environ(api, GITHUB_RUN_ATTEMPT="3", APPROVALS_BASELINE=before))
+    assert (result.enough, result.approvers, result.attempt) == (True, ("bob", "carol"), 3)
+
+
+def test_a_first_attempt_s_baseline_is_empty_and_subtracts_nothing(api: Api):
+    before = _baseline(api, "1")
+    assert json.loads(before) == {"attempt": 1, "reviews": []}
+    api.answer(*FIRST_ATTEMPT)
+    assert check("sit", run_environ(api, GITHUB_RUN_ATTEMPT="1",
+                                    APPROVALS_BASELINE=before)).enough
+
+
+@pytest.mark.parametrize("recorded", [None, "1"])
+def test_a_re_run_whose_first_job_did_not_run_again_is_refused(api: Api, recorded: str | None):
+    """Re-run failed jobs keeps the first attempt's baseline (or none): its approvals cannot
+    be told apart, so the check refuses and asks for a re-run of all jobs."""
+    api.answer(*FIRST_ATTEMPT)
+    before = _baseline(api, recorded) if recorded else None
+    with pytest.raises(UserError) as caught:
+        check("sit", run_environ(api, GITHUB_RUN_ATTEMPT="2", APPROVALS_BASELINE=before))
+    assert caught.value.exit_code == 2
+    assert str(caught.value).startswith("This is attempt 2 of the run, and its job that "
+                                        "records the review history before the approvals did "
+                                        "not run again")
+    assert "re-run all jobs, so that every approval is given again" in str(caught.value)
+
+
+@pytest.mark.parametrize("changes", [{"GITHUB_RUN_ATTEMPT": "0"},
+                                     {"GITHUB_RUN_ATTEMPT": "two"},
+                                     {"APPROVALS_BASELINE": '{"attempt": 1}'},
+                                     {"APPROVALS_BASELINE": "[1, 2]"}])
+def test_an_odd_attempt_or_baseline_is_refused(api: Api, changes: dict[str, str]):
+    api.answer(*FIRST_ATTEMPT)
+    with pytest.raises(UserError, match="nothing was changed"):
+        check("sit", run_environ(api, **changes))
+
+
+def test_the_command_records_the_baseline_as_a_step_output(
+        api: Api, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys):
+    for name, value in run_environ(api, GITHUB_RUN_ATTEMPT="2").items():
+        monkeypatch.setenv(name, value)
+    output = tmp_path / "output"
+    monkeypatch.setenv("GITHUB_OUTPUT", str(output))
+    api.answer(*FIRST_ATTEMPT)
+    assert commands.approvals("sit", baseline=True) == 0
+    recorded = json.loads(capsys.readouterr().out)
+    assert recorded == {"attempt": 2, "reviews": [["bob", "approved", ["sit-approval-1"]],
+                                                  ["carol", "approved", ["sit"]]]}
+    assert output.read_text() == f"baseline={json.dumps(recorded, separators=(',', ':'))}\n"
+    assert commands.approvals("sit", gates=True, baseline=True) == 2

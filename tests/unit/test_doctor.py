@@ -268,3 +268,120 @@ def test_a_missing_backend_is_reported_with_bootstrap(dev):
     assert [(f.check, f.ok, f.fix) for f in findings] == [
         ("state readable", False, "invoke bootstrap --env dev"),
         ("lock", False, "invoke bootstrap --env dev")]
+
+
+# --- an apply killed while Terraform applied: its intent has no ledger record ---------------
+
+
+def _intent(session: Any, env: Any, before: str | None, started_at: str = "2026-11-26T10:00:00Z",
+            bundle: str = "c" * 64, action: str = "apply") -> dict:
+    """Write an intent as the deploy path does before Terraform applies (the contract:
+    ledger-intents/<component>/<started>-<action>-<id>.json, never deleted)."""
+    intent = {"env": "dev", "component": "tenants", "action": action, "target": "sandbox",
+              "commit": "d" * 40, "bundle_sha256": bundle,
+              "state_before": {"version_id": before, "serial": 1, "lineage": "0f1e2d3c"},
+              "who": "alice", "started_at": started_at}
+    stamp = started_at.replace("-", "").replace(":", "")
+    session.client("s3", region_name=env.region).put_object(
+        Bucket=env.state_bucket, Key=f"ledger-intents/tenants/{stamp}-{action}-0a1b2c3d.json",
+        Body=json.dumps(intent).encode())
+    return intent
+
+
+_TABLE = {"mode": "managed", "type": "aws_dynamodb_table", "name": "extra", "instances": []}
+
+
+def test_a_killed_apply_is_named_by_its_intent_not_as_outside_the_deploy_path(session, dev):
+    first = _put_state(session, dev, _state(serial=1))
+    ledger.write(session, dev, _record(first))
+    _intent(session, dev, before=first)
+    # Terraform wrote the state; the task was killed before it wrote the ledger record
+    second = _put_state(session, dev, _state(serial=2, resources=[_TABLE]))
+
+    found = _by_check(doctor.examine(session, dev, [TENANTS]))["ledger"]
+    assert not found.ok
+    assert found.found == (
+        f"state version {second[:12]} was written by the apply of commit dddddddddddd started "
+        "at 2026-11-26T10:00:00Z by alice, whose ledger record is missing (the run was killed "
+        "while Terraform applied, unless it is still running: see the lock check)")
+    assert "outside the deploy path" not in found.found + found.fix
+    assert found.fix.startswith("check what it left with invoke verify --env dev --component "
+                                "tenants, then record it by running the apply again through "
+                                "the deploy path (invoke plan --env dev --component tenants, "
+                                "then invoke apply --env dev --component tenants --confirm "
+                                "deploy-dev, from a checkout of dddddddddddd)")
+
+
+def test_a_killed_first_apply_is_named_too(session, dev):
+    _intent(session, dev, before=None, action="promote")
+    _put_state(session, dev, _state(serial=1, resources=[_TABLE]))
+    found = _by_check(doctor.examine(session, dev, [TENANTS]))["ledger"]
+    assert not found.ok and "was written by the promote of commit dddddddddddd" in found.found
+    assert ("invoke promote --to dev --component tenants --commit dddddddddddd --confirm "
+            "deploy-dev") in found.fix
+
+
+def test_an_intent_with_its_record_explains_nothing(session, dev):
+    """A recorded run leaves its intent behind; a later hand-written state is still outside
+    the deploy path."""
+    first = _put_state(session, dev, _state(serial=1))
+    ledger.write(session, dev, _record(first))
+    second = _put_state(session, dev, _state(serial=2, resources=[_TABLE]))
+    intent = _intent(session, dev, before=first, started_at="2026-11-26T10:00:00Z")
+    recorded = _record(second)
+    recorded.started_at, recorded.bundle_sha256 = intent["started_at"], intent["bundle_sha256"]
+    ledger.write(session, dev, recorded)
+    assert _by_check(doctor.examine(session, dev, [TENANTS]))["ledger"].ok
+
+    _put_state(session, dev, _state(serial=3, resources=[]))
+    found = _by_check(doctor.examine(session, dev, [TENANTS]))["ledger"]
+    assert not found.ok and "written outside the deploy path" in found.fix
+
+
+def test_an_intent_older_than_the_last_record_explains_nothing(session, dev):
+    _intent(session, dev, before=None, started_at="2026-11-26T08:00:00Z")  # killed long ago
+    first = _put_state(session, dev, _state(serial=1))
+    ledger.write(session, dev, _record(first))  # started 09:00, a later, recorded apply
+    _put_state(session, dev, _state(serial=2, resources=[_TABLE]))
+    found = _by_check(doctor.examine(session, dev, [TENANTS]))["ledger"]
+    assert not found.ok and "written outside the deploy path" in found.fix
+
+
+def test_intents_are_read_newest_first_and_since_a_time(session, dev):
+    for started in ("2026-11-26T08:00:00Z", "2026-11-26T10:00:00Z", "2026-11-26T09:00:00Z"):
+        _intent(session, dev, before=None, started_at=started)
+    assert [i.started_at for i in doctor.intents(session, dev, "tenants")] == [
+        "2026-11-26T10:00:00Z", "2026-11-26T09:00:00Z", "2026-11-26T08:00:00Z"]
+    newer = doctor.intents(session, dev, "tenants", since="2026-11-26T09:00:00Z")
+    assert [i.started_at for i in newer] == ["2026-11-26T10:00:00Z", "2026-11-26T09:00:00Z"]
+    assert newer[0].state_before == ledger.StatePoint(None, 1, "0f1e2d3c")
+    assert doctor.intents(session, dev, "products") == []
+
+
+def test_the_findings_as_markdown_for_the_job_summary(session, dev):
+    _put_state(session, dev, _state())
+    text = doctor.markdown("state health in dev (sandbox)", [
+        *doctor.examine(session, dev, [TENANTS]),
+        doctor.Finding("tenants", "lock", False, "held | odd", "invoke unlock ...")])
+    lines = text.splitlines()
+    assert lines[0] == "### state health in dev (sandbox): problems found"
+    assert lines[2] == "| component | check | result | found | fix |"
+    assert "| tenants | lock | **FAIL** | held \\| odd | invoke unlock ... |" in lines
+    assert "| tenants | digest | ok |" in text
+
+
+def test_the_doctor_task_adds_its_findings_to_the_job_summary(session, dev, monkeypatch,
+                                                               tmp_path):
+    """What a cancelled or failed workflow job shows; a summary that cannot be written never
+    changes doctor's verdict."""
+    from bbws_infra import commands, targets
+
+    monkeypatch.setattr(targets, "reader_session", lambda target, env: session)
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    _put_state(session, dev, _state())
+    assert commands.doctor("dev", "tenants", "sandbox") == 0
+    assert summary.read_text().startswith(
+        "### state health in dev (sandbox): every check passed\n")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path))  # a folder: the write fails
+    assert commands.doctor("dev", "tenants", "sandbox") == 0

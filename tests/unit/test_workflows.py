@@ -22,6 +22,7 @@ WORKFLOWS = all_workflows()
 ALLOWED = ("pip", "invoke", "nox")
 GATE_ENVIRONMENT = "${{ matrix.gate }}"
 CHECK = 'invoke approvals --env "$ENV_NAME"'
+BASELINE = 'invoke approvals --env "$ENV_NAME" --baseline'
 # The workflows with approval jobs: (file, the job that lists the gates, the job that changes
 # the env).
 GATED = [("_release.yml", "plan", "apply"), ("rollback.yml", "gates", "rollback")]
@@ -70,7 +71,8 @@ def test_actions_are_pinned_and_tokens_minimal(name):
                        for s in job["steps"]), where
         if "actions" in permissions:  # only to read the run's approvals
             assert permissions["actions"] == "read", where
-            assert CHECK in [line for j, line in run_lines({"jobs": {job_id: job}})], where
+            lines = [line for j, line in run_lines({"jobs": {job_id: job}})]
+            assert CHECK in lines or BASELINE in lines, where
         if job.get("environment") == GATE_ENVIRONMENT:  # an approval job: no AWS at all
             assert permissions == {"contents": "read"}, where
             assert not any("aws" in str(s.get("uses", "")) for s in job["steps"]), where
@@ -111,9 +113,15 @@ def test_approval_jobs_come_from_the_registry(name: str, source: str, change: st
     jobs = WORKFLOWS[name]["jobs"]
     # one job lists the env's approval environments as an output, with the task
     lister = jobs[source]
-    assert lister["outputs"] == {"gates": "${{ steps.gates.outputs.gates }}"}
+    assert lister["outputs"] == {"gates": "${{ steps.gates.outputs.gates }}",
+                                 "baseline": "${{ steps.baseline.outputs.baseline }}"}
     (step,) = [s for s in lister["steps"] if s.get("id") == "gates"]
     assert step["run"] == 'invoke approvals --env "$ENV_NAME" --gates'
+    # and the review history before this attempt's approvals, which the check subtracts
+    (step,) = [s for s in lister["steps"] if s.get("id") == "baseline"]
+    assert step["run"] == BASELINE
+    assert step["env"] == {"GITHUB_TOKEN": "${{ github.token }}"}
+    assert lister["permissions"]["actions"] == "read"
     assert lister["env"]["ENV_NAME"] == "${{ inputs.env }}"
     # one approval job per listed environment, bound to it; none at all when the list is empty
     gate = jobs["approve"]
@@ -167,7 +175,9 @@ def test_the_changing_job_counts_the_approvals_before_anything_else(name: str, s
     first, check = runs[0], runs[1]
     assert steps[first]["run"].startswith("pip install"), where
     assert steps[check]["run"] == CHECK, where
-    assert steps[check]["env"] == {"GITHUB_TOKEN": "${{ github.token }}"}, where
+    assert steps[check]["env"] == {
+        "GITHUB_TOKEN": "${{ github.token }}",
+        "APPROVALS_BASELINE": f"${{{{ needs.{source}.outputs.baseline }}}}"}, where
     assert "if" not in steps[check], where
     assert all("run" not in s or s["run"].startswith("pip ") for s in steps[:check]), where
     assert all("uses" not in s or s["uses"].startswith(("actions/checkout@",
@@ -175,3 +185,58 @@ def test_the_changing_job_counts_the_approvals_before_anything_else(name: str, s
                for s in steps[:check]), where
     # the check's exit status stops the job: nothing after it is allowed to ignore failure
     assert not any(s.get("continue-on-error") for s in steps), where
+
+
+# --- cancelled and concurrent runs --------------------------------------------------------
+
+_CHANGES_STATE = re.compile(r"invoke (apply|promote|rollback)\b")
+_TAKES_THE_LOCK = re.compile(r"invoke (plan|apply|promote|rollback|unlock)\b")
+_ENVIRONMENT = re.compile(r"(\$\{\{ [\w.]+ \}\})(-plan)?")
+DOCTOR = re.compile(r'invoke doctor --env "\$ENV_NAME"( --component "\$COMPONENT")?')
+
+
+def _env_jobs() -> list[tuple[str, dict, str, list[str]]]:
+    """(where, job, the env expression, its run lines) of every job bound to an env's own
+    environment or its -plan one (approval jobs are bound to `${{ matrix.gate }}`)."""
+    found = []
+    for name, workflow in WORKFLOWS.items():
+        for job_id, job in workflow["jobs"].items():
+            match = _ENVIRONMENT.fullmatch(str(job.get("environment", "")))
+            if match and job["environment"] != GATE_ENVIRONMENT:
+                lines = [line for _, line in run_lines({"jobs": {job_id: job}})]
+                found.append((f"{name}:{job_id}", job, match.group(1), lines))
+    return found
+
+
+def _changes_state(job: dict, environment: str, lines: list[str]) -> bool:
+    return job["environment"] == environment and any(
+        _CHANGES_STATE.match(line) and "--plan-only" not in line for line in lines)
+
+
+def test_every_job_that_changes_an_env_runs_doctor_when_cancelled_or_failed():
+    """Its last step: `invoke doctor` when the job was cancelled or failed (it writes its
+    findings to the job summary), never hiding the failure."""
+    changing = [(where, job) for where, job, env, lines in _env_jobs()
+                if _changes_state(job, env, lines)]
+    assert {where for where, _ in changing} == {"_release.yml:apply", "rollback.yml:rollback"}
+    for where, job in changing:
+        last = job["steps"][-1]
+        assert last.get("if") == "cancelled() || failure()", where
+        assert DOCTOR.fullmatch(last.get("run", "")), where
+        assert not any(s.get("continue-on-error") for s in job["steps"]), where
+
+
+def test_every_job_that_writes_an_env_or_takes_its_lock_is_in_the_env_s_one_group():
+    """`terraform-<env>` whatever the component, so an apply of all components and one of
+    `tenants` never run together; never cancelled in progress, and every waiter kept."""
+    checked = []
+    for where, job, env, lines in _env_jobs():
+        deploy_role = job["environment"] == env and any(
+            "configure-aws-credentials" in str(s.get("uses", "")) for s in job["steps"])
+        if not deploy_role and not any(_TAKES_THE_LOCK.match(line) for line in lines):
+            continue
+        checked.append(where)
+        assert job["concurrency"] == {"group": f"terraform-{env}",
+                                      "cancel-in-progress": False, "queue": "max"}, where
+    assert {"_release.yml:plan", "_release.yml:apply", "rollback.yml:rollback",
+            "plan.yml:plan"} <= set(checked)

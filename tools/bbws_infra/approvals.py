@@ -14,6 +14,15 @@ ONE of them approves: GitHub never counts approvals. An environment that needs N
   not counting whoever started (or re-ran) the run. However the environments' reviewers were
   configured, fewer than N people cannot get past it.
 
+Approvals count for the current run attempt only: a re-run (GITHUB_RUN_ATTEMPT 2 and up) must
+be approved again. GitHub's review history is one list per run, across its attempts, and its
+entries carry no time (only state, comment, environments and user), so they cannot be dated
+against the attempt's start. Instead the first job of every attempt, before any approval
+environment, records the history as it stands (`invoke approvals --env <env> --baseline`, the
+step output `baseline`, with the attempt's number), and the job that changes the env counts only
+the reviews added since (APPROVALS_BASELINE). A re-run whose first job did not run again (re-run
+failed jobs) carries an earlier attempt's baseline and is refused: re-run all jobs.
+
 Outside a workflow run there is nothing to count: the check refuses, and applies from a laptop
 are governed by the confirmation strings. Only the standard library talks to GitHub
 (github.get_json).
@@ -21,8 +30,10 @@ are governed by the confirmation strings. Only the standard library talks to Git
 
 from __future__ import annotations
 
+import json
 import os
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +43,7 @@ from bbws_infra.errors import OperationError, UserError
 from bbws_infra.registry import REQUIRED_APPROVALS
 
 APPROVED = "approved"  # a review's state: approved, rejected (or pending, with comments)
+BASELINE_ENV = "APPROVALS_BASELINE"  # the review history before this attempt's approvals
 TIMEOUT_SECONDS = 20
 _RUN_ID = re.compile(r"[0-9]+")
 _REPOSITORY = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9._-]+")
@@ -99,13 +111,14 @@ def parse_reviews(payload: Any, source: str) -> list[Review]:
 
 @dataclass(frozen=True)
 class Tally:
-    """The approvals that count for one environment in one run."""
+    """The approvals that count for one environment in one run attempt."""
 
     env: str
     required: int
     approvers: tuple[str, ...]  # different people, first approval first
     not_counted: tuple[str, ...]  # approved, but started or re-ran the run
     starters: tuple[str, ...]  # who started (and re-ran) the run
+    attempt: int = 1  # GITHUB_RUN_ATTEMPT: earlier attempts' approvals were left out
 
     @property
     def missing(self) -> int:
@@ -116,7 +129,8 @@ class Tally:
         return self.missing == 0
 
 
-def tally(reviews: Iterable[Review], env_name: str, starters: Iterable[str]) -> Tally:
+def tally(reviews: Iterable[Review], env_name: str, starters: Iterable[str],
+          attempt: int = 1) -> Tally:
     """Count the different people who approved any of the env's counted environments; the
     same person approving several counts once, a rejection or another environment's review
     not at all, and nobody who started the run counts (logins compare case-insensitively, as
@@ -132,7 +146,7 @@ def tally(reviews: Iterable[Review], env_name: str, starters: Iterable[str]) -> 
         key = review.login.casefold()
         (own if key in excluded else counted).setdefault(key, review.login)
     return Tally(env_name, required(env_name), tuple(counted.values()), tuple(own.values()),
-                 who_started)
+                 who_started, attempt)
 
 
 def verdict(result: Tally) -> str:
@@ -148,6 +162,9 @@ def verdict(result: Tally) -> str:
     else:
         only = "only " if len(result.approvers) == 1 else ""
         approved = f"{only}{_people(result.approvers)} approved"
+    if result.attempt > 1:
+        approved += (f" in attempt {result.attempt} of the run (approvals of earlier attempts "
+                     "do not count)")
     own = ""
     if result.not_counted:
         owners = _people(f"{name}'s" for name in result.not_counted)
@@ -157,9 +174,58 @@ def verdict(result: Tally) -> str:
             f"but {approved}{own}: {result.missing} missing, so nothing was changed.")
 
 
+def run_attempt(environ: Mapping[str, str]) -> int:
+    """GITHUB_RUN_ATTEMPT: 1 for a run's first attempt, 2 and up for its re-runs."""
+    text = environ.get("GITHUB_RUN_ATTEMPT", "") or "1"
+    if not text.isdigit() or int(text) < 1:
+        raise UserError(f"GITHUB_RUN_ATTEMPT {text!r} is not what GitHub Actions sets; nothing "
+                        "was changed.")
+    return int(text)
+
+
+def baseline(reviews: Iterable[Review], attempt: int) -> str:
+    """The review history before this attempt's approvals, as the step output `baseline`."""
+    return json.dumps({"attempt": attempt, "reviews": [
+        [r.login, r.state, list(r.environments)] for r in reviews]}, separators=(",", ":"))
+
+
+def _earlier(text: str) -> tuple[int, Counter[Review]]:
+    try:
+        data = json.loads(text)
+        return int(data["attempt"]), Counter(Review(str(login), str(state), tuple(map(str, envs)))
+                                             for login, state, envs in data["reviews"])
+    except (ValueError, KeyError, TypeError):
+        raise UserError(f"{BASELINE_ENV} is not the `baseline` output of invoke approvals "
+                        "--baseline; nothing was changed.") from None
+
+
+def this_attempt(reviews: list[Review], environ: Mapping[str, str]) -> list[Review]:
+    """The reviews given in this run attempt: the history minus the baseline the attempt's
+    first job recorded (as a multiset: the same person approving the same environment in two
+    attempts is two entries). Without a baseline only a first attempt is counted."""
+    attempt, text = run_attempt(environ), environ.get(BASELINE_ENV, "")
+    if not text and attempt == 1:
+        return reviews  # nothing can precede a first attempt's approvals
+    recorded, earlier = _earlier(text) if text else (0, Counter())
+    if recorded != attempt:
+        had = f"attempt {recorded}'s" if recorded else "no"
+        raise UserError(f"This is attempt {attempt} of the run, and its job that records the "
+                        f"review history before the approvals did not run again ({had} "
+                        "baseline), so approvals given to earlier attempts cannot be told "
+                        "apart: re-run all jobs, so that every approval is given again; nothing "
+                        "was changed.")
+    kept = []
+    for review in reviews:
+        if earlier[review]:
+            earlier[review] -= 1
+        else:
+            kept.append(review)
+    return kept
+
+
 def fetch_reviews(environ: Mapping[str, str]) -> tuple[list[Review], tuple[str, ...]]:
-    """This run's review history from GitHub, and who started (and re-ran) the run; refused
-    outside a workflow run, and when the runner's variables are missing."""
+    """This run's review history from GitHub (every attempt's), and who started (and re-ran)
+    the run; refused outside a workflow run, and when the runner's variables are missing."""
     run_id = environ.get("GITHUB_RUN_ID", "")
     if not run_id:
         raise UserError("invoke approvals counts the approvals of a GitHub Actions workflow "
@@ -197,11 +263,22 @@ def check(env_name: str, environ: Mapping[str, str] | None = None) -> Tally:
     """The approvals of this run for env_name; UserError (exit 2) with the verdict when fewer
     different people than required approved."""
     required(env_name)  # an unknown env is refused before GitHub is asked
-    reviews, starters = fetch_reviews(os.environ if environ is None else environ)
-    result = tally(reviews, env_name, starters)
+    environ = os.environ if environ is None else environ
+    run_attempt(environ)  # an odd attempt number is refused before GitHub is asked too
+    reviews, starters = fetch_reviews(environ)
+    result = tally(this_attempt(reviews, environ), env_name, starters, run_attempt(environ))
     if not result.enough:
         raise UserError(verdict(result))
     return result
+
+
+def record_baseline(environ: Mapping[str, str] | None = None) -> str:
+    """The `baseline` output: this run's review history now, before this attempt's approvals
+    (the first job of every attempt records it)."""
+    environ = os.environ if environ is None else environ
+    attempt = run_attempt(environ)
+    reviews, _ = fetch_reviews(environ)
+    return baseline(reviews, attempt)
 
 
 def _people(names: Iterable[str]) -> str:

@@ -392,8 +392,8 @@ def _inner(argv: list[str]) -> int:
         try:
             print(json.dumps(measure(args.env, args.repeats)))
         except KeyboardInterrupt:
-            return interrupts.EXIT_CODE
-    return interrupts.EXIT_CODE if interrupts.requested() else 0
+            return interrupts.exit_code()
+    return interrupts.exit_code() if interrupts.requested() else 0
 
 
 if __name__ == "__main__":

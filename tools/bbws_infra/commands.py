@@ -3,6 +3,7 @@ anything, prints for people, and returns the process exit code."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 from collections.abc import Callable
@@ -52,10 +53,12 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 def guarded(function: Callable[..., int]) -> Callable[..., int]:
     """Turn our errors into one sentence on stderr and their exit code, never a traceback;
-    Ctrl-C anywhere means exit 130, even if something on the way swallowed the interrupt."""
+    Ctrl-C anywhere means exit 130 (SIGTERM 143, SIGHUP 129), even if something on the way
+    swallowed the interrupt."""
 
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> int:
+        terraform.forget_killed()
         with interrupts.handling():
             try:
                 return _interruptible(function, *args, **kwargs)
@@ -65,7 +68,8 @@ def guarded(function: Callable[..., int]) -> Callable[..., int]:
     return wrapper
 
 
-# Registered by a task while it runs: what to tell the user if Ctrl-C stops it.
+# Registered by a task while it runs: what to tell the user if a signal stops it (or kills
+# one of its Terraform processes).
 _on_interrupt: list[Callable[[], list[str]]] = []
 
 
@@ -76,20 +80,28 @@ def _interruptible(function: Callable[..., int], *args: Any, **kwargs: Any) -> i
     except (UserError, OperationError) as error:
         if not interrupts.requested():
             _print_error(error)
-            return error.exit_code
+            code = error.exit_code
     except KeyboardInterrupt:
         pass
     if not interrupts.requested():
+        if code and terraform.killed():  # a SIGKILLed Terraform cannot release its lock
+            _report_held_locks()
         return code
     terraform.stop_all()
     logs = work_dir() / "logs"
-    err_console.print("[yellow]interrupted[/yellow]: every Terraform run was stopped and no "
+    name = interrupts.signal_name()
+    said = "interrupted" if name == "SIGINT" else f"interrupted ({name})"
+    err_console.print(f"[yellow]{said}[/yellow]: every Terraform run was stopped and no "
                       "bundle was left half-written"
                       + (f"; the logs are under {_rel(logs)}." if logs.exists() else "."))
+    _report_held_locks()
+    return interrupts.exit_code()
+
+
+def _report_held_locks() -> None:
     for check in _on_interrupt:
         for line in check():
             err_console.print(line, markup=False)
-    return interrupts.EXIT_CODE
 
 
 def _print_error(error: UserError | OperationError) -> None:
@@ -763,10 +775,15 @@ def doctor(env: str, component: str | None, target: str | None, fix_digest: bool
         if not broken:
             console.print("no digest needed fixing")
         findings = health.examine(session, environment, components)  # re-check after acting
+    title = f"state health in {environment.name} ({target_name})"
+    # in a workflow (a cancelled or failed apply job): the findings in the job summary too;
+    # a summary that cannot be written must not turn doctor's own verdict into an error
+    with contextlib.suppress(OSError):
+        github.job_summary(health.markdown(title, findings))
     if as_json:
         print(json.dumps([asdict(f) for f in findings], indent=2))
     else:
-        _print_findings(f"state health in {environment.name} ({target_name})", findings)
+        _print_findings(title, findings)
     return OperationError.exit_code if any(not f.ok for f in findings) else 0
 
 
@@ -801,15 +818,23 @@ def matrix() -> int:
 
 
 @guarded
-def approvals(env: str, gates: bool = False, gate: str | None = None) -> int:
-    """In a workflow run: refuse unless enough different people approved it for env (the
-    count is the registry's); or, with gates, the env's approval environments as JSON (also
-    the step output `gates`); or, with gate, what that approval job stands for."""
+def approvals(env: str, gates: bool = False, gate: str | None = None,
+              baseline: bool = False) -> int:
+    """In a workflow run: refuse unless enough different people approved this run attempt for
+    env (the count is the registry's); or, with gates, the env's approval environments as JSON
+    (also the step output `gates`); or, with gate, what that approval job stands for; or, with
+    baseline, the review history before this attempt's approvals (the step output
+    `baseline`)."""
     from bbws_infra import approvals as approving
 
     load_environment(env)
-    if gates and gate:
-        raise UserError("Pass --gates or --gate, not both; nothing was checked.")
+    if sum((gates, bool(gate), baseline)) > 1:
+        raise UserError("Pass one of --gates, --gate and --baseline; nothing was checked.")
+    if baseline:
+        recorded = approving.record_baseline()
+        github.set_output("baseline", recorded)
+        print(recorded)
+        return 0
     if gates:
         names = json.dumps(approving.gates(env))
         github.set_output("gates", names)

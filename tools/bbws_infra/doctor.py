@@ -4,8 +4,9 @@ digest item.
 
 Per component: is the current state object readable, does it carry a lineage and serial, does
 the backend's MD5 digest item match it (Terraform refuses to read a state whose digest
-differs), is a lock held, and is the state the one the last ledger record left (if not,
-someone wrote it outside the deploy path).
+differs), is a lock held, and is the state the one the last ledger record left. If not, either
+an apply of the deploy path was killed while Terraform applied (its intent, written before
+Terraform started, has no ledger record) or someone wrote the state outside the deploy path.
 """
 
 from __future__ import annotations
@@ -241,26 +242,146 @@ def _ledger(session: Any, env: Environment, component: Component, version: str |
     name = component.name
     # the newest record whatever its result: a failed apply may still have written the state
     newest = next(iter(ledger.read(session, env, name, limit=1)), None)
-    if newest is None:
-        return Finding(name, LEDGER, True, "no ledger record")
-    left = newest.state_after.version_id
-    if left == version:
+    left = newest.state_after.version_id if newest else None
+    if newest is not None and left == version:
         return Finding(name, LEDGER, True,
                        f"state version {_short(version)} is the one the last "
                        f"{newest.action} left")
-    if _same_content(session, env, component, left, document):
+    if newest is not None and _same_content(session, env, component, left, document):
         # Terraform persists the state it holds when a plan is interrupted (a new serial,
         # the same resources): nothing changed outside the deploy path.
         return Finding(name, LEDGER, True,
                        f"state version {_short(version)} rewrites the one the last "
                        f"{newest.action} left ({_short(left)}) with the same resources and "
                        "outputs (as an interrupted plan does)")
+    # Only now read the intents: a healthy state never costs more than the newest record.
+    intent = _unrecorded_intent(session, env, component, newest)
+    if intent is not None:
+        return _killed_apply(env, component, version, intent)
+    if newest is None:
+        return Finding(name, LEDGER, True, "no ledger record")
     return Finding(name, LEDGER, False,
                    f"state version {_short(version)} is not the one the last ledger record "
                    f"left ({_short(left)})",
                    "the state was written outside the deploy path (a terraform command run by "
                    f"hand, or a state push); check with invoke state-versions --env {env.name} "
                    f"--component {name} and invoke history --env {env.name} --component {name}")
+
+
+INTENTS_PREFIX = "ledger-intents/"
+
+
+@dataclass(frozen=True)
+class Intent:
+    """What the deploy path is about to apply, written before Terraform starts and never
+    deleted: ledger-intents/<component>/<started>-<action>-<id>.json in the state bucket. The
+    final ledger record carries the same started_at and bundle_sha256."""
+
+    env: str
+    component: str
+    action: str
+    target: str
+    commit: str
+    bundle_sha256: str
+    state_before: ledger.StatePoint
+    who: str
+    started_at: str
+    key: str = ""
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], key: str) -> Intent:
+        before = data.get("state_before") or {}
+        return cls(**{name: str(data.get(name, "")) for name in (
+            "env", "component", "action", "target", "commit", "bundle_sha256", "who",
+            "started_at")}, key=key, state_before=ledger.StatePoint(
+            before.get("version_id"), int(before.get("serial") or 0),
+            str(before.get("lineage") or "")))
+
+
+def _stamp(started_at: str) -> str:
+    """The start time as ledger and intent keys begin with it (ledger._key)."""
+    return started_at.replace("-", "").replace(":", "")
+
+
+def _keys(session: Any, env: Environment, prefix: str) -> list[str]:
+    s3 = session.client("s3", region_name=env.region)
+    keys: list[str] = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=env.state_bucket,
+                                                              Prefix=prefix):
+        keys += [item["Key"] for item in page.get("Contents", [])]
+    return keys
+
+
+def intents(session: Any, env: Environment, component: str, since: str | None = None
+            ) -> list[Intent]:
+    """The component's intents, newest first (keys start with the start time), only those
+    started at or after `since` (ISO 8601) when given; one that is not a JSON object is passed
+    over (it cannot name a run)."""
+    s3 = session.client("s3", region_name=env.region)
+    names = {key: key.rsplit("/", 1)[-1] for key in
+             _keys(session, env, f"{INTENTS_PREFIX}{component}/")}
+    earliest = _stamp(since or "")
+    keys = sorted((k for k, n in names.items() if n >= earliest), key=names.__getitem__,
+                  reverse=True)
+    found = []
+    for key in keys:
+        try:
+            data = json.loads(s3.get_object(Bucket=env.state_bucket, Key=key)["Body"].read())
+        except ValueError:
+            continue
+        if isinstance(data, dict):
+            found.append(Intent.from_dict(data, key))
+    return found
+
+
+def _recorded(session: Any, env: Environment, intent: Intent) -> bool:
+    """Whether a ledger record finished the intent's run: same component, start and bundle
+    (only the records that started at that second are read)."""
+    s3 = session.client("s3", region_name=env.region)
+    prefix = f"{ledger.PREFIX}{intent.component}/{_stamp(intent.started_at)}-"
+    for key in _keys(session, env, prefix):
+        record = json.loads(s3.get_object(Bucket=env.state_bucket, Key=key)["Body"].read())
+        if (record.get("started_at"), record.get("bundle_sha256")) == (
+                intent.started_at, intent.bundle_sha256):
+            return True
+    return False
+
+
+def _unrecorded_intent(session: Any, env: Environment, component: Component,
+                       newest: ledger.Record | None) -> Intent | None:
+    """The newest intent that began from the state the last record left (or after that
+    record) and never got its own record: an apply killed while Terraform applied."""
+    left = newest.state_after.version_id if newest else None
+    # an earlier intent than the newest record cannot explain what came after it
+    for intent in intents(session, env, component.name, newest.started_at if newest else None):
+        after_newest = newest is None or intent.started_at > newest.started_at
+        if intent.state_before.version_id != left and not after_newest:
+            continue
+        if not _recorded(session, env, intent):
+            return intent
+    return None
+
+
+def _killed_apply(env: Environment, component: Component, version: str | None,
+                  intent: Intent) -> Finding:
+    name, action = component.name, intent.action
+    again = {
+        "promote": f"invoke promote --to {env.name} --component {name} --commit "
+                   f"{intent.commit[:12]} --confirm {env.apply_confirmation}",
+        "rollback": f"invoke rollback --env {env.name} --component {name} --version-id "
+                    f"<the same version> --confirm {env.rollback_confirmation}",
+    }.get(action, f"invoke plan --env {env.name} --component {name}, then invoke apply --env "
+                  f"{env.name} --component {name} --confirm {env.apply_confirmation}, from a "
+                  f"checkout of {intent.commit[:12]}")
+    return Finding(
+        name, LEDGER, False,
+        f"state version {_short(version)} was written by the {action} of commit "
+        f"{intent.commit[:12]} started at {intent.started_at} by {intent.who or '(unknown)'}, "
+        "whose ledger record is missing (the run was killed while Terraform applied, unless "
+        "it is still running: see the lock check)",
+        f"check what it left with invoke verify --env {env.name} --component {name}, then "
+        f"record it by running the {action} again through the deploy path ({again}): its "
+        "ledger record then names the state it leaves")
 
 
 def examine(session: Any, env: Environment, components: list[Component]) -> list[Finding]:
@@ -279,6 +400,20 @@ def examine(session: Any, env: Environment, components: list[Component]) -> list
         else:
             findings.append(_lock(session, env, component))
     return findings
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ") or " "
+
+
+def markdown(title: str, findings: list[Finding]) -> str:
+    """The findings as a Markdown table under a heading (for a workflow's job summary)."""
+    verdict = "every check passed" if all(f.ok for f in findings) else "problems found"
+    lines = [f"### {title}: {verdict}", "", "| component | check | result | found | fix |",
+             "| --- | --- | --- | --- | --- |"]
+    lines += [f"| {f.component} | {f.check} | {'ok' if f.ok else '**FAIL**'} | "
+              f"{_cell(f.found)} | {_cell(f.fix)} |" for f in findings]
+    return "\n".join(lines)
 
 
 def fix_digest(session: Any, env: Environment, component: Component

@@ -7,6 +7,7 @@ provider binaries come from one shared plugin cache.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import re
@@ -30,6 +31,8 @@ _OFFLINE_ZIP = f"terraform-provider-aws_{OFFLINE_PROVIDER_VERSION}_linux_amd64.z
 
 _running: set[subprocess.Popen] = set()
 _running_lock = threading.Lock()
+# Set once a Terraform process of this task was killed: the task then reports its locks.
+_killed = threading.Event()
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,7 @@ class Result:
     stdout: str
     stderr: str
     seconds: float
+    killed_in: str = ""  # the command running when a signal killed the process
 
 
 class TerraformError(OperationError):
@@ -47,6 +51,11 @@ class TerraformError(OperationError):
 
 class TerraformInterrupted(TerraformError):
     """Terraform was stopped by Ctrl-C (it was asked to stop cleanly and release its locks)."""
+
+
+class TerraformKilled(TerraformError):
+    """The Terraform process died by a signal it cannot handle (SIGKILL, the OOM killer): it
+    had no chance to release the state lock it may hold."""
 
 
 @dataclass(frozen=True)
@@ -178,6 +187,11 @@ def run_batch(commands: list[Command], cwd: Path, env: dict[str, str], log: Path
                                  on_stage)
     for command, result in zip(commands, results, strict=False):
         _log(log, command, result, cwd)
+        if result.killed_in:
+            raise TerraformKilled(f"terraform {result.killed_in} was killed "
+                                  f"({signal.Signals(result.returncode - 128).name}) before it "
+                                  "finished, so it could not release the state lock it may "
+                                  "hold.", details=diagnostics(result))
         if result.returncode == INTERRUPTED_CODE:
             raise TerraformInterrupted(f"terraform {command.args[0]} was interrupted.",
                                        details=diagnostics(result))
@@ -213,8 +227,7 @@ def _run_processes(commands: list[Command], argv: list[str], payload: str | None
         if payload is None:
             _stage(on_stage, commands[0].args[0])
             stdout, stderr = process.communicate()
-            return [Result(tuple(argv), process.returncode, stdout, stderr,
-                           time.monotonic() - started)]
+            return [_ended(process, argv, commands[0].args[0], stdout, stderr, started)]
         return _read_batch(process, commands, argv, on_stage, started)
     finally:
         with _running_lock:
@@ -232,9 +245,11 @@ def _read_batch(process: subprocess.Popen, commands: list[Command], argv: list[s
     reader.start()
     raw: list[dict] = []
     refused: BaseException | None = None
+    stage = ""
     for line in process.stdout:
         if line.startswith(_STAGE_PREFIX):
-            _stage(on_stage, line[len(_STAGE_PREFIX):].strip())
+            stage = line[len(_STAGE_PREFIX):].strip()
+            _stage(on_stage, stage)
         elif line.startswith(_GATE_PREFIX):
             refused = _open_gate(process, commands, json.loads(line[len(_GATE_PREFIX):]),
                                  argv, started)
@@ -244,10 +259,12 @@ def _read_batch(process: subprocess.Popen, commands: list[Command], argv: list[s
     reader.join()
     if refused is not None:
         raise refused
-    seconds = time.monotonic() - started
     if not raw:  # killed, or interrupted before Terraform started
-        code = process.returncode if process.returncode > 0 else INTERRUPTED_CODE
-        return [Result(tuple(argv), code, "", "".join(stderr_chunks), seconds)]
+        result = _ended(process, argv, stage, "", "".join(stderr_chunks), started)
+        if result.returncode <= 0:
+            result = dataclasses.replace(result, returncode=INTERRUPTED_CODE)
+        return [result]
+    seconds = time.monotonic() - started
     return [Result(tuple(argv), r["code"], r["stdout"], r["stderr"], seconds) for r in raw]
 
 
@@ -269,6 +286,33 @@ def _open_gate(process: subprocess.Popen, commands: list[Command], so_far: list[
         process.stdin.write("go\n")
         process.stdin.flush()
     return None
+
+
+def _ended(process: subprocess.Popen, argv: list[str], stage: str, stdout: str, stderr: str,
+           started: float) -> Result:
+    """The result of a process whose exit code is all it reported (a binary, or a worker that
+    ended before its @@result line).
+
+    A signal other than SIGINT means it was killed: Terraform could not release its lock, its
+    provider plugins (in its process group) are orphans, and the task must say so."""
+    code, killed_in = process.returncode, ""
+    if code < 0 and -code != signal.SIGINT:
+        _killed.set()
+        killed_in, code = stage or argv[-1], 128 - code
+        # just reaped, and its providers keep the group id alive: it is still theirs
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+    return Result(tuple(argv), code, stdout, stderr, time.monotonic() - started, killed_in)
+
+
+def killed() -> bool:
+    """Whether a Terraform process of this task was killed by a signal."""
+    return _killed.is_set()
+
+
+def forget_killed() -> None:
+    """A new task starts: earlier kills are no longer its business."""
+    _killed.clear()
 
 
 def _stage(on_stage: Callable[[str], None] | None, name: str) -> None:

