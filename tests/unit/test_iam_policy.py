@@ -15,6 +15,7 @@ from bbws_infra.iam_policy import (
     DEPLOY,
     PLAN,
     ROLES,
+    ledger_guard_policy,
     ledger_read_bucket_policy,
     permissions_policy,
     policies,
@@ -69,7 +70,11 @@ def size(document: dict[str, Any]) -> int:
 
 
 def policy(env_name: str, role: str) -> dict[str, Any]:
-    return permissions_policy(load_environment(env_name), role)
+    """What the role holds: its permissions policy and the ledger guard policy."""
+    env = load_environment(env_name)
+    return {"Version": "2012-10-17",
+            "Statement": [*permissions_policy(env, role)["Statement"],
+                          *ledger_guard_policy(env)["Statement"]]}
 
 
 def lock_and_digest_ids(env_name: str) -> tuple[list[str], list[str]]:
@@ -114,7 +119,18 @@ def env_resources(env_name: str) -> list[str]:
 
 @pytest.mark.parametrize(("env_name", "role"), ENV_ROLES)
 def test_every_statement_is_complete_and_explained(env_name: str, role: str):
-    document = policy(env_name, role)
+    env = load_environment(env_name)
+    for document in (permissions_policy(env, role), ledger_guard_policy(env)):
+        _check_structure(document)
+    # the only Deny statements are the ledger guard's, and it holds nothing else
+    assert {s["Effect"] for s in permissions_policy(env, role)["Statement"]} == {"Allow"}
+    guard = ledger_guard_policy(env)["Statement"]
+    assert {s["Effect"] for s in guard} == {"Deny"}
+    assert {r for s in guard for r in s["Resource"]} == {
+        f"arn:aws:s3:::bbws-terraform-state-{env_name}/ledger/*"}
+
+
+def _check_structure(document: dict[str, Any]) -> None:
     assert set(document) == {"Version", "Statement"}
     assert document["Version"] == "2012-10-17"
     sids = [s["Sid"] for s in document["Statement"]]
@@ -127,9 +143,6 @@ def test_every_statement_is_complete_and_explained(env_name: str, role: str):
         assert statement["Action"] and statement["Resource"]
         assert statement["Action"] == sorted(set(statement["Action"]))
         assert statement["Resource"] == sorted(set(statement["Resource"]))
-    # the only Deny statements guard the ledger
-    denied = {r for s in document["Statement"] if s["Effect"] == "Deny" for r in s["Resource"]}
-    assert denied == {f"arn:aws:s3:::bbws-terraform-state-{env_name}/ledger/*"}
 
 
 @pytest.mark.parametrize(("env_name", "role"), ENV_ROLES)
@@ -171,6 +184,7 @@ def test_the_policy_fits_the_managed_policy_limit(env_name: str, role: str):
     env = load_environment(env_name)
     document = permissions_policy(env, role)
     assert size(document) == iam_policy.policy_size(document) <= 6144
+    assert size(ledger_guard_policy(env)) <= 6144
     assert size(trust_policy(env, REPO, role)) <= 2048  # IAM's default trust policy limit
 
 
@@ -181,7 +195,11 @@ def test_policies_are_json_and_deterministic():
         assert first == json.dumps(policies(env, REPO))
         again = json.loads(first)
         assert again == policies(env, REPO)
-        assert set(again) == {"plan_role", "deploy_role"}
+        assert set(again) == {"plan_role", "deploy_role", "ledger_guard_policy"}
+        assert again["ledger_guard_policy"] == {
+            "policy_name": f"bbws-infra-ledger-guard-{env_name}",
+            "attach_to": [f"bbws-infra-plan-{env_name}", f"bbws-infra-deploy-{env_name}"],
+            "policy_document": ledger_guard_policy(env)}
         for role in ROLES:
             documents = again[f"{role}_role"]
             assert set(documents) == {"role_name", "role_arn", "github_environment",
@@ -428,8 +446,8 @@ def test_buckets_follow_each_environments_tfvars():
 
 
 def test_dr_resources_only_where_the_environment_uses_dr():
-    for env_name in ("dev", "sit"):
-        text = json.dumps(permissions_policy(load_environment(env_name)))
+    for env_name, role in ((e, r) for e in ("dev", "sit") for r in ROLES):
+        text = json.dumps(permissions_policy(load_environment(env_name), role))
         assert "eu-west-1" not in text and "-replica" not in text
         assert "-replication" not in text and "-dr" not in text
     prod = load_environment("prod")
