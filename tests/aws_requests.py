@@ -146,6 +146,8 @@ def _bindings(service: str) -> list[_Binding]:
     found = []
     for name in model.operation_names:
         operation = model.operation_model(name)
+        if operation.deprecated:  # e.g. PutBucketLifecycle: same request as its successor
+            continue
         path, _, fixed = operation.http["requestUri"].partition("?")
         pattern = re.sub(r"\\\{(\w+)\\\+\\\}", r"(?P<\1>.+)", re.escape(path))
         pattern = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", pattern)

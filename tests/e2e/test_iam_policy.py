@@ -179,12 +179,17 @@ def _writes(made: list[Call]) -> list[Call]:
     return [c for c in made if access_level(c.request.action) not in ("Read", "List")]
 
 
+# A table and the template bucket: every kind of resource the roles reach.
+COMPONENTS_RUN = "tenants,templates"
+
+
 @pytest.fixture(scope="module")
 def applied_dev(work: Path) -> list[Call]:
-    """dev's tenants planned and applied for real (the deploy role's work), recorded."""
-    planned = invoke("plan", "--env", "dev", "--component", "tenants")
+    """dev's tenants table and template bucket planned and applied for real (the deploy role's
+    work), the apply recorded."""
+    planned = invoke("plan", "--env", "dev", "--component", COMPONENTS_RUN)
     assert planned.returncode == 0, planned.stdout + planned.stderr
-    return _recorded("apply", "--env", "dev", "--component", "tenants", "--confirm",
+    return _recorded("apply", "--env", "dev", "--component", COMPONENTS_RUN, "--confirm",
                      "deploy-dev")
 
 
@@ -209,7 +214,8 @@ def test_the_plan_role_refuses_every_write_of_an_apply(applied_dev: list[Call]):
             assert not allowed(plan, made.request), str(made)
     # among them: creating the table, writing the state, its digest and the ledger record
     actions = {c.request.action for c in writes}
-    assert {"dynamodb:CreateTable", "s3:PutObject", "dynamodb:PutItem"} <= actions
+    assert {"dynamodb:CreateTable", "s3:CreateBucket", "s3:PutObject",
+            "dynamodb:PutItem"} <= actions
     digests = [c for c in writes if any(k.endswith("-md5") for k in
                                         c.request.context.get("dynamodb:LeadingKeys", []))]
     assert digests and not any(allowed(plan, c.request) for c in digests)
@@ -218,9 +224,9 @@ def test_the_plan_role_refuses_every_write_of_an_apply(applied_dev: list[Call]):
 
 
 @pytest.mark.parametrize("task", [
-    ("plan", "--env", "dev", "--component", "tenants"),
-    ("drift", "--env", "dev", "--component", "tenants"),
-    ("verify", "--env", "dev", "--component", "tenants"),
+    ("plan", "--env", "dev", "--component", COMPONENTS_RUN),
+    ("drift", "--env", "dev", "--component", COMPONENTS_RUN),
+    ("verify", "--env", "dev", "--component", COMPONENTS_RUN),
     ("history", "--env", "dev"),
     ("status",),  # every env, each in its own account
     ("doctor", "--env", "dev"),
