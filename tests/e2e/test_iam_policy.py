@@ -17,6 +17,7 @@ import contextlib
 import functools
 import json
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,7 +27,7 @@ from bbws_infra import iam_policy, sandbox, state_backend
 from bbws_infra.iam_policy import DEPLOY, PLAN, ROLES
 from bbws_infra.registry import COMPONENTS, PROMOTION_ORDER, load_environment
 from tests.aws_requests import Call, calls, load_recording
-from tests.conftest import invoke
+from tests.conftest import fresh_work_dir, invoke, using_work_dir
 from tests.iam_evaluation import access_level, allowed
 
 pytestmark = pytest.mark.e2e
@@ -184,7 +185,17 @@ COMPONENTS_RUN = "tenants,templates"
 
 
 @pytest.fixture(scope="module")
-def applied_dev(work: Path) -> list[Call]:
+def own_sandbox(work: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """This module's own work directory and sandbox: the apply and recordings below neither
+    see nor leave anything in the sandbox the session's other modules share."""
+    path = fresh_work_dir(tmp_path_factory.mktemp("iam-work"), work)
+    with using_work_dir(path):
+        yield path
+        sandbox.down()
+
+
+@pytest.fixture(scope="module")
+def applied_dev(own_sandbox: Path) -> list[Call]:
     """dev's tenants table and template bucket planned and applied for real (the deploy role's
     work), the apply recorded."""
     planned = invoke("plan", "--env", "dev", "--component", COMPONENTS_RUN)
