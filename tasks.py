@@ -309,11 +309,13 @@ def notify(c, env, action, result, component=None):
 
 
 @task(name="iam-policy",
-      help={"env": ENV_HELP, "repository": "owner/name of the GitHub repository the role "
-                                           "trusts."})
+      help={"env": ENV_HELP, "repository": "owner/name of the GitHub repository the roles "
+                                           "trust."})
 def iam_policy(c, env, repository):
-    """Print the env's GitHub OIDC role as JSON: name, trust policy (this repository and the
-    env's GitHub environments only) and least-privilege permissions policy."""
+    """Print the env's two GitHub OIDC roles as JSON: plan_role (trusted by <env>-plan jobs
+    only, reads and state locks only) and deploy_role (trusted by <env> jobs only), each with
+    name, ARN, trust and least-privilege permissions policy; the ledger_guard_policy both get
+    (no ledger delete or overwrite); for sit and prod the previous env's ledger bucket policy."""
     _exit(commands.iam_policy(env, repository))
 
 

@@ -262,6 +262,7 @@ def test_two_applies_of_one_bundle_apply_it_once_and_withdraw_nothing(copy: Copy
                                                                       deployed: str):
     """The loser of two applies of the same bundle applies nothing, says so in the ledger, and
     the commit stays verified in dev (a promotion to sit is still allowed)."""
+    earlier = {record["key"] for record in _history(copy)}
     _rekey(copy, "code")
     commit = copy.commit("campaigns range key code, applied twice at once")
     copy.ok(*PLAN, "campaigns")
@@ -274,9 +275,9 @@ def test_two_applies_of_one_bundle_apply_it_once_and_withdraw_nothing(copy: Copy
     codes = sorted(run.returncode for run in runs)
     assert codes == [0, 1], outputs
     assert any("applied nothing" in " ".join((out + err).split()) for out, err in outputs)
-    history = json.loads(copy.ok("history", "--env", "dev", "--component", "campaigns",
-                                 "--json", "--limit", "2"))
-    assert sorted(r["result"] for r in history) == ["applied", "nothing applied"]
+    # (the history also holds the forgeries of another test, one keyed in 2099)
+    history = [r for r in _history(copy) if r["key"] not in earlier]
+    assert sorted(r["result"] for r in history) == ["applied", "nothing applied"], history
     assert all(r["commit"] == commit for r in history), history
     copy.ok("promote", "--to", "sit", "--component", "campaigns", "--plan-only")
 

@@ -95,7 +95,8 @@ def test_an_unknown_env_is_refused():
 def test_no_aws_role_trusts_an_approval_environment(env_name: str):
     env = load_environment(env_name)
     assert not set(gates(env_name)) & set(iam_policy.github_environments(env))
-    subjects = json.dumps(iam_policy.trust_policy(env, REPOSITORY))
+    subjects = json.dumps([iam_policy.trust_policy(env, REPOSITORY, role)
+                           for role in iam_policy.ROLES])
     assert "approval" not in subjects
     # no other env's approval environment either, and no wildcard that could match one
     assert "*" not in subjects and "?" not in subjects

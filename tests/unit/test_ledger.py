@@ -114,6 +114,18 @@ def test_two_writers_of_the_same_moment_never_overwrite_each_other(s3_session):
     assert len(keys) == 5 and len(ledger.read(s3_session, dev)) == 5
 
 
+def test_a_record_is_never_overwritten_even_under_the_same_key(s3_session, monkeypatch):
+    """The write sends If-None-Match: *, so S3 refuses (412) to replace an existing record,
+    and the deploy role may write ledger/ only with that header (iam_policy)."""
+    dev = load_environment("dev")
+    monkeypatch.setattr(ledger.uuid, "uuid4", lambda: type("U", (), {"hex": "0" * 32})())
+    first = ledger.write(s3_session, dev, _record(commit="a" * 40))
+    with pytest.raises(OperationError, match="PreconditionFailed"):
+        ledger.write(s3_session, dev, _record(commit="b" * 40))
+    [kept] = ledger.read(s3_session, dev)
+    assert (kept.key, kept.commit) == (first, "a" * 40)
+
+
 def test_a_dirty_apply_is_never_the_verified_commit(s3_session):
     dev = load_environment("dev")
     ledger.write(s3_session, dev, _record(dirty=True))

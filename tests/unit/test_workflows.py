@@ -240,3 +240,47 @@ def test_every_job_that_writes_an_env_or_takes_its_lock_is_in_the_env_s_one_grou
                                       "cancel-in-progress": False, "queue": "max"}, where
     assert {"_release.yml:plan", "_release.yml:apply", "rollback.yml:rollback",
             "plan.yml:plan"} <= set(checked)
+
+
+PLAN_ROLE, DEPLOY_ROLE = "${{ vars.AWS_PLAN_ROLE_ARN }}", "${{ vars.AWS_DEPLOY_ROLE_ARN }}"
+# The environments reviewers gate (`<env>`, through inputs or the matrix) and the plan ones.
+GATED_ENVIRONMENTS = ("${{ inputs.env }}",)
+PLAN_ENVIRONMENT = re.compile(r"\$\{\{ (inputs|matrix)\.env \}\}-plan")
+
+
+def _aws_jobs() -> list[tuple[str, str, dict, str]]:
+    """(workflow, job id, job, role-to-assume) of every job that gets AWS credentials."""
+    found = []
+    for name, workflow in WORKFLOWS.items():
+        for job_id, job in workflow["jobs"].items():
+            for step in job.get("steps", []):
+                if "configure-aws-credentials" in str(step.get("uses", "")):
+                    found.append((name, job_id, job, step["with"]["role-to-assume"]))
+    return found
+
+
+def test_plan_jobs_assume_the_plan_role_and_only_gated_jobs_the_deploy_role():
+    """A job bound to `<env>-plan` (no reviewers; plan.yml runs a pull request's own code)
+    gets the plan role, which can change nothing; only the jobs bound to the reviewed `<env>`
+    get the deploy role. Distinct variables, so a mix-up shows in the workflow; the roles'
+    trust policies refuse it anyway (tests/unit/test_iam_policy.py)."""
+    jobs = _aws_jobs()
+    assert {(n, j) for n, j, _, _ in jobs} == {
+        ("plan.yml", "plan"), ("drift.yml", "drift"), ("_release.yml", "plan"),
+        ("_release.yml", "apply"), ("rollback.yml", "rollback")}
+    for name, job_id, job, role in jobs:
+        where = f"{name}:{job_id}"
+        environment = job["environment"]
+        if PLAN_ENVIRONMENT.fullmatch(environment):
+            assert role == PLAN_ROLE, where
+            # and it runs only tasks that change nothing in AWS
+            assert not any(re.search(r"invoke (apply|rollback|unlock|bootstrap)\b|--reviewed|"
+                                     r"--fix-digest", line)
+                           for j, line in run_lines({"jobs": {job_id: job}})), where
+        else:
+            assert environment in GATED_ENVIRONMENTS, where
+            assert role == DEPLOY_ROLE, where
+            assert CHECK in [line for _, line in run_lines({"jobs": {job_id: job}})], where
+    for path in WORKFLOW_DIR.glob("*.yml"):  # the old shared variable is gone everywhere
+        assert "AWS_ROLE_ARN" not in path.read_text().replace("_PLAN_ROLE_ARN", "").replace(
+            "_DEPLOY_ROLE_ARN", ""), path.name

@@ -892,7 +892,8 @@ def notify(env: str, action: str, result: str, component: str | None) -> int:
 
 @guarded
 def iam_policy(env: str, repository: str) -> int:
-    """The env's GitHub OIDC role: its name, trust policy and permissions policy, from code."""
+    """The env's two GitHub OIDC roles (plan and deploy: name, ARN, trusted GitHub environment,
+    trust and permissions policy), the ledger guard policy both get, from code."""
     from bbws_infra import iam_policy as policies
 
     environment = load_environment(env)

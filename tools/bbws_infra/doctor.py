@@ -21,7 +21,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from bbws_infra import ledger, state_versions
+from bbws_infra import ledger, state_backend, state_versions
 from bbws_infra.errors import UserError
 from bbws_infra.registry import Component, Environment
 
@@ -53,7 +53,7 @@ class LockInfo:
 
 
 def _lock_id(env: Environment, component: Component) -> str:
-    return f"{env.state_bucket}/{component.state_key}"
+    return state_backend.lock_id(env, component.state_key)
 
 
 def _md5(body: bytes) -> str:
@@ -62,7 +62,7 @@ def _md5(body: bytes) -> str:
 
 
 def _digest_id(env: Environment, component: Component) -> str:
-    return f"{_lock_id(env, component)}-md5"
+    return state_backend.digest_id(env, component.state_key)
 
 
 def _get_item(session: Any, env: Environment, lock_id: str) -> dict | None:

@@ -2,7 +2,8 @@
 state bucket beside the state (versioned and encrypted like it) under
 ledger/<component>/<started>-<action>-<id>.json.
 
-One object per record means two writers never overwrite each other and nothing needs a lock;
+One object per record means two writers never overwrite each other and nothing needs a lock
+(each is written with If-None-Match: *, so even a repeated key could not replace a record);
 the key starts with the UTC start time, so a key listing sorted backwards is newest first.
 Writing is the only way records are made, and a failed write is an error: an apply that cannot
 be recorded is reported as failed to record, never passed over with a warning.
@@ -122,9 +123,11 @@ def write(session: Any, env: Environment, record: Record, prefix: str = PREFIX) 
 
     key = _key(record, prefix)
     try:
+        # If-None-Match: S3 refuses to replace an existing key, and the deploy role may write
+        # ledger/ only with it (iam_policy): a record is created, never overwritten.
         session.client("s3", region_name=env.region).put_object(
             Bucket=env.state_bucket, Key=key, Body=record.to_json().encode(),
-            ContentType="application/json")
+            ContentType="application/json", IfNoneMatch="*")
     except (ClientError, BotoCoreError) as error:
         raise OperationError(
             f"The {record.action} of {record.component} in {env.name} ended "

@@ -151,6 +151,9 @@ def _moto_command(port: int) -> list[str]:
 def _server_env() -> dict[str, str]:
     # AWS managed policies (e.g. AWSBackupServiceRolePolicyForBackup) exist in every account.
     env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
+    # moto's request recorder (off until /moto-api/recorder/start-recording) writes here, not
+    # into whatever directory the server was started from.
+    env["MOTO_RECORDER_FILEPATH"] = str(_dir() / "recording.jsonl")
     # The server module comes from this same tree (a repository copy runs its own code).
     tools = str(Path(__file__).resolve().parents[1])
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [tools, env.get("PYTHONPATH")]))

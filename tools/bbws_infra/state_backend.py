@@ -63,6 +63,18 @@ def _tags(env: Environment) -> list[dict[str, str]]:
     return [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
 
 
+def lock_id(env: Environment, state_key: str) -> str:
+    """The S3 backend's lock item of a state in the lock table (its LockID): `<bucket>/<key>`,
+    present while a run holds the lock."""
+    return f"{env.state_bucket}/{state_key}"
+
+
+def digest_id(env: Environment, state_key: str) -> str:
+    """The S3 backend's digest item of a state (`Digest`: MD5 of the state object last
+    written); not a lock."""
+    return f"{lock_id(env, state_key)}-md5"
+
+
 def held_locks(session: Any, env: Environment, state_keys: list[str]) -> dict[str, dict]:
     """State key -> lock info for each of these state keys that is locked right now (the S3
     backend's lock item is `<bucket>/<key>`; its digest item `<bucket>/<key>-md5` is not a
@@ -73,7 +85,7 @@ def held_locks(session: Any, env: Environment, state_keys: list[str]) -> dict[st
     locks = {}
     for key in state_keys:
         item = dynamodb.get_item(TableName=env.lock_table, ConsistentRead=True,
-                                 Key={"LockID": {"S": f"{env.state_bucket}/{key}"}}).get("Item")
+                                 Key={"LockID": {"S": lock_id(env, key)}}).get("Item")
         if item and "Info" in item:
             locks[key] = json.loads(item["Info"]["S"])
     return locks
