@@ -237,8 +237,8 @@ def test_a_state_written_outside_the_deploy_path_is_found(session, dev):
     assert checks["digest"].ok and checks["lineage and serial"].ok
     found = checks["ledger"]
     assert not found.ok
-    assert found.found == (f"state version {second[:12]} is not the one the last ledger "
-                           f"record left ({first[:12]})")
+    assert found.found == (f"state version {second} is not the one the last ledger "
+                           f"record left ({first})")
     assert "written outside the deploy path" in found.fix
     assert "invoke state-versions --env dev --component tenants" in found.fix
     assert "invoke history --env dev --component tenants" in found.fix
@@ -251,8 +251,8 @@ def test_the_same_state_rewritten_by_an_interrupted_plan_is_ok(session, dev):
     second = _put_state(session, dev, _state(serial=2))
     found = _by_check(doctor.examine(session, dev, [TENANTS]))["ledger"]
     assert found.ok
-    assert found.found == (f"state version {second[:12]} rewrites the one the last apply left "
-                           f"({first[:12]}) with the same resources and outputs (as an "
+    assert found.found == (f"state version {second} rewrites the one the last apply left "
+                           f"({first}) with the same resources and outputs (as an "
                            "interrupted plan does)")
 
 
@@ -301,7 +301,7 @@ def test_a_killed_apply_is_named_by_its_intent_not_as_outside_the_deploy_path(se
     found = _by_check(doctor.examine(session, dev, [TENANTS]))["ledger"]
     assert not found.ok
     assert found.found == (
-        f"state version {second[:12]} was written by the apply of commit dddddddddddd started "
+        f"state version {second} was written by the apply of commit dddddddddddd started "
         "at 2026-11-26T10:00:00Z by alice, whose ledger record is missing (the run was killed "
         "while Terraform applied, unless it is still running: see the lock check)")
     assert "outside the deploy path" not in found.found + found.fix

@@ -140,8 +140,9 @@ def age_text(seconds: float | None) -> str:
     return f"{seconds / 60:.0f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
-def _short(version: str | None) -> str:
-    return version[:12] if version else "(none)"
+def _version(version: str | None) -> str:
+    """A state version id, whole: it is what invoke rollback --version-id takes."""
+    return version or "(none)"
 
 
 def _restore_fix(env: Environment, component: Component) -> str:
@@ -167,7 +168,7 @@ def _read_state(session: Any, env: Environment, component: Component
     if current is None:
         return Finding(name, STATE_READABLE, True, "no state yet"), None, None
     body, version = current
-    where = f"state object (version {_short(version)})"
+    where = f"state object (version {_version(version)})"
     if not body:
         # Terraform reads an empty object as "never deployed" and would create everything anew
         return (Finding(name, STATE_READABLE, False, f"{where} is empty",
@@ -245,14 +246,14 @@ def _ledger(session: Any, env: Environment, component: Component, version: str |
     left = newest.state_after.version_id if newest else None
     if newest is not None and left == version:
         return Finding(name, LEDGER, True,
-                       f"state version {_short(version)} is the one the last "
+                       f"state version {_version(version)} is the one the last "
                        f"{newest.action} left")
     if newest is not None and _same_content(session, env, component, left, document):
         # Terraform persists the state it holds when a plan is interrupted (a new serial,
         # the same resources): nothing changed outside the deploy path.
         return Finding(name, LEDGER, True,
-                       f"state version {_short(version)} rewrites the one the last "
-                       f"{newest.action} left ({_short(left)}) with the same resources and "
+                       f"state version {_version(version)} rewrites the one the last "
+                       f"{newest.action} left ({_version(left)}) with the same resources and "
                        "outputs (as an interrupted plan does)")
     # Only now read the intents: a healthy state never costs more than the newest record.
     intent = _unrecorded_intent(session, env, component, newest)
@@ -261,8 +262,8 @@ def _ledger(session: Any, env: Environment, component: Component, version: str |
     if newest is None:
         return Finding(name, LEDGER, True, "no ledger record")
     return Finding(name, LEDGER, False,
-                   f"state version {_short(version)} is not the one the last ledger record "
-                   f"left ({_short(left)})",
+                   f"state version {_version(version)} is not the one the last ledger record "
+                   f"left ({_version(left)})",
                    "the state was written outside the deploy path (a terraform command run by "
                    f"hand, or a state push); check with invoke state-versions --env {env.name} "
                    f"--component {name} and invoke history --env {env.name} --component {name}")
@@ -375,7 +376,7 @@ def _killed_apply(env: Environment, component: Component, version: str | None,
                   f"checkout of {intent.commit[:12]}")
     return Finding(
         name, LEDGER, False,
-        f"state version {_short(version)} was written by the {action} of commit "
+        f"state version {_version(version)} was written by the {action} of commit "
         f"{intent.commit[:12]} started at {intent.started_at} by {intent.who or '(unknown)'}, "
         "whose ledger record is missing (the run was killed while Terraform applied, unless "
         "it is still running: see the lock check)",
