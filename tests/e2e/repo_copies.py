@@ -59,6 +59,10 @@ class Copy:
         plans = self.work / "plans" / "sandbox" / env_name
         tables = dynamodb.list_tables()["TableNames"]
         buckets = sorted(b["Name"] for b in s3.list_buckets()["Buckets"])
+        # objects of the data buckets: the state bucket is "state" above, and S3 writes access
+        # logs for every request, this snapshot's reads included
+        data_buckets = [b for b in buckets
+                        if b != env.state_bucket and not b.endswith("-logs")]
         return {
             "state": sorted((v["Key"], v["VersionId"]) for v in versions.get("Versions", [])),
             "tables": tables,
@@ -67,7 +71,7 @@ class Copy:
             "buckets": buckets,
             "objects": {b: sorted((o["Key"], o["VersionId"]) for o in
                                   s3.list_object_versions(Bucket=b).get("Versions", []))
-                        for b in buckets},
+                        for b in data_buckets},
             "vaults": sorted(v["BackupVaultName"] for v in
                              session.client("backup").list_backup_vaults()["BackupVaultList"]),
             "bundles": {str(p.relative_to(plans)): hashlib.sha256(p.read_bytes()).hexdigest()

@@ -173,8 +173,9 @@ def test_prod_backups_and_a_protected_table_replacement(work: Path):
     tenants = COMPONENTS["tenants"]
     targets.stage(ctx, [tenants])
     operations.plan(ctx, tenants)
-    operations.apply_saved_plan(
-        ctx, tenants, bundle.bundle_dir("sandbox", "prod", tenants) / bundle.PLAN_FILE)
+    operations.apply_saved_plan(  # no deploy path here: nothing checks the shown plan
+        ctx, tenants, bundle.bundle_dir("sandbox", "prod", tenants) / bundle.PLAN_FILE,
+        check=lambda shown: None)
     _, session, _ = sandbox.session_for(env)
 
     # PROD backs up hourly, keeps 90 days and copies every recovery point to eu-west-1
@@ -195,8 +196,8 @@ def test_prod_backups_and_a_protected_table_replacement(work: Path):
     schema["x-dynamodb"]["tableName"] = "tenants_v2"
     staged.write_text(json.dumps(schema))
     summary = operations.plan(ctx, tenants).summary
-    assert ("replace", "module.table.aws_dynamodb_table.this", "aws_dynamodb_table") in \
-        summary.changes
+    assert ("replace", "module.table.aws_dynamodb_table.this", "aws_dynamodb_table") in [
+        change[:3] for change in summary.changes]
     # the bundle names the protected address at the top; apply's refusal of it is proven in
     # tests/e2e/test_deploy.py
     saved = bundle.bundle_dir("sandbox", "prod", tenants)

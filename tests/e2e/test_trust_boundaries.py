@@ -246,7 +246,7 @@ def test_commands_running_at_once_never_change_each_others_files(copy: Copy, dep
             if apply.returncode != 0:
                 # the plan beside it replaced the bundle before the apply copied it: the
                 # apply refuses to take a file it did not check, and applies nothing
-                assert "this run applied nothing" in " ".join(out.split()), out + err
+                assert "this run applied nothing" in " ".join((out + err).split()), out + err
                 assert _history(copy)[0]["result"] == "nothing applied"
                 copy.ok(*APPLY, "campaigns", *_allow("campaigns"))  # the new bundle
             assert _range_key(copy) == key
@@ -345,3 +345,25 @@ def test_a_state_restore_without_a_commit_keeps_deletion_protection(copy: Copy,
     assert "deletion protection is on in envs/dev.tfvars of commit" in message
     assert copy.snapshot("dev") == before
     assert _range_key(copy) == running
+
+
+def test_a_task_killed_after_terraform_applied_is_named_by_doctor(copy: Copy, deployed: str):
+    """Killed (SIGKILL, as a runner does last) once Terraform has applied but before the
+    ledger record is written: the next doctor names the apply and its commit from the intent
+    the deploy path left, instead of "written outside the deploy path". (Last in this module:
+    it leaves dev with an unrecorded state version.)"""
+    key = "code" if _range_key(copy) == "SK" else "SK"
+    _rekey(copy, key)
+    commit = copy.commit(f"campaigns range key {key}, the task killed mid-way")
+    copy.ok(*PLAN, "campaigns")
+    killed = copy.invoke(*APPLY, "campaigns", *_allow("campaigns"),
+                         BBWS_FAULT_INTERRUPT_AT="plan", BBWS_FAULT_SIGNAL="KILL")
+    assert killed.returncode == -9, killed.stdout + killed.stderr
+    assert _range_key(copy) == key  # Terraform applied
+    doctor = copy.invoke("doctor", "--env", "dev", "--component", "campaigns", "--json")
+    assert doctor.returncode == 1, doctor.stdout + doctor.stderr
+    (ledger_check,) = [f for f in json.loads(doctor.stdout) if f["check"] == "ledger"]
+    assert not ledger_check["ok"]
+    assert f"was written by the apply of commit {commit[:12]}" in ledger_check["found"]
+    assert "whose ledger record is missing" in ledger_check["found"]
+    assert "outside the deploy path" not in ledger_check["found"]

@@ -275,17 +275,16 @@ def test_a_missing_backend_is_reported_with_bootstrap(dev):
 
 def _intent(session: Any, env: Any, before: str | None, started_at: str = "2026-11-26T10:00:00Z",
             bundle: str = "c" * 64, action: str = "apply") -> dict:
-    """Write an intent as the deploy path does before Terraform applies (the contract:
-    ledger-intents/<component>/<started>-<action>-<id>.json, never deleted)."""
-    intent = {"env": "dev", "component": "tenants", "action": action, "target": "sandbox",
-              "commit": "d" * 40, "bundle_sha256": bundle,
-              "state_before": {"version_id": before, "serial": 1, "lineage": "0f1e2d3c"},
-              "who": "alice", "started_at": started_at}
-    stamp = started_at.replace("-", "").replace(":", "")
-    session.client("s3", region_name=env.region).put_object(
-        Bucket=env.state_bucket, Key=f"ledger-intents/tenants/{stamp}-{action}-0a1b2c3d.json",
-        Body=json.dumps(intent).encode())
-    return intent
+    """Write an intent as the deploy path does before Terraform applies (ledger-intents/,
+    never deleted); its fields."""
+    point = ledger.StatePoint(before, 1, "0f1e2d3c")
+    intent = ledger.Record(
+        env="dev", component="tenants", action=action, target="sandbox", commit="d" * 40,
+        dirty=False, inputs_sha256="f" * 64, bundle_sha256=bundle, state_before=point,
+        state_after=point, who="alice", started_at=started_at, finished_at=started_at,
+        result=ledger.STARTED, verification=ledger.SKIPPED)
+    ledger.write_intent(session, env, intent)
+    return json.loads(intent.to_json())
 
 
 _TABLE = {"mode": "managed", "type": "aws_dynamodb_table", "name": "extra", "instances": []}

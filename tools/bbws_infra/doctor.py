@@ -241,8 +241,9 @@ def _same_content(session: Any, env: Environment, component: Component, version:
 def _ledger(session: Any, env: Environment, component: Component, version: str | None,
             document: dict) -> Finding:
     name = component.name
-    # the newest record whatever its result: a failed apply may still have written the state
-    newest = next(iter(ledger.read(session, env, name, limit=1)), None)
+    # the newest record whatever its result (a failed apply may still have written the state),
+    # never one keyed in the future
+    newest = next(ledger.records(session, env, name), None)
     left = newest.state_after.version_id if newest else None
     if newest is not None and left == version:
         return Finding(name, LEDGER, True,
@@ -269,36 +270,6 @@ def _ledger(session: Any, env: Environment, component: Component, version: str |
                    f"--component {name} and invoke history --env {env.name} --component {name}")
 
 
-INTENTS_PREFIX = "ledger-intents/"
-
-
-@dataclass(frozen=True)
-class Intent:
-    """What the deploy path is about to apply, written before Terraform starts and never
-    deleted: ledger-intents/<component>/<started>-<action>-<id>.json in the state bucket. The
-    final ledger record carries the same started_at and bundle_sha256."""
-
-    env: str
-    component: str
-    action: str
-    target: str
-    commit: str
-    bundle_sha256: str
-    state_before: ledger.StatePoint
-    who: str
-    started_at: str
-    key: str = ""
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], key: str) -> Intent:
-        before = data.get("state_before") or {}
-        return cls(**{name: str(data.get(name, "")) for name in (
-            "env", "component", "action", "target", "commit", "bundle_sha256", "who",
-            "started_at")}, key=key, state_before=ledger.StatePoint(
-            before.get("version_id"), int(before.get("serial") or 0),
-            str(before.get("lineage") or "")))
-
-
 def _stamp(started_at: str) -> str:
     """The start time as ledger and intent keys begin with it (ledger._key)."""
     return started_at.replace("-", "").replace(":", "")
@@ -314,13 +285,13 @@ def _keys(session: Any, env: Environment, prefix: str) -> list[str]:
 
 
 def intents(session: Any, env: Environment, component: str, since: str | None = None
-            ) -> list[Intent]:
+            ) -> list[ledger.Record]:
     """The component's intents, newest first (keys start with the start time), only those
     started at or after `since` (ISO 8601) when given; one that is not a JSON object is passed
     over (it cannot name a run)."""
     s3 = session.client("s3", region_name=env.region)
     names = {key: key.rsplit("/", 1)[-1] for key in
-             _keys(session, env, f"{INTENTS_PREFIX}{component}/")}
+             _keys(session, env, f"{ledger.INTENTS_PREFIX}{component}/")}
     earliest = _stamp(since or "")
     keys = sorted((k for k, n in names.items() if n >= earliest), key=names.__getitem__,
                   reverse=True)
@@ -331,11 +302,11 @@ def intents(session: Any, env: Environment, component: str, since: str | None = 
         except ValueError:
             continue
         if isinstance(data, dict):
-            found.append(Intent.from_dict(data, key))
+            found.append(ledger.Record.from_dict(data, key))
     return found
 
 
-def _recorded(session: Any, env: Environment, intent: Intent) -> bool:
+def _recorded(session: Any, env: Environment, intent: ledger.Record) -> bool:
     """Whether a ledger record finished the intent's run: same component, start and bundle
     (only the records that started at that second are read)."""
     s3 = session.client("s3", region_name=env.region)
@@ -349,7 +320,7 @@ def _recorded(session: Any, env: Environment, intent: Intent) -> bool:
 
 
 def _unrecorded_intent(session: Any, env: Environment, component: Component,
-                       newest: ledger.Record | None) -> Intent | None:
+                       newest: ledger.Record | None) -> ledger.Record | None:
     """The newest intent that began from the state the last record left (or after that
     record) and never got its own record: an apply killed while Terraform applied."""
     left = newest.state_after.version_id if newest else None
@@ -364,7 +335,7 @@ def _unrecorded_intent(session: Any, env: Environment, component: Component,
 
 
 def _killed_apply(env: Environment, component: Component, version: str | None,
-                  intent: Intent) -> Finding:
+                  intent: ledger.Record) -> Finding:
     name, action = component.name, intent.action
     again = {
         "promote": f"invoke promote --to {env.name} --component {name} --commit "

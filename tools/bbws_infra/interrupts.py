@@ -13,7 +13,7 @@ task's wrapper still sees the record and reports the interrupt instead of succes
 checks the record before it starts.
 
 Tests drive the interrupt deterministically: with BBWS_FAULT_INTERRUPT_AT=<stage> the process
-sends itself SIGINT (or the signal BBWS_FAULT_SIGNAL names: INT, TERM or HUP), exactly as a
+sends itself SIGINT (or the signal BBWS_FAULT_SIGNAL names: INT, TERM, HUP or KILL), exactly as a
 terminal or a runner would, the moment that stage begins (stages: sandbox, stage, init, plan,
 show, apply, next-component).
 """
@@ -82,8 +82,9 @@ _fault_lock = threading.Lock()
 def _fault_signal() -> signal.Signals:
     name = os.environ.get(FAULT_SIGNAL_ENV, "INT").upper().removeprefix("SIG")
     chosen = getattr(signal, f"SIG{name}", None)
-    if chosen not in SIGNALS:
-        raise ValueError(f"{FAULT_SIGNAL_ENV}={name!r}: choose INT, TERM or HUP")
+    # KILL: the task dies outright (a runner's last resort), its worker left to finish alone
+    if chosen not in (*SIGNALS, signal.SIGKILL):
+        raise ValueError(f"{FAULT_SIGNAL_ENV}={name!r}: choose INT, TERM, HUP or KILL")
     return chosen
 
 
