@@ -14,10 +14,12 @@ resource change, no ledger record):
    and this environment runs no newer one (going back is a rollback); and a change that turns
    deletion protection off is still held to the protection of the commit running now.
 Then an on-demand backup of every table the plans change, where the environment's tfvars ask
-for it (prod), all taken and available before anything is applied; then per component: the
-saved plan applied (Terraform re-checks the state itself), the bundle archived,
-the result verified against the source (unless switched off), and one ledger record written
-whatever the outcome.
+for it (prod), all taken and available before anything is applied; then per component, in one
+Terraform process: `show -json` of a private copy of the plan file, a last check of what it
+printed (it must be the reviewed plan.json; deletion protection and the backups are taken from
+it; the state must not have moved), an intent left in the ledger, and the apply of that very
+copy. Then the bundle archived, the result verified against the source (unless switched off),
+and one ledger record written whatever the outcome (a refusal records nothing).
 """
 
 from __future__ import annotations
@@ -446,7 +448,6 @@ def _deploy_one(request: DeployRequest, ctx: targets.TargetContext, item: Approv
         report(stage)
 
     def check(shown: dict) -> None:
-        nonlocal before
         # Under the component's lock, right before Terraform applies: a racing apply of the
         # same bundle that went first moved the state, and this one applies nothing.
         now = remote_state(ctx.session, env, item.component)
