@@ -100,8 +100,8 @@ variable "global_secondary_indexes" {
   }
 
   validation {
-    condition     = alltrue([for index in var.global_secondary_indexes : try(length(index.hash_key) > 0, false)])
-    error_message = "Each GSI needs a hash_key: ${join(", ", [for index in var.global_secondary_indexes : coalesce(index.name, "(unnamed)") if !try(length(index.hash_key) > 0, false)])}."
+    condition     = alltrue([for index in var.global_secondary_indexes : try(length(index.hash_key) > 0, false) && index.range_key != ""])
+    error_message = "Each GSI needs a hash_key, and a range_key that is null or not empty: ${join(", ", [for index in var.global_secondary_indexes : coalesce(index.name, "(unnamed)") if !(try(length(index.hash_key) > 0, false) && index.range_key != "")])}."
   }
 
   validation {
