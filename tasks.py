@@ -331,7 +331,8 @@ def bench(c, env="dev", repeats=3):
 @task(name="check", help={"json": JSON_HELP})
 def docs_check(c, json=False):
     """Check the docs against the code: every documented invoke command (task, flags, values),
-    every relative link, each diagram's SVG current, and every Mermaid block parsed by Mermaid
+    every relative link, each diagram's SVG current, each module README's inputs and outputs
+    tables against its variables.tf and outputs.tf, and every Mermaid block parsed by Mermaid
     (the docs and diagrams gates of invoke check)."""
     _exit(commands.check(json, names=("docs", "diagrams")))
 

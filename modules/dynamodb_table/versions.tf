@@ -1,5 +1,6 @@
 terraform {
-  required_version = ">= 1.5.0"
+  # 1.9: a variable's validation may read other variables (keys declared in attributes).
+  required_version = ">= 1.9.0"
 
   required_providers {
     aws = {

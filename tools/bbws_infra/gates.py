@@ -655,12 +655,14 @@ def _doc_findings(problems: Iterable[Any], rule: str) -> list[GateFinding]:
 
 def gate_docs(root: Path) -> Checked:
     """The docs against the code, without a browser: every documented `invoke` command (task,
-    flags, values), every relative link and anchor, every diagram named and its SVG current."""
-    from bbws_infra import diagrams, doc_commands
+    flags, values), every relative link and anchor, every diagram named and its SVG current,
+    every module README's inputs and outputs tables against its variables.tf and outputs.tf."""
+    from bbws_infra import diagrams, doc_commands, module_docs
 
     findings = (_doc_findings(doc_commands.problems(root), "doc-command")
                 + _doc_findings(doc_commands.link_problems(root), "doc-link")
-                + _doc_findings(diagrams.problems(root), "doc-diagram"))
+                + _doc_findings(diagrams.problems(root), "doc-diagram")
+                + _doc_findings(module_docs.problems(root), "doc-module"))
     count = len(doc_commands.commands(root))
     return Checked(findings, note=f"{count} documented commands")
 
@@ -702,8 +704,8 @@ GATES: dict[str, Gate] = {gate.name: gate for gate in (
     Gate("lint-workflows", gate_lint_workflows, True, "actionlint and zizmor over "
          ".github/workflows.", 1),
     Gate("ruff", gate_ruff, True, "ruff check over the Python code.", 1),
-    Gate("docs", gate_docs, True, "Documented invoke commands, links and diagram SVGs against "
-         "the code.", 1),
+    Gate("docs", gate_docs, True, "Documented invoke commands, links, diagram SVGs and module "
+         "inputs/outputs tables against the code.", 1),
     Gate("diagrams", gate_diagrams, True, "Every Mermaid block of the docs parsed by Mermaid "
          "(its CLI with a Chromium or Chrome).", 10),
     Gate("infracost", gate_infracost, False, "Cost estimate of the plans (advisory).", 0),

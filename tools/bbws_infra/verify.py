@@ -193,7 +193,8 @@ def _table_checks(checks: _Checks, session: Any, env: Environment,
     checks.add(f"{what}: key schema", _keys(definition.hash_key, definition.range_key),
                found(lambda t: _found_keys(t["KeySchema"])))
 
-    # Only key attributes are declared to DynamoDB (modules/dynamodb_table/main.tf).
+    # Only key attributes are declared to DynamoDB (dynamodb/table_main.tf derives them,
+    # modules/dynamodb_table/variables.tf refuses any other).
     attributes = {} if table is None else {
         a["AttributeName"]: a["AttributeType"] for a in table["AttributeDefinitions"]}
     for attribute, kind in definition.attribute_types.items():
