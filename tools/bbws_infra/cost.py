@@ -28,6 +28,7 @@ import yaml
 
 from bbws_infra.errors import InputFileError, OperationError, UserError
 from bbws_infra.paths import REPO_ROOT, relative_name
+from bbws_infra.untyped import JsonObject
 
 PRICES_PATH = REPO_ROOT / "pricing" / "prices.json"
 
@@ -175,7 +176,7 @@ def _number(value: Any, rel: str, line: int | None, what: str, *, positive: bool
     return float(value)
 
 
-def _mapping(value: Any, rel: str, line: int | None, what: str) -> dict:
+def _mapping(value: Any, rel: str, line: int | None, what: str) -> JsonObject:
     if not isinstance(value, dict):
         raise InputFileError(rel, line, f"{what} must be a mapping of keys to values.")
     return value
@@ -185,7 +186,7 @@ def _mapping(value: Any, rel: str, line: int | None, what: str) -> dict:
 
 
 def _top_level(data: Any, rel: str, lines: dict[tuple, int], kind: str,
-               allowed: tuple[str, ...]) -> dict:
+               allowed: tuple[str, ...]) -> JsonObject:
     """The file's top-level mapping, refusing any key but the allowed ones."""
     top = _mapping(data, rel, 1, "The file")
     for key in top:
@@ -414,7 +415,7 @@ class ComponentCost:
         return sum(line.monthly for line in self.lines)
 
 
-def _provider_regions(plan: dict) -> dict[str, str | None]:
+def _provider_regions(plan: JsonObject) -> dict[str, str | None]:
     """Region of each provider configuration in the plan, by its key ("aws", "aws.dr")."""
     variables = {name: v.get("value") for name, v in (plan.get("variables") or {}).items()}
     regions: dict[str, str | None] = {}
@@ -430,7 +431,7 @@ def _provider_regions(plan: dict) -> dict[str, str | None]:
     return regions
 
 
-def _provider_keys(module: dict, prefix: str = "") -> dict[str, str]:
+def _provider_keys(module: JsonObject, prefix: str = "") -> dict[str, str]:
     """provider_config_key of every resource in the configuration, by its address without
     instance keys (module.replication.module.replica_bucket.aws_s3_bucket.this)."""
     keys = {f"{prefix}{r['address']}": r.get("provider_config_key", "")
@@ -440,7 +441,7 @@ def _provider_keys(module: dict, prefix: str = "") -> dict[str, str]:
     return keys
 
 
-def _region_resolver(plan: dict) -> Callable[[str], str]:
+def _region_resolver(plan: JsonObject) -> Callable[[str], str]:
     """Region of a resource: where the provider configuration it uses points.
 
     The module path alone cannot tell: the replica bucket sits in a module that uses plain
@@ -465,7 +466,7 @@ def _region_resolver(plan: dict) -> Callable[[str], str]:
     return region_of
 
 
-def _block(after: dict, name: str) -> list:
+def _block(after: JsonObject, name: str) -> list:
     value = after.get(name)
     return value if isinstance(value, list) else []
 
@@ -489,7 +490,7 @@ class _Pricer:
                                    self.region))
 
 
-def _dynamodb(p: _Pricer, after: dict, use: dict[str, float], warnings: list[str]) -> None:
+def _dynamodb(p: _Pricer, after: JsonObject, use: dict[str, float], warnings: list[str]) -> None:
     if after.get("billing_mode", "PAY_PER_REQUEST") == "PAY_PER_REQUEST":
         # GSI writes and reads consume request units too: the usage counts them.
         p.add("write request units", "dynamodb.write_request_units",
@@ -514,7 +515,7 @@ def _dynamodb(p: _Pricer, after: dict, use: dict[str, float], warnings: list[str
         warnings.append(f"{p.address}: global-table replicas are not priced by the bbws table.")
 
 
-def _s3_bucket(p: _Pricer, after: dict, use: dict[str, float]) -> None:
+def _s3_bucket(p: _Pricer, after: JsonObject, use: dict[str, float]) -> None:
     # Noncurrent versions are stored bytes too: storage_gb counts every version kept.
     storage = use.get("standard.storage_gb", 0.0)
     p.add("standard storage", "s3.standard_storage", storage)
@@ -546,7 +547,7 @@ def _backup_vault(p: _Pricer, use: dict[str, float]) -> None:
         p.add("DynamoDB restore", "backup.dynamodb_restore", use["monthly_dynamodb_restore_gb"])
 
 
-def _backup_plan(p: _Pricer, after: dict, use: dict[str, float]) -> None:
+def _backup_plan(p: _Pricer, after: JsonObject, use: dict[str, float]) -> None:
     # The destination vault's ARN is unknown until apply; in this project a copy_action always
     # targets the DR region, so every copy is priced as inter-region transfer out of the
     # plan's (source) region.
@@ -557,7 +558,7 @@ def _backup_plan(p: _Pricer, after: dict, use: dict[str, float]) -> None:
         p.free("free (no cross-region copy)")
 
 
-def estimate(plan_json: dict, env_name: str, usage: Usage, prices: PriceTable, *,
+def estimate(plan_json: JsonObject, env_name: str, usage: Usage, prices: PriceTable, *,
              component: str = "") -> ComponentCost:
     """Monthly cost of the resources the plan leaves in place after apply (creates, updates,
     replacements and no-ops; deletes and data sources are skipped)."""
@@ -689,7 +690,7 @@ def infracost_available() -> bool:
     return shutil.which("infracost") is not None and bool(os.environ.get("INFRACOST_API_KEY"))
 
 
-def run_infracost(plan_json_path: Path, usage_path: Path) -> dict:
+def run_infracost(plan_json_path: Path, usage_path: Path) -> JsonObject:
     """infracost's JSON breakdown of one plan JSON with the usage file."""
     command = ["infracost", "breakdown", "--path", str(plan_json_path),
                "--usage-file", str(usage_path), "--format", "json"]
@@ -707,11 +708,12 @@ def run_infracost(plan_json_path: Path, usage_path: Path) -> dict:
         raise OperationError("infracost printed no JSON.", details=done.stdout[-2000:]) from None
 
 
-def _from_infracost(result: dict, plan: dict, env_name: str, component: str) -> ComponentCost:
+def _from_infracost(result: JsonObject, plan: JsonObject, env_name: str,
+                    component: str) -> ComponentCost:
     cost = ComponentCost(component, env_name, INFRACOST_ENGINE)
     region_of = _region_resolver(plan)
 
-    def walk(resource: dict, address: str, rtype: str, region: str, prefix: str) -> None:
+    def walk(resource: JsonObject, address: str, rtype: str, region: str, prefix: str) -> None:
         for part in resource.get("costComponents") or []:
             quantity = float(part.get("monthlyQuantity") or 0)
             price = float(part.get("price") or 0)

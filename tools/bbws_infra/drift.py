@@ -29,6 +29,7 @@ from bbws_infra.cost import _load_yaml
 from bbws_infra.errors import InputFileError
 from bbws_infra.paths import REPO_ROOT
 from bbws_infra.registry import COMPONENTS, PROMOTION_ORDER
+from bbws_infra.untyped import JsonObject
 
 ALLOWLIST_PATH = REPO_ROOT / "envs" / "drift-allowlist.yml"
 
@@ -161,7 +162,7 @@ def _entry(raw: Any, rel: str, lines: dict[tuple, int], path: tuple) -> AllowEnt
     return AllowEntry(env, component, address, _attributes(raw, rel, lines, path), reason, line)
 
 
-def _attributes(raw: dict, rel: str, lines: dict[tuple, int], path: tuple) -> tuple[str, ...]:
+def _attributes(raw: JsonObject, rel: str, lines: dict[tuple, int], path: tuple) -> tuple[str, ...]:
     if "attributes" not in raw:
         return ()
     value, line = raw["attributes"], lines.get((*path, "attributes"))
@@ -183,7 +184,7 @@ def _attributes(raw: dict, rel: str, lines: dict[tuple, int], path: tuple) -> tu
 # --- Plan JSON -------------------------------------------------------------------------------
 
 
-def drifts(component: str, plan_json: dict) -> list[Drift]:
+def drifts(component: str, plan_json: JsonObject) -> list[Drift]:
     """The component's resources changed or deleted outside Terraform, by address."""
     found: list[Drift] = []
     for entry in plan_json.get("resource_drift") or []:

@@ -35,6 +35,7 @@ from bbws_infra import registry, tables
 from bbws_infra.errors import OperationError, UserError
 from bbws_infra.findings import Finding
 from bbws_infra.paths import REPO_ROOT, file_lock, install_once, relative_name, work_dir
+from bbws_infra.untyped import JsonObject
 
 WORKFLOWS_DIR = Path(".github") / "workflows"
 BLOCKING_SEVERITIES = frozenset({"HIGH", "CRITICAL"})
@@ -315,7 +316,7 @@ def parse_terraform_diagnostics(text: str, directory: str, rule: str) -> list[Ga
     return findings
 
 
-def parse_trivy(report: dict[str, Any]) -> list[GateFinding]:
+def parse_trivy(report: JsonObject) -> list[GateFinding]:
     """`trivy config --format json`; blocking on HIGH and CRITICAL, the rest is advice."""
     findings = []
     for result in report.get("Results") or []:
@@ -334,7 +335,7 @@ def parse_trivy(report: dict[str, Any]) -> list[GateFinding]:
     return findings
 
 
-def parse_tfsec(report: dict[str, Any]) -> list[GateFinding]:
+def parse_tfsec(report: JsonObject) -> list[GateFinding]:
     """`tfsec --format json`; same severity rule as Trivy (which took over tfsec's checks)."""
     findings = []
     for item in report.get("results") or []:
@@ -352,7 +353,7 @@ def parse_tfsec(report: dict[str, Any]) -> list[GateFinding]:
     return findings
 
 
-def parse_checkov(report: dict[str, Any] | list[dict[str, Any]]) -> tuple[list[GateFinding], int]:
+def parse_checkov(report: JsonObject | list[JsonObject]) -> tuple[list[GateFinding], int]:
     """`checkov -o json`: every failed check blocks, and so does a file checkov could not
     parse (it was not scanned). Returns (findings, checks skipped in code)."""
     findings, skipped = [], 0
@@ -380,7 +381,7 @@ def parse_checkov(report: dict[str, Any] | list[dict[str, Any]]) -> tuple[list[G
     return findings, skipped
 
 
-def parse_actionlint(report: list[dict[str, Any]]) -> list[GateFinding]:
+def parse_actionlint(report: list[JsonObject]) -> list[GateFinding]:
     """actionlint -format '{{json .}}'."""
     return [GateFinding(item.get("filepath", "."), int(item.get("line") or 0),
                         f"actionlint:{item.get('kind', 'error')}", "ERROR",
@@ -388,7 +389,7 @@ def parse_actionlint(report: list[dict[str, Any]]) -> list[GateFinding]:
             for item in report]
 
 
-def parse_zizmor(report: list[dict[str, Any]]) -> list[GateFinding]:
+def parse_zizmor(report: list[JsonObject]) -> list[GateFinding]:
     """zizmor --format json: each finding at its primary location (rows count from 0)."""
     findings = []
     for item in report:
@@ -411,7 +412,7 @@ def parse_zizmor(report: list[dict[str, Any]]) -> list[GateFinding]:
     return findings
 
 
-def parse_ruff(report: list[dict[str, Any]], root: Path) -> list[GateFinding]:
+def parse_ruff(report: list[JsonObject], root: Path) -> list[GateFinding]:
     """ruff check --output-format json."""
     return [GateFinding(relative_name(Path(item.get("filename", ".")), root),
                         int((item.get("location") or {}).get("row") or 0),
@@ -441,7 +442,7 @@ def _skip(text: str, at: int) -> int:
     return at
 
 
-def _index_json(text: str, at: int, path: tuple[Any, ...], lines: dict) -> int:
+def _index_json(text: str, at: int, path: tuple[Any, ...], lines: JsonObject) -> int:
     """Record the line where each value starts; returns the offset after the value."""
     lines[path] = text.count("\n", 0, at) + 1
     char = text[at]

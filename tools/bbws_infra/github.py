@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bbws_infra.errors import OperationError, UserError
+from bbws_infra.untyped import JsonObject
 
 
 def job_summary(markdown: str) -> bool:
@@ -56,7 +57,7 @@ def get_json(url: str, token: str, timeout: float = 30) -> Any:
     return _request("GET", url, token, timeout=timeout)
 
 
-def _request(method: str, url: str, token: str, body: dict | None = None,
+def _request(method: str, url: str, token: str, body: JsonObject | None = None,
              timeout: float = 30) -> Any:
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, method=method, headers={

@@ -44,6 +44,8 @@ from moto.backup.responses import BackupResponse
 from moto.core.utils import unix_time
 from moto.moto_api._internal import mock_random
 
+from bbws_infra.untyped import JsonObject
+
 PLAN_NOT_FOUND = "Failed reading Backup plan with provided version"  # moto's own wording
 PLAN_HAS_SELECTIONS = ("Related backup plan selections must be deleted prior to backup plan "
                        "deletion")
@@ -54,7 +56,7 @@ _PATH = re.compile(r"/backup/plans/(?P<plan>[^/]+)(?:/selections/?(?P<selection>
 class Selection:
     """One backup selection: the resources (or tag conditions) assigned to a plan."""
 
-    def __init__(self, plan_id: str, body: dict[str, Any], creator_request_id: str | None
+    def __init__(self, plan_id: str, body: JsonObject, creator_request_id: str | None
                  ) -> None:
         self.selection_id = str(mock_random.uuid4())
         self.plan_id = plan_id
@@ -62,14 +64,14 @@ class Selection:
         self.creator_request_id = creator_request_id
         self.creation_date = unix_time()
 
-    def to_get_dict(self) -> dict[str, Any]:
+    def to_get_dict(self) -> JsonObject:
         result = {"BackupSelection": self.body, "SelectionId": self.selection_id,
                   "BackupPlanId": self.plan_id, "CreationDate": self.creation_date}
         if self.creator_request_id:
             result["CreatorRequestId"] = self.creator_request_id
         return result
 
-    def to_list_dict(self) -> dict[str, Any]:
+    def to_list_dict(self) -> JsonObject:
         result = {"SelectionId": self.selection_id, "SelectionName": self.body["SelectionName"],
                   "BackupPlanId": self.plan_id, "CreationDate": self.creation_date,
                   "IamRoleArn": self.body["IamRoleArn"]}
@@ -106,7 +108,7 @@ def _selection_plan(backend: BackupBackend, plan_id: str) -> Plan:
 
 
 def update_backup_plan(self: BackupBackend, backup_plan_id: str,
-                       backup_plan: dict[str, Any]) -> Plan:
+                       backup_plan: JsonObject) -> Plan:
     plan = _live_plan(self, backup_plan_id)
     if plan is None:
         raise ResourceNotFoundException(msg=PLAN_NOT_FOUND)
@@ -141,7 +143,7 @@ def delete_backup_plan(self: BackupBackend, backup_plan_id: str
 
 
 def create_backup_selection(self: BackupBackend, backup_plan_id: str,
-                            backup_selection: dict[str, Any],
+                            backup_selection: JsonObject,
                             creator_request_id: str | None) -> Selection:
     _selection_plan(self, backup_plan_id)
     for key in ("SelectionName", "IamRoleArn"):
@@ -194,7 +196,7 @@ def _ids(response: BackupResponse) -> tuple[str, str]:
     return unquote(match["plan"]), unquote(match["selection"] or "")
 
 
-def _body(response: BackupResponse) -> dict[str, Any]:
+def _body(response: BackupResponse) -> JsonObject:
     return json.loads(response.body) if response.body else {}
 
 
@@ -240,7 +242,7 @@ def response_list_backup_selections(self: BackupResponse) -> str:
         raise InvalidParameterValueException(msg="Invalid nextToken or maxResults.") from None
     if not 1 <= size <= MAX_RESULTS or start < 0:
         raise InvalidParameterValueException(msg="Invalid nextToken or maxResults.")
-    page: dict[str, Any] = {
+    page: JsonObject = {
         "BackupSelectionsList": [s.to_list_dict() for s in selections[start:start + size]]}
     if start + size < len(selections):
         page["NextToken"] = str(start + size)

@@ -19,6 +19,7 @@ from bbws_infra.paths import file_lock, files_digest, work_dir
 from bbws_infra.plan_summary import PlanSummary, summarise
 from bbws_infra.registry import Component
 from bbws_infra.targets import LOCK_FILE, TargetContext
+from bbws_infra.untyped import JsonObject
 
 Report = Callable[[str], None]
 
@@ -188,7 +189,7 @@ def _scratch_plan_file() -> Iterator[Path]:
 
 
 def speculative_plan(ctx: TargetContext, component: Component, refresh_only: bool = False,
-                     report: Report = no_report) -> dict:
+                     report: Report = no_report) -> JsonObject:
     """A plan that changes nothing and is never a bundle (verification and drift): no state
     lock, no saved plan left behind; the plan JSON."""
     with _scratch_plan_file() as binary:
@@ -197,8 +198,8 @@ def speculative_plan(ctx: TargetContext, component: Component, refresh_only: boo
 
 
 def apply_saved_plan(ctx: TargetContext, component: Component, plan_file: Path,
-                     check: Callable[[dict], None], report: Report = no_report,
-                     then_plan: bool = False) -> dict | None:
+                     check: Callable[[JsonObject], None], report: Report = no_report,
+                     then_plan: bool = False) -> JsonObject | None:
     """Apply exactly this saved plan (Terraform also refuses it if the state moved), after
     check(plan JSON) passed on the JSON of this very file, shown by the Terraform process that
     then applies it: what the guards read is what is applied, whatever the bundle says. With
@@ -230,7 +231,7 @@ def state_list(ctx: TargetContext, component: Component) -> list[str]:
     return _state(ctx, component, "list", "-no-color").stdout.split()
 
 
-def state_pull(ctx: TargetContext, component: Component) -> dict:
+def state_pull(ctx: TargetContext, component: Component) -> JsonObject:
     """The component's current remote state document."""
     return json.loads(_state(ctx, component, "pull").stdout)
 

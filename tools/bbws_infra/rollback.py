@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from bbws_infra import (
     bundle,
@@ -32,6 +31,7 @@ from bbws_infra.errors import UserError
 from bbws_infra.paths import work_dir
 from bbws_infra.registry import Component, Environment, load_environment, one_component
 from bbws_infra.state_versions import StateVersion
+from bbws_infra.untyped import Session
 
 
 @dataclass
@@ -99,7 +99,7 @@ def prepare(env_name: str, component: str | None, version_id: str | None, confir
                     orphans=orphans)
 
 
-def _refuse_if_locked(session: Any, env: Environment, component: Component) -> None:
+def _refuse_if_locked(session: Session, env: Environment, component: Component) -> None:
     info = state_backend.held_locks(session, env, [component.state_key]).get(
         component.state_key)
     if info:
@@ -113,7 +113,7 @@ def _refuse_if_locked(session: Any, env: Environment, component: Component) -> N
 UNKNOWN_ADDRESSES = "(the current state is unreadable: what it manages is unknown)"
 
 
-def _orphans(session: Any, env: Environment, component: Component, version: StateVersion,
+def _orphans(session: Session, env: Environment, component: Component, version: StateVersion,
              current: StateVersion) -> list[str]:
     """Addresses the current state manages and the version lacks (unknowable when the current
     state is unreadable: then every restore needs --allow-orphans)."""

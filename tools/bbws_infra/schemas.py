@@ -23,6 +23,7 @@ from referencing.exceptions import Unresolvable
 
 from bbws_infra.findings import Finding
 from bbws_infra.paths import REPO_ROOT
+from bbws_infra.untyped import JsonObject
 
 DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
 MAX_GSIS = 20
@@ -75,7 +76,7 @@ FORMAT_CHECKER = format_checker()
 # --- the x-dynamodb member -----------------------------------------------------------------
 
 
-def _name_schema(what: str) -> dict[str, Any]:
+def _name_schema(what: str) -> JsonObject:
     return {
         "type": "string",
         "pattern": r"^[A-Za-z0-9_.-]{3,255}$",
@@ -93,7 +94,7 @@ _ATTRIBUTE_NAME = {
 
 # Shape consumed by Terraform; `x-error` holds the message for a failure of that subschema
 # (a string, or a mapping from the failing keyword to a message).
-XDYNAMODB_SCHEMA: dict[str, Any] = {
+XDYNAMODB_SCHEMA: JsonObject = {
     "$schema": DRAFT_2020_12,
     "type": "object",
     "required": ["tableName", "billingMode", "hashKey", "globalSecondaryIndexes"],
@@ -187,7 +188,7 @@ class TableDefinition:
     range_key: str | None
     attribute_types: dict[str, str]
     gsis: list[Gsi]
-    schema: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    schema: JsonObject = field(default_factory=dict, repr=False, compare=False)
 
 
 class SchemaFileError(ValueError):
@@ -293,14 +294,14 @@ def _read_json(path: Path) -> Any:
     raise SchemaFileError([Finding(path.as_posix(), *problem)])
 
 
-def _load_schema(path: Path) -> dict[str, Any]:
+def _load_schema(path: Path) -> JsonObject:
     schema = _read_json(path)
     if not isinstance(schema, dict):
         raise SchemaFileError([Finding(path.as_posix(), "$", "The schema must be a JSON object.")])
     return schema
 
 
-def _header_problems(schema: dict[str, Any]) -> list[Problem]:
+def _header_problems(schema: JsonObject) -> list[Problem]:
     problems: list[Problem] = []
     if schema.get("$schema") != DRAFT_2020_12:
         problems.append(("$.$schema", f"$schema must be {DRAFT_2020_12!r} (JSON Schema 2020-12)."))
@@ -314,7 +315,7 @@ def _header_problems(schema: dict[str, Any]) -> list[Problem]:
     return problems
 
 
-def _table_problems(schema: dict[str, Any], path: Path) -> list[Problem]:
+def _table_problems(schema: JsonObject, path: Path) -> list[Problem]:
     spec = schema.get("x-dynamodb")
     if spec is None:
         return [("$.x-dynamodb", "The schema lacks the x-dynamodb table definition.")]
@@ -348,7 +349,7 @@ def _table_problems(schema: dict[str, Any], path: Path) -> list[Problem]:
     return problems
 
 
-def _indexes(spec: dict[str, Any]) -> list[tuple[str, str, str, str | None]]:
+def _indexes(spec: JsonObject) -> list[tuple[str, str, str, str | None]]:
     """(label, JSON path, hash key, range key) of the table and of each GSI."""
     base = "$.x-dynamodb"
     return [("the table", base, spec["hashKey"], spec.get("rangeKey"))] + [
@@ -363,7 +364,7 @@ def _indexes(spec: dict[str, Any]) -> list[tuple[str, str, str, str | None]]:
 
 
 def _key_problems(
-    schema: dict[str, Any], spec: dict[str, Any], properties: dict[str, Any]
+    schema: JsonObject, spec: JsonObject, properties: JsonObject
 ) -> Iterator[Problem]:
     for label, where, *keys in _indexes(spec):
         for role, attribute in zip(("hashKey", "rangeKey"), keys, strict=True):
@@ -375,7 +376,7 @@ def _key_problems(
 
 
 def _projection_problems(
-    gsis: list[dict[str, Any]], properties: dict[str, Any]
+    gsis: list[JsonObject], properties: JsonObject
 ) -> Iterator[Problem]:
     for i, gsi in enumerate(gsis):
         for j, attribute in enumerate(gsi.get("nonKeyAttributes", [])):
@@ -394,7 +395,7 @@ def _projection_problems(
         )
 
 
-def _duplicate_problems(spec: dict[str, Any]) -> Iterator[Problem]:
+def _duplicate_problems(spec: JsonObject) -> Iterator[Problem]:
     first_with_name: dict[str, int] = {}
     for i, gsi in enumerate(spec["globalSecondaryIndexes"]):
         first = first_with_name.setdefault(gsi["name"], i)
@@ -417,7 +418,7 @@ def _duplicate_problems(spec: dict[str, Any]) -> Iterator[Problem]:
 
 
 def _key_problem(
-    schema: dict[str, Any], properties: dict[str, Any], attribute: str, role: str
+    schema: JsonObject, properties: JsonObject, attribute: str, role: str
 ) -> str | None:
     if attribute not in properties:
         return f"Key attribute {attribute!r} ({role}) is not defined in properties."
@@ -431,7 +432,7 @@ def _key_problem(
     return None
 
 
-def _example_problems(schema: dict[str, Any]) -> list[Problem]:
+def _example_problems(schema: JsonObject) -> list[Problem]:
     examples = schema.get("examples")
     if not isinstance(examples, list) or not examples:
         return [("$.examples", "The schema has no examples; add at least one valid item.")]
@@ -489,7 +490,7 @@ def _explain(error: ValidationError, prefix: str) -> Problem:
     if isinstance(custom, Mapping):
         custom = custom.get(error.validator)
     if custom:
-        count = len(error.instance) if isinstance(error.instance, list | dict | str) else 0
+        count = len(error.instance) if isinstance(error.instance, list | JsonObject | str) else 0
         message = custom.format(value=error.instance, count=count)
     return _jsonpath(prefix, path), message if message.endswith(".") else f"{message}."
 
@@ -509,7 +510,7 @@ def _jsonpath(prefix: str, parts: Iterable[str | int]) -> str:
     return out
 
 
-def _declared_type(schema: dict[str, Any], node: Any) -> tuple[Any, Any]:
+def _declared_type(schema: JsonObject, node: Any) -> tuple[Any, Any]:
     """(type, contentEncoding) of a property, following local $refs."""
     for _ in range(16):
         if not isinstance(node, dict):
@@ -524,7 +525,7 @@ def _declared_type(schema: dict[str, Any], node: Any) -> tuple[Any, Any]:
     return None, None
 
 
-def _attribute_type(schema: dict[str, Any], node: Any) -> str | None:
+def _attribute_type(schema: JsonObject, node: Any) -> str | None:
     """DynamoDB key type (S, N, B) of a property, or None if it cannot be a key."""
     declared, encoding = _declared_type(schema, node)
     if declared == "string":

@@ -32,6 +32,7 @@ from bbws_infra.registry import (
     provider_aliases,
 )
 from bbws_infra.terraform import cli_config, plugin_cache_dir
+from bbws_infra.untyped import JsonObject, Session
 
 OVERRIDE_FILE = "zz_target_override.tf"
 DR_OVERRIDE_FILE = "zz_dr_provider_override.tf"
@@ -46,10 +47,10 @@ class TargetContext:
     target: str
     env: Environment
     process_env: dict[str, str]
-    backend: dict[str, Any]
+    backend: JsonObject
     provider_override: str | None = None
     extra_vars: list[str] = field(default_factory=list)
-    session: Any = None
+    session: Session | None = None
     notes: list[str] = field(default_factory=list)
     # Whether the target still answers (the sandbox emulator can die mid-run).
     alive: Callable[[], bool] = lambda: True
@@ -116,7 +117,7 @@ def hcl_value(value: Any) -> str:
     raise TypeError(f"no HCL literal for {value!r}")
 
 
-def backend_settings(env: Environment, component: Component) -> dict[str, Any]:
+def backend_settings(env: Environment, component: Component) -> JsonObject:
     """The S3 backend settings common to both targets: the environment's state bucket and lock
     table, the component's state key, and encryption on."""
     return {
@@ -181,7 +182,7 @@ class SandboxTarget:
             notes=[f"sandbox: created {c}" for c in created],
             alive=lambda: sandbox.is_alive(server), recover_own_locks=True)
 
-    def reader_session(self, env: Environment) -> Any:
+    def reader_session(self, env: Environment) -> Session:
         """A session that reads another environment's ledger: its own sandbox account."""
         return sandbox.session_for(env)[1]
 
@@ -206,7 +207,7 @@ class AwsTarget:
         return TargetContext(target=self.name, env=env, process_env=process_env,
                              backend={"allowed_account_ids": [env.account_id]}, session=session)
 
-    def reader_session(self, env: Environment) -> Any:
+    def reader_session(self, env: Environment) -> Session:
         """A session that reads another environment's ledger: the same credentials, which
         that state bucket's policy lets read ledger/ (docs/release.md)."""
         import boto3
@@ -225,12 +226,12 @@ def prepare(target: str, env: Environment, source: Path = REPO_ROOT) -> TargetCo
     return ctx
 
 
-def reader_session(target: str, env: Environment) -> Any:
+def reader_session(target: str, env: Environment) -> Session:
     """A read-only way into another environment's state bucket (its ledger)."""
     return TARGET_IMPLEMENTATIONS[target].reader_session(env)
 
 
-def aws_session(env: Environment) -> Any:
+def aws_session(env: Environment) -> Session:
     """A boto3 session from the standard chain, proven to belong to the env's account."""
     import boto3
     from botocore.exceptions import (

