@@ -23,7 +23,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 
@@ -102,7 +101,7 @@ def goals_met(result: JsonObject) -> dict[str, bool | None]:
 # ---- measuring (inside the copy) -----------------------------------------------------------
 
 
-def _timed(function: Callable[..., Any], *args: Any) -> float:
+def _timed(function: Callable[..., object], *args: object) -> float:
     started = time.monotonic()
     function(*args)
     return time.monotonic() - started
@@ -139,7 +138,7 @@ def _plan_bare(ctx: targets.TargetContext, components: list[Component], workers:
     out_dir = ctx.stage_dir.parent / "bench-bare"
     out_dir.mkdir(parents=True, exist_ok=True)
     pending = list(components)
-    running: dict[subprocess.Popen, tuple[Component, Path]] = {}
+    running: dict[subprocess.Popen[bytes], tuple[Component, Path]] = {}
     started = time.monotonic()
     try:
         while pending or running:
@@ -266,7 +265,7 @@ def _run_child(argv: list[str], copy: Path, work: Path, logs: Path, name: str
     return code, out.read_text(errors="replace"), err.read_text(errors="replace"), seconds
 
 
-def _stop(process: subprocess.Popen) -> None:
+def _stop(process: subprocess.Popen[bytes]) -> None:
     with suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGINT)
     try:

@@ -41,7 +41,7 @@ def _requiring(body: Callable[..., Any], name: str, flags: list[str]) -> Callabl
 
     # wraps: Invoke reads the flags from the signature, which inspect follows to `body`
     @functools.wraps(body)
-    def run(context: Any, *args: Any, **kwargs: Any) -> Any:
+    def run(context: Any, *args: Any, **kwargs: object) -> Any:
         missing = [f for f in flags if kwargs.get(f[2:].replace("-", "_")) is None]
         if missing:
             raise Exit(f"error: `invoke {name}` needs {', '.join(missing)}; see invoke {name} "

@@ -57,7 +57,7 @@ def guarded(function: Callable[..., int]) -> Callable[..., int]:
     swallowed the interrupt."""
 
     @functools.wraps(function)
-    def wrapper(*args: Any, **kwargs: Any) -> int:
+    def wrapper(*args: object, **kwargs: object) -> int:
         terraform.forget_killed()
         with interrupts.handling():
             try:
@@ -73,7 +73,7 @@ def guarded(function: Callable[..., int]) -> Callable[..., int]:
 _on_interrupt: list[Callable[[], list[str]]] = []
 
 
-def _interruptible(function: Callable[..., int], *args: Any, **kwargs: Any) -> int:
+def _interruptible(function: Callable[..., int], *args: object, **kwargs: object) -> int:
     code = 0
     try:
         code = function(*args, **kwargs)
@@ -149,7 +149,7 @@ def _watch_locks(ctx: targets.TargetContext, components: list[Component]) -> Non
 
     def held() -> list[str]:
         try:
-            locks = state_backend.held_locks(ctx.session, ctx.env,
+            locks = state_backend.held_locks(ctx.live_session, ctx.env,
                                              [c.state_key for c in components])
         except Exception as error:  # the target may be gone too
             return [f"could not check the state locks: {error}"]
@@ -306,7 +306,7 @@ def unlock(env: str, component: str, target: str | None, lock_id: str) -> int:
     from bbws_infra import doctor as health
 
     _, _, ctx = _prepare(env, component, target)
-    held = health.lock_info(ctx.session, ctx.env, components[0])
+    held = health.lock_info(ctx.live_session, ctx.env, components[0])
     if held is None:
         raise UserError(f"The state of {components[0].name} in {env} is not locked; nothing "
                         "to release.")

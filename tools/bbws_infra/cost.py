@@ -22,13 +22,13 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
 from bbws_infra.errors import InputFileError, OperationError, UserError
 from bbws_infra.paths import REPO_ROOT, relative_name
-from bbws_infra.untyped import JsonObject
+from bbws_infra.untyped import Json, JsonObject, JsonPath
 
 PRICES_PATH = REPO_ROOT / "pricing" / "prices.json"
 
@@ -98,10 +98,10 @@ def _read(path: Path, rel: str) -> str:
         raise InputFileError(rel, None, f"cannot be read ({error}).") from None
 
 
-def _key_lines(node: yaml.Node, rel: str, path: tuple = ()) -> dict[tuple, int]:
+def _key_lines(node: yaml.Node, rel: str, path: JsonPath = ()) -> dict[JsonPath, int]:
     """Line of every mapping key by its path (keys as found). A key set twice is an error here
     because YAML loaders silently keep the last value."""
-    lines: dict[tuple, int] = {path: node.start_mark.line + 1}
+    lines: dict[JsonPath, int] = {path: node.start_mark.line + 1}
     if isinstance(node, yaml.MappingNode):
         seen: dict[Any, int] = {}
         for key_node, value_node in node.value:
@@ -120,7 +120,7 @@ def _key_lines(node: yaml.Node, rel: str, path: tuple = ()) -> dict[tuple, int]:
     return lines
 
 
-def _load_yaml(path: Path) -> tuple[Any, dict[tuple, int], str]:
+def _load_yaml(path: Path) -> tuple[Json, dict[JsonPath, int], str]:
     """The document, the line of each key path, and the file's repository-relative name."""
     rel = relative_name(path)
     text = _read(path, rel)
@@ -144,7 +144,7 @@ def _load_yaml(path: Path) -> tuple[Any, dict[tuple, int], str]:
     return data, lines, rel
 
 
-def _load_json(path: Path) -> tuple[Any, dict[tuple, int], str]:
+def _load_json(path: Path) -> tuple[Json, dict[JsonPath, int], str]:
     """Like _load_yaml for JSON: values from the json module (exact JSON semantics), key lines
     from composing the same text as YAML (JSON as written here is also YAML)."""
     rel = relative_name(path)
@@ -160,7 +160,7 @@ def _load_json(path: Path) -> tuple[Any, dict[tuple, int], str]:
     return data, lines, rel
 
 
-def _number(value: Any, rel: str, line: int | None, what: str, *, positive: bool = False
+def _number(value: Json, rel: str, line: int | None, what: str, *, positive: bool = False
             ) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         hint = ""
@@ -176,7 +176,7 @@ def _number(value: Any, rel: str, line: int | None, what: str, *, positive: bool
     return float(value)
 
 
-def _mapping(value: Any, rel: str, line: int | None, what: str) -> JsonObject:
+def _mapping(value: Json, rel: str, line: int | None, what: str) -> JsonObject:
     if not isinstance(value, dict):
         raise InputFileError(rel, line, f"{what} must be a mapping of keys to values.")
     return value
@@ -185,7 +185,7 @@ def _mapping(value: Any, rel: str, line: int | None, what: str) -> JsonObject:
 # --- Usage file ------------------------------------------------------------------------------
 
 
-def _top_level(data: Any, rel: str, lines: dict[tuple, int], kind: str,
+def _top_level(data: Json, rel: str, lines: dict[JsonPath, int], kind: str,
                allowed: tuple[str, ...]) -> JsonObject:
     """The file's top-level mapping, refusing any key but the allowed ones."""
     top = _mapping(data, rel, 1, "The file")
@@ -234,8 +234,8 @@ def _wildcard(pattern: str) -> re.Pattern[str]:
     return re.compile(r'\[[^\]]*\]'.join(re.escape(part) for part in pattern.split("[*]")))
 
 
-def _usage_values(raw: Any, resource_type: str, rel: str, lines: dict[tuple, int],
-                  path: tuple) -> dict[str, float]:
+def _usage_values(raw: Json, resource_type: str, rel: str, lines: dict[JsonPath, int],
+                  path: JsonPath) -> dict[str, float]:
     # An empty entry is allowed: infracost's --sync-usage-file writes them commented out.
     allowed = USAGE_KEYS[resource_type]
     groups = {key.split(".")[0] for key in allowed if "." in key}
@@ -361,7 +361,7 @@ def load_prices(path: Path = PRICES_PATH) -> PriceTable:
     return PriceTable(rel, "USD", regions)
 
 
-def _price(raw: Any, rel: str, lines: dict[tuple, int], path: tuple) -> Price:
+def _price(raw: Json, rel: str, lines: dict[JsonPath, int], path: JsonPath) -> Price:
     what = f"{path[1]} {path[2]}"
     entry = _mapping(raw, rel, lines.get(path), what)
     for name in entry:
@@ -466,7 +466,7 @@ def _region_resolver(plan: JsonObject) -> Callable[[str], str]:
     return region_of
 
 
-def _block(after: JsonObject, name: str) -> list:
+def _block(after: JsonObject, name: str) -> list[Json]:
     value = after.get(name)
     return value if isinstance(value, list) else []
 
@@ -703,7 +703,7 @@ def run_infracost(plan_json_path: Path, usage_path: Path) -> JsonObject:
         raise OperationError(f"infracost breakdown failed for {plan_json_path} (exit "
                              f"{done.returncode}).", details=done.stderr)
     try:
-        return json.loads(done.stdout)
+        return cast(JsonObject, json.loads(done.stdout))
     except json.JSONDecodeError:
         raise OperationError("infracost printed no JSON.", details=done.stdout[-2000:]) from None
 
@@ -738,7 +738,7 @@ def _from_infracost(result: JsonObject, plan: JsonObject, env_name: str,
 # --- Entry point -----------------------------------------------------------------------------
 
 
-def price_saved_plans(env_name: str, plan_jsons: dict[str, dict], *,
+def price_saved_plans(env_name: str, plan_jsons: dict[str, JsonObject], *,
                       usage_file: Path | None = None, prices_file: Path | None = None,
                       use_infracost: bool | None = None) -> CostReport:
     """Price each component's plan JSON (component name -> `terraform show -json` output)

@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import cast
 
 from rich.console import Console
 
@@ -54,7 +54,7 @@ from bbws_infra.errors import NothingApplied, OperationError, UserError
 from bbws_infra.paths import REPO_ROOT
 from bbws_infra.plan_summary import PlanSummary, summarise
 from bbws_infra.registry import PROMOTION_ORDER, Component, Environment, load_environment
-from bbws_infra.untyped import JsonObject, Session
+from bbws_infra.untyped import Client, JsonObject, Session
 
 DEFAULT_MAX_AGE = "24h"
 # Clocks of the machine that planned and the one that applies may differ by this much.
@@ -110,7 +110,7 @@ class ApprovedBundle:
     @functools.cached_property
     def plan_json(self) -> JsonObject:
         """The plan's JSON, read once (its hash was checked in round 1)."""
-        return json.loads((self.directory / bundle.PLAN_JSON).read_text())
+        return cast(JsonObject, json.loads((self.directory / bundle.PLAN_JSON).read_text()))
 
     @property
     def protected_types_removed(self) -> list[str]:
@@ -350,7 +350,7 @@ def pre_deploy_backups(session: Session, env: Environment, item: ApprovedBundle)
     return arns
 
 
-def _wait_available(dynamodb: Any, arn: str) -> None:
+def _wait_available(dynamodb: Client, arn: str) -> None:
     deadline = time.monotonic() + BACKUP_WAIT_S
     while True:
         status = dynamodb.describe_backup(BackupArn=arn)["BackupDescription"][
@@ -376,11 +376,11 @@ def apply(request: DeployRequest, console: Console,
     ctx = targets.prepare(request.target, request.env, request.source)
     on_ready(ctx)
     targets.stage(ctx, [item.component for item in approved])
-    states = check_state(ctx.session, request, approved)
-    check_release_order(request, ctx.session, approved)
-    check_protection_kept(request, ctx.session, approved)
+    states = check_state(ctx.live_session, request, approved)
+    check_release_order(request, ctx.live_session, approved)
+    check_protection_kept(request, ctx.live_session, approved)
     # every backup before any apply: one that fails stops the whole deployment
-    backups = {item.name: pre_deploy_backups(ctx.session, request.env, item)
+    backups = {item.name: pre_deploy_backups(ctx.live_session, request.env, item)
                for item in approved}
 
     def one(item: ApprovedBundle, report: operations.Report) -> operations.Outcome:
@@ -451,18 +451,18 @@ def _deploy_one(request: DeployRequest, ctx: targets.TargetContext, item: Approv
     def check(shown: JsonObject) -> None:
         # Under the component's lock, right before Terraform applies: a racing apply of the
         # same bundle that went first moved the state, and this one applies nothing.
-        now = remote_state(ctx.session, env, item.component)
+        now = remote_state(ctx.live_session, env, item.component)
         if (now.lineage, now.serial) != (before.lineage, before.serial):
             raise StateMoved(
                 f"Another apply changed the state of {item.name} in {env.name} (serial "
                 f"{before.serial} to {now.serial}) while this one waited; this run applied "
                 f"nothing; see invoke history --env {env.name} --component {item.name}.")
-        summary = check_applied_plan(request, ctx.session, item, shown, backups)
+        summary = check_applied_plan(request, ctx.live_session, item, shown, backups)
         heading = f"{item.name} in {env.name} ({request.target}), applying now"
         console.print(summary.text(heading, plan_guard.removals(summary)
                                    if env.deletion_protection else None),
                       markup=False, highlight=False, end="")
-        ledger.write_intent(ctx.session, env, _record(
+        ledger.write_intent(ctx.live_session, env, _record(
             request, item, before, before, started, ledger.STARTED, ledger.SKIPPED, backups))
         applied_summary.append(summary)
 
@@ -475,7 +475,7 @@ def _deploy_one(request: DeployRequest, ctx: targets.TargetContext, item: Approv
         raise  # a guard refused the plan before Terraform applied it: nothing is recorded
     except BaseException as error:  # recorded below, then raised again
         failure = error
-    after = remote_state(ctx.session, env, item.component)
+    after = remote_state(ctx.live_session, env, item.component)
     checks: list[verify.Check] = []
     verification = ledger.SKIPPED
     if failure is None:
@@ -488,7 +488,7 @@ def _deploy_one(request: DeployRequest, ctx: targets.TargetContext, item: Approv
         else ledger.NOT_APPLIED)
     entry = _record(request, item, before, after, started, result, verification, backups,
                     failed_checks=[c.name for c in checks if not c.ok], error=failure)
-    ledger.write(ctx.session, env, entry)
+    ledger.write(ctx.live_session, env, entry)
     if failure is not None:
         raise failure
     if verification == ledger.FAILED:

@@ -92,7 +92,8 @@ def _recorded_digest(svg: Path) -> tuple[str, str] | None:
 def problems(root: Path = REPO_ROOT) -> list[DocProblem]:
     """Names and rendered SVGs, without a browser: every block named once, its SVG present and
     made from its current source, no SVG left from a removed block."""
-    found, seen = [], {}
+    found: list[DocProblem] = []
+    seen: dict[str, str] = {}
     for diagram in diagrams(root):
         where = (diagram.file, diagram.line)
         if diagram.name is None:

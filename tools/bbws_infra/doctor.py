@@ -68,8 +68,9 @@ def _digest_id(env: Environment, component: Component) -> str:
 def _get_item(session: Session, env: Environment, lock_id: str) -> JsonObject | None:
     dynamodb = session.client("dynamodb", region_name=env.region)
     # consistent: a lock taken or released a moment ago must show as it is now
-    return dynamodb.get_item(TableName=env.lock_table, ConsistentRead=True,
-                             Key={"LockID": {"S": lock_id}}).get("Item")
+    item: JsonObject | None = dynamodb.get_item(TableName=env.lock_table, ConsistentRead=True,
+                                                Key={"LockID": {"S": lock_id}}).get("Item")
+    return item
 
 
 # Terraform writes Created as Go's time.Time: "2026-11-26 09:41:47.346926238 +0000 UTC" in
@@ -153,7 +154,7 @@ def _restore_fix(env: Environment, component: Component) -> str:
 
 
 def _read_state(session: Session, env: Environment, component: Component
-                ) -> tuple[Finding, tuple[bytes, str | None] | None, dict | None]:
+                ) -> tuple[Finding, tuple[bytes, str | None] | None, JsonObject | None]:
     """The "state readable" finding, the object (when there is one) and its parsed document
     (when it parses)."""
     name = component.name

@@ -26,6 +26,7 @@ import tomllib
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
+from json.decoder import scanstring  # type: ignore[attr-defined]  # undeclared in typeshed, public since 2.6
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ from bbws_infra import registry, tables
 from bbws_infra.errors import OperationError, UserError
 from bbws_infra.findings import Finding
 from bbws_infra.paths import REPO_ROOT, file_lock, install_once, relative_name, work_dir
-from bbws_infra.untyped import JsonObject
+from bbws_infra.untyped import Json, JsonObject, JsonPath
 
 WORKFLOWS_DIR = Path(".github") / "workflows"
 BLOCKING_SEVERITIES = frozenset({"HIGH", "CRITICAL"})
@@ -138,7 +139,7 @@ def _unstage(finding: GateFinding, stage: Path) -> GateFinding:
 
 
 def _run_tool(argv: list[str], cwd: Path, env: dict[str, str] | None = None,
-              ok_codes: Iterable[int] | None = None) -> subprocess.CompletedProcess:
+              ok_codes: Iterable[int] | None = None) -> subprocess.CompletedProcess[str]:
     name = Path(argv[0]).name
     try:
         done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True,
@@ -159,7 +160,7 @@ def _last_line(text: str) -> str:
     return (errors or lines or ["no output"])[-1]
 
 
-def _json_output(done: subprocess.CompletedProcess, tool: str) -> Any:
+def _json_output(done: subprocess.CompletedProcess[str], tool: str) -> Json:
     try:
         return json.loads(done.stdout)
     except json.JSONDecodeError:
@@ -425,7 +426,7 @@ def json_path_line(text: str, where: str) -> int:
     nearest ancestor found; 0 when the document does not parse."""
     wanted = tuple(int(i) if i else k or q for k, i, q in
                    re.findall(r"\.([^.\[\]]+)|\[(\d+)\]|\['([^']*)'\]", where))
-    lines: dict[tuple[Any, ...], int] = {}
+    lines: dict[JsonPath, int] = {}
     try:
         _index_json(text, _skip(text, 0), (), lines)
     except (ValueError, IndexError):
@@ -442,7 +443,7 @@ def _skip(text: str, at: int) -> int:
     return at
 
 
-def _index_json(text: str, at: int, path: tuple[Any, ...], lines: JsonObject) -> int:
+def _index_json(text: str, at: int, path: JsonPath, lines: dict[JsonPath, int]) -> int:
     """Record the line where each value starts; returns the offset after the value."""
     lines[path] = text.count("\n", 0, at) + 1
     char = text[at]
@@ -451,7 +452,7 @@ def _index_json(text: str, at: int, path: tuple[Any, ...], lines: JsonObject) ->
         at = _skip(text, at + 1)
         while text[at] != closing:
             if char == "{":
-                key, at = json.decoder.scanstring(text, at + 1)
+                key, at = scanstring(text, at + 1)
                 at = _skip(text, at)
                 if text[at] != ":":
                     raise ValueError("expected ':'")
@@ -464,7 +465,7 @@ def _index_json(text: str, at: int, path: tuple[Any, ...], lines: JsonObject) ->
                 at = _skip(text, at + 1)
         return at + 1
     if char == '"':
-        return json.decoder.scanstring(text, at + 1)[1]
+        return scanstring(text, at + 1)[1]
     match = re.compile(r"[^,\]\}\s]+").match(text, at)
     if not match:
         raise ValueError("unexpected character")

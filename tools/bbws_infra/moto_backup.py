@@ -86,13 +86,17 @@ class Selection:
 def _selections(backend: BackupBackend) -> dict[str, dict[str, Selection]]:
     """Selections per plan id. Kept in the backend's own __dict__, so moto's reset (which
     clears that dict) forgets them with everything else."""
-    return backend.__dict__.setdefault("bbws_selections", {})
+    selections: dict[str, dict[str, Selection]] = backend.__dict__.setdefault(
+        "bbws_selections", {})
+    return selections
 
 
 def _versions(backend: BackupBackend) -> dict[str, dict[str, Plan]]:
     """Earlier versions of each plan (plan id -> version id -> snapshot), for GetBackupPlan
     with an old VersionId."""
-    return backend.__dict__.setdefault("bbws_plan_versions", {})
+    versions: dict[str, dict[str, Plan]] = backend.__dict__.setdefault(
+        "bbws_plan_versions", {})
+    return versions
 
 
 def _live_plan(backend: BackupBackend, plan_id: str) -> Plan | None:

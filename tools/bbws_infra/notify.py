@@ -14,7 +14,6 @@ import os
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from typing import Any
 
 from bbws_infra.errors import OperationError, UserError
 from bbws_infra.untyped import JsonObject
@@ -90,7 +89,7 @@ def message(event: Event) -> JsonObject:
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
     # A redirect would resend the message (or a GET without it) elsewhere; Slack never
     # redirects a webhook, so the 3xx itself is reported as the answer.
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
         return None
 
 

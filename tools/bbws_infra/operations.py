@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from bbws_infra import bundle, interrupts, plan_guard, terraform
 from bbws_infra.paths import file_lock, files_digest, work_dir
@@ -111,7 +112,7 @@ def _release_own_stale_lock(ctx: TargetContext, component: Component,
 
     if not ctx.recover_own_locks or "Error acquiring the state lock" not in error.details:
         return False
-    held = doctor.lock_info(ctx.session, ctx.env, component)
+    held = doctor.lock_info(ctx.live_session, ctx.env, component)
     ours = f"{getpass.getuser()}@{socket.gethostname()}"
     if held is None or held.age_s is None or held.who != ours \
             or held.age_s > time.time() - started + 1:
@@ -194,7 +195,7 @@ def speculative_plan(ctx: TargetContext, component: Component, refresh_only: boo
     lock, no saved plan left behind; the plan JSON."""
     with _scratch_plan_file() as binary:
         _, shown = _run(ctx, component, _speculative(ctx, binary, refresh_only), report)
-        return json.loads(shown.stdout)
+        return cast(JsonObject, json.loads(shown.stdout))
 
 
 def apply_saved_plan(ctx: TargetContext, component: Component, plan_file: Path,
@@ -218,7 +219,7 @@ def apply_saved_plan(ctx: TargetContext, component: Component, plan_file: Path,
     with _scratch_plan_file() as binary:
         *_, shown = _run(ctx, component, [*commands, *_speculative(ctx, binary, False)],
                          report)
-        return json.loads(shown.stdout)
+        return cast(JsonObject, json.loads(shown.stdout))
 
 
 def _state(ctx: TargetContext, component: Component, *args: str) -> terraform.Result:
@@ -233,7 +234,7 @@ def state_list(ctx: TargetContext, component: Component) -> list[str]:
 
 def state_pull(ctx: TargetContext, component: Component) -> JsonObject:
     """The component's current remote state document."""
-    return json.loads(_state(ctx, component, "pull").stdout)
+    return cast(JsonObject, json.loads(_state(ctx, component, "pull").stdout))
 
 
 def state_push(ctx: TargetContext, component: Component, state_file: Path) -> None:

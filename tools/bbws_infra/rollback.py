@@ -131,9 +131,9 @@ def restore_state(rollback: Rollback, target: str) -> deploy.RemoteState:
     env, item = rollback.env, rollback.component
     ctx = targets.prepare(target, env)
     targets.stage(ctx, [item])
-    before = deploy.remote_state(ctx.session, env, item)
+    before = deploy.remote_state(ctx.live_session, env, item)
     started = bundle.now_iso()
-    _, old = state_versions.document(ctx.session, env, item, rollback.version.version_id)
+    _, old = state_versions.document(ctx.live_session, env, item, rollback.version.version_id)
     assert old is not None  # checked in prepare
     # a serial one above the current one: what state push accepts without -force
     document = {**old, "serial": max(rollback.current.serial or 0, old.get("serial", 0)) + 1}
@@ -141,8 +141,8 @@ def restore_state(rollback: Rollback, target: str) -> deploy.RemoteState:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(document, indent=2) + "\n")
     operations.state_push(ctx, item, path)
-    after = deploy.remote_state(ctx.session, env, item)
-    ledger.write(ctx.session, env, ledger.Record(
+    after = deploy.remote_state(ctx.live_session, env, item)
+    ledger.write(ctx.live_session, env, ledger.Record(
         env=env.name, component=item.name, action="rollback", target=target,
         commit=rollback.commit, dirty=False, inputs_sha256="", bundle_sha256="",
         state_before=before.point(), state_after=after.point(), who=bundle.who(),

@@ -127,7 +127,7 @@ def run(title: str, items: list[Any], operation: Operation,
             row.finished = time.monotonic()
 
     executor = ThreadPoolExecutor(max_workers=max_workers(len(rows)))
-    futures: list[Future] = []
+    futures: list[Future[None]] = []
     try:
         for row in rows:  # Ctrl-C may come while submitting: keep what was submitted
             futures.append(executor.submit(work, row))

@@ -14,7 +14,6 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 from jsonschema import Draft202012Validator, FormatChecker
@@ -23,7 +22,7 @@ from referencing.exceptions import Unresolvable
 
 from bbws_infra.findings import Finding
 from bbws_infra.paths import REPO_ROOT
-from bbws_infra.untyped import JsonObject
+from bbws_infra.untyped import Json, JsonObject
 
 DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
 MAX_GSIS = 20
@@ -268,11 +267,11 @@ def validate_all(repo_root: Path = REPO_ROOT) -> list[Finding]:
 
 
 def validate_item(
-    path_or_definition: Path | str | TableDefinition | Mapping[str, Any], item: Any
+    path_or_definition: Path | str | TableDefinition | Mapping[str, Json], item: Json
 ) -> list[str]:
     """Problems of one item against a schema (file, loaded definition or schema dict)."""
     if isinstance(path_or_definition, TableDefinition):
-        schema: Mapping[str, Any] = path_or_definition.schema
+        schema: Mapping[str, Json] = path_or_definition.schema
     elif isinstance(path_or_definition, Mapping):
         schema = path_or_definition
     else:
@@ -284,7 +283,7 @@ def validate_item(
 # --- checks --------------------------------------------------------------------------------
 
 
-def _read_json(path: Path) -> Any:
+def _read_json(path: Path) -> Json:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
@@ -456,7 +455,7 @@ def _example_problems(schema: JsonObject) -> list[Problem]:
     return problems
 
 
-def _item_problems(validator: Draft202012Validator, item: Any, prefix: str) -> list[Problem]:
+def _item_problems(validator: Draft202012Validator, item: Json, prefix: str) -> list[Problem]:
     return sorted(_explain(error, prefix) for error in validator.iter_errors(item))
 
 
@@ -510,7 +509,7 @@ def _jsonpath(prefix: str, parts: Iterable[str | int]) -> str:
     return out
 
 
-def _declared_type(schema: JsonObject, node: Any) -> tuple[Any, Any]:
+def _declared_type(schema: JsonObject, node: Json) -> tuple[Json, Json]:
     """(type, contentEncoding) of a property, following local $refs."""
     for _ in range(16):
         if not isinstance(node, dict):
@@ -525,7 +524,7 @@ def _declared_type(schema: JsonObject, node: Any) -> tuple[Any, Any]:
     return None, None
 
 
-def _attribute_type(schema: JsonObject, node: Any) -> str | None:
+def _attribute_type(schema: JsonObject, node: Json) -> str | None:
     """DynamoDB key type (S, N, B) of a property, or None if it cannot be a key."""
     declared, encoding = _declared_type(schema, node)
     if declared == "string":

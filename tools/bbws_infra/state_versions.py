@@ -52,7 +52,7 @@ def current_object(session: Session, env: Environment, component: Component
 
 
 def document(session: Session, env: Environment, component: Component, version_id: str
-             ) -> tuple[bytes, dict | None]:
+             ) -> tuple[bytes, JsonObject | None]:
     """One version's bytes and its parsed document (None when it is not JSON)."""
     body = session.client("s3", region_name=env.region).get_object(
         Bucket=env.state_bucket, Key=component.state_key, VersionId=version_id)["Body"].read()
@@ -85,15 +85,15 @@ def versions(session: Session, env: Environment, component: Component,
     result = []
     for item in _listed(session, env, component.state_key)[:limit]:
         _, parsed = document(session, env, component, item["VersionId"])
-        record = by_version.get(item["VersionId"])
+        claimed = by_version.get(item["VersionId"])
         result.append(StateVersion(
             version_id=item["VersionId"],
             last_modified=item["LastModified"].isoformat(timespec="seconds"),
             size=int(item.get("Size", 0)), current=bool(item.get("IsLatest")),
             serial=int(parsed.get("serial", 0)) if parsed is not None else None,
             lineage=str(parsed.get("lineage", "")) if parsed is not None else "",
-            commit=record.commit if record else "", action=record.action if record else "",
-            recorded_at=record.finished_at if record else ""))
+            commit=claimed.commit if claimed else "", action=claimed.action if claimed else "",
+            recorded_at=claimed.finished_at if claimed else ""))
     return result
 
 

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from bbws_infra import sandbox, source_files, tfvars
 from bbws_infra.errors import UserError
@@ -32,7 +32,7 @@ from bbws_infra.registry import (
     provider_aliases,
 )
 from bbws_infra.terraform import cli_config, plugin_cache_dir
-from bbws_infra.untyped import JsonObject, Session
+from bbws_infra.untyped import Json, JsonObject, Session
 
 OVERRIDE_FILE = "zz_target_override.tf"
 DR_OVERRIDE_FILE = "zz_dr_provider_override.tf"
@@ -61,6 +61,14 @@ class TargetContext:
     recover_own_locks: bool = False
     # This command's own staged copy of the source (set by stage()).
     staged: Path | None = None
+
+    @property
+    def live_session(self) -> Session:
+        """The session of a context that reaches its target (every target's context has one;
+        only a context built by hand, for static checks, has none)."""
+        if self.session is None:
+            raise RuntimeError("this context reaches no target: it has no AWS session")
+        return self.session
 
     @property
     def stage_dir(self) -> Path:
@@ -102,7 +110,7 @@ def base_env(offline: bool) -> dict[str, str]:
     return env
 
 
-def hcl_value(value: Any) -> str:
+def hcl_value(value: Json) -> str:
     """Render a Python value as an HCL literal (strings, bools, numbers, lists, maps)."""
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -212,7 +220,8 @@ class AwsTarget:
         that state bucket's policy lets read ledger/ (docs/release.md)."""
         import boto3
 
-        return boto3.Session(region_name=env.region)
+        session: Session = boto3.Session(region_name=env.region)
+        return session
 
 
 TARGET_IMPLEMENTATIONS = {t.name: t for t in (SandboxTarget(), AwsTarget())}

@@ -23,7 +23,6 @@ import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
 
 import chevron
 import html5lib
@@ -32,7 +31,7 @@ from html5lib.constants import E as HTML5LIB_MESSAGES
 
 from bbws_infra.findings import Finding
 from bbws_infra.paths import REPO_ROOT
-from bbws_infra.untyped import JsonObject
+from bbws_infra.untyped import Json, JsonObject
 
 TEMPLATE_ROOT = Path("s3/templates")
 CONTRACTS = TEMPLATE_ROOT / "contracts.json"
@@ -332,7 +331,7 @@ def _rel(path: Path, repo_root: Path) -> str:
     return path.relative_to(repo_root).as_posix()
 
 
-def _json_path(parts: Any) -> str:
+def _json_path(parts: Json) -> str:
     return "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts)
 
 
@@ -354,7 +353,7 @@ def load_contracts(repo_root: Path = REPO_ROOT) -> tuple[list[Contract] | None, 
     return (None if findings else document["templates"]), findings
 
 
-def _sample_values(context: Any, path: str) -> list[Any] | None:
+def _sample_values(context: Json, path: str) -> list[Json] | None:
     """Every value at `path` (lists are transparent), or None when an element lacks it."""
     values = [context]
     for segment in path.split("."):
@@ -368,7 +367,7 @@ def _sample_values(context: Any, path: str) -> list[Any] | None:
     return values
 
 
-def _sample_leaves(value: Any, path: str, where: str) -> list[tuple[str, str]]:
+def _sample_leaves(value: Json, path: str, where: str) -> list[tuple[str, str]]:
     """(data path, JSON path) of every scalar in a sample context."""
     if isinstance(value, dict):
         return [leaf for key, item in value.items()

@@ -10,14 +10,13 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
 
 import hcl2
 from lark.exceptions import UnexpectedInput
 
 from bbws_infra.errors import InputFileError
 from bbws_infra.paths import relative_name
-from bbws_infra.untyped import JsonObject
+from bbws_infra.untyped import Json, JsonObject
 
 _SIMPLE_TYPES = {"string": str, "number": (int, float), "bool": bool}
 _REGEX_RULE = re.compile(r'^\$\{can\(regex\("((?:[^"\\]|\\.)*)", var\.(\w+)\)\)\}$')
@@ -48,7 +47,7 @@ def parse_file(path: Path, repo_root: Path) -> JsonObject:
         raise InputFileError(rel, None, f"is not valid HCL ({error}).") from None
 
 
-def plain(value: Any) -> Any:
+def plain(value: Json) -> Json:
     """python-hcl2 keeps string quotes and marks blocks: undo both."""
     if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
         return json.loads(value)
@@ -78,7 +77,7 @@ def line_of(path: Path, name: str) -> int | None:
     return assignments(path).get(name, [None])[0]
 
 
-def _unquoted(raw: Any) -> bool:
+def _unquoted(raw: Json) -> bool:
     """Whether a raw python-hcl2 value holds a bare word or an expression: python-hcl2 keeps
     the quotes of a string literal, so an unquoted string is `region = af-south-1`."""
     if isinstance(raw, str):
@@ -111,7 +110,7 @@ def declared_variables(variables_tf: Path, repo_root: Path) -> dict[str, JsonObj
     return declared
 
 
-def _type_problem(expected: str, value: Any) -> str | None:
+def _type_problem(expected: str, value: Json) -> str | None:
     if isinstance(value, str) and value.startswith("${"):
         return "must be a literal value (strings in double quotes), not an expression"
     kind = expected.removeprefix("${").removesuffix("}")

@@ -22,3 +22,6 @@ class Session(Protocol):
     same)."""
 
     def client(self, service: str, /, region_name: str | None = None) -> Client: ...
+
+# Where a value sits in a decoded document: keys and list indexes, from the top.
+JsonPath = tuple[str | int, ...]

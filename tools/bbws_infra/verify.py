@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
@@ -25,7 +25,7 @@ from bbws_infra.paths import REPO_ROOT
 from bbws_infra.plan_summary import summarise
 from bbws_infra.registry import Component, Environment
 from bbws_infra.schemas import TableDefinition, load_table_definition
-from bbws_infra.untyped import JsonObject, Session
+from bbws_infra.untyped import Client, Json, JsonObject, Session
 
 if TYPE_CHECKING:
     from bbws_infra.targets import TargetContext
@@ -96,7 +96,7 @@ class _Checks(list[Check]):
                           str(expected) == str(found)))
 
 
-def _get(call: Callable[..., JsonObject], **kwargs: Any) -> JsonObject | None:
+def _get(call: Callable[..., JsonObject], **kwargs: object) -> JsonObject | None:
     """The response, or None when AWS says the thing does not exist."""
     try:
         return call(**kwargs)
@@ -106,7 +106,7 @@ def _get(call: Callable[..., JsonObject], **kwargs: Any) -> JsonObject | None:
         raise
 
 
-def _pages(client: Any, operation: str, key: str, **kwargs: Any) -> list[Any]:
+def _pages(client: Client, operation: str, key: str, **kwargs: object) -> list[Json]:
     return [item for page in client.get_paginator(operation).paginate(**kwargs)
             for item in page.get(key, [])]
 
@@ -274,7 +274,7 @@ def _vault_of(arn: str, account_id: str) -> str:
     return f"{parts[6]} in {where}"
 
 
-def _find_plan(backup: Any, name: str) -> JsonObject | None:
+def _find_plan(backup: Client, name: str) -> JsonObject | None:
     for summary in _pages(backup, "list_backup_plans", "BackupPlansList"):
         if summary.get("BackupPlanName") == name:
             return summary
@@ -330,7 +330,7 @@ def _copies(rule: JsonObject, account_id: str) -> str:
         f"{_days(a.get('Lifecycle', {}).get('DeleteAfterDays'))}" for a in actions) or NONE
 
 
-def _selected(backup: Any, plan_id: str, table_arn: str) -> bool:
+def _selected(backup: Client, plan_id: str, table_arn: str) -> bool:
     for selection in _pages(backup, "list_backup_selections", "BackupSelectionsList",
                             BackupPlanId=plan_id):
         detail = backup.get_backup_selection(BackupPlanId=plan_id,
@@ -430,7 +430,7 @@ def _bucket_component(session: Session, env: Environment, component: Component,
     return checks
 
 
-def _bucket_checks(checks: _Checks, s3: Any, bucket: _Bucket, tags: dict[str, str]) -> bool:
+def _bucket_checks(checks: _Checks, s3: Client, bucket: _Bucket, tags: dict[str, str]) -> bool:
     """The settings every modules/s3_bucket bucket has; returns whether the bucket exists."""
     name, what = bucket.name, f"bucket {bucket.name}"
     exists = _get(s3.head_bucket, Bucket=name) is not None
@@ -489,7 +489,7 @@ def _lifecycle_days(rules: list[JsonObject], member: str, field: str) -> str:
     return ", ".join(_days(d) for d in days) or NONE
 
 
-def _listed(value: object) -> list[Any]:
+def _listed(value: object) -> list[Json]:
     return value if isinstance(value, list) else [value]
 
 
@@ -512,7 +512,7 @@ def _denies_plain_http(statement: JsonObject, bucket: str) -> bool:
             and {bucket, f"{bucket}/*"} <= resources and _listed(secure) == ["false"])
 
 
-def _log_delivery(s3: Any, log_bucket: str) -> str:
+def _log_delivery(s3: Client, log_bucket: str) -> str:
     """Whom the log bucket lets the logging service write for (its aws:SourceArn)."""
     for statement in _statements(_get(s3.get_bucket_policy, Bucket=log_bucket)):
         principal = statement.get("Principal")
@@ -544,7 +544,7 @@ def _content(data: bytes) -> str:
     return f"{len(data)} B, sha256 {hashlib.sha256(data).hexdigest()[:12]}"
 
 
-def _object_checks(checks: _Checks, s3: Any, bucket: str, exists: bool,
+def _object_checks(checks: _Checks, s3: Client, bucket: str, exists: bool,
                    files: dict[str, Path], content_types: dict[str, str]) -> None:
     """Each template file equals its object (bytes, content type); any other object fails."""
     listed = {o["Key"]: o for o in _pages(s3, "list_objects_v2", "Contents", Bucket=bucket)
@@ -577,14 +577,14 @@ def deployed_checks(ctx: TargetContext, component: Component,
     if plan_json is None:
         plan_json = operations.speculative_plan(ctx, component, report=report)
     report("check resources")
-    checks = resource_checks(ctx.session, ctx.env, component, ctx.source)
+    checks = resource_checks(ctx.live_session, ctx.env, component, ctx.source)
     summary = summarise(plan_json)
     pending = [c.address for c in summary.changes]
     found = summary.counts
     if pending:
         found += ": " + ", ".join(pending[:3]) + (", ..." if len(pending) > 3 else "")
     checks.append(Check(component.name, PENDING, NO_CHANGES, found, not summary.has_changes))
-    checks += policy_checks(ctx.session, ctx.env, component, plan_json)
+    checks += policy_checks(ctx.live_session, ctx.env, component, plan_json)
     return checks
 
 
@@ -597,7 +597,7 @@ def _planned(module: JsonObject, kind: str) -> Iterator[JsonObject]:
         yield from _planned(child, kind)
 
 
-def _normal(value: Any) -> Any:
+def _normal(value: Json) -> Json:
     """A policy document in a form two equivalent ones share: lists sorted, a list of one the
     same as its element (IAM treats "Action": "x" and ["x"] alike)."""
     if isinstance(value, dict):
