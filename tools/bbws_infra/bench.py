@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import ParamSpec
 
 from rich.console import Console
 
@@ -101,9 +102,12 @@ def goals_met(result: JsonObject) -> dict[str, bool | None]:
 # ---- measuring (inside the copy) -----------------------------------------------------------
 
 
-def _timed(function: Callable[..., object], *args: object) -> float:
+P = ParamSpec("P")
+
+
+def _timed(function: Callable[P, object], *args: P.args, **kwargs: P.kwargs) -> float:
     started = time.monotonic()
-    function(*args)
+    function(*args, **kwargs)
     return time.monotonic() - started
 
 
@@ -364,7 +368,7 @@ def run(env_name: str, repeats: int) -> JsonObject:
         if code != 0:
             raise OperationError(f"bench: the measurement failed (exit {code}): "
                                  f"{_last_line(stderr)}")
-        result = json.loads(_last_line(stdout))
+        result: JsonObject = json.loads(_last_line(stdout))
         remove_generated(copy)  # check sees the repository as committed
         result.update(_time_check(copy, work, logs, repeats))
         result.update(_time_release(copy, work, logs))

@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 import yaml
 
@@ -103,7 +103,7 @@ def _key_lines(node: yaml.Node, rel: str, path: JsonPath = ()) -> dict[JsonPath,
     because YAML loaders silently keep the last value."""
     lines: dict[JsonPath, int] = {path: node.start_mark.line + 1}
     if isinstance(node, yaml.MappingNode):
-        seen: dict[Any, int] = {}
+        seen: dict[str, int] = {}
         for key_node, value_node in node.value:
             line = key_node.start_mark.line + 1
             if not isinstance(key_node, yaml.ScalarNode):
@@ -154,7 +154,9 @@ def _load_json(path: Path) -> tuple[Json, dict[JsonPath, int], str]:
     except json.JSONDecodeError as error:
         raise InputFileError(rel, error.lineno, f"is not valid JSON: {error.msg}.") from None
     try:
-        lines = _key_lines(yaml.compose(text, Loader=yaml.SafeLoader), rel)
+        # compose gives None only for an empty text, which json.loads refused above
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        lines = _key_lines(node, rel) if node is not None else {}
     except yaml.YAMLError:
         lines = {}
     return data, lines, rel

@@ -368,7 +368,7 @@ class VerificationFailed(OperationError):
 
 def apply(request: DeployRequest, console: Console,
           on_ready: Callable[[targets.TargetContext], None] = lambda ctx: None,
-          ) -> tuple[targets.TargetContext, list[runner.Row]]:
+          ) -> tuple[targets.TargetContext, list[runner.Row[ApprovedBundle]]]:
     """Check, then apply every approved bundle, verify and record it. Raises UserError
     (nothing changed) on a refusal; returns the per-component rows. on_ready(ctx) runs once
     the target is up, before anything changes (the caller prints, watches locks)."""

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from invoke import Collection
+from invoke.collection import Collection
 from invoke.exceptions import ParseError
-from invoke.parser import Parser, ParserContext
+from invoke.parser import Parser
+from invoke.parser.context import ParserContext
 
 from bbws_infra import cli, markdown, registry
 from bbws_infra.paths import REPO_ROOT, relative_name
@@ -202,7 +203,7 @@ def check(command: DocCommand) -> str | None:
     except ParseError as error:
         return f"Invoke cannot parse it: {error}"
     if len(parsed) != 1:
-        return f"it runs {len(parsed)} tasks ({', '.join(c.name for c in parsed)}); show one."
+        return f"it runs {len(parsed)} tasks ({', '.join(str(c.name) for c in parsed)}); show one."
     missing = [f for f in cli.required_flags(_tasks()[task]) if not parsed[0].flags[f].got_value]
     if missing and not command.pattern:  # a pattern such as `invoke apply ... --no-verify`
         return f"`invoke {task}` needs {', '.join(missing)}."

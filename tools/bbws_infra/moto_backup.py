@@ -31,7 +31,6 @@ from __future__ import annotations
 import copy
 import json
 import re
-from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from moto.backup.exceptions import (
@@ -120,7 +119,8 @@ def update_backup_plan(self: BackupBackend, backup_plan_id: str,
         raise InvalidParameterValueException(msg="A backup plan needs at least one rule.")
     # moto's Plan fills each rule's defaults (windows, time zone) and RuleId: the same as
     # CreateBackupPlan gives a new plan.
-    fresh = Plan(backup_plan=copy.deepcopy(backup_plan), creator_request_id=None, backend=self)
+    fresh = Plan(backup_plan=copy.deepcopy(backup_plan),
+                 creator_request_id=plan.creator_request_id, backend=self)
     _versions(self).setdefault(backup_plan_id, {})[plan.version_id] = copy.copy(plan)
     plan.backup_plan = fresh.backup_plan
     plan.advanced_backup_settings = fresh.advanced_backup_settings
@@ -132,7 +132,7 @@ _original_get_backup_plan = BackupBackend.get_backup_plan
 _original_delete_backup_plan = BackupBackend.delete_backup_plan
 
 
-def get_backup_plan(self: BackupBackend, backup_plan_id: str, version_id: Any | None) -> Plan:
+def get_backup_plan(self: BackupBackend, backup_plan_id: str, version_id: str | None) -> Plan:
     """As moto's, and an earlier VersionId of an updated plan returns that version."""
     old = _versions(self).get(backup_plan_id, {}).get(version_id or "")
     return old if old is not None else _original_get_backup_plan(self, backup_plan_id,
@@ -206,16 +206,17 @@ def _body(response: BackupResponse) -> JsonObject:
 
 def response_update_backup_plan(self: BackupResponse) -> str:
     plan_id, _ = _ids(self)
-    plan = self.backup_backend.update_backup_plan(
-        backup_plan_id=plan_id, backup_plan=_body(self).get("BackupPlan") or {})
+    plan = update_backup_plan(self.backup_backend, backup_plan_id=plan_id,
+                              backup_plan=_body(self).get("BackupPlan") or {})
     return json.dumps(plan.to_dict())
 
 
 def response_create_backup_selection(self: BackupResponse) -> str:
     plan_id, _ = _ids(self)
     params = _body(self)
-    selection = self.backup_backend.create_backup_selection(
-        backup_plan_id=plan_id, backup_selection=params.get("BackupSelection") or {},
+    selection = create_backup_selection(
+        self.backup_backend, backup_plan_id=plan_id,
+        backup_selection=params.get("BackupSelection") or {},
         creator_request_id=params.get("CreatorRequestId"))
     return json.dumps({"SelectionId": selection.selection_id, "BackupPlanId": plan_id,
                        "CreationDate": selection.creation_date})
@@ -223,21 +224,21 @@ def response_create_backup_selection(self: BackupResponse) -> str:
 
 def response_get_backup_selection(self: BackupResponse) -> str:
     plan_id, selection_id = _ids(self)
-    selection = self.backup_backend.get_backup_selection(backup_plan_id=plan_id,
-                                                         selection_id=selection_id)
+    selection = get_backup_selection(self.backup_backend, backup_plan_id=plan_id,
+                                     selection_id=selection_id)
     return json.dumps(selection.to_get_dict())
 
 
 def response_delete_backup_selection(self: BackupResponse) -> str:
     plan_id, selection_id = _ids(self)
-    self.backup_backend.delete_backup_selection(backup_plan_id=plan_id,
-                                                selection_id=selection_id)
+    delete_backup_selection(self.backup_backend, backup_plan_id=plan_id,
+                            selection_id=selection_id)
     return "{}"
 
 
 def response_list_backup_selections(self: BackupResponse) -> str:
     plan_id, _ = _ids(self)
-    selections = self.backup_backend.list_backup_selections(backup_plan_id=plan_id)
+    selections = list_backup_selections(self.backup_backend, backup_plan_id=plan_id)
     query = parse_qs(self.parsed_url.query)
     try:
         start = int(query.get("nextToken", ["0"])[0])

@@ -222,8 +222,10 @@ def load_table_definition(path: Path) -> TableDefinition:
     ]
     keys = [spec["hashKey"], spec.get("rangeKey")]
     keys += [key for gsi in gsis for key in (gsi.hash_key, gsi.range_key)]
+    # a key attribute whose type cannot be a key was reported above (_key_problems)
     attribute_types = {
-        key: _attribute_type(schema, properties[key]) for key in dict.fromkeys(keys) if key
+        key: kind for key in dict.fromkeys(keys)
+        if key and (kind := _attribute_type(schema, properties[key])) is not None
     }
     return TableDefinition(
         table_name=spec["tableName"],
@@ -435,7 +437,7 @@ def _example_problems(schema: JsonObject) -> list[Problem]:
     examples = schema.get("examples")
     if not isinstance(examples, list) or not examples:
         return [("$.examples", "The schema has no examples; add at least one valid item.")]
-    spec = schema.get("x-dynamodb")
+    spec: Json = schema.get("x-dynamodb")
     spec = spec if _XDYNAMODB.is_valid(spec) else {}  # a broken definition is reported already
     table_keys = [spec[key] for key in ("hashKey", "rangeKey") if key in spec]
     validator = Draft202012Validator(schema, format_checker=FORMAT_CHECKER)
@@ -464,11 +466,13 @@ def _explain(error: ValidationError, prefix: str) -> Problem:
     path: list[str | int] = list(error.absolute_path)
     message = error.message
     instance = error.instance if isinstance(error.instance, Mapping) else {}
-    if error.validator == "required":
+    # jsonschema types these as "maybe unset"; for the validators below they are always set
+    schema: Mapping[str, Json] = error.schema if isinstance(error.schema, Mapping) else {}
+    if error.validator == "required" and isinstance(error.validator_value, list):
         path += [name for name in error.validator_value if name not in instance][:1]
     elif error.validator == "additionalProperties":
-        declared = error.schema.get("properties", {})
-        patterns = error.schema.get("patternProperties", {})
+        declared = schema.get("properties", {})
+        patterns = schema.get("patternProperties", {})
         path += [
             name
             for name in instance
@@ -485,11 +489,11 @@ def _explain(error: ValidationError, prefix: str) -> Problem:
             f"{', '.join(map(repr, forbidden))} must not be present in this item "
             "(forbidden by the schema's if/then/else rule)"
         )
-    custom = error.schema.get("x-error") if isinstance(error.schema, Mapping) else None
+    custom = schema.get("x-error")
     if isinstance(custom, Mapping):
         custom = custom.get(error.validator)
     if custom:
-        count = len(error.instance) if isinstance(error.instance, list | JsonObject | str) else 0
+        count = len(error.instance) if isinstance(error.instance, list | dict | str) else 0
         message = custom.format(value=error.instance, count=count)
     return _jsonpath(prefix, path), message if message.endswith(".") else f"{message}."
 

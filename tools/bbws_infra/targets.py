@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from bbws_infra import sandbox, source_files, tfvars
 from bbws_infra.errors import UserError
@@ -33,6 +33,9 @@ from bbws_infra.registry import (
 )
 from bbws_infra.terraform import cli_config, plugin_cache_dir
 from bbws_infra.untyped import Json, JsonObject, Session
+
+if TYPE_CHECKING:  # runner imports this module (through operations)
+    from bbws_infra.runner import Named
 
 OVERRIDE_FILE = "zz_target_override.tf"
 DR_OVERRIDE_FILE = "zz_dr_provider_override.tf"
@@ -82,7 +85,7 @@ class TargetContext:
     def data_dir(self, component: Component) -> Path:
         return work_dir() / "terraform" / "data" / self.target / self.env.name / component.name
 
-    def log_file(self, component: Component) -> Path:
+    def log_file(self, component: Named) -> Path:
         return work_dir() / "logs" / self.target / self.env.name / f"{component.name}.log"
 
     def backend_file(self, component: Component) -> Path:
@@ -251,7 +254,7 @@ def aws_session(env: Environment) -> Session:
     )
 
     try:
-        session = boto3.Session(region_name=env.region)
+        session: Session = boto3.Session(region_name=env.region)
         identity = session.client("sts").get_caller_identity()
     except NoCredentialsError:
         raise UserError("--target aws needs AWS credentials (a profile, SSO login or the "

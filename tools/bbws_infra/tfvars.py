@@ -18,7 +18,8 @@ from bbws_infra.errors import InputFileError
 from bbws_infra.paths import relative_name
 from bbws_infra.untyped import Json, JsonObject
 
-_SIMPLE_TYPES = {"string": str, "number": (int, float), "bool": bool}
+_SIMPLE_TYPES: dict[str, type | tuple[type, ...]] = {
+    "string": str, "number": (int, float), "bool": bool}
 _REGEX_RULE = re.compile(r'^\$\{can\(regex\("((?:[^"\\]|\\.)*)", var\.(\w+)\)\)\}$')
 _ONE_OF_RULE = re.compile(r'^\$\{contains\(\[(.*)\], var\.(\w+)\)\}$')
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
@@ -131,7 +132,7 @@ def load_tfvars(path: Path, variables_tf: Path, repo_root: Path) -> JsonObject:
     rules, and missing required ones."""
     rel = relative_name(path, repo_root)
     raw = parse_file(path, repo_root)
-    values = plain(raw)
+    values: JsonObject = plain(raw)
     declared = declared_variables(variables_tf, repo_root)
     lines = assignments(path)
     for name, where in lines.items():

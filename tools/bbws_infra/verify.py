@@ -25,7 +25,7 @@ from bbws_infra.paths import REPO_ROOT
 from bbws_infra.plan_summary import summarise
 from bbws_infra.registry import Component, Environment
 from bbws_infra.schemas import TableDefinition, load_table_definition
-from bbws_infra.untyped import Client, Json, JsonObject, Session
+from bbws_infra.untyped import Client, ClientCall, Json, JsonObject, Session
 
 if TYPE_CHECKING:
     from bbws_infra.targets import TargetContext
@@ -96,7 +96,7 @@ class _Checks(list[Check]):
                           str(expected) == str(found)))
 
 
-def _get(call: Callable[..., JsonObject], **kwargs: object) -> JsonObject | None:
+def _get(call: ClientCall, **kwargs: object) -> JsonObject | None:
     """The response, or None when AWS says the thing does not exist."""
     try:
         return call(**kwargs)
@@ -106,7 +106,7 @@ def _get(call: Callable[..., JsonObject], **kwargs: object) -> JsonObject | None
         raise
 
 
-def _pages(client: Client, operation: str, key: str, **kwargs: object) -> list[Json]:
+def _pages(client: Client, operation: str, key: str, **kwargs: object) -> list[JsonObject]:
     return [item for page in client.get_paginator(operation).paginate(**kwargs)
             for item in page.get(key, [])]
 
@@ -198,8 +198,10 @@ def _table_checks(checks: _Checks, session: Session, env: Environment,
     attributes = {} if table is None else {
         a["AttributeName"]: a["AttributeType"] for a in table["AttributeDefinitions"]}
     for attribute, kind in definition.attribute_types.items():
-        checks.add(f"{what}: attribute {attribute}", kind,
-                   found(lambda _, a=attribute: attributes.get(a, MISSING)))
+        def declared(_: JsonObject, a: str = attribute) -> object:
+            return attributes.get(a, MISSING)
+
+        checks.add(f"{what}: attribute {attribute}", kind, found(declared))
     for attribute in sorted(set(attributes) - set(definition.attribute_types)):
         checks.add(f"{what}: attribute {attribute}", ABSENT, attributes[attribute])
 
@@ -435,7 +437,7 @@ def _bucket_checks(checks: _Checks, s3: Client, bucket: _Bucket, tags: dict[str,
     name, what = bucket.name, f"bucket {bucket.name}"
     exists = _get(s3.head_bucket, Bucket=name) is not None
 
-    def read(call: Callable[..., JsonObject]) -> JsonObject | None:
+    def read(call: ClientCall) -> JsonObject | None:
         return _get(call, Bucket=name) if exists else None
 
     def found(value: object) -> object:
