@@ -90,9 +90,9 @@ def infracost(c: Context, env: str, target: str | None = None, json: bool = Fals
 
 @task(help={"json": JSON_HELP})
 def check(c: Context, json: bool = False) -> None:
-    """Run every gate (fmt, validate, ruff, tfsec, checkov, lint-workflows, docs, diagrams,
-    infracost), concurrently where independent; one summary table; exit 1 when a blocking gate
-    fails."""
+    """Run every gate (fmt, validate, ruff, mypy, tfsec, checkov, lint-workflows, docs,
+    diagrams, infracost), concurrently where independent; one summary table; exit 1 when a
+    blocking gate fails."""
     _exit(commands.check(json))
 
 
