@@ -1,6 +1,9 @@
 """Invoke tasks: flags and help text only; the work happens in bbws_infra.commands."""
 
-from invoke import Collection, Exit, task
+from invoke.collection import Collection
+from invoke.context import Context
+from invoke.exceptions import Exit
+from invoke.tasks import task
 
 from bbws_infra import cli, commands
 from bbws_infra.deploy import DEFAULT_MAX_AGE
@@ -27,19 +30,19 @@ def _exit(code: int) -> None:
 
 
 @task(help={"fix": "Rewrite the files instead of only checking them.", "json": JSON_HELP})
-def fmt(c, fix=False, json=False):
+def fmt(c: Context, fix: bool = False, json: bool = False) -> None:
     """Check (or --fix) the formatting of every Terraform file."""
     _exit(commands.fmt(fix=fix) if fix else commands.gate("fmt", json))
 
 
 @task(help={"json": JSON_HELP})
-def validate(c, json=False):
+def validate(c: Context, json: bool = False) -> None:
     """Validate everything static: schemas, templates, every Terraform root and module."""
     _exit(commands.gate("validate", json))
 
 
 @task(name="validate-templates")
-def validate_templates(c):
+def validate_templates(c: Context) -> None:
     """Check the email templates: strict HTML, Mustache sections, escaping (text parts
     {{{var}}}, HTML parts {{var}}), variables against the contracts, plain-text parts, no
     scripts, alt text, size, legal footer and (customer templates) unsubscribe link."""
@@ -47,61 +50,62 @@ def validate_templates(c):
 
 
 @task(name="preview")
-def templates_preview(c):
+def templates_preview(c: Context) -> None:
     """Render every template with its sample context into build/preview/ (open index.html)."""
     _exit(commands.templates_preview())
 
 
 @task(name="validate-schemas")
-def validate_schemas(c):
+def validate_schemas(c: Context) -> None:
     """Check the table schemas: JSON Schema validity, x-dynamodb keys and indexes, examples."""
     _exit(commands.validate_schemas())
 
 
 @task(help={"json": JSON_HELP})
-def tfsec(c, json=False):
+def tfsec(c: Context, json: bool = False) -> None:
     """Security scan of every root and module (tfsec, or Trivy's configuration scan that
     carries its rules); blocks on HIGH or CRITICAL."""
     _exit(commands.gate("tfsec", json))
 
 
 @task(help={"json": JSON_HELP})
-def checkov(c, json=False):
+def checkov(c: Context, json: bool = False) -> None:
     """checkov over every root and module; blocks on any finding not skipped in code with a
     reason."""
     _exit(commands.gate("checkov", json))
 
 
 @task(name="lint-workflows", help={"json": JSON_HELP})
-def lint_workflows(c, json=False):
+def lint_workflows(c: Context, json: bool = False) -> None:
     """actionlint and zizmor over .github/workflows."""
     _exit(commands.gate("lint-workflows", json))
 
 
 @task(help={"env": ENV_HELP, "target": TARGET_HELP, "json": JSON_HELP})
-def infracost(c, env, target=None, json=False):
+def infracost(c: Context, env: str, target: str | None = None, json: bool = False) -> None:
     """Monthly cost of the env's saved plans (infracost when its binary and API key exist,
     otherwise the repository's price table); advisory, flags the env's review threshold."""
     _exit(commands.infracost(env, target, json))
 
 
 @task(help={"json": JSON_HELP})
-def check(c, json=False):
-    """Run every gate (fmt, validate, ruff, tfsec, checkov, lint-workflows, docs, diagrams,
-    infracost), concurrently where independent; one summary table; exit 1 when a blocking gate
-    fails."""
+def check(c: Context, json: bool = False) -> None:
+    """Run every gate (fmt, validate, ruff, mypy, tfsec, checkov, lint-workflows, docs,
+    diagrams, infracost), concurrently where independent; one summary table; exit 1 when a
+    blocking gate fails."""
     _exit(commands.check(json))
 
 
 @task(help={"env": ENV_HELP, "component": COMPONENT_HELP, "target": TARGET_HELP})
-def init(c, env, component=None, target=None):
+def init(c: Context, env: str, component: str | None = None, target: str | None = None) -> None:
     """Initialise Terraform for components (backend, providers, modules)."""
     _exit(commands.init(env, component, target))
 
 
 @task(help={"env": ENV_HELP, "component": COMPONENT_HELP, "target": TARGET_HELP,
             "detailed-exitcode": "Exit 2 when the plan has changes (0 when none, 1 on error)."})
-def plan(c, env, component=None, target=None, detailed_exitcode=False):
+def plan(c: Context, env: str, component: str | None = None, target: str | None = None,
+         detailed_exitcode: bool = False) -> None:
     """Plan components and save each as a reviewed bundle under
     build/plans/<target>/<env>/<component>/ (plan, JSON, summary.txt, summary.md,
     bundle.json)."""
@@ -115,8 +119,10 @@ def plan(c, env, component=None, target=None, detailed_exitcode=False):
             "target": TARGET_HELP, "confirm": CONFIRM_HELP,
             "allow-destroy": ALLOW_DESTROY_HELP, "confirm-destroy": CONFIRM_DESTROY_HELP,
             "max-age": MAX_AGE_HELP, "no-verify": NO_VERIFY_HELP})
-def apply(c, env, component=None, target=None, confirm=None, allow_destroy=None,
-          confirm_destroy=None, max_age=DEFAULT_MAX_AGE, no_verify=False):
+def apply(c: Context, env: str, component: str | None = None, target: str | None = None,
+          confirm: str | None = None, allow_destroy: list[str] | None = None,
+          confirm_destroy: str | None = None, max_age: str = DEFAULT_MAX_AGE,
+          no_verify: bool = False) -> None:
     """Apply the bundles saved by `invoke plan`, after checking each is still exactly what was
     reviewed (hash, commit, inputs, age, state serial, deletion protection, and after dev the
     release order); then verify and record each in the env's ledger."""
@@ -137,9 +143,11 @@ def apply(c, env, component=None, target=None, confirm=None, allow_destroy=None,
                         "approved job of a workflow.",
             "allow-destroy": ALLOW_DESTROY_HELP, "confirm-destroy": CONFIRM_DESTROY_HELP,
             "max-age": MAX_AGE_HELP, "no-verify": NO_VERIFY_HELP})
-def promote(c, to, component=None, target=None, commit=None, confirm=None, plan_only=False,
-            reviewed=False, allow_destroy=None, confirm_destroy=None, max_age=DEFAULT_MAX_AGE,
-            no_verify=False):
+def promote(c: Context, to: str, component: str | None = None, target: str | None = None,
+            commit: str | None = None, confirm: str | None = None, plan_only: bool = False,
+            reviewed: bool = False, allow_destroy: list[str] | None = None,
+            confirm_destroy: str | None = None, max_age: str = DEFAULT_MAX_AGE,
+            no_verify: bool = False) -> None:
     """Promote a commit the previous env applied and verified: plan it from a clean worktree,
     show the plan, apply it through every deploy guard, verify and record it."""
     _exit(commands.promote(to, component, target, commit, confirm, plan_only, reviewed,
@@ -148,7 +156,8 @@ def promote(c, to, component=None, target=None, commit=None, confirm=None, plan_
 
 @task(help={"env": ENV_HELP, "component": COMPONENT_HELP, "target": TARGET_HELP,
             "json": JSON_HELP})
-def verify(c, env, component=None, target=None, json=False):
+def verify(c: Context, env: str, component: str | None = None, target: str | None = None,
+           json: bool = False) -> None:
     """Check what is deployed against the commit the ledger names (tables, indexes, backups,
     bucket settings, every template object, and a plan with nothing pending); a pass/fail
     table; exit 1 on any failure."""
@@ -156,7 +165,7 @@ def verify(c, env, component=None, target=None, json=False):
 
 
 @task(help={"env": ENV_HELP, "component": COMPONENT_HELP, "target": TARGET_HELP})
-def drift(c, env, component=None, target=None):
+def drift(c: Context, env: str, component: str | None = None, target: str | None = None) -> None:
     """Refresh-only plans, in parallel and without locking: every address changed outside
     Terraform and how; exit 2 on drift not accepted in envs/drift-allowlist.yml, 0 otherwise."""
     _exit(commands.drift(env, component, target))
@@ -164,14 +173,15 @@ def drift(c, env, component=None, target=None):
 
 @task(help={"env": ENV_HELP, "component": "Only this component.", "target": TARGET_HELP,
             "limit": "Show at most this many records.", "json": JSON_HELP})
-def history(c, env, component=None, target=None, limit=None, json=False):
+def history(c: Context, env: str, component: str | None = None, target: str | None = None,
+            limit: str | None = None, json: bool = False) -> None:
     """The env's deployment ledger, newest first: applies, promotions and rollbacks with
     commit, result, verification, state serials and who."""
     _exit(commands.history(env, component, target, int(limit) if limit else None, json))
 
 
 @task(help={"target": TARGET_HELP, "json": JSON_HELP})
-def status(c, target=None, json=False):
+def status(c: Context, target: str | None = None, json: bool = False) -> None:
     """What runs where: per env and component, the commit deployed, when, by whom and whether
     it verified (only reads)."""
     _exit(commands.status(target, json))
@@ -181,7 +191,8 @@ def status(c, target=None, json=False):
       help={"env": ENV_HELP, "component": "The one component whose state versions to list.",
             "target": TARGET_HELP, "limit": "Show at most this many versions.",
             "json": JSON_HELP})
-def state_versions(c, env, component=None, target=None, limit=None, json=False):
+def state_versions(c: Context, env: str, component: str | None = None, target: str | None = None,
+                   limit: str | None = None, json: bool = False) -> None:
     """The S3 versions of a component's state, newest first: version id, time, serial, lineage,
     size, and the commit and action the ledger recorded for it (what rollback takes)."""
     _exit(commands.state_versions(env, component, target, int(limit) if limit else None, json))
@@ -199,9 +210,11 @@ def state_versions(c, env, component=None, target=None, limit=None, json=False):
                              "manages and the version lacks leave management.",
             "allow-destroy": ALLOW_DESTROY_HELP, "confirm-destroy": CONFIRM_DESTROY_HELP,
             "no-verify": NO_VERIFY_HELP})
-def rollback(c, env, component=None, target=None, version_id=None, confirm=None,
-             dry_run=False, restore_state=False, allow_orphans=False, allow_destroy=None,
-             confirm_destroy=None, no_verify=False):
+def rollback(c: Context, env: str, component: str | None = None, target: str | None = None,
+             version_id: str | None = None, confirm: str | None = None, dry_run: bool = False,
+             restore_state: bool = False, allow_orphans: bool = False,
+             allow_destroy: list[str] | None = None, confirm_destroy: str | None = None,
+             no_verify: bool = False) -> None:
     """Return a component to what a state version described: plan the commit the ledger
     recorded for it against the current state, show it, apply it through every deploy guard,
     verify and record it."""
@@ -212,7 +225,8 @@ def rollback(c, env, component=None, target=None, version_id=None, confirm=None,
 
 @task(help={"env": ENV_HELP, "component": COMPONENT_HELP, "target": TARGET_HELP,
             "json": JSON_HELP})
-def backups(c, env, component=None, target=None, json=False):
+def backups(c: Context, env: str, component: str | None = None, target: str | None = None,
+            json: bool = False) -> None:
     """The on-demand backups of the env's tables, newest first (the pre-deploy backups prod
     takes before every change to a table among them)."""
     _exit(commands.backups(env, component, target, json))
@@ -222,7 +236,8 @@ def backups(c, env, component=None, target=None, json=False):
             "fix-digest": "Set each mismatched digest item to the current state object's MD5 "
                           "(prints old and new), then check again.",
             "json": JSON_HELP})
-def doctor(c, env, component=None, target=None, fix_digest=False, json=False):
+def doctor(c: Context, env: str, component: str | None = None, target: str | None = None,
+           fix_digest: bool = False, json: bool = False) -> None:
     """Check each component's state: readable, lineage and serial, the lock table's digest
     against the state object, no lock held, and the current version is the ledger's last;
     exit 1 on any problem, with the fix."""
@@ -231,44 +246,44 @@ def doctor(c, env, component=None, target=None, fix_digest=False, json=False):
 
 @task(help={"env": ENV_HELP, "component": "The one component whose state is locked.",
             "target": TARGET_HELP, "lock-id": "The lock ID printed in the lock error."})
-def unlock(c, env, component, lock_id, target=None):
+def unlock(c: Context, env: str, component: str, lock_id: str, target: str | None = None) -> None:
     """Release a state lock a killed run left behind (check nobody is still applying first)."""
     _exit(commands.unlock(env, component, target, lock_id))
 
 
 @task(help={"env": ENV_HELP, "target": TARGET_HELP})
-def bootstrap(c, env, target=None):
+def bootstrap(c: Context, env: str, target: str | None = None) -> None:
     """Create the env's Terraform state bucket and lock table when missing (idempotent)."""
     _exit(commands.bootstrap(env, target))
 
 
 @task(name="up", help={"port": "Port on 127.0.0.1 to listen on (default: a free one)."})
-def sandbox_up(c, port=None):
+def sandbox_up(c: Context, port: str | None = None) -> None:
     """Start the embedded AWS sandbox (a moto server on 127.0.0.1) unless it is running."""
     _exit(commands.sandbox_up(int(port) if port else None))
 
 
 @task(name="down")
-def sandbox_down(c):
+def sandbox_down(c: Context) -> None:
     """Stop the sandbox; everything in it is discarded."""
     _exit(commands.sandbox_down())
 
 
 @task(name="status")
-def sandbox_status(c):
+def sandbox_status(c: Context) -> None:
     """Say whether the sandbox runs, where, and for how many accounts (exit 1 if not running)."""
     _exit(commands.sandbox_status())
 
 
 @task(name="env", help={"env": ENV_HELP})
-def sandbox_env(c, env):
+def sandbox_env(c: Context, env: str) -> None:
     """Print shell exports that point the AWS CLI and boto3 at the sandbox as the env's account:
     eval "$(invoke sandbox.env --env dev)"."""
     _exit(commands.sandbox_env(env))
 
 
 @task
-def matrix(c):
+def matrix(c: Context) -> None:
     """Print the environments and components as a job matrix (JSON); in GitHub Actions also
     set them as the step outputs `matrix` and `envs`."""
     _exit(commands.matrix())
@@ -282,7 +297,8 @@ def matrix(c):
     "gate": "<env>-approval-<n>: print what this approval job stands for, instead of checking.",
     "baseline": "Record the run's review history before this attempt's approvals (the step "
                 "output `baseline`; the first job of every attempt), instead of checking."})
-def approvals(c, env, gates=False, gate=None, baseline=False):
+def approvals(c: Context, env: str, gates: bool = False, gate: str | None = None,
+              baseline: bool = False) -> None:
     """In a GitHub Actions run, before anything changes: count the different people who approved
     this run attempt for the env (its own and its approval environments, from the REST API with
     GITHUB_TOKEN, less the history APPROVALS_BASELINE recorded before the attempt), not
@@ -293,7 +309,7 @@ def approvals(c, env, gates=False, gate=None, baseline=False):
 
 @task(name="comment-plans",
       help={"bundles": "Folder holding plan bundles (e.g. downloaded artifacts)."})
-def comment_plans(c, bundles):
+def comment_plans(c: Context, bundles: str) -> None:
     """Put every bundle's summary in one pull-request comment (updated in place by later runs)
     and the job summary; outside a pull request, only the job summary."""
     _exit(commands.comment_plans(bundles))
@@ -302,7 +318,7 @@ def comment_plans(c, bundles):
 @task(help={"env": ENV_HELP, "action": "deploy, promote, rollback or drift.",
             "result": "The job's result: success, failure or cancelled.",
             "component": f"{COMPONENT_CHOICES}; omit for all."})
-def notify(c, env, action, result, component=None):
+def notify(c: Context, env: str, action: str, result: str, component: str | None = None) -> None:
     """Post one message (env, components, commit, result, who, run link) to the Slack webhook
     in SLACK_WEBHOOK_URL; without it, say so and succeed."""
     _exit(commands.notify(env, action, result, component))
@@ -311,7 +327,7 @@ def notify(c, env, action, result, component=None):
 @task(name="iam-policy",
       help={"env": ENV_HELP, "repository": "owner/name of the GitHub repository the roles "
                                            "trust."})
-def iam_policy(c, env, repository):
+def iam_policy(c: Context, env: str, repository: str) -> None:
     """Print the env's two GitHub OIDC roles as JSON: plan_role (trusted by <env>-plan jobs
     only, reads and state locks only) and deploy_role (trusted by <env> jobs only), each with
     name, ARN, trust and least-privilege permissions policy; the ledger_guard_policy both get
@@ -320,7 +336,7 @@ def iam_policy(c, env, repository):
 
 
 @task(help={"env": ENV_HELP, "repeats": "Runs per warm measurement (the median is reported)."})
-def bench(c, env="dev", repeats=3):
+def bench(c: Context, env: str = "dev", repeats: int = 3) -> None:
     """Print one JSON object of wall seconds: init, plans serial and parallel, the same plans
     with bare Terraform, plans of 4, 8 and 16 components, `invoke check`, a full dev deploy
     (plan, apply, verify) on a fresh sandbox, the promotion to sit and one rollback of
@@ -329,7 +345,7 @@ def bench(c, env="dev", repeats=3):
 
 
 @task(name="check", help={"json": JSON_HELP})
-def docs_check(c, json=False):
+def docs_check(c: Context, json: bool = False) -> None:
     """Check the docs against the code: every documented invoke command (task, flags, values),
     every relative link, each diagram's SVG current, each module README's inputs and outputs
     tables against its variables.tf and outputs.tf, and every Mermaid block parsed by Mermaid
@@ -338,7 +354,7 @@ def docs_check(c, json=False):
 
 
 @task(name="render", help={"every": "Render every diagram, not only new and changed ones."})
-def docs_render(c, every=False):
+def docs_render(c: Context, every: bool = False) -> None:
     """Render each new or changed Mermaid block of the docs to docs/diagrams/<name>.svg with
     Mermaid's CLI, and remove the SVGs no block names any more."""
     _exit(commands.docs_render(every))

@@ -118,6 +118,35 @@ def test_ruff_findings_are_relative_to_the_root():
     assert _where(findings) == {("bad.py", 1, "F401"), ("bad.py", 5, "F821")}
 
 
+def test_mypy_errors_carry_file_line_and_code():
+    findings = gates.parse_mypy(_text("mypy.json"))
+    assert _where(findings) == {("bad.py", 6, "mypy:no-untyped-def"),
+                                ("bad.py", 10, "mypy:explicit-any"),
+                                ("bad.py", 11, "mypy:return-value"),
+                                ("bad.py", 14, "mypy:name-defined")}
+    assert all(f.blocking and f.severity == "ERROR" for f in findings)
+    explicit = next(f for f in findings if f.rule == "mypy:explicit-any")
+    assert str(explicit) == 'bad.py:10: [mypy:explicit-any ERROR] Explicit "Any" is not allowed'
+    # a note explains an error and is no finding of its own; a hint is kept with its error
+    note = ('{"file": "bad.py", "line": 3, "message": "See the docs", "hint": null, '
+            '"code": null, "severity": "note"}')
+    hinted = ('{"file": "bad.py", "line": 3, "message": "Library stubs not installed for '
+              '\\"yaml\\"", "hint": "python3 -m pip install types-PyYAML", '
+              '"code": "import-untyped", "severity": "error"}')
+    (only,) = gates.parse_mypy(f"{note}\n{hinted}\nFound 1 error in 1 file\n")
+    assert (only.line, only.rule) == (3, "mypy:import-untyped")
+    assert only.message.endswith("(python3 -m pip install types-PyYAML)")
+
+
+def test_mypy_gate_is_skipped_without_its_settings(tmp_path: Path):
+    assert gates.mypy_configured(gates.REPO_ROOT)
+    assert not gates.mypy_configured(tmp_path)
+    (tmp_path / "pyproject.toml").write_text("[tool.ruff]\nline-length = 100\n")
+    result = gates.run_gate("mypy", tmp_path)
+    assert (result.status, result.ok, result.note) == ("skipped", False,
+                                                       "no [tool.mypy] in pyproject.toml")
+
+
 def test_json_path_line():
     text = ('{\n  "templates": [\n    {"key": "a",\n     "subject": "A"},\n'
             '    {\n      "key": "b",\n      "subject": "B"\n    }\n  ],\n'
@@ -256,7 +285,7 @@ def test_results_json_and_table():
 
 def test_registry():
     assert list(gates.GATES) == ["fmt", "validate", "tfsec", "checkov", "lint-workflows",
-                                 "ruff", "docs", "diagrams", "infracost"]
+                                 "ruff", "mypy", "docs", "diagrams", "infracost"]
     assert [n for n, g in gates.GATES.items() if not g.blocking] == ["infracost"]
     assert all(g.help and g.function for g in gates.GATES.values())
 

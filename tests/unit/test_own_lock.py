@@ -34,7 +34,7 @@ def _held(who: str, age_s: float | None) -> doctor.LockInfo:
     (True, LOCK_ERROR, None, False),
 ])
 def test_only_a_fresh_lock_of_our_own_is_released(monkeypatch, recover, error, held, released):
-    ctx = SimpleNamespace(recover_own_locks=recover, session=None,
+    ctx = SimpleNamespace(recover_own_locks=recover, live_session=None,
                           env=load_environment("dev"))
     monkeypatch.setattr(doctor, "lock_info", lambda *_: held)
     ran: list[list[str]] = []

@@ -36,11 +36,11 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from bbws_infra import github
 from bbws_infra.errors import OperationError, UserError
 from bbws_infra.registry import REQUIRED_APPROVALS
+from bbws_infra.untyped import Json
 
 APPROVED = "approved"  # a review's state: approved, rejected (or pending, with comments)
 BASELINE_ENV = "APPROVALS_BASELINE"  # the review history before this attempt's approvals
@@ -90,7 +90,7 @@ class Review:
     environments: tuple[str, ...]
 
 
-def parse_reviews(payload: Any, source: str) -> list[Review]:
+def parse_reviews(payload: Json, source: str) -> list[Review]:
     """GitHub's answer to "Get the review history for a workflow run": a list of objects with
     `state`, `comment`, `environments` (objects with `name`) and `user` (with `login`)."""
     if not isinstance(payload, list):

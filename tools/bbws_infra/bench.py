@@ -23,13 +23,14 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any
+from typing import ParamSpec
 
 from rich.console import Console
 
 from bbws_infra import interrupts, operations, repo_copy, runner, sandbox, targets, terraform
 from bbws_infra.errors import OperationError
 from bbws_infra.registry import COMPONENTS, Component, discover_components, load_environment
+from bbws_infra.untyped import JsonObject
 
 GENERATED_PREFIX = "bench_t"
 TEMPLATE_COMPONENT = "tenants"
@@ -92,7 +93,7 @@ def ratio(numerator: float | None, denominator: float | None) -> float | None:
     return round(numerator / denominator, 2)
 
 
-def goals_met(result: dict[str, Any]) -> dict[str, bool | None]:
+def goals_met(result: JsonObject) -> dict[str, bool | None]:
     """Each goal: met or not; None when its measurement is missing (e.g. check not wired)."""
     return {key: None if result.get(key) is None else result[key] <= goal
             for key, goal in GOALS.items()}
@@ -101,9 +102,12 @@ def goals_met(result: dict[str, Any]) -> dict[str, bool | None]:
 # ---- measuring (inside the copy) -----------------------------------------------------------
 
 
-def _timed(function: Callable[..., Any], *args: Any) -> float:
+P = ParamSpec("P")
+
+
+def _timed(function: Callable[P, object], *args: P.args, **kwargs: P.kwargs) -> float:
     started = time.monotonic()
-    function(*args)
+    function(*args, **kwargs)
     return time.monotonic() - started
 
 
@@ -138,7 +142,7 @@ def _plan_bare(ctx: targets.TargetContext, components: list[Component], workers:
     out_dir = ctx.stage_dir.parent / "bench-bare"
     out_dir.mkdir(parents=True, exist_ok=True)
     pending = list(components)
-    running: dict[subprocess.Popen, tuple[Component, Path]] = {}
+    running: dict[subprocess.Popen[bytes], tuple[Component, Path]] = {}
     started = time.monotonic()
     try:
         while pending or running:
@@ -167,7 +171,7 @@ def _plan_bare(ctx: targets.TargetContext, components: list[Component], workers:
             process.wait()
 
 
-def measure(env_name: str = "dev", repeats: int = 3) -> dict[str, Any]:
+def measure(env_name: str = "dev", repeats: int = 3) -> JsonObject:
     """Run in the copy with BBWS_WORK_DIR set to a scratch directory: cold and warm init of one
     component; plans of the real components serially, in parallel and with bare Terraform;
     parallel plans of 4, 8 and 16 components. Warm timings are the median of `repeats`."""
@@ -265,7 +269,7 @@ def _run_child(argv: list[str], copy: Path, work: Path, logs: Path, name: str
     return code, out.read_text(errors="replace"), err.read_text(errors="replace"), seconds
 
 
-def _stop(process: subprocess.Popen) -> None:
+def _stop(process: subprocess.Popen[bytes]) -> None:
     with suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGINT)
     try:
@@ -281,7 +285,7 @@ def _last_line(text: str) -> str:
     return lines[-1].strip() if lines else "no output"
 
 
-def _time_check(copy: Path, work: Path, logs: Path, repeats: int) -> dict[str, Any]:
+def _time_check(copy: Path, work: Path, logs: Path, repeats: int) -> JsonObject:
     """`invoke check` in the copy (warm plugin cache, real components only): median seconds,
     or None and why when it fails (it may not be wired yet)."""
     runs = []
@@ -300,7 +304,7 @@ def _invoke(*args: str) -> list[str]:
     return [sys.executable, "-m", "invoke", *args]
 
 
-def _time_release(copy: Path, work: Path, logs: Path) -> dict[str, Any]:
+def _time_release(copy: Path, work: Path, logs: Path) -> JsonObject:
     """On a fresh sandbox (warm plugin cache): a full dev deploy of every component (plan, then
     apply with its verification and ledger records) and the promotion of all of them to sit,
     in wall seconds; once each, as a release happens once. None and why when a step fails."""
@@ -308,7 +312,7 @@ def _time_release(copy: Path, work: Path, logs: Path) -> dict[str, Any]:
     steps = {"dev_plan_s": _invoke("plan", "--env", "dev"),
              "dev_apply_verify_s": _invoke("apply", "--env", "dev", "--confirm", "deploy-dev"),
              "promote_sit_s": _invoke("promote", "--to", "sit", "--confirm", "promote-sit")}
-    result: dict[str, Any] = {}
+    result: JsonObject = {}
     for key, argv in steps.items():
         code, _, stderr, seconds = _run_child(argv, copy, work, logs, key)
         if code != 0:
@@ -321,7 +325,7 @@ def _time_release(copy: Path, work: Path, logs: Path) -> dict[str, Any]:
     return result
 
 
-def _time_rollback(copy: Path, work: Path, logs: Path) -> dict[str, Any]:
+def _time_rollback(copy: Path, work: Path, logs: Path) -> JsonObject:
     """One rollback of the templates component: a reworded template is committed and deployed
     to dev, then templates goes back to the state version before it (plan, apply, verify)."""
     code, out, stderr, _ = _run_child(
@@ -347,7 +351,7 @@ def _time_rollback(copy: Path, work: Path, logs: Path) -> dict[str, Any]:
     return {"rollback_templates_s": round(seconds, 2)}
 
 
-def run(env_name: str, repeats: int) -> dict[str, Any]:
+def run(env_name: str, repeats: int) -> JsonObject:
     """Copy the repository, add generated components, measure inside the copy, then time
     `invoke check` there; the scratch directory and its emulator never outlive this call."""
     scratch = Path(tempfile.mkdtemp(prefix="bbws-bench-"))
@@ -364,7 +368,7 @@ def run(env_name: str, repeats: int) -> dict[str, Any]:
         if code != 0:
             raise OperationError(f"bench: the measurement failed (exit {code}): "
                                  f"{_last_line(stderr)}")
-        result = json.loads(_last_line(stdout))
+        result: JsonObject = json.loads(_last_line(stdout))
         remove_generated(copy)  # check sees the repository as committed
         result.update(_time_check(copy, work, logs, repeats))
         result.update(_time_release(copy, work, logs))

@@ -40,6 +40,7 @@ from bbws_infra.registry import (
     Component,
     Environment,
 )
+from bbws_infra.untyped import JsonObject
 
 FORMAT = 2  # 2: the summaries are hashed too
 PLAN_FILE = "tfplan"
@@ -111,7 +112,8 @@ def dry_run_dir(target: str, env_name: str, component: Component) -> Path:
     return bundle_dir(target, env_name, component) / DRY_RUN_DIR
 
 
-def _lock(target: str, env_name: str, component: Component) -> contextlib.AbstractContextManager:
+def _lock(target: str, env_name: str, component: Component
+          ) -> contextlib.AbstractContextManager[None]:
     """Held while a bundle is written, copied for an apply or archived: a plan never replaces
     the files an apply is reading, and an apply archives only the bundle it applied."""
     return file_lock(work_dir() / "locks" / "bundles" / target / env_name / component.name)
@@ -291,7 +293,7 @@ def saved_components(target: str, env_name: str) -> list[Component]:
     return [c for c in COMPONENTS.values() if (bundle_dir(target, env_name, c) / RECORD).exists()]
 
 
-def saved_plan_jsons(target: str, env_name: str) -> dict[str, dict]:
+def saved_plan_jsons(target: str, env_name: str) -> dict[str, JsonObject]:
     """Component name -> plan JSON of every complete bundle for this target and env."""
     return {c.name: json.loads((bundle_dir(target, env_name, c) / PLAN_JSON).read_text())
             for c in saved_components(target, env_name)}

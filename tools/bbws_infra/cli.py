@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
-from typing import Any
 
-from invoke import Collection, Exit, Task
+from invoke.collection import Collection
+from invoke.context import Context
+from invoke.exceptions import Exit
+from invoke.tasks import Task
 
 from bbws_infra.errors import UserError
+from bbws_infra.untyped import TaskBody
 
 
-def required_flags(task: Task) -> list[str]:
+def required_flags(task: Task[TaskBody]) -> list[str]:
     """The flags a task cannot run without: its parameters that have no default."""
     parameters = list(inspect.signature(task.body).parameters.values())[1:]  # after the context
     return [f"--{p.name.replace('_', '-')}" for p in parameters if p.default is p.empty]
@@ -35,18 +37,19 @@ def flags_only(collection: Collection) -> Collection:
     return collection
 
 
-def _requiring(body: Callable[..., Any], name: str, flags: list[str]) -> Callable[..., Any]:
+def _requiring(body: TaskBody, name: str, flags: list[str]) -> TaskBody:
     if not flags:
         return body
 
     # wraps: Invoke reads the flags from the signature, which inspect follows to `body`
     @functools.wraps(body)
-    def run(context: Any, *args: Any, **kwargs: Any) -> Any:
+    def run(context: Context, *args: object, **kwargs: object) -> object:
         missing = [f for f in flags if kwargs.get(f[2:].replace("-", "_")) is None]
         if missing:
             raise Exit(f"error: `invoke {name}` needs {', '.join(missing)}; see invoke {name} "
                        "--help. Nothing was started.", code=UserError.exit_code)
         return body(context, *args, **kwargs)
 
+    # a mark on the function object, which mypy does not let a def grow
     run.checks_flags = True  # type: ignore[attr-defined]
     return run

@@ -6,10 +6,10 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, ParamSpec
 
 from rich.console import Console
 
@@ -44,6 +44,9 @@ from bbws_infra.registry import (
 
 if TYPE_CHECKING:
     from bbws_infra.doctor import Finding
+    from bbws_infra.gates import GateResult
+    from bbws_infra.plan_summary import PlanSummary
+    from bbws_infra.rollback import Rollback
 
 # soft_wrap: a line is never cut or wrapped at the console's width, so a table may be wider
 # than the console rather than split an id (see bbws_infra.tables)
@@ -51,13 +54,17 @@ console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def guarded(function: Callable[..., int]) -> Callable[..., int]:
+# The parameters of a guarded command, checked at every call (tasks.py).
+P = ParamSpec("P")
+
+
+def guarded(function: Callable[P, int]) -> Callable[P, int]:
     """Turn our errors into one sentence on stderr and their exit code, never a traceback;
     Ctrl-C anywhere means exit 130 (SIGTERM 143, SIGHUP 129), even if something on the way
     swallowed the interrupt."""
 
     @functools.wraps(function)
-    def wrapper(*args: Any, **kwargs: Any) -> int:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> int:
         terraform.forget_killed()
         with interrupts.handling():
             try:
@@ -73,7 +80,7 @@ def guarded(function: Callable[..., int]) -> Callable[..., int]:
 _on_interrupt: list[Callable[[], list[str]]] = []
 
 
-def _interruptible(function: Callable[..., int], *args: Any, **kwargs: Any) -> int:
+def _interruptible(function: Callable[P, int], *args: P.args, **kwargs: P.kwargs) -> int:
     code = 0
     try:
         code = function(*args, **kwargs)
@@ -149,7 +156,7 @@ def _watch_locks(ctx: targets.TargetContext, components: list[Component]) -> Non
 
     def held() -> list[str]:
         try:
-            locks = state_backend.held_locks(ctx.session, ctx.env,
+            locks = state_backend.held_locks(ctx.live_session, ctx.env,
                                              [c.state_key for c in components])
         except Exception as error:  # the target may be gone too
             return [f"could not check the state locks: {error}"]
@@ -168,7 +175,7 @@ def _watch_locks(ctx: targets.TargetContext, components: list[Component]) -> Non
     _on_interrupt.append(held)
 
 
-def _finish(rows: list[runner.Row], ctx: targets.TargetContext) -> int:
+def _finish(rows: list[runner.Row[runner.N]], ctx: targets.TargetContext) -> int:
     lost = [row for row in rows if isinstance(row.error, runner.TargetLost)]
     if lost:
         sandbox.forget_dead()
@@ -184,11 +191,18 @@ def _finish(rows: list[runner.Row], ctx: targets.TargetContext) -> int:
     return runner.report_failures(rows, err_console, lambda c: _rel(ctx.log_file(c)))
 
 
+def _planned(row: runner.Row[Component]) -> PlanSummary:
+    """The summary of a row that planned (operations.plan always returns one)."""
+    if row.outcome is None or row.outcome.summary is None:
+        raise OperationError(f"{row.item.name}: the plan returned no summary")
+    return row.outcome.summary
+
+
 @guarded
 def init(env: str, component: str | None, target: str | None) -> int:
     _, components, ctx = _prepare(env, component, target)
 
-    def one(item: Any, report: Callable[[str], None]) -> operations.Outcome:
+    def one(item: Component, report: Callable[[str], None]) -> operations.Outcome:
         operations.init(ctx, item, report, force=True)
         return operations.Outcome(note="initialised")
 
@@ -208,11 +222,11 @@ def plan(env: str, component: str | None, target: str | None,
     for row in rows:
         if row.ok:
             directory = bundle.bundle_dir(ctx.target, ctx.env.name, row.item)
-            console.print(f"{row.item.name}: {row.outcome.summary.counts}; bundle in "
+            console.print(f"{row.item.name}: {_planned(row).counts}; bundle in "
                           f"{_rel(directory)}/")
             github.job_summary((directory / bundle.SUMMARY_MARKDOWN).read_text())
     code = _finish(rows, ctx)
-    if code == 0 and detailed_exitcode and any(r.outcome.summary.has_changes for r in rows):
+    if code == 0 and detailed_exitcode and any(_planned(r).has_changes for r in rows):
         return 2
     return code
 
@@ -306,7 +320,7 @@ def unlock(env: str, component: str, target: str | None, lock_id: str) -> int:
     from bbws_infra import doctor as health
 
     _, _, ctx = _prepare(env, component, target)
-    held = health.lock_info(ctx.session, ctx.env, components[0])
+    held = health.lock_info(ctx.live_session, ctx.env, components[0])
     if held is None:
         raise UserError(f"The state of {components[0].name} in {env} is not locked; nothing "
                         "to release.")
@@ -386,7 +400,7 @@ def fmt(fix: bool = False) -> int:
     return 0
 
 
-def _report_findings(what: str, findings: list) -> int:
+def _report_findings(what: str, findings: Sequence[object]) -> int:
     for finding in findings:
         err_console.print(str(finding), markup=False)
     if findings:
@@ -422,7 +436,7 @@ def templates_preview() -> int:
 # ---- gates --------------------------------------------------------------------------------
 
 
-def _print_gates(results: list, as_json: bool) -> int:
+def _print_gates(results: list[GateResult], as_json: bool) -> int:
     from bbws_infra import gates
 
     # Plain text, not a terminal-width table: the same output in a terminal, a CI log and a
@@ -572,8 +586,9 @@ def verify(env: str, component: str | None, target: str | None, as_json: bool = 
         targets.stage(ctx, group)
         found: dict[str, list[verification.Check]] = {}
 
-        def one(item: Component, report: Callable[[str], None], ctx=ctx, found=found
-                ) -> operations.Outcome:
+        def one(item: Component, report: Callable[[str], None],
+                ctx: targets.TargetContext = ctx,
+                found: dict[str, list[verification.Check]] = found) -> operations.Outcome:
             found[item.name] = verification.deployed_checks(ctx, item, report)
             failed = sum(not c.ok for c in found[item.name])
             return operations.Outcome(note=f"{failed} failed" if failed else "verified")
@@ -703,7 +718,7 @@ def rollback(env: str, component: str | None, target: str | None, version_id: st
         replan=rolling.dry_run_hint(chosen, target_name), rollback_to=version.version_id))
 
 
-def _restore_state(chosen: Any, target_name: str) -> None:
+def _restore_state(chosen: Rollback, target_name: str) -> None:
     from bbws_infra import rollback as rolling
 
     after = rolling.restore_state(chosen, target_name)

@@ -22,12 +22,13 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import cast
 
 import yaml
 
 from bbws_infra.errors import InputFileError, OperationError, UserError
 from bbws_infra.paths import REPO_ROOT, relative_name
+from bbws_infra.untyped import Json, JsonObject, JsonPath
 
 PRICES_PATH = REPO_ROOT / "pricing" / "prices.json"
 
@@ -97,12 +98,12 @@ def _read(path: Path, rel: str) -> str:
         raise InputFileError(rel, None, f"cannot be read ({error}).") from None
 
 
-def _key_lines(node: yaml.Node, rel: str, path: tuple = ()) -> dict[tuple, int]:
+def _key_lines(node: yaml.Node, rel: str, path: JsonPath = ()) -> dict[JsonPath, int]:
     """Line of every mapping key by its path (keys as found). A key set twice is an error here
     because YAML loaders silently keep the last value."""
-    lines: dict[tuple, int] = {path: node.start_mark.line + 1}
+    lines: dict[JsonPath, int] = {path: node.start_mark.line + 1}
     if isinstance(node, yaml.MappingNode):
-        seen: dict[Any, int] = {}
+        seen: dict[str, int] = {}
         for key_node, value_node in node.value:
             line = key_node.start_mark.line + 1
             if not isinstance(key_node, yaml.ScalarNode):
@@ -119,7 +120,7 @@ def _key_lines(node: yaml.Node, rel: str, path: tuple = ()) -> dict[tuple, int]:
     return lines
 
 
-def _load_yaml(path: Path) -> tuple[Any, dict[tuple, int], str]:
+def _load_yaml(path: Path) -> tuple[Json, dict[JsonPath, int], str]:
     """The document, the line of each key path, and the file's repository-relative name."""
     rel = relative_name(path)
     text = _read(path, rel)
@@ -143,7 +144,7 @@ def _load_yaml(path: Path) -> tuple[Any, dict[tuple, int], str]:
     return data, lines, rel
 
 
-def _load_json(path: Path) -> tuple[Any, dict[tuple, int], str]:
+def _load_json(path: Path) -> tuple[Json, dict[JsonPath, int], str]:
     """Like _load_yaml for JSON: values from the json module (exact JSON semantics), key lines
     from composing the same text as YAML (JSON as written here is also YAML)."""
     rel = relative_name(path)
@@ -153,13 +154,15 @@ def _load_json(path: Path) -> tuple[Any, dict[tuple, int], str]:
     except json.JSONDecodeError as error:
         raise InputFileError(rel, error.lineno, f"is not valid JSON: {error.msg}.") from None
     try:
-        lines = _key_lines(yaml.compose(text, Loader=yaml.SafeLoader), rel)
+        # compose gives None only for an empty text, which json.loads refused above
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        lines = _key_lines(node, rel) if node is not None else {}
     except yaml.YAMLError:
         lines = {}
     return data, lines, rel
 
 
-def _number(value: Any, rel: str, line: int | None, what: str, *, positive: bool = False
+def _number(value: Json, rel: str, line: int | None, what: str, *, positive: bool = False
             ) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         hint = ""
@@ -175,7 +178,7 @@ def _number(value: Any, rel: str, line: int | None, what: str, *, positive: bool
     return float(value)
 
 
-def _mapping(value: Any, rel: str, line: int | None, what: str) -> dict:
+def _mapping(value: Json, rel: str, line: int | None, what: str) -> JsonObject:
     if not isinstance(value, dict):
         raise InputFileError(rel, line, f"{what} must be a mapping of keys to values.")
     return value
@@ -184,8 +187,8 @@ def _mapping(value: Any, rel: str, line: int | None, what: str) -> dict:
 # --- Usage file ------------------------------------------------------------------------------
 
 
-def _top_level(data: Any, rel: str, lines: dict[tuple, int], kind: str,
-               allowed: tuple[str, ...]) -> dict:
+def _top_level(data: Json, rel: str, lines: dict[JsonPath, int], kind: str,
+               allowed: tuple[str, ...]) -> JsonObject:
     """The file's top-level mapping, refusing any key but the allowed ones."""
     top = _mapping(data, rel, 1, "The file")
     for key in top:
@@ -233,8 +236,8 @@ def _wildcard(pattern: str) -> re.Pattern[str]:
     return re.compile(r'\[[^\]]*\]'.join(re.escape(part) for part in pattern.split("[*]")))
 
 
-def _usage_values(raw: Any, resource_type: str, rel: str, lines: dict[tuple, int],
-                  path: tuple) -> dict[str, float]:
+def _usage_values(raw: Json, resource_type: str, rel: str, lines: dict[JsonPath, int],
+                  path: JsonPath) -> dict[str, float]:
     # An empty entry is allowed: infracost's --sync-usage-file writes them commented out.
     allowed = USAGE_KEYS[resource_type]
     groups = {key.split(".")[0] for key in allowed if "." in key}
@@ -360,7 +363,7 @@ def load_prices(path: Path = PRICES_PATH) -> PriceTable:
     return PriceTable(rel, "USD", regions)
 
 
-def _price(raw: Any, rel: str, lines: dict[tuple, int], path: tuple) -> Price:
+def _price(raw: Json, rel: str, lines: dict[JsonPath, int], path: JsonPath) -> Price:
     what = f"{path[1]} {path[2]}"
     entry = _mapping(raw, rel, lines.get(path), what)
     for name in entry:
@@ -414,7 +417,7 @@ class ComponentCost:
         return sum(line.monthly for line in self.lines)
 
 
-def _provider_regions(plan: dict) -> dict[str, str | None]:
+def _provider_regions(plan: JsonObject) -> dict[str, str | None]:
     """Region of each provider configuration in the plan, by its key ("aws", "aws.dr")."""
     variables = {name: v.get("value") for name, v in (plan.get("variables") or {}).items()}
     regions: dict[str, str | None] = {}
@@ -430,7 +433,7 @@ def _provider_regions(plan: dict) -> dict[str, str | None]:
     return regions
 
 
-def _provider_keys(module: dict, prefix: str = "") -> dict[str, str]:
+def _provider_keys(module: JsonObject, prefix: str = "") -> dict[str, str]:
     """provider_config_key of every resource in the configuration, by its address without
     instance keys (module.replication.module.replica_bucket.aws_s3_bucket.this)."""
     keys = {f"{prefix}{r['address']}": r.get("provider_config_key", "")
@@ -440,7 +443,7 @@ def _provider_keys(module: dict, prefix: str = "") -> dict[str, str]:
     return keys
 
 
-def _region_resolver(plan: dict) -> Callable[[str], str]:
+def _region_resolver(plan: JsonObject) -> Callable[[str], str]:
     """Region of a resource: where the provider configuration it uses points.
 
     The module path alone cannot tell: the replica bucket sits in a module that uses plain
@@ -465,7 +468,7 @@ def _region_resolver(plan: dict) -> Callable[[str], str]:
     return region_of
 
 
-def _block(after: dict, name: str) -> list:
+def _block(after: JsonObject, name: str) -> list[Json]:
     value = after.get(name)
     return value if isinstance(value, list) else []
 
@@ -489,7 +492,7 @@ class _Pricer:
                                    self.region))
 
 
-def _dynamodb(p: _Pricer, after: dict, use: dict[str, float], warnings: list[str]) -> None:
+def _dynamodb(p: _Pricer, after: JsonObject, use: dict[str, float], warnings: list[str]) -> None:
     if after.get("billing_mode", "PAY_PER_REQUEST") == "PAY_PER_REQUEST":
         # GSI writes and reads consume request units too: the usage counts them.
         p.add("write request units", "dynamodb.write_request_units",
@@ -514,7 +517,7 @@ def _dynamodb(p: _Pricer, after: dict, use: dict[str, float], warnings: list[str
         warnings.append(f"{p.address}: global-table replicas are not priced by the bbws table.")
 
 
-def _s3_bucket(p: _Pricer, after: dict, use: dict[str, float]) -> None:
+def _s3_bucket(p: _Pricer, after: JsonObject, use: dict[str, float]) -> None:
     # Noncurrent versions are stored bytes too: storage_gb counts every version kept.
     storage = use.get("standard.storage_gb", 0.0)
     p.add("standard storage", "s3.standard_storage", storage)
@@ -546,7 +549,7 @@ def _backup_vault(p: _Pricer, use: dict[str, float]) -> None:
         p.add("DynamoDB restore", "backup.dynamodb_restore", use["monthly_dynamodb_restore_gb"])
 
 
-def _backup_plan(p: _Pricer, after: dict, use: dict[str, float]) -> None:
+def _backup_plan(p: _Pricer, after: JsonObject, use: dict[str, float]) -> None:
     # The destination vault's ARN is unknown until apply; in this project a copy_action always
     # targets the DR region, so every copy is priced as inter-region transfer out of the
     # plan's (source) region.
@@ -557,7 +560,7 @@ def _backup_plan(p: _Pricer, after: dict, use: dict[str, float]) -> None:
         p.free("free (no cross-region copy)")
 
 
-def estimate(plan_json: dict, env_name: str, usage: Usage, prices: PriceTable, *,
+def estimate(plan_json: JsonObject, env_name: str, usage: Usage, prices: PriceTable, *,
              component: str = "") -> ComponentCost:
     """Monthly cost of the resources the plan leaves in place after apply (creates, updates,
     replacements and no-ops; deletes and data sources are skipped)."""
@@ -689,7 +692,7 @@ def infracost_available() -> bool:
     return shutil.which("infracost") is not None and bool(os.environ.get("INFRACOST_API_KEY"))
 
 
-def run_infracost(plan_json_path: Path, usage_path: Path) -> dict:
+def run_infracost(plan_json_path: Path, usage_path: Path) -> JsonObject:
     """infracost's JSON breakdown of one plan JSON with the usage file."""
     command = ["infracost", "breakdown", "--path", str(plan_json_path),
                "--usage-file", str(usage_path), "--format", "json"]
@@ -702,16 +705,17 @@ def run_infracost(plan_json_path: Path, usage_path: Path) -> dict:
         raise OperationError(f"infracost breakdown failed for {plan_json_path} (exit "
                              f"{done.returncode}).", details=done.stderr)
     try:
-        return json.loads(done.stdout)
+        return cast(JsonObject, json.loads(done.stdout))
     except json.JSONDecodeError:
         raise OperationError("infracost printed no JSON.", details=done.stdout[-2000:]) from None
 
 
-def _from_infracost(result: dict, plan: dict, env_name: str, component: str) -> ComponentCost:
+def _from_infracost(result: JsonObject, plan: JsonObject, env_name: str,
+                    component: str) -> ComponentCost:
     cost = ComponentCost(component, env_name, INFRACOST_ENGINE)
     region_of = _region_resolver(plan)
 
-    def walk(resource: dict, address: str, rtype: str, region: str, prefix: str) -> None:
+    def walk(resource: JsonObject, address: str, rtype: str, region: str, prefix: str) -> None:
         for part in resource.get("costComponents") or []:
             quantity = float(part.get("monthlyQuantity") or 0)
             price = float(part.get("price") or 0)
@@ -736,7 +740,7 @@ def _from_infracost(result: dict, plan: dict, env_name: str, component: str) -> 
 # --- Entry point -----------------------------------------------------------------------------
 
 
-def price_saved_plans(env_name: str, plan_jsons: dict[str, dict], *,
+def price_saved_plans(env_name: str, plan_jsons: dict[str, JsonObject], *,
                       usage_file: Path | None = None, prices_file: Path | None = None,
                       use_infracost: bool | None = None) -> CostReport:
     """Price each component's plan JSON (component name -> `terraform show -json` output)

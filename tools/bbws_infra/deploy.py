@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import cast
 
 from rich.console import Console
 
@@ -54,6 +54,7 @@ from bbws_infra.errors import NothingApplied, OperationError, UserError
 from bbws_infra.paths import REPO_ROOT
 from bbws_infra.plan_summary import PlanSummary, summarise
 from bbws_infra.registry import PROMOTION_ORDER, Component, Environment, load_environment
+from bbws_infra.untyped import Client, JsonObject, Session
 
 DEFAULT_MAX_AGE = "24h"
 # Clocks of the machine that planned and the one that applies may differ by this much.
@@ -107,9 +108,9 @@ class ApprovedBundle:
         return self.directory / bundle.PLAN_FILE
 
     @functools.cached_property
-    def plan_json(self) -> dict:
+    def plan_json(self) -> JsonObject:
         """The plan's JSON, read once (its hash was checked in round 1)."""
-        return json.loads((self.directory / bundle.PLAN_JSON).read_text())
+        return cast(JsonObject, json.loads((self.directory / bundle.PLAN_JSON).read_text()))
 
     @property
     def protected_types_removed(self) -> list[str]:
@@ -195,7 +196,7 @@ def _check_record(request: DeployRequest, component: Component, record: bundle.B
                         f"{again}.")
 
 
-def check_protection_kept(request: DeployRequest, session: Any,
+def check_protection_kept(request: DeployRequest, session: Session,
                           approved: Iterable[ApprovedBundle],
                           removed: list[str] | None = None) -> None:
     """Round 2 (and again on the plan being applied, with its `removed` addresses): a change
@@ -227,7 +228,7 @@ def check_protection_kept(request: DeployRequest, session: Any,
                          request.confirm_destroy, switched_on_by=where)
 
 
-def remote_state(session: Any, env: Environment, component: Component) -> RemoteState:
+def remote_state(session: Session, env: Environment, component: Component) -> RemoteState:
     """The component's current state object, read directly (no Terraform, no lock). Refuses
     a current object that is no state document: Terraform can neither read nor replace it."""
     current = state_versions.current_object(session, env, component)
@@ -249,7 +250,7 @@ def remote_state(session: Any, env: Environment, component: Component) -> Remote
                        modified)
 
 
-def check_state(session: Any, request: DeployRequest, approved: Iterable[ApprovedBundle]
+def check_state(session: Session, request: DeployRequest, approved: Iterable[ApprovedBundle]
                 ) -> dict[str, RemoteState]:
     """Round 2: refuse when another apply moved a component's state since its plan; the
     state each component is in now."""
@@ -277,7 +278,7 @@ def previous_env(env_name: str) -> str | None:
     return PROMOTION_ORDER[index - 1] if index else None
 
 
-def release_order_problem(target: str, env: Environment, session: Any, component: str,
+def release_order_problem(target: str, env: Environment, session: Session, component: str,
                           commit: str) -> str | None:
     """Why `commit` may not reach `component` in `env` now, or None: the previous environment
     must have applied and verified exactly this commit from a clean tree, and `env` must not
@@ -300,7 +301,7 @@ def release_order_problem(target: str, env: Environment, session: Any, component
     return None
 
 
-def check_release_order(request: DeployRequest, session: Any,
+def check_release_order(request: DeployRequest, session: Session,
                         approved: Iterable[ApprovedBundle]) -> None:
     """Round 2, environments after the first: the promotion rule for every bundle."""
     if request.action == "rollback":
@@ -312,7 +313,7 @@ def check_release_order(request: DeployRequest, session: Any,
             raise UserError(f"{problem}; nothing was changed.")
 
 
-def touched_tables(plan_json: dict) -> list[str]:
+def touched_tables(plan_json: JsonObject) -> list[str]:
     """Names of the existing DynamoDB tables the plan changes, replaces or deletes."""
     return sorted({(change["change"].get("before") or {}).get("name", "")
                    for change in plan_json.get("resource_changes", [])
@@ -324,7 +325,7 @@ def touched_tables(plan_json: dict) -> list[str]:
 BACKUP_WAIT_S = 600.0
 
 
-def pre_deploy_backups(session: Any, env: Environment, item: ApprovedBundle) -> list[str]:
+def pre_deploy_backups(session: Session, env: Environment, item: ApprovedBundle) -> list[str]:
     """Where the env's tfvars set pre_deploy_backup (prod): an on-demand backup of every table
     the plan changes, waited for until it is available; their ARNs. Any failure stops the
     deployment of this component before anything is applied."""
@@ -349,7 +350,7 @@ def pre_deploy_backups(session: Any, env: Environment, item: ApprovedBundle) -> 
     return arns
 
 
-def _wait_available(dynamodb: Any, arn: str) -> None:
+def _wait_available(dynamodb: Client, arn: str) -> None:
     deadline = time.monotonic() + BACKUP_WAIT_S
     while True:
         status = dynamodb.describe_backup(BackupArn=arn)["BackupDescription"][
@@ -367,7 +368,7 @@ class VerificationFailed(OperationError):
 
 def apply(request: DeployRequest, console: Console,
           on_ready: Callable[[targets.TargetContext], None] = lambda ctx: None,
-          ) -> tuple[targets.TargetContext, list[runner.Row]]:
+          ) -> tuple[targets.TargetContext, list[runner.Row[ApprovedBundle]]]:
     """Check, then apply every approved bundle, verify and record it. Raises UserError
     (nothing changed) on a refusal; returns the per-component rows. on_ready(ctx) runs once
     the target is up, before anything changes (the caller prints, watches locks)."""
@@ -375,11 +376,11 @@ def apply(request: DeployRequest, console: Console,
     ctx = targets.prepare(request.target, request.env, request.source)
     on_ready(ctx)
     targets.stage(ctx, [item.component for item in approved])
-    states = check_state(ctx.session, request, approved)
-    check_release_order(request, ctx.session, approved)
-    check_protection_kept(request, ctx.session, approved)
+    states = check_state(ctx.live_session, request, approved)
+    check_release_order(request, ctx.live_session, approved)
+    check_protection_kept(request, ctx.live_session, approved)
     # every backup before any apply: one that fails stops the whole deployment
-    backups = {item.name: pre_deploy_backups(ctx.session, request.env, item)
+    backups = {item.name: pre_deploy_backups(ctx.live_session, request.env, item)
                for item in approved}
 
     def one(item: ApprovedBundle, report: operations.Report) -> operations.Outcome:
@@ -399,8 +400,8 @@ class StateMoved(NothingApplied):
     """Another apply changed the state after this one's checks, before its Terraform ran."""
 
 
-def check_applied_plan(request: DeployRequest, session: Any, item: ApprovedBundle,
-                       shown: dict, backups: list[str]) -> PlanSummary:
+def check_applied_plan(request: DeployRequest, session: Session, item: ApprovedBundle,
+                       shown: JsonObject, backups: list[str]) -> PlanSummary:
     """The last check, made on the JSON of the plan file the same Terraform process applies
     next: it must be the reviewed plan.json, and deletion protection and the pre-deploy
     backups are taken from it (never from a file the bundle vouches for). Its summary."""
@@ -424,7 +425,7 @@ def check_applied_plan(request: DeployRequest, session: Any, item: ApprovedBundl
     return summary
 
 
-def _canonical(plan_json: dict) -> str:
+def _canonical(plan_json: JsonObject) -> str:
     return json.dumps(plan_json, sort_keys=True, separators=(",", ":"))
 
 
@@ -439,7 +440,7 @@ def _deploy_one(request: DeployRequest, ctx: targets.TargetContext, item: Approv
     env, record = request.env, item.record
     started = bundle.now_iso()
     failure: BaseException | None = None
-    plan_after: dict | None = None
+    plan_after: JsonObject | None = None
     stages: list[str] = []
     applied_summary: list[PlanSummary] = []
 
@@ -447,21 +448,21 @@ def _deploy_one(request: DeployRequest, ctx: targets.TargetContext, item: Approv
         stages.append(stage)
         report(stage)
 
-    def check(shown: dict) -> None:
+    def check(shown: JsonObject) -> None:
         # Under the component's lock, right before Terraform applies: a racing apply of the
         # same bundle that went first moved the state, and this one applies nothing.
-        now = remote_state(ctx.session, env, item.component)
+        now = remote_state(ctx.live_session, env, item.component)
         if (now.lineage, now.serial) != (before.lineage, before.serial):
             raise StateMoved(
                 f"Another apply changed the state of {item.name} in {env.name} (serial "
                 f"{before.serial} to {now.serial}) while this one waited; this run applied "
                 f"nothing; see invoke history --env {env.name} --component {item.name}.")
-        summary = check_applied_plan(request, ctx.session, item, shown, backups)
+        summary = check_applied_plan(request, ctx.live_session, item, shown, backups)
         heading = f"{item.name} in {env.name} ({request.target}), applying now"
         console.print(summary.text(heading, plan_guard.removals(summary)
                                    if env.deletion_protection else None),
                       markup=False, highlight=False, end="")
-        ledger.write_intent(ctx.session, env, _record(
+        ledger.write_intent(ctx.live_session, env, _record(
             request, item, before, before, started, ledger.STARTED, ledger.SKIPPED, backups))
         applied_summary.append(summary)
 
@@ -474,7 +475,7 @@ def _deploy_one(request: DeployRequest, ctx: targets.TargetContext, item: Approv
         raise  # a guard refused the plan before Terraform applied it: nothing is recorded
     except BaseException as error:  # recorded below, then raised again
         failure = error
-    after = remote_state(ctx.session, env, item.component)
+    after = remote_state(ctx.live_session, env, item.component)
     checks: list[verify.Check] = []
     verification = ledger.SKIPPED
     if failure is None:
@@ -487,7 +488,7 @@ def _deploy_one(request: DeployRequest, ctx: targets.TargetContext, item: Approv
         else ledger.NOT_APPLIED)
     entry = _record(request, item, before, after, started, result, verification, backups,
                     failed_checks=[c.name for c in checks if not c.ok], error=failure)
-    ledger.write(ctx.session, env, entry)
+    ledger.write(ctx.live_session, env, entry)
     if failure is not None:
         raise failure
     if verification == ledger.FAILED:

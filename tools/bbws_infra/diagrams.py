@@ -92,7 +92,8 @@ def _recorded_digest(svg: Path) -> tuple[str, str] | None:
 def problems(root: Path = REPO_ROOT) -> list[DocProblem]:
     """Names and rendered SVGs, without a browser: every block named once, its SVG present and
     made from its current source, no SVG left from a removed block."""
-    found, seen = [], {}
+    found: list[DocProblem] = []
+    seen: dict[str, str] = {}
     for diagram in diagrams(root):
         where = (diagram.file, diagram.line)
         if diagram.name is None:
@@ -302,6 +303,8 @@ def render_docs(root: Path = REPO_ROOT, every: bool = False) -> list[Path]:
             if rejected:
                 raise UserError("Nothing was rendered: " + "; ".join(map(str, rejected)))
             for diagram, svg in zip(stale, svgs, strict=True):
+                if svg is None:  # never: a block Mermaid rejected stopped the run above
+                    raise UserError(f"Nothing was rendered: no SVG for {diagram.name}")
                 target = diagram.svg(root)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_text(diagram.stamp() + svg.read_text(encoding="utf-8"),

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from invoke import Collection
+from invoke.collection import Collection
 from invoke.exceptions import ParseError
-from invoke.parser import Parser, ParserContext
+from invoke.parser import Parser
+from invoke.parser.context import ParserContext
 
 from bbws_infra import cli, markdown, registry
 from bbws_infra.paths import REPO_ROOT, relative_name
@@ -143,6 +144,8 @@ def _tasks() -> Collection:
     once, so the tasks a running `invoke` loaded are left alone)."""
     spec = importlib.util.spec_from_file_location("_bbws_documented_tasks",
                                                   REPO_ROOT / "tasks.py")
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {REPO_ROOT / 'tasks.py'}")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return Collection.from_module(module)
@@ -152,7 +155,7 @@ def _tasks() -> Collection:
 def _parser() -> tuple[Parser, dict[str, ParserContext]]:
     """Invoke's parser over the repository's tasks."""
     contexts = _tasks().to_contexts()
-    return Parser(contexts=contexts), {c.name: c for c in contexts}
+    return Parser(contexts=contexts), {c.name: c for c in contexts if c.name is not None}
 
 
 @cache
@@ -192,15 +195,15 @@ def check(command: DocCommand) -> str | None:
     if len(words) == 1:
         return None  # the task named in prose
     # `...` stands for a flag's value after a flag that takes one, otherwise for more flags.
-    words = [("<...>" if _takes_value(contexts[task], previous) else None) if word == "..."
+    shown = [("<...>" if _takes_value(contexts[task], previous) else None) if word == "..."
              else word for previous, word in zip(["", *words], words, strict=False)]
-    words = [word for word in words if word is not None]
+    words = [word for word in shown if word is not None]
     try:
         parsed = parser.parse_argv(words)
     except ParseError as error:
         return f"Invoke cannot parse it: {error}"
     if len(parsed) != 1:
-        return f"it runs {len(parsed)} tasks ({', '.join(c.name for c in parsed)}); show one."
+        return f"it runs {len(parsed)} tasks ({', '.join(str(c.name) for c in parsed)}); show one."
     missing = [f for f in cli.required_flags(_tasks()[task]) if not parsed[0].flags[f].got_value]
     if missing and not command.pattern:  # a pattern such as `invoke apply ... --no-verify`
         return f"`invoke {task}` needs {', '.join(missing)}."

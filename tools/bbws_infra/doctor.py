@@ -17,13 +17,13 @@ import re
 import time
 from calendar import timegm
 from dataclasses import dataclass
-from typing import Any
 
 from botocore.exceptions import ClientError
 
 from bbws_infra import ledger, state_backend, state_versions
 from bbws_infra.errors import UserError
 from bbws_infra.registry import Component, Environment
+from bbws_infra.untyped import JsonObject, Session
 
 STATE_READABLE = "state readable"
 LINEAGE_SERIAL = "lineage and serial"
@@ -65,11 +65,12 @@ def _digest_id(env: Environment, component: Component) -> str:
     return state_backend.digest_id(env, component.state_key)
 
 
-def _get_item(session: Any, env: Environment, lock_id: str) -> dict | None:
+def _get_item(session: Session, env: Environment, lock_id: str) -> JsonObject | None:
     dynamodb = session.client("dynamodb", region_name=env.region)
     # consistent: a lock taken or released a moment ago must show as it is now
-    return dynamodb.get_item(TableName=env.lock_table, ConsistentRead=True,
-                             Key={"LockID": {"S": lock_id}}).get("Item")
+    item: JsonObject | None = dynamodb.get_item(TableName=env.lock_table, ConsistentRead=True,
+                                                Key={"LockID": {"S": lock_id}}).get("Item")
+    return item
 
 
 # Terraform writes Created as Go's time.Time: "2026-11-26 09:41:47.346926238 +0000 UTC" in
@@ -99,7 +100,7 @@ def _created_epoch(text: str) -> float | None:
     return seconds
 
 
-def lock_info(session: Any, env: Environment, component: Component) -> LockInfo | None:
+def lock_info(session: Session, env: Environment, component: Component) -> LockInfo | None:
     """The lock held on the component's state, None when it is not locked."""
     item = _get_item(session, env, _lock_id(env, component))
     if not item or "Info" not in item:
@@ -118,13 +119,13 @@ def lock_info(session: Any, env: Environment, component: Component) -> LockInfo 
                     path=str(info.get("Path", "")))
 
 
-def digest_item(session: Any, env: Environment, component: Component) -> str | None:
+def digest_item(session: Session, env: Environment, component: Component) -> str | None:
     """The MD5 digest the backend stored for the state, None when there is no digest item."""
     item = _get_item(session, env, _digest_id(env, component))
     return item["Digest"]["S"] if item and "Digest" in item else None
 
 
-def state_object(session: Any, env: Environment, component: Component
+def state_object(session: Session, env: Environment, component: Component
                  ) -> tuple[bytes, str | None] | None:
     """(bytes, version id) of the current state object, None when there is none."""
     current = state_versions.current_object(session, env, component)
@@ -152,8 +153,8 @@ def _restore_fix(env: Environment, component: Component) -> str:
             f"(list the versions with invoke state-versions --env {env.name} --component {name})")
 
 
-def _read_state(session: Any, env: Environment, component: Component
-                ) -> tuple[Finding, tuple[bytes, str | None] | None, dict | None]:
+def _read_state(session: Session, env: Environment, component: Component
+                ) -> tuple[Finding, tuple[bytes, str | None] | None, JsonObject | None]:
     """The "state readable" finding, the object (when there is one) and its parsed document
     (when it parses)."""
     name = component.name
@@ -183,7 +184,7 @@ def _read_state(session: Any, env: Environment, component: Component
     return Finding(name, STATE_READABLE, True, f"{len(body)} bytes"), current, document
 
 
-def _lineage_serial(env: Environment, component: Component, document: dict) -> Finding:
+def _lineage_serial(env: Environment, component: Component, document: JsonObject) -> Finding:
     lineage, serial = document.get("lineage"), document.get("serial")
     # bool is an int in Python, but never a serial
     ok_serial = isinstance(serial, int) and not isinstance(serial, bool) and serial >= 0
@@ -194,7 +195,7 @@ def _lineage_serial(env: Environment, component: Component, document: dict) -> F
                    "" if ok else _restore_fix(env, component))
 
 
-def _digest(session: Any, env: Environment, component: Component, body: bytes) -> Finding:
+def _digest(session: Session, env: Environment, component: Component, body: bytes) -> Finding:
     stored, actual = digest_item(session, env, component), _md5(body)
     if stored is None:
         # Terraform writes the item with its next state write; nothing refuses to read meanwhile
@@ -207,7 +208,7 @@ def _digest(session: Any, env: Environment, component: Component, body: bytes) -
                    "not have the expected content' until then")
 
 
-def _lock(session: Any, env: Environment, component: Component) -> Finding:
+def _lock(session: Session, env: Environment, component: Component) -> Finding:
     name = component.name
     try:
         held = lock_info(session, env, component)
@@ -225,8 +226,8 @@ def _lock(session: Any, env: Environment, component: Component) -> Finding:
                    f"--lock-id {held.id}")
 
 
-def _same_content(session: Any, env: Environment, component: Component, version: str | None,
-                  document: dict) -> bool:
+def _same_content(session: Session, env: Environment, component: Component, version: str | None,
+                  document: JsonObject) -> bool:
     """Whether `version` holds what `document` holds, serial and check results aside."""
     if not version:
         return False
@@ -238,8 +239,8 @@ def _same_content(session: Any, env: Environment, component: Component, version:
     return earlier is not None and all(earlier.get(k) == document.get(k) for k in keys)
 
 
-def _ledger(session: Any, env: Environment, component: Component, version: str | None,
-            document: dict) -> Finding:
+def _ledger(session: Session, env: Environment, component: Component, version: str | None,
+            document: JsonObject) -> Finding:
     name = component.name
     # the newest record whatever its result (a failed apply may still have written the state),
     # never one keyed in the future
@@ -275,7 +276,7 @@ def _stamp(started_at: str) -> str:
     return started_at.replace("-", "").replace(":", "")
 
 
-def _keys(session: Any, env: Environment, prefix: str) -> list[str]:
+def _keys(session: Session, env: Environment, prefix: str) -> list[str]:
     s3 = session.client("s3", region_name=env.region)
     keys: list[str] = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=env.state_bucket,
@@ -284,7 +285,7 @@ def _keys(session: Any, env: Environment, prefix: str) -> list[str]:
     return keys
 
 
-def intents(session: Any, env: Environment, component: str, since: str | None = None
+def intents(session: Session, env: Environment, component: str, since: str | None = None
             ) -> list[ledger.Record]:
     """The component's intents, newest first (keys start with the start time), only those
     started at or after `since` (ISO 8601) when given; one that is not a JSON object is passed
@@ -306,7 +307,7 @@ def intents(session: Any, env: Environment, component: str, since: str | None = 
     return found
 
 
-def _recorded(session: Any, env: Environment, intent: ledger.Record) -> bool:
+def _recorded(session: Session, env: Environment, intent: ledger.Record) -> bool:
     """Whether a ledger record finished the intent's run: same component, start and bundle
     (only the records that started at that second are read)."""
     s3 = session.client("s3", region_name=env.region)
@@ -319,7 +320,7 @@ def _recorded(session: Any, env: Environment, intent: ledger.Record) -> bool:
     return False
 
 
-def _unrecorded_intent(session: Any, env: Environment, component: Component,
+def _unrecorded_intent(session: Session, env: Environment, component: Component,
                        newest: ledger.Record | None) -> ledger.Record | None:
     """The newest intent that began from the state the last record left (or after that
     record) and never got its own record: an apply killed while Terraform applied."""
@@ -356,7 +357,7 @@ def _killed_apply(env: Environment, component: Component, version: str | None,
         "ledger record then names the state it leaves")
 
 
-def examine(session: Any, env: Environment, components: list[Component]) -> list[Finding]:
+def examine(session: Session, env: Environment, components: list[Component]) -> list[Finding]:
     """The findings of every component, in CHECKS order; without a readable state object only
     its "state readable" and "lock" findings are made."""
     findings: list[Finding] = []
@@ -388,7 +389,7 @@ def markdown(title: str, findings: list[Finding]) -> str:
     return "\n".join(lines)
 
 
-def fix_digest(session: Any, env: Environment, component: Component
+def fix_digest(session: Session, env: Environment, component: Component
                ) -> tuple[str | None, str]:
     """Set the digest item to the MD5 of the current state object; (old, new) digest."""
     current = state_object(session, env, component)

@@ -23,12 +23,12 @@ import json
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 from bbws_infra.cost import _load_yaml
 from bbws_infra.errors import InputFileError
 from bbws_infra.paths import REPO_ROOT
 from bbws_infra.registry import COMPONENTS, PROMOTION_ORDER
+from bbws_infra.untyped import Json, JsonObject, JsonPath
 
 ALLOWLIST_PATH = REPO_ROOT / "envs" / "drift-allowlist.yml"
 
@@ -122,7 +122,7 @@ def load_allowlist(path: Path = ALLOWLIST_PATH) -> list[AllowEntry]:
     return [_entry(raw, rel, lines, ("accepted", index)) for index, raw in enumerate(entries)]
 
 
-def _entry(raw: Any, rel: str, lines: dict[tuple, int], path: tuple) -> AllowEntry:
+def _entry(raw: Json, rel: str, lines: dict[JsonPath, int], path: JsonPath) -> AllowEntry:
     line = lines.get(path, 1)
     if not isinstance(raw, dict):
         raise InputFileError(rel, line, "Each accepted entry must be a mapping with "
@@ -161,7 +161,8 @@ def _entry(raw: Any, rel: str, lines: dict[tuple, int], path: tuple) -> AllowEnt
     return AllowEntry(env, component, address, _attributes(raw, rel, lines, path), reason, line)
 
 
-def _attributes(raw: dict, rel: str, lines: dict[tuple, int], path: tuple) -> tuple[str, ...]:
+def _attributes(raw: JsonObject, rel: str, lines: dict[JsonPath, int], path: JsonPath
+                ) -> tuple[str, ...]:
     if "attributes" not in raw:
         return ()
     value, line = raw["attributes"], lines.get((*path, "attributes"))
@@ -183,7 +184,7 @@ def _attributes(raw: dict, rel: str, lines: dict[tuple, int], path: tuple) -> tu
 # --- Plan JSON -------------------------------------------------------------------------------
 
 
-def drifts(component: str, plan_json: dict) -> list[Drift]:
+def drifts(component: str, plan_json: JsonObject) -> list[Drift]:
     """The component's resources changed or deleted outside Terraform, by address."""
     found: list[Drift] = []
     for entry in plan_json.get("resource_drift") or []:
@@ -201,7 +202,7 @@ def drifts(component: str, plan_json: dict) -> list[Drift]:
     return sorted(found, key=lambda drift: drift.address)
 
 
-def _differences(before: Any, after: Any, path: tuple, masks: tuple[Any, Any]
+def _differences(before: Json, after: Json, path: JsonPath, masks: tuple[Json, Json]
                  ) -> list[AttributeChange]:
     """Leaf-level differences; a list whose length changed is one change of the whole list
     (its indexes no longer pair up). Unset and the type's zero value are no difference: the
@@ -224,15 +225,15 @@ def _differences(before: Any, after: Any, path: tuple, masks: tuple[Any, Any]
     return [AttributeChange(_path_text(path), _render(before, hidden), _render(after, hidden))]
 
 
-def _unset_equal(before: Any, after: Any) -> bool:
+def _unset_equal(before: Json, after: Json) -> bool:
     return (before is None and _zero(after)) or (after is None and _zero(before))
 
 
-def _zero(value: Any) -> bool:
+def _zero(value: Json) -> bool:
     return value in ({}, [], "", 0) and not isinstance(value, bool)
 
 
-def _marked(mask: Any, path: tuple) -> bool:
+def _marked(mask: Json, path: JsonPath) -> bool:
     """Whether before_/after_sensitive marks the value at path or anything inside it."""
     for part in path:
         if mask is True:
@@ -246,7 +247,7 @@ def _marked(mask: Any, path: tuple) -> bool:
     return _any_true(mask)
 
 
-def _any_true(mask: Any) -> bool:
+def _any_true(mask: Json) -> bool:
     if isinstance(mask, dict):
         return any(_any_true(value) for value in mask.values())
     if isinstance(mask, list):
@@ -254,7 +255,7 @@ def _any_true(mask: Any) -> bool:
     return mask is True
 
 
-def _path_text(path: tuple) -> str:
+def _path_text(path: JsonPath) -> str:
     text = ""
     for part in path:
         if isinstance(part, int):
@@ -266,7 +267,7 @@ def _path_text(path: tuple) -> str:
     return text
 
 
-def _render(value: Any, hidden: bool) -> str:
+def _render(value: Json, hidden: bool) -> str:
     if value is _ABSENT:
         return ABSENT_TEXT
     if hidden:

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
@@ -35,6 +35,10 @@ from bbws_infra import registry, tables
 from bbws_infra.errors import OperationError, UserError
 from bbws_infra.findings import Finding
 from bbws_infra.paths import REPO_ROOT, file_lock, install_once, relative_name, work_dir
+from bbws_infra.untyped import Json, JsonObject, JsonPath
+
+if TYPE_CHECKING:
+    from bbws_infra.doc_commands import DocProblem
 
 WORKFLOWS_DIR = Path(".github") / "workflows"
 BLOCKING_SEVERITIES = frozenset({"HIGH", "CRITICAL"})
@@ -137,7 +141,7 @@ def _unstage(finding: GateFinding, stage: Path) -> GateFinding:
 
 
 def _run_tool(argv: list[str], cwd: Path, env: dict[str, str] | None = None,
-              ok_codes: Iterable[int] | None = None) -> subprocess.CompletedProcess:
+              ok_codes: Iterable[int] | None = None) -> subprocess.CompletedProcess[str]:
     name = Path(argv[0]).name
     try:
         done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True,
@@ -158,7 +162,7 @@ def _last_line(text: str) -> str:
     return (errors or lines or ["no output"])[-1]
 
 
-def _json_output(done: subprocess.CompletedProcess, tool: str) -> Any:
+def _json_output(done: subprocess.CompletedProcess[str], tool: str) -> Json:
     try:
         return json.loads(done.stdout)
     except json.JSONDecodeError:
@@ -261,6 +265,10 @@ def trivy_binary(env_dir: Path) -> Path:
 
 # ---- parsers: tool output -> findings ----------------------------------------------------
 
+# json.decoder.scanstring (there since Python 2.6) is missing from typeshed's stub of the module
+_scanstring: Callable[[str, int], tuple[str, int]]
+_scanstring = json.decoder.scanstring  # type: ignore[attr-defined]
+
 _DIAGNOSTIC_START = re.compile(r"^(Error|Warning): (.*)$")
 _DIAGNOSTIC_AT = re.compile(r"^\s*on (\S+) line (\d+)")
 
@@ -300,22 +308,25 @@ def parse_terraform_diagnostics(text: str, directory: str, rule: str) -> list[Ga
             blocks[-1].append(line)
     findings = []
     for block in blocks:
-        kind, summary = _DIAGNOSTIC_START.match(block[0]).groups()  # type: ignore[union-attr]
-        file, line = directory, 0
+        start = _DIAGNOSTIC_START.match(block[0])
+        if start is None:  # never: each block begins at a line that matched
+            continue
+        kind, summary = start.groups()
+        file, line_no = directory, 0
         detail = []
         for text_line in block[1:]:
             at = _DIAGNOSTIC_AT.match(text_line)
             if at:
-                file, line = f"{directory}/{at.group(1)}", int(at.group(2))
+                file, line_no = f"{directory}/{at.group(1)}", int(at.group(2))
             elif text_line.strip() and not re.match(r"^\s*\d+:", text_line):
                 detail.append(text_line.strip())
         message = summary + (f": {' '.join(detail)}" if detail else "")
-        findings.append(GateFinding(file, line, rule, kind.upper(), message,
+        findings.append(GateFinding(file, line_no, rule, kind.upper(), message,
                                     blocking=kind == "Error"))
     return findings
 
 
-def parse_trivy(report: dict[str, Any]) -> list[GateFinding]:
+def parse_trivy(report: JsonObject) -> list[GateFinding]:
     """`trivy config --format json`; blocking on HIGH and CRITICAL, the rest is advice."""
     findings = []
     for result in report.get("Results") or []:
@@ -334,7 +345,7 @@ def parse_trivy(report: dict[str, Any]) -> list[GateFinding]:
     return findings
 
 
-def parse_tfsec(report: dict[str, Any]) -> list[GateFinding]:
+def parse_tfsec(report: JsonObject) -> list[GateFinding]:
     """`tfsec --format json`; same severity rule as Trivy (which took over tfsec's checks)."""
     findings = []
     for item in report.get("results") or []:
@@ -352,7 +363,7 @@ def parse_tfsec(report: dict[str, Any]) -> list[GateFinding]:
     return findings
 
 
-def parse_checkov(report: dict[str, Any] | list[dict[str, Any]]) -> tuple[list[GateFinding], int]:
+def parse_checkov(report: JsonObject | list[JsonObject]) -> tuple[list[GateFinding], int]:
     """`checkov -o json`: every failed check blocks, and so does a file checkov could not
     parse (it was not scanned). Returns (findings, checks skipped in code)."""
     findings, skipped = [], 0
@@ -380,7 +391,7 @@ def parse_checkov(report: dict[str, Any] | list[dict[str, Any]]) -> tuple[list[G
     return findings, skipped
 
 
-def parse_actionlint(report: list[dict[str, Any]]) -> list[GateFinding]:
+def parse_actionlint(report: list[JsonObject]) -> list[GateFinding]:
     """actionlint -format '{{json .}}'."""
     return [GateFinding(item.get("filepath", "."), int(item.get("line") or 0),
                         f"actionlint:{item.get('kind', 'error')}", "ERROR",
@@ -388,7 +399,7 @@ def parse_actionlint(report: list[dict[str, Any]]) -> list[GateFinding]:
             for item in report]
 
 
-def parse_zizmor(report: list[dict[str, Any]]) -> list[GateFinding]:
+def parse_zizmor(report: list[JsonObject]) -> list[GateFinding]:
     """zizmor --format json: each finding at its primary location (rows count from 0)."""
     findings = []
     for item in report:
@@ -411,7 +422,7 @@ def parse_zizmor(report: list[dict[str, Any]]) -> list[GateFinding]:
     return findings
 
 
-def parse_ruff(report: list[dict[str, Any]], root: Path) -> list[GateFinding]:
+def parse_ruff(report: list[JsonObject], root: Path) -> list[GateFinding]:
     """ruff check --output-format json."""
     return [GateFinding(relative_name(Path(item.get("filename", ".")), root),
                         int((item.get("location") or {}).get("row") or 0),
@@ -419,12 +430,28 @@ def parse_ruff(report: list[dict[str, Any]], root: Path) -> list[GateFinding]:
             for item in report]
 
 
+def parse_mypy(text: str) -> list[GateFinding]:
+    """mypy --output json: one JSON object per line; errors block (notes only explain them)."""
+    findings = []
+    for raw in text.splitlines():
+        if not raw.startswith("{"):
+            continue
+        item = json.loads(raw)
+        if item.get("severity") != "error":
+            continue
+        hint = item.get("hint")
+        message = str(item.get("message", "")) + (f" ({hint})" if hint else "")
+        findings.append(GateFinding(str(item.get("file", ".")), int(item.get("line") or 0),
+                                    f"mypy:{item.get('code') or 'error'}", "ERROR", message))
+    return findings
+
+
 def json_path_line(text: str, where: str) -> int:
     """The line of a JSON path such as $.templates[3].subject in a JSON document, or of its
     nearest ancestor found; 0 when the document does not parse."""
     wanted = tuple(int(i) if i else k or q for k, i, q in
                    re.findall(r"\.([^.\[\]]+)|\[(\d+)\]|\['([^']*)'\]", where))
-    lines: dict[tuple[Any, ...], int] = {}
+    lines: dict[JsonPath, int] = {}
     try:
         _index_json(text, _skip(text, 0), (), lines)
     except (ValueError, IndexError):
@@ -441,7 +468,7 @@ def _skip(text: str, at: int) -> int:
     return at
 
 
-def _index_json(text: str, at: int, path: tuple[Any, ...], lines: dict) -> int:
+def _index_json(text: str, at: int, path: JsonPath, lines: dict[JsonPath, int]) -> int:
     """Record the line where each value starts; returns the offset after the value."""
     lines[path] = text.count("\n", 0, at) + 1
     char = text[at]
@@ -450,7 +477,7 @@ def _index_json(text: str, at: int, path: tuple[Any, ...], lines: dict) -> int:
         at = _skip(text, at + 1)
         while text[at] != closing:
             if char == "{":
-                key, at = json.decoder.scanstring(text, at + 1)
+                key, at = _scanstring(text, at + 1)
                 at = _skip(text, at)
                 if text[at] != ":":
                     raise ValueError("expected ':'")
@@ -463,7 +490,7 @@ def _index_json(text: str, at: int, path: tuple[Any, ...], lines: dict) -> int:
                 at = _skip(text, at + 1)
         return at + 1
     if char == '"':
-        return json.decoder.scanstring(text, at + 1)[1]
+        return _scanstring(text, at + 1)[1]
     match = re.compile(r"[^,\]\}\s]+").match(text, at)
     if not match:
         raise ValueError("unexpected character")
@@ -609,6 +636,29 @@ def gate_ruff(root: Path) -> Checked:
     return Checked(_dedupe(parse_ruff(_json_output(done, "ruff"), root)))
 
 
+def mypy_configured(root: Path) -> bool:
+    """Whether root's pyproject.toml has a [tool.mypy] table (what and how strictly to check)."""
+    pyproject = root / "pyproject.toml"
+    if not pyproject.is_file():
+        return False
+    with pyproject.open("rb") as handle:
+        return "mypy" in tomllib.load(handle).get("tool", {})
+
+
+def gate_mypy(root: Path) -> Checked:
+    """mypy over the files and with the settings of [tool.mypy] in pyproject.toml; its cache
+    lives in the work directory."""
+    if not mypy_configured(root):
+        raise GateSkipped("no [tool.mypy] in pyproject.toml")
+    done = _run_tool([sys.executable, "-m", "mypy", "--output", "json",
+                      "--cache-dir", str(work_dir() / "mypy_cache")], cwd=root, ok_codes=(0, 1))
+    findings = parse_mypy(done.stdout)
+    if done.returncode == 1 and not findings:
+        raise GateError(f"mypy failed (exit 1) without a finding: "
+                        f"{_last_line(done.stderr or done.stdout)}")
+    return Checked(_dedupe(findings))
+
+
 def _cost_input_findings(root: Path) -> list[GateFinding]:
     """The price table and every env's usage file must load (file, line, sentence)."""
     from bbws_infra import cost
@@ -616,7 +666,8 @@ def _cost_input_findings(root: Path) -> list[GateFinding]:
 
     findings = []
     prices = root / "pricing" / "prices.json"
-    loaders = [(cost.load_prices, prices)] if prices.exists() else []
+    loaders: list[tuple[Callable[[Path], object], Path]] = (
+        [(cost.load_prices, prices)] if prices.exists() else [])
     loaders += [(cost.load_usage, path) for path in sorted((root / "envs").glob("*.usage.yml"))]
     for load, path in loaders:
         try:
@@ -649,7 +700,7 @@ def gate_infracost(root: Path) -> Checked:
     return Checked(findings, note=f"{'; '.join(notes)} ({report.engine})")
 
 
-def _doc_findings(problems: Iterable[Any], rule: str) -> list[GateFinding]:
+def _doc_findings(problems: Iterable[DocProblem], rule: str) -> list[GateFinding]:
     return [GateFinding(p.file, p.line, rule, "ERROR", p.message) for p in problems]
 
 
@@ -704,6 +755,8 @@ GATES: dict[str, Gate] = {gate.name: gate for gate in (
     Gate("lint-workflows", gate_lint_workflows, True, "actionlint and zizmor over "
          ".github/workflows.", 1),
     Gate("ruff", gate_ruff, True, "ruff check over the Python code.", 1),
+    Gate("mypy", gate_mypy, True, "mypy over the task runner (the settings of [tool.mypy] in "
+         "pyproject.toml).", 6),
     Gate("docs", gate_docs, True, "Documented invoke commands, links, diagram SVGs and module "
          "inputs/outputs tables against the code.", 1),
     Gate("diagrams", gate_diagrams, True, "Every Mermaid block of the docs parsed by Mermaid "

@@ -13,9 +13,9 @@ import os
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
 
 from bbws_infra.errors import OperationError, UserError
+from bbws_infra.untyped import Json, JsonObject
 
 
 def job_summary(markdown: str) -> bool:
@@ -51,13 +51,13 @@ def api_url() -> str:
     return os.environ.get("GITHUB_API_URL", "https://api.github.com").rstrip("/")
 
 
-def get_json(url: str, token: str, timeout: float = 30) -> Any:
+def get_json(url: str, token: str, timeout: float = 30) -> Json:
     """GET one REST API resource as JSON; GitHubError with one sentence when that fails."""
     return _request("GET", url, token, timeout=timeout)
 
 
-def _request(method: str, url: str, token: str, body: dict | None = None,
-             timeout: float = 30) -> Any:
+def _request(method: str, url: str, token: str, body: JsonObject | None = None,
+             timeout: float = 30) -> Json:
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, method=method, headers={
         "Authorization": f"Bearer {token}", "Accept": "application/vnd.github+json",

@@ -37,7 +37,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
-from typing import Any
 
 from bbws_infra import schemas
 from bbws_infra.errors import UserError
@@ -51,6 +50,7 @@ from bbws_infra.registry import (
     Environment,
 )
 from bbws_infra.state_backend import lock_id
+from bbws_infra.untyped import JsonObject
 
 PLAN, DEPLOY = "plan", "deploy"
 ROLES = (PLAN, DEPLOY)
@@ -111,7 +111,7 @@ def github_subject(env: Environment, repository: str, environment: str | None = 
     return f"repo:{repository}:environment:{environment or env.name}"
 
 
-def trust_policy(env: Environment, repository: str, role: str) -> dict[str, Any]:
+def trust_policy(env: Environment, repository: str, role: str) -> JsonObject:
     """Who may assume the role: GitHub Actions jobs of `repository` bound to its one GitHub
     environment, through the account's GitHub OIDC provider. No branch subject
     (`ref:refs/heads/main`): a job bound to an environment is issued the environment subject,
@@ -132,7 +132,7 @@ def trust_policy(env: Environment, repository: str, role: str) -> dict[str, Any]
     }
 
 
-def permissions_policy(env: Environment, role: str) -> dict[str, Any]:
+def permissions_policy(env: Environment, role: str) -> JsonObject:
     """What the role may do: the state backend, the named tables, buckets, backup vaults and
     plans, and the two kinds of service role; the plan role only the reads of each, and the
     lock items. (Reading the previous env is previous_env_read_policy, attached beside.)"""
@@ -150,7 +150,7 @@ def ledger_guard_policy_name(env: Environment) -> str:
     return f"bbws-infra-ledger-guard-{env.name}"
 
 
-def ledger_guard_policy(env: Environment) -> dict[str, Any]:
+def ledger_guard_policy(env: Environment) -> JsonObject:
     """Explicit Denies attached to both roles beside their permissions policy: no other
     policy attached to a role can grant back deleting a ledger record (or any version of it)
     or a write that could replace one. (A managed policy of its own: the deploy role's
@@ -176,7 +176,7 @@ def previous_env_read_policy_name(env: Environment) -> str:
     return f"bbws-infra-previous-env-read-{env.name}"
 
 
-def previous_env_read_policy(env: Environment) -> dict[str, Any] | None:
+def previous_env_read_policy(env: Environment) -> JsonObject | None:
     """After the first env, attached to both roles: a promotion's plan job and its apply job
     each check the previous env's ledger, and the state versions its records name (a record
     counts only when that version exists as recorded). None for the first env. (A managed
@@ -188,7 +188,7 @@ def previous_env_read_policy(env: Environment) -> dict[str, Any] | None:
                     f"The previous-environment read policy of {env.name}")
 
 
-def _fitting(document: dict[str, Any], what: str) -> dict[str, Any]:
+def _fitting(document: JsonObject, what: str) -> JsonObject:
     size = policy_size(document)
     if size > MANAGED_POLICY_MAX_CHARS:
         # Refused here rather than by IAM halfway through a workflow run.
@@ -198,12 +198,12 @@ def _fitting(document: dict[str, Any], what: str) -> dict[str, Any]:
     return document
 
 
-def policy_size(document: dict[str, Any]) -> int:
+def policy_size(document: JsonObject) -> int:
     """A policy's size as IAM counts it against its limits: the JSON without white space."""
     return len(re.sub(r"\s", "", json.dumps(document)))
 
 
-def policies(env: Environment, repository: str) -> dict[str, Any]:
+def policies(env: Environment, repository: str) -> JsonObject:
     """Everything needed to create both roles: `plan_role` and `deploy_role`, each with its
     name, ARN, the GitHub environment it trusts, trust policy and permissions policy, the
     `ledger_guard_policy` to attach to both, and after the first env the
@@ -227,7 +227,7 @@ def policies(env: Environment, repository: str) -> dict[str, Any]:
     return {**roles, **shared}
 
 
-def ledger_read_bucket_policy(previous: Environment, reader: Environment) -> dict[str, Any]:
+def ledger_read_bucket_policy(previous: Environment, reader: Environment) -> JsonObject:
     """Statements for the previous environment's state bucket policy that let the reader
     environment's two roles (another account) list and read `ledger/` and read the state
     versions its records name, nothing else: the
@@ -260,13 +260,13 @@ def ledger_read_bucket_policy(previous: Environment, reader: Environment) -> dic
 # --- statements ---------------------------------------------------------------------------
 
 
-def _unscoped(env: Environment, role: str) -> list[dict[str, Any]]:
+def _unscoped(env: Environment, role: str) -> list[JsonObject]:
     reads = [a for a in UNSCOPED_ACTIONS if a not in _UNSCOPED_WRITES]
     return _grant(role, "CallsWithNoResourceScope", ["*"], reads=reads,
                   writes=_UNSCOPED_WRITES)
 
 
-def _state_backend(env: Environment, role: str) -> list[dict[str, Any]]:
+def _state_backend(env: Environment, role: str) -> list[JsonObject]:
     bucket = _s3(env, env.state_bucket)
     keys = _state_objects(bucket)
     ledger = _ledger_objects(env)
@@ -304,7 +304,7 @@ def _state_backend(env: Environment, role: str) -> list[dict[str, Any]]:
     return statements
 
 
-def _tables(env: Environment, role: str) -> list[dict[str, Any]]:
+def _tables(env: Environment, role: str) -> list[JsonObject]:
     tables = _table_names()
     table_arns = [_dynamodb(env, f"table/{t}") for t in tables]
     return [
@@ -326,7 +326,7 @@ def _tables(env: Environment, role: str) -> list[dict[str, Any]]:
     ]
 
 
-def _buckets(env: Environment, role: str) -> list[dict[str, Any]]:
+def _buckets(env: Environment, role: str) -> list[JsonObject]:
     arns = [_s3(env, name) for name in _bucket_names(env)]
     # aws_s3_bucket in 3.39 reads every bucket setting (one Get* per inline block) and writes
     # them with Put*; objects are the uploaded templates (and their versions on delete).
@@ -336,7 +336,7 @@ def _buckets(env: Environment, role: str) -> list[dict[str, Any]]:
                           "s3:Put*"])
 
 
-def _backup(env: Environment, role: str) -> list[dict[str, Any]]:
+def _backup(env: Environment, role: str) -> list[JsonObject]:
     vaults = [_arn(env, "backup", f"backup-vault:{name}") for name in _backup_names(env)]
     if _copy_to_dr(env):
         vaults += [_arn(env, "backup", f"backup-vault:{name}-dr", env.dr_region)
@@ -357,7 +357,7 @@ def _backup(env: Environment, role: str) -> list[dict[str, Any]]:
     ]
 
 
-def _kms(env: Environment, role: str) -> list[dict[str, Any]]:
+def _kms(env: Environment, role: str) -> list[JsonObject]:
     regions = [env.region, env.dr_region] if _copy_to_dr(env) else [env.region]
     # A vault encrypted with the AWS-managed key aws/backup needs these on that key when it is
     # created; only through AWS Backup, never directly. Nothing a plan does needs a key.
@@ -369,7 +369,7 @@ def _kms(env: Environment, role: str) -> list[dict[str, Any]]:
                       "kms:ViaService": [f"backup.{r}.amazonaws.com" for r in regions]}})
 
 
-def _service_roles(env: Environment, role: str) -> list[dict[str, Any]]:
+def _service_roles(env: Environment, role: str) -> list[JsonObject]:
     backup_roles = [_iam(env, f"role/{name}-backup") for name in _backup_names(env)]
     replication_roles = [_iam(env, f"role/{name}-replication")
                          for name in _replicated_bucket_names(env)]
@@ -409,7 +409,7 @@ def _state_objects(bucket: str) -> list[str]:
     return [f"{bucket}/{prefix}/*" for prefix in STATE_KEY_PREFIXES.values()]
 
 
-def _previous_ledger(env: Environment) -> list[dict[str, Any]]:
+def _previous_ledger(env: Environment) -> list[JsonObject]:
     """Both roles: a promotion's plan and its apply each check the previous env's ledger."""
     previous = _previous_name(env)
     if previous is None:
@@ -518,8 +518,8 @@ def _sid_part(name: str) -> str:
 
 
 def _grant(role: str, sid: str, resources: list[str], *, reads: Iterable[str] = (),
-           writes: Iterable[str] = (), condition: dict[str, Any] | None = None
-           ) -> list[dict[str, Any]]:
+           writes: Iterable[str] = (), condition: JsonObject | None = None
+           ) -> list[JsonObject]:
     """One Allow statement of `reads`, plus `writes` for the deploy role; none when the role
     gets no action here. Reads and writes of a resource stay side by side in one place."""
     actions = [*reads, *(writes if role == DEPLOY else ())]
@@ -529,12 +529,12 @@ def _grant(role: str, sid: str, resources: list[str], *, reads: Iterable[str] = 
 
 
 def _statement(sid: str, actions: list[str], resources: list[str], *,
-               condition: dict[str, Any] | None = None,
-               principal: dict[str, Any] | None = None,
-               effect: str = "Allow") -> dict[str, Any]:
+               condition: JsonObject | None = None,
+               principal: JsonObject | None = None,
+               effect: str = "Allow") -> JsonObject:
     """One statement; actions and resources sorted and deduplicated, so the same inputs
     always give the same document."""
-    statement: dict[str, Any] = {"Sid": sid, "Effect": effect}
+    statement: JsonObject = {"Sid": sid, "Effect": effect}
     if principal is not None:
         statement["Principal"] = principal
     statement["Action"] = sorted(set(actions))

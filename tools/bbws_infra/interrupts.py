@@ -83,7 +83,7 @@ def _fault_signal() -> signal.Signals:
     name = os.environ.get(FAULT_SIGNAL_ENV, "INT").upper().removeprefix("SIG")
     chosen = getattr(signal, f"SIG{name}", None)
     # KILL: the task dies outright (a runner's last resort), its worker left to finish alone
-    if chosen not in (*SIGNALS, signal.SIGKILL):
+    if not isinstance(chosen, signal.Signals) or chosen not in (*SIGNALS, signal.SIGKILL):
         raise ValueError(f"{FAULT_SIGNAL_ENV}={name!r}: choose INT, TERM, HUP or KILL")
     return chosen
 

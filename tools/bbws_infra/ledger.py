@@ -24,10 +24,10 @@ import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from bbws_infra.errors import OperationError
 from bbws_infra.registry import COMPONENTS, Environment
+from bbws_infra.untyped import JsonObject, Session
 
 PREFIX = "ledger/"
 INTENTS_PREFIX = "ledger-intents/"
@@ -84,7 +84,7 @@ class Record:
         return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], key: str) -> Record:
+    def from_dict(cls, data: JsonObject, key: str) -> Record:
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
         for name in ("state_before", "state_after"):
@@ -111,13 +111,13 @@ def _in_the_past(key: str) -> bool:
     return when is not None and when <= datetime.now(UTC) + CLOCK_SKEW
 
 
-def write_intent(session: Any, env: Environment, record: Record) -> str:
+def write_intent(session: Session, env: Environment, record: Record) -> str:
     """Before Terraform applies: what is about to be applied, so that a run killed while its
     worker finishes the apply leaves a trace doctor can name. Never removed."""
     return write(session, env, record, prefix=INTENTS_PREFIX)
 
 
-def write(session: Any, env: Environment, record: Record, prefix: str = PREFIX) -> str:
+def write(session: Session, env: Environment, record: Record, prefix: str = PREFIX) -> str:
     """Store the record; its key. Raises OperationError (with the record) when it cannot."""
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -138,7 +138,7 @@ def write(session: Any, env: Environment, record: Record, prefix: str = PREFIX) 
     return key
 
 
-def records(session: Any, env: Environment, component: str | None = None,
+def records(session: Session, env: Environment, component: str | None = None,
             include_future: bool = False) -> Iterator[Record]:
     """Records newest first, of one component or all; each object is read only when reached.
     Records keyed in the future (no run can have started then) are left out unless asked for:
@@ -158,18 +158,18 @@ def records(session: Any, env: Environment, component: str | None = None,
         yield Record.from_dict(json.loads(body), key)
 
 
-def read(session: Any, env: Environment, component: str | None = None,
+def read(session: Session, env: Environment, component: str | None = None,
          limit: int | None = None) -> list[Record]:
     """Up to `limit` records, newest first, all of them (history shows what is there)."""
     return list(itertools.islice(records(session, env, component, include_future=True), limit))
 
 
-def current(session: Any, env: Environment, component: str) -> Record | None:
+def current(session: Session, env: Environment, component: str) -> Record | None:
     """What the component runs now: its newest record whose apply went through."""
     return next((r for r in records(session, env, component) if r.result == APPLIED), None)
 
 
-def running_commit(session: Any, env: Environment, component: str) -> Record | None:
+def running_commit(session: Session, env: Environment, component: str) -> Record | None:
     """The newest applied record that names a commit: the configuration the component's
     resources were last made from. A state restore without a commit changed no resource, so
     it is passed over; None when no applied record names a commit."""
@@ -177,7 +177,7 @@ def running_commit(session: Any, env: Environment, component: str) -> Record | N
                  if r.result == APPLIED and r.commit), None)
 
 
-def verified(session: Any, env: Environment, component: str, commit: str) -> Record | None:
+def verified(session: Session, env: Environment, component: str, commit: str) -> Record | None:
     """The newest record of exactly `commit` (from a clean tree), when it applied and verified
     and the state version it left vouches for it. A later failed apply, failed or skipped
     verification of the same commit withdraws an earlier pass (what runs there now is no
@@ -191,7 +191,7 @@ def verified(session: Any, env: Environment, component: str, commit: str) -> Rec
     return newest if state_problem(session, env, newest, known) is None else None
 
 
-def newest_verified(session: Any, env: Environment, component: str) -> Record | None:
+def newest_verified(session: Session, env: Environment, component: str) -> Record | None:
     """The newest verified record from a clean tree that its state version vouches for
     (promotion's default commit)."""
     known = list(records(session, env, component))
@@ -205,7 +205,7 @@ def wrote(record: Record) -> bool:
         and record.state_after.version_id != record.state_before.version_id
 
 
-def state_problem(session: Any, env: Environment, record: Record,
+def state_problem(session: Session, env: Environment, record: Record,
                   known: Iterable[Record] = ()) -> str | None:
     """Why the state version a record's state_after names does not vouch for it, or None: it
     must exist under the component's state key with the recorded serial and lineage, and, when

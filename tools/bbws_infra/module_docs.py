@@ -11,13 +11,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from bbws_infra import markdown, tfvars
 from bbws_infra.doc_commands import DocProblem
 from bbws_infra.errors import InputFileError
 from bbws_infra.paths import relative_name
 from bbws_infra.registry import MODULES_DIR
+from bbws_infra.untyped import Json, JsonObject
 
 INPUT_COLUMNS = ("name", "type", "required", "default", "description")
 _CODE_NAME = re.compile(r"`([A-Za-z_][\w-]*)`")
@@ -36,7 +36,7 @@ class Variable:
         return self.default is None
 
 
-def hcl_text(value: Any) -> str:
+def hcl_text(value: Json) -> str:
     """python-hcl2's value of an expression written back as HCL (strings keep their quotes)."""
     if value is None:
         return "null"
@@ -63,7 +63,7 @@ def _said(text: str | None) -> str:
     return f"`{bare}`" if bare else "nothing"
 
 
-def _blocks(document: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+def _blocks(document: JsonObject, kind: str) -> dict[str, JsonObject]:
     """The `kind` blocks (variable, output) of a parsed file by name, in file order."""
     return {name.strip('"'): body for block in document.get(kind, [])
             for name, body in block.items()}
@@ -126,8 +126,8 @@ def section_table(text: str, heading: str) -> Table | None:
             break
     if len(lines) < 2:
         return None
-    (line, header), *rows = lines
-    return Table(line, tuple(c.lower() for c in _cells(header)),
+    (header_line, header), *rows = lines
+    return Table(header_line, tuple(c.lower() for c in _cells(header)),
                  tuple((n, _cells(row)) for n, row in rows[1:]))
 
 

@@ -31,7 +31,6 @@ from __future__ import annotations
 import copy
 import json
 import re
-from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from moto.backup.exceptions import (
@@ -44,6 +43,8 @@ from moto.backup.responses import BackupResponse
 from moto.core.utils import unix_time
 from moto.moto_api._internal import mock_random
 
+from bbws_infra.untyped import JsonObject
+
 PLAN_NOT_FOUND = "Failed reading Backup plan with provided version"  # moto's own wording
 PLAN_HAS_SELECTIONS = ("Related backup plan selections must be deleted prior to backup plan "
                        "deletion")
@@ -54,7 +55,7 @@ _PATH = re.compile(r"/backup/plans/(?P<plan>[^/]+)(?:/selections/?(?P<selection>
 class Selection:
     """One backup selection: the resources (or tag conditions) assigned to a plan."""
 
-    def __init__(self, plan_id: str, body: dict[str, Any], creator_request_id: str | None
+    def __init__(self, plan_id: str, body: JsonObject, creator_request_id: str | None
                  ) -> None:
         self.selection_id = str(mock_random.uuid4())
         self.plan_id = plan_id
@@ -62,14 +63,14 @@ class Selection:
         self.creator_request_id = creator_request_id
         self.creation_date = unix_time()
 
-    def to_get_dict(self) -> dict[str, Any]:
+    def to_get_dict(self) -> JsonObject:
         result = {"BackupSelection": self.body, "SelectionId": self.selection_id,
                   "BackupPlanId": self.plan_id, "CreationDate": self.creation_date}
         if self.creator_request_id:
             result["CreatorRequestId"] = self.creator_request_id
         return result
 
-    def to_list_dict(self) -> dict[str, Any]:
+    def to_list_dict(self) -> JsonObject:
         result = {"SelectionId": self.selection_id, "SelectionName": self.body["SelectionName"],
                   "BackupPlanId": self.plan_id, "CreationDate": self.creation_date,
                   "IamRoleArn": self.body["IamRoleArn"]}
@@ -84,13 +85,17 @@ class Selection:
 def _selections(backend: BackupBackend) -> dict[str, dict[str, Selection]]:
     """Selections per plan id. Kept in the backend's own __dict__, so moto's reset (which
     clears that dict) forgets them with everything else."""
-    return backend.__dict__.setdefault("bbws_selections", {})
+    selections: dict[str, dict[str, Selection]] = backend.__dict__.setdefault(
+        "bbws_selections", {})
+    return selections
 
 
 def _versions(backend: BackupBackend) -> dict[str, dict[str, Plan]]:
     """Earlier versions of each plan (plan id -> version id -> snapshot), for GetBackupPlan
     with an old VersionId."""
-    return backend.__dict__.setdefault("bbws_plan_versions", {})
+    versions: dict[str, dict[str, Plan]] = backend.__dict__.setdefault(
+        "bbws_plan_versions", {})
+    return versions
 
 
 def _live_plan(backend: BackupBackend, plan_id: str) -> Plan | None:
@@ -106,7 +111,7 @@ def _selection_plan(backend: BackupBackend, plan_id: str) -> Plan:
 
 
 def update_backup_plan(self: BackupBackend, backup_plan_id: str,
-                       backup_plan: dict[str, Any]) -> Plan:
+                       backup_plan: JsonObject) -> Plan:
     plan = _live_plan(self, backup_plan_id)
     if plan is None:
         raise ResourceNotFoundException(msg=PLAN_NOT_FOUND)
@@ -114,7 +119,8 @@ def update_backup_plan(self: BackupBackend, backup_plan_id: str,
         raise InvalidParameterValueException(msg="A backup plan needs at least one rule.")
     # moto's Plan fills each rule's defaults (windows, time zone) and RuleId: the same as
     # CreateBackupPlan gives a new plan.
-    fresh = Plan(backup_plan=copy.deepcopy(backup_plan), creator_request_id=None, backend=self)
+    fresh = Plan(backup_plan=copy.deepcopy(backup_plan),
+                 creator_request_id=plan.creator_request_id, backend=self)
     _versions(self).setdefault(backup_plan_id, {})[plan.version_id] = copy.copy(plan)
     plan.backup_plan = fresh.backup_plan
     plan.advanced_backup_settings = fresh.advanced_backup_settings
@@ -126,7 +132,7 @@ _original_get_backup_plan = BackupBackend.get_backup_plan
 _original_delete_backup_plan = BackupBackend.delete_backup_plan
 
 
-def get_backup_plan(self: BackupBackend, backup_plan_id: str, version_id: Any | None) -> Plan:
+def get_backup_plan(self: BackupBackend, backup_plan_id: str, version_id: str | None) -> Plan:
     """As moto's, and an earlier VersionId of an updated plan returns that version."""
     old = _versions(self).get(backup_plan_id, {}).get(version_id or "")
     return old if old is not None else _original_get_backup_plan(self, backup_plan_id,
@@ -141,7 +147,7 @@ def delete_backup_plan(self: BackupBackend, backup_plan_id: str
 
 
 def create_backup_selection(self: BackupBackend, backup_plan_id: str,
-                            backup_selection: dict[str, Any],
+                            backup_selection: JsonObject,
                             creator_request_id: str | None) -> Selection:
     _selection_plan(self, backup_plan_id)
     for key in ("SelectionName", "IamRoleArn"):
@@ -194,22 +200,23 @@ def _ids(response: BackupResponse) -> tuple[str, str]:
     return unquote(match["plan"]), unquote(match["selection"] or "")
 
 
-def _body(response: BackupResponse) -> dict[str, Any]:
+def _body(response: BackupResponse) -> JsonObject:
     return json.loads(response.body) if response.body else {}
 
 
 def response_update_backup_plan(self: BackupResponse) -> str:
     plan_id, _ = _ids(self)
-    plan = self.backup_backend.update_backup_plan(
-        backup_plan_id=plan_id, backup_plan=_body(self).get("BackupPlan") or {})
+    plan = update_backup_plan(self.backup_backend, backup_plan_id=plan_id,
+                              backup_plan=_body(self).get("BackupPlan") or {})
     return json.dumps(plan.to_dict())
 
 
 def response_create_backup_selection(self: BackupResponse) -> str:
     plan_id, _ = _ids(self)
     params = _body(self)
-    selection = self.backup_backend.create_backup_selection(
-        backup_plan_id=plan_id, backup_selection=params.get("BackupSelection") or {},
+    selection = create_backup_selection(
+        self.backup_backend, backup_plan_id=plan_id,
+        backup_selection=params.get("BackupSelection") or {},
         creator_request_id=params.get("CreatorRequestId"))
     return json.dumps({"SelectionId": selection.selection_id, "BackupPlanId": plan_id,
                        "CreationDate": selection.creation_date})
@@ -217,21 +224,21 @@ def response_create_backup_selection(self: BackupResponse) -> str:
 
 def response_get_backup_selection(self: BackupResponse) -> str:
     plan_id, selection_id = _ids(self)
-    selection = self.backup_backend.get_backup_selection(backup_plan_id=plan_id,
-                                                         selection_id=selection_id)
+    selection = get_backup_selection(self.backup_backend, backup_plan_id=plan_id,
+                                     selection_id=selection_id)
     return json.dumps(selection.to_get_dict())
 
 
 def response_delete_backup_selection(self: BackupResponse) -> str:
     plan_id, selection_id = _ids(self)
-    self.backup_backend.delete_backup_selection(backup_plan_id=plan_id,
-                                                selection_id=selection_id)
+    delete_backup_selection(self.backup_backend, backup_plan_id=plan_id,
+                            selection_id=selection_id)
     return "{}"
 
 
 def response_list_backup_selections(self: BackupResponse) -> str:
     plan_id, _ = _ids(self)
-    selections = self.backup_backend.list_backup_selections(backup_plan_id=plan_id)
+    selections = list_backup_selections(self.backup_backend, backup_plan_id=plan_id)
     query = parse_qs(self.parsed_url.query)
     try:
         start = int(query.get("nextToken", ["0"])[0])
@@ -240,7 +247,7 @@ def response_list_backup_selections(self: BackupResponse) -> str:
         raise InvalidParameterValueException(msg="Invalid nextToken or maxResults.") from None
     if not 1 <= size <= MAX_RESULTS or start < 0:
         raise InvalidParameterValueException(msg="Invalid nextToken or maxResults.")
-    page: dict[str, Any] = {
+    page: JsonObject = {
         "BackupSelectionsList": [s.to_list_dict() for s in selections[start:start + size]]}
     if start + size < len(selections):
         page["NextToken"] = str(start + size)

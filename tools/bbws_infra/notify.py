@@ -14,9 +14,9 @@ import os
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from typing import Any
 
 from bbws_infra.errors import OperationError, UserError
+from bbws_infra.untyped import JsonObject
 
 WEBHOOK_VARIABLE = "SLACK_WEBHOOK_URL"
 SHORT_COMMIT = 12  # as the task runner's own messages shorten commits
@@ -61,7 +61,7 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def message(event: Event) -> dict[str, Any]:
+def message(event: Event) -> JsonObject:
     """The Slack payload: `text` (the notification and fallback line) and `blocks` (the
     laid-out message). Everything needed is in the text alone too."""
     e = {name: _escape(value) for name, value in (
@@ -75,7 +75,7 @@ def message(event: Event) -> dict[str, Any]:
     fields = [("Environment", e["env"]), ("Action", e["action"]), ("Result", e["marker"]),
               ("Components", e["components"]), ("Commit", f"`{e['commit']}`"),
               ("By", e["who"])]
-    blocks: list[dict[str, Any]] = [
+    blocks: list[JsonObject] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": f"*{headline}*"}},
         {"type": "section", "fields": [{"type": "mrkdwn", "text": f"*{name}*\n{value}"}
                                        for name, value in fields]},
@@ -89,7 +89,7 @@ def message(event: Event) -> dict[str, Any]:
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
     # A redirect would resend the message (or a GET without it) elsewhere; Slack never
     # redirects a webhook, so the 3xx itself is reported as the answer.
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
         return None
 
 

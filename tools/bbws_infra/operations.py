@@ -13,12 +13,14 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from bbws_infra import bundle, interrupts, plan_guard, terraform
 from bbws_infra.paths import file_lock, files_digest, work_dir
 from bbws_infra.plan_summary import PlanSummary, summarise
 from bbws_infra.registry import Component
 from bbws_infra.targets import LOCK_FILE, TargetContext
+from bbws_infra.untyped import JsonObject
 
 Report = Callable[[str], None]
 
@@ -110,7 +112,7 @@ def _release_own_stale_lock(ctx: TargetContext, component: Component,
 
     if not ctx.recover_own_locks or "Error acquiring the state lock" not in error.details:
         return False
-    held = doctor.lock_info(ctx.session, ctx.env, component)
+    held = doctor.lock_info(ctx.live_session, ctx.env, component)
     ours = f"{getpass.getuser()}@{socket.gethostname()}"
     if held is None or held.age_s is None or held.who != ours \
             or held.age_s > time.time() - started + 1:
@@ -188,17 +190,17 @@ def _scratch_plan_file() -> Iterator[Path]:
 
 
 def speculative_plan(ctx: TargetContext, component: Component, refresh_only: bool = False,
-                     report: Report = no_report) -> dict:
+                     report: Report = no_report) -> JsonObject:
     """A plan that changes nothing and is never a bundle (verification and drift): no state
     lock, no saved plan left behind; the plan JSON."""
     with _scratch_plan_file() as binary:
         _, shown = _run(ctx, component, _speculative(ctx, binary, refresh_only), report)
-        return json.loads(shown.stdout)
+        return cast(JsonObject, json.loads(shown.stdout))
 
 
 def apply_saved_plan(ctx: TargetContext, component: Component, plan_file: Path,
-                     check: Callable[[dict], None], report: Report = no_report,
-                     then_plan: bool = False) -> dict | None:
+                     check: Callable[[JsonObject], None], report: Report = no_report,
+                     then_plan: bool = False) -> JsonObject | None:
     """Apply exactly this saved plan (Terraform also refuses it if the state moved), after
     check(plan JSON) passed on the JSON of this very file, shown by the Terraform process that
     then applies it: what the guards read is what is applied, whatever the bundle says. With
@@ -217,7 +219,7 @@ def apply_saved_plan(ctx: TargetContext, component: Component, plan_file: Path,
     with _scratch_plan_file() as binary:
         *_, shown = _run(ctx, component, [*commands, *_speculative(ctx, binary, False)],
                          report)
-        return json.loads(shown.stdout)
+        return cast(JsonObject, json.loads(shown.stdout))
 
 
 def _state(ctx: TargetContext, component: Component, *args: str) -> terraform.Result:
@@ -230,9 +232,9 @@ def state_list(ctx: TargetContext, component: Component) -> list[str]:
     return _state(ctx, component, "list", "-no-color").stdout.split()
 
 
-def state_pull(ctx: TargetContext, component: Component) -> dict:
+def state_pull(ctx: TargetContext, component: Component) -> JsonObject:
     """The component's current remote state document."""
-    return json.loads(_state(ctx, component, "pull").stdout)
+    return cast(JsonObject, json.loads(_state(ctx, component, "pull").stdout))
 
 
 def state_push(ctx: TargetContext, component: Component, state_file: Path) -> None:

@@ -10,9 +10,10 @@ newer Terraform may plan something a reviewer would have to see.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from bbws_infra.errors import UserError
+from bbws_infra.untyped import JsonObject
 
 # Terraform's action lists (`change.actions` in `show -json`) -> one word.
 _ACTIONS: dict[tuple[str, ...], str | None] = {
@@ -136,7 +137,7 @@ def action_of(actions: list[str]) -> str | None:
     return _ACTIONS[key]
 
 
-def _change_of(resource: dict[str, Any]) -> Change | None:
+def _change_of(resource: JsonObject) -> Change | None:
     change = resource["change"]
     action = action_of(change["actions"])
     previous = resource.get("previous_address") or ""
@@ -155,7 +156,7 @@ def _change_of(resource: dict[str, Any]) -> Change | None:
     return Change(action, resource["address"], resource["type"], previous, import_id)
 
 
-def summarise(plan_json: dict[str, Any]) -> PlanSummary:
+def summarise(plan_json: JsonObject) -> PlanSummary:
     summary = PlanSummary()
     for resource in plan_json.get("resource_changes", []):
         change = _change_of(resource)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from bbws_infra import bundle, deploy, ledger, targets, worktrees
 from bbws_infra.errors import UserError
@@ -24,6 +23,7 @@ from bbws_infra.registry import (
     load_environment,
     resolve_components,
 )
+from bbws_infra.untyped import Session
 
 
 @dataclass
@@ -125,7 +125,7 @@ def reviewed_commit(target: str, env: Environment, components: list[Component],
     return worktrees.resolve(found.pop())
 
 
-def _reusable(target: str, env: Environment, session: Any, component: Component, commit: str,
+def _reusable(target: str, env: Environment, session: Session, component: Component, commit: str,
               reviewed: bool) -> bool:
     """Whether the component's saved bundle is of `commit` and, unless only reviewed bundles
     may be applied, made against the state that is current now."""

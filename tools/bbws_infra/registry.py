@@ -12,11 +12,11 @@ import os
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 from bbws_infra import tfvars
 from bbws_infra.errors import UserError
 from bbws_infra.paths import REPO_ROOT
+from bbws_infra.untyped import JsonObject
 
 TARGETS = ("sandbox", "aws")
 
@@ -55,7 +55,7 @@ class Environment:
     dr_region: str
     deletion_protection: bool
     tfvars: Path
-    values: dict[str, Any]
+    values: JsonObject
 
     @property
     def state_bucket(self) -> str:

@@ -54,7 +54,7 @@ def cli_env(copy: Path, work: Path, extra: dict[str, str | None] | None = None
 
 
 def run_cli(copy: Path, work: Path, *args: str, extra: dict[str, str | None] | None = None,
-            timeout: float = 900) -> subprocess.CompletedProcess:
+            timeout: float = 900) -> subprocess.CompletedProcess[str]:
     """`invoke <args>` exactly as a user in the copy would run it."""
     return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=copy,
                           env=cli_env(copy, work, extra), capture_output=True, text=True,

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from bbws_infra import (
     bundle,
@@ -32,6 +31,7 @@ from bbws_infra.errors import UserError
 from bbws_infra.paths import work_dir
 from bbws_infra.registry import Component, Environment, load_environment, one_component
 from bbws_infra.state_versions import StateVersion
+from bbws_infra.untyped import Session
 
 
 @dataclass
@@ -99,7 +99,7 @@ def prepare(env_name: str, component: str | None, version_id: str | None, confir
                     orphans=orphans)
 
 
-def _refuse_if_locked(session: Any, env: Environment, component: Component) -> None:
+def _refuse_if_locked(session: Session, env: Environment, component: Component) -> None:
     info = state_backend.held_locks(session, env, [component.state_key]).get(
         component.state_key)
     if info:
@@ -113,7 +113,7 @@ def _refuse_if_locked(session: Any, env: Environment, component: Component) -> N
 UNKNOWN_ADDRESSES = "(the current state is unreadable: what it manages is unknown)"
 
 
-def _orphans(session: Any, env: Environment, component: Component, version: StateVersion,
+def _orphans(session: Session, env: Environment, component: Component, version: StateVersion,
              current: StateVersion) -> list[str]:
     """Addresses the current state manages and the version lacks (unknowable when the current
     state is unreadable: then every restore needs --allow-orphans)."""
@@ -131,9 +131,9 @@ def restore_state(rollback: Rollback, target: str) -> deploy.RemoteState:
     env, item = rollback.env, rollback.component
     ctx = targets.prepare(target, env)
     targets.stage(ctx, [item])
-    before = deploy.remote_state(ctx.session, env, item)
+    before = deploy.remote_state(ctx.live_session, env, item)
     started = bundle.now_iso()
-    _, old = state_versions.document(ctx.session, env, item, rollback.version.version_id)
+    _, old = state_versions.document(ctx.live_session, env, item, rollback.version.version_id)
     assert old is not None  # checked in prepare
     # a serial one above the current one: what state push accepts without -force
     document = {**old, "serial": max(rollback.current.serial or 0, old.get("serial", 0)) + 1}
@@ -141,8 +141,8 @@ def restore_state(rollback: Rollback, target: str) -> deploy.RemoteState:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(document, indent=2) + "\n")
     operations.state_push(ctx, item, path)
-    after = deploy.remote_state(ctx.session, env, item)
-    ledger.write(ctx.session, env, ledger.Record(
+    after = deploy.remote_state(ctx.live_session, env, item)
+    ledger.write(ctx.live_session, env, ledger.Record(
         env=env.name, component=item.name, action="rollback", target=target,
         commit=rollback.commit, dirty=False, inputs_sha256="", bundle_sha256="",
         state_before=before.point(), state_after=after.point(), who=bundle.who(),

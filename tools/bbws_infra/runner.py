@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Generic, Protocol, TypeVar
 
 from rich.console import Console
 from rich.live import Live
@@ -25,10 +25,12 @@ from bbws_infra.operations import Outcome
 
 
 class Named(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
 
 
-Operation = Callable[[Any, Callable[[str], None]], Outcome]
+# What run() works on: components, modules, anything with a name.
+N = TypeVar("N", bound=Named)
 
 
 class TargetLost(OperationError):
@@ -41,8 +43,8 @@ class Stopped(OperationError):
 
 
 @dataclass
-class Row:
-    item: Named
+class Row(Generic[N]):
+    item: N
     stage: str = "queued"
     started: float | None = None
     finished: float | None = None
@@ -67,7 +69,7 @@ def max_workers(count: int) -> int:
     return max(1, min(count, limit))
 
 
-def _table(title: str, rows: list[Row]) -> Table:
+def _table(title: str, rows: list[Row[N]]) -> Table:
     table = tables.CopyableTable(title=title, title_justify="left")  # names never split
     for column in ("name", "status", "add", "change", "destroy", "seconds"):
         table.add_column(column, justify="left" if column in ("name", "status") else "right",
@@ -90,8 +92,9 @@ def _table(title: str, rows: list[Row]) -> Table:
     return table
 
 
-def run(title: str, items: list[Any], operation: Operation,
-        console: Console | None = None, alive: Callable[[], bool] | None = None) -> list[Row]:
+def run(title: str, items: list[N], operation: Callable[[N, Callable[[str], None]], Outcome],
+        console: Console | None = None, alive: Callable[[], bool] | None = None
+        ) -> list[Row[N]]:
     """Run operation(item, report) for each item (components, modules). One failure never stops
     the others, except when alive() says the target itself is gone: then the rest stop."""
     console = console or Console()
@@ -100,7 +103,7 @@ def run(title: str, items: list[Any], operation: Operation,
     live_display = console.is_terminal
     abort = threading.Event()
 
-    def work(row: Row) -> None:
+    def work(row: Row[N]) -> None:
         def report(stage: str) -> None:
             with lock:
                 row.stage = stage
@@ -127,7 +130,7 @@ def run(title: str, items: list[Any], operation: Operation,
             row.finished = time.monotonic()
 
     executor = ThreadPoolExecutor(max_workers=max_workers(len(rows)))
-    futures: list[Future] = []
+    futures: list[Future[None]] = []
     try:
         for row in rows:  # Ctrl-C may come while submitting: keep what was submitted
             futures.append(executor.submit(work, row))
@@ -159,7 +162,8 @@ def run(title: str, items: list[Any], operation: Operation,
     return rows
 
 
-def report_failures(rows: list[Row], console: Console, log_hint: Callable[[Any], str]) -> int:
+def report_failures(rows: list[Row[N]], console: Console, log_hint: Callable[[N], str]
+                    ) -> int:
     """Print each failure once (message, Terraform's diagnostics, log path); exit code.
     Components that were only stopped because of another's failure print nothing more."""
     failed = [row for row in rows if not row.ok]

@@ -23,7 +23,6 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import boto3
 from botocore.config import Config
@@ -33,6 +32,7 @@ from bbws_infra.errors import OperationError
 from bbws_infra.paths import file_lock, work_dir
 from bbws_infra.registry import Environment
 from bbws_infra.state_backend import ensure_state_backend
+from bbws_infra.untyped import Client
 
 HOST = "127.0.0.1"
 START_TIMEOUT_S = 30.0
@@ -138,7 +138,8 @@ def _port_taken(port: int) -> bool:
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind((HOST, 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def _moto_command(port: int) -> list[str]:
@@ -260,7 +261,7 @@ class SandboxSession:
         self.secret_key = secret_key
         self.region = region
 
-    def client(self, service: str, region_name: str | None = None) -> Any:
+    def client(self, service: str, region_name: str | None = None) -> Client:
         return boto3.client(
             service, endpoint_url=self.endpoint, region_name=region_name or self.region,
             aws_access_key_id=self.access_key, aws_secret_access_key=self.secret_key,

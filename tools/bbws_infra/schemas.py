@@ -14,7 +14,6 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 from jsonschema import Draft202012Validator, FormatChecker
@@ -23,6 +22,7 @@ from referencing.exceptions import Unresolvable
 
 from bbws_infra.findings import Finding
 from bbws_infra.paths import REPO_ROOT
+from bbws_infra.untyped import Json, JsonObject
 
 DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
 MAX_GSIS = 20
@@ -75,7 +75,7 @@ FORMAT_CHECKER = format_checker()
 # --- the x-dynamodb member -----------------------------------------------------------------
 
 
-def _name_schema(what: str) -> dict[str, Any]:
+def _name_schema(what: str) -> JsonObject:
     return {
         "type": "string",
         "pattern": r"^[A-Za-z0-9_.-]{3,255}$",
@@ -93,7 +93,7 @@ _ATTRIBUTE_NAME = {
 
 # Shape consumed by Terraform; `x-error` holds the message for a failure of that subschema
 # (a string, or a mapping from the failing keyword to a message).
-XDYNAMODB_SCHEMA: dict[str, Any] = {
+XDYNAMODB_SCHEMA: JsonObject = {
     "$schema": DRAFT_2020_12,
     "type": "object",
     "required": ["tableName", "billingMode", "hashKey", "globalSecondaryIndexes"],
@@ -187,7 +187,7 @@ class TableDefinition:
     range_key: str | None
     attribute_types: dict[str, str]
     gsis: list[Gsi]
-    schema: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    schema: JsonObject = field(default_factory=dict, repr=False, compare=False)
 
 
 class SchemaFileError(ValueError):
@@ -222,8 +222,10 @@ def load_table_definition(path: Path) -> TableDefinition:
     ]
     keys = [spec["hashKey"], spec.get("rangeKey")]
     keys += [key for gsi in gsis for key in (gsi.hash_key, gsi.range_key)]
+    # a key attribute whose type cannot be a key was reported above (_key_problems)
     attribute_types = {
-        key: _attribute_type(schema, properties[key]) for key in dict.fromkeys(keys) if key
+        key: kind for key in dict.fromkeys(keys)
+        if key and (kind := _attribute_type(schema, properties[key])) is not None
     }
     return TableDefinition(
         table_name=spec["tableName"],
@@ -267,11 +269,11 @@ def validate_all(repo_root: Path = REPO_ROOT) -> list[Finding]:
 
 
 def validate_item(
-    path_or_definition: Path | str | TableDefinition | Mapping[str, Any], item: Any
+    path_or_definition: Path | str | TableDefinition | Mapping[str, Json], item: Json
 ) -> list[str]:
     """Problems of one item against a schema (file, loaded definition or schema dict)."""
     if isinstance(path_or_definition, TableDefinition):
-        schema: Mapping[str, Any] = path_or_definition.schema
+        schema: Mapping[str, Json] = path_or_definition.schema
     elif isinstance(path_or_definition, Mapping):
         schema = path_or_definition
     else:
@@ -283,7 +285,7 @@ def validate_item(
 # --- checks --------------------------------------------------------------------------------
 
 
-def _read_json(path: Path) -> Any:
+def _read_json(path: Path) -> Json:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
@@ -293,14 +295,14 @@ def _read_json(path: Path) -> Any:
     raise SchemaFileError([Finding(path.as_posix(), *problem)])
 
 
-def _load_schema(path: Path) -> dict[str, Any]:
+def _load_schema(path: Path) -> JsonObject:
     schema = _read_json(path)
     if not isinstance(schema, dict):
         raise SchemaFileError([Finding(path.as_posix(), "$", "The schema must be a JSON object.")])
     return schema
 
 
-def _header_problems(schema: dict[str, Any]) -> list[Problem]:
+def _header_problems(schema: JsonObject) -> list[Problem]:
     problems: list[Problem] = []
     if schema.get("$schema") != DRAFT_2020_12:
         problems.append(("$.$schema", f"$schema must be {DRAFT_2020_12!r} (JSON Schema 2020-12)."))
@@ -314,7 +316,7 @@ def _header_problems(schema: dict[str, Any]) -> list[Problem]:
     return problems
 
 
-def _table_problems(schema: dict[str, Any], path: Path) -> list[Problem]:
+def _table_problems(schema: JsonObject, path: Path) -> list[Problem]:
     spec = schema.get("x-dynamodb")
     if spec is None:
         return [("$.x-dynamodb", "The schema lacks the x-dynamodb table definition.")]
@@ -348,7 +350,7 @@ def _table_problems(schema: dict[str, Any], path: Path) -> list[Problem]:
     return problems
 
 
-def _indexes(spec: dict[str, Any]) -> list[tuple[str, str, str, str | None]]:
+def _indexes(spec: JsonObject) -> list[tuple[str, str, str, str | None]]:
     """(label, JSON path, hash key, range key) of the table and of each GSI."""
     base = "$.x-dynamodb"
     return [("the table", base, spec["hashKey"], spec.get("rangeKey"))] + [
@@ -363,7 +365,7 @@ def _indexes(spec: dict[str, Any]) -> list[tuple[str, str, str, str | None]]:
 
 
 def _key_problems(
-    schema: dict[str, Any], spec: dict[str, Any], properties: dict[str, Any]
+    schema: JsonObject, spec: JsonObject, properties: JsonObject
 ) -> Iterator[Problem]:
     for label, where, *keys in _indexes(spec):
         for role, attribute in zip(("hashKey", "rangeKey"), keys, strict=True):
@@ -375,7 +377,7 @@ def _key_problems(
 
 
 def _projection_problems(
-    gsis: list[dict[str, Any]], properties: dict[str, Any]
+    gsis: list[JsonObject], properties: JsonObject
 ) -> Iterator[Problem]:
     for i, gsi in enumerate(gsis):
         for j, attribute in enumerate(gsi.get("nonKeyAttributes", [])):
@@ -394,7 +396,7 @@ def _projection_problems(
         )
 
 
-def _duplicate_problems(spec: dict[str, Any]) -> Iterator[Problem]:
+def _duplicate_problems(spec: JsonObject) -> Iterator[Problem]:
     first_with_name: dict[str, int] = {}
     for i, gsi in enumerate(spec["globalSecondaryIndexes"]):
         first = first_with_name.setdefault(gsi["name"], i)
@@ -417,7 +419,7 @@ def _duplicate_problems(spec: dict[str, Any]) -> Iterator[Problem]:
 
 
 def _key_problem(
-    schema: dict[str, Any], properties: dict[str, Any], attribute: str, role: str
+    schema: JsonObject, properties: JsonObject, attribute: str, role: str
 ) -> str | None:
     if attribute not in properties:
         return f"Key attribute {attribute!r} ({role}) is not defined in properties."
@@ -431,11 +433,11 @@ def _key_problem(
     return None
 
 
-def _example_problems(schema: dict[str, Any]) -> list[Problem]:
+def _example_problems(schema: JsonObject) -> list[Problem]:
     examples = schema.get("examples")
     if not isinstance(examples, list) or not examples:
         return [("$.examples", "The schema has no examples; add at least one valid item.")]
-    spec = schema.get("x-dynamodb")
+    spec: Json = schema.get("x-dynamodb")
     spec = spec if _XDYNAMODB.is_valid(spec) else {}  # a broken definition is reported already
     table_keys = [spec[key] for key in ("hashKey", "rangeKey") if key in spec]
     validator = Draft202012Validator(schema, format_checker=FORMAT_CHECKER)
@@ -455,7 +457,7 @@ def _example_problems(schema: dict[str, Any]) -> list[Problem]:
     return problems
 
 
-def _item_problems(validator: Draft202012Validator, item: Any, prefix: str) -> list[Problem]:
+def _item_problems(validator: Draft202012Validator, item: Json, prefix: str) -> list[Problem]:
     return sorted(_explain(error, prefix) for error in validator.iter_errors(item))
 
 
@@ -464,11 +466,13 @@ def _explain(error: ValidationError, prefix: str) -> Problem:
     path: list[str | int] = list(error.absolute_path)
     message = error.message
     instance = error.instance if isinstance(error.instance, Mapping) else {}
-    if error.validator == "required":
+    # jsonschema types these as "maybe unset"; for the validators below they are always set
+    schema: Mapping[str, Json] = error.schema if isinstance(error.schema, Mapping) else {}
+    if error.validator == "required" and isinstance(error.validator_value, list):
         path += [name for name in error.validator_value if name not in instance][:1]
     elif error.validator == "additionalProperties":
-        declared = error.schema.get("properties", {})
-        patterns = error.schema.get("patternProperties", {})
+        declared = schema.get("properties", {})
+        patterns = schema.get("patternProperties", {})
         path += [
             name
             for name in instance
@@ -485,7 +489,7 @@ def _explain(error: ValidationError, prefix: str) -> Problem:
             f"{', '.join(map(repr, forbidden))} must not be present in this item "
             "(forbidden by the schema's if/then/else rule)"
         )
-    custom = error.schema.get("x-error") if isinstance(error.schema, Mapping) else None
+    custom = schema.get("x-error")
     if isinstance(custom, Mapping):
         custom = custom.get(error.validator)
     if custom:
@@ -509,7 +513,7 @@ def _jsonpath(prefix: str, parts: Iterable[str | int]) -> str:
     return out
 
 
-def _declared_type(schema: dict[str, Any], node: Any) -> tuple[Any, Any]:
+def _declared_type(schema: JsonObject, node: Json) -> tuple[Json, Json]:
     """(type, contentEncoding) of a property, following local $refs."""
     for _ in range(16):
         if not isinstance(node, dict):
@@ -524,7 +528,7 @@ def _declared_type(schema: dict[str, Any], node: Any) -> tuple[Any, Any]:
     return None, None
 
 
-def _attribute_type(schema: dict[str, Any], node: Any) -> str | None:
+def _attribute_type(schema: JsonObject, node: Json) -> str | None:
     """DynamoDB key type (S, N, B) of a property, or None if it cannot be a key."""
     declared, encoding = _declared_type(schema, node)
     if declared == "string":

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from botocore.exceptions import ClientError
 
 from bbws_infra.registry import Environment
+from bbws_infra.untyped import Client, JsonObject, Session
 
 
-def ensure_state_backend(session: Any, env: Environment, enforce: bool = False) -> list[str]:
+def ensure_state_backend(session: Session, env: Environment, enforce: bool = False) -> list[str]:
     """Create what is missing (idempotent) and return a line for each thing created. With
     enforce (the bootstrap task), re-assert the bucket's protections even when it exists."""
     created: list[str] = []
@@ -46,7 +45,7 @@ def ensure_state_backend(session: Any, env: Environment, enforce: bool = False) 
     return created
 
 
-def _protect_bucket(s3: Any, env: Environment) -> None:
+def _protect_bucket(s3: Client, env: Environment) -> None:
     """Versioning (every state version can be restored), encryption, no public access, tags."""
     bucket = env.state_bucket
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
@@ -75,7 +74,8 @@ def digest_id(env: Environment, state_key: str) -> str:
     return f"{lock_id(env, state_key)}-md5"
 
 
-def held_locks(session: Any, env: Environment, state_keys: list[str]) -> dict[str, dict]:
+def held_locks(session: Session, env: Environment, state_keys: list[str]
+               ) -> dict[str, JsonObject]:
     """State key -> lock info for each of these state keys that is locked right now (the S3
     backend's lock item is `<bucket>/<key>`; its digest item `<bucket>/<key>-md5` is not a
     lock)."""

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
 
 from bbws_infra import ledger
 from bbws_infra.errors import UserError
 from bbws_infra.registry import COMPONENTS, Component, Environment
+from bbws_infra.untyped import JsonObject, Session
 
 
 @dataclass
@@ -33,7 +33,7 @@ class StateVersion:
         return self.serial is not None
 
 
-def current_object(session: Any, env: Environment, component: Component
+def current_object(session: Session, env: Environment, component: Component
                    ) -> tuple[bytes, str | None, str | None] | None:
     """The current state object: (bytes, version id, last modified), None when there is
     none. Read directly: no Terraform, no lock."""
@@ -51,8 +51,8 @@ def current_object(session: Any, env: Environment, component: Component
             modified.isoformat(timespec="seconds") if modified else None)
 
 
-def document(session: Any, env: Environment, component: Component, version_id: str
-             ) -> tuple[bytes, dict | None]:
+def document(session: Session, env: Environment, component: Component, version_id: str
+             ) -> tuple[bytes, JsonObject | None]:
     """One version's bytes and its parsed document (None when it is not JSON)."""
     body = session.client("s3", region_name=env.region).get_object(
         Bucket=env.state_bucket, Key=component.state_key, VersionId=version_id)["Body"].read()
@@ -63,7 +63,7 @@ def document(session: Any, env: Environment, component: Component, version_id: s
     return body, parsed if isinstance(parsed, dict) else None
 
 
-def _listed(session: Any, env: Environment, key: str) -> list[dict]:
+def _listed(session: Session, env: Environment, key: str) -> list[JsonObject]:
     s3 = session.client("s3", region_name=env.region)
     found = []
     for page in s3.get_paginator("list_object_versions").paginate(Bucket=env.state_bucket,
@@ -72,7 +72,7 @@ def _listed(session: Any, env: Environment, key: str) -> list[dict]:
     return sorted(found, key=lambda v: v["LastModified"], reverse=True)
 
 
-def versions(session: Any, env: Environment, component: Component,
+def versions(session: Session, env: Environment, component: Component,
              limit: int | None = None) -> list[StateVersion]:
     """The state key's versions, newest first, each with its serial, lineage and the commit and
     action of the one ledger record that wrote it (none when no record, or more than one,
@@ -85,19 +85,19 @@ def versions(session: Any, env: Environment, component: Component,
     result = []
     for item in _listed(session, env, component.state_key)[:limit]:
         _, parsed = document(session, env, component, item["VersionId"])
-        record = by_version.get(item["VersionId"])
+        claimed = by_version.get(item["VersionId"])
         result.append(StateVersion(
             version_id=item["VersionId"],
             last_modified=item["LastModified"].isoformat(timespec="seconds"),
             size=int(item.get("Size", 0)), current=bool(item.get("IsLatest")),
             serial=int(parsed.get("serial", 0)) if parsed is not None else None,
             lineage=str(parsed.get("lineage", "")) if parsed is not None else "",
-            commit=record.commit if record else "", action=record.action if record else "",
-            recorded_at=record.finished_at if record else ""))
+            commit=claimed.commit if claimed else "", action=claimed.action if claimed else "",
+            recorded_at=claimed.finished_at if claimed else ""))
     return result
 
 
-def find(session: Any, env: Environment, component: Component, version_id: str,
+def find(session: Session, env: Environment, component: Component, version_id: str,
          known: list[StateVersion]) -> StateVersion:
     """Version `version_id` among this component's `known` versions, or a UserError that says
     where it belongs instead (another component's state) or that it does not exist."""
@@ -116,7 +116,7 @@ def find(session: Any, env: Environment, component: Component, version_id: str,
                     f"--env {env.name} --component {component.name}")
 
 
-def addresses(state: dict) -> list[str]:
+def addresses(state: JsonObject) -> list[str]:
     """Every resource instance address a state document holds."""
     found = []
     for resource in state.get("resources", []):

@@ -67,7 +67,7 @@ def _validate_fingerprint(cwd: Path, env: dict[str, str]) -> str:
     return files_digest(files, stage, terraform.engine_identity(env))
 
 
-def validate_terraform(console: Console) -> list[runner.Row]:
+def validate_terraform(console: Console) -> list[runner.Row[TerraformDir]]:
     """init -backend=false and validate every root and module, in parallel; a directory
     whose inputs did not change since its last successful validation is skipped."""
     items = terraform_dirs()

@@ -12,7 +12,13 @@ import copy
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
-from rich.console import Console, ConsoleOptions, JustifyMethod, RenderResult
+from rich.console import (
+    Console,
+    ConsoleOptions,
+    JustifyMethod,
+    RenderableType,
+    RenderResult,
+)
 from rich.measure import Measurement
 from rich.table import Table
 
@@ -88,7 +94,7 @@ def _shares(ranges: list[tuple[int, int]], room: int) -> list[int]:
     return [least + min(most - least, spare * (most - least) // total) for least, most in ranges]
 
 
-def _renderable(console: Console, cell: object) -> object:
+def _renderable(console: Console, cell: RenderableType) -> RenderableType:
     # markup such as [red]FAIL[/red] counts as the text it shows
     return console.render_str(cell) if isinstance(cell, str) else cell
 

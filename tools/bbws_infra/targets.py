@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING
 
 from bbws_infra import sandbox, source_files, tfvars
 from bbws_infra.errors import UserError
@@ -32,6 +32,10 @@ from bbws_infra.registry import (
     provider_aliases,
 )
 from bbws_infra.terraform import cli_config, plugin_cache_dir
+from bbws_infra.untyped import Json, JsonObject, Session
+
+if TYPE_CHECKING:  # runner imports this module (through operations)
+    from bbws_infra.runner import Named
 
 OVERRIDE_FILE = "zz_target_override.tf"
 DR_OVERRIDE_FILE = "zz_dr_provider_override.tf"
@@ -46,10 +50,10 @@ class TargetContext:
     target: str
     env: Environment
     process_env: dict[str, str]
-    backend: dict[str, Any]
+    backend: JsonObject
     provider_override: str | None = None
     extra_vars: list[str] = field(default_factory=list)
-    session: Any = None
+    session: Session | None = None
     notes: list[str] = field(default_factory=list)
     # Whether the target still answers (the sandbox emulator can die mid-run).
     alive: Callable[[], bool] = lambda: True
@@ -60,6 +64,14 @@ class TargetContext:
     recover_own_locks: bool = False
     # This command's own staged copy of the source (set by stage()).
     staged: Path | None = None
+
+    @property
+    def live_session(self) -> Session:
+        """The session of a context that reaches its target (every target's context has one;
+        only a context built by hand, for static checks, has none)."""
+        if self.session is None:
+            raise RuntimeError("this context reaches no target: it has no AWS session")
+        return self.session
 
     @property
     def stage_dir(self) -> Path:
@@ -73,7 +85,7 @@ class TargetContext:
     def data_dir(self, component: Component) -> Path:
         return work_dir() / "terraform" / "data" / self.target / self.env.name / component.name
 
-    def log_file(self, component: Component) -> Path:
+    def log_file(self, component: Named) -> Path:
         return work_dir() / "logs" / self.target / self.env.name / f"{component.name}.log"
 
     def backend_file(self, component: Component) -> Path:
@@ -101,7 +113,7 @@ def base_env(offline: bool) -> dict[str, str]:
     return env
 
 
-def hcl_value(value: Any) -> str:
+def hcl_value(value: Json) -> str:
     """Render a Python value as an HCL literal (strings, bools, numbers, lists, maps)."""
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -116,7 +128,7 @@ def hcl_value(value: Any) -> str:
     raise TypeError(f"no HCL literal for {value!r}")
 
 
-def backend_settings(env: Environment, component: Component) -> dict[str, Any]:
+def backend_settings(env: Environment, component: Component) -> JsonObject:
     """The S3 backend settings common to both targets: the environment's state bucket and lock
     table, the component's state key, and encryption on."""
     return {
@@ -181,7 +193,7 @@ class SandboxTarget:
             notes=[f"sandbox: created {c}" for c in created],
             alive=lambda: sandbox.is_alive(server), recover_own_locks=True)
 
-    def reader_session(self, env: Environment) -> Any:
+    def reader_session(self, env: Environment) -> Session:
         """A session that reads another environment's ledger: its own sandbox account."""
         return sandbox.session_for(env)[1]
 
@@ -206,12 +218,13 @@ class AwsTarget:
         return TargetContext(target=self.name, env=env, process_env=process_env,
                              backend={"allowed_account_ids": [env.account_id]}, session=session)
 
-    def reader_session(self, env: Environment) -> Any:
+    def reader_session(self, env: Environment) -> Session:
         """A session that reads another environment's ledger: the same credentials, which
         that state bucket's policy lets read ledger/ (docs/release.md)."""
         import boto3
 
-        return boto3.Session(region_name=env.region)
+        session: Session = boto3.Session(region_name=env.region)
+        return session
 
 
 TARGET_IMPLEMENTATIONS = {t.name: t for t in (SandboxTarget(), AwsTarget())}
@@ -225,12 +238,12 @@ def prepare(target: str, env: Environment, source: Path = REPO_ROOT) -> TargetCo
     return ctx
 
 
-def reader_session(target: str, env: Environment) -> Any:
+def reader_session(target: str, env: Environment) -> Session:
     """A read-only way into another environment's state bucket (its ledger)."""
     return TARGET_IMPLEMENTATIONS[target].reader_session(env)
 
 
-def aws_session(env: Environment) -> Any:
+def aws_session(env: Environment) -> Session:
     """A boto3 session from the standard chain, proven to belong to the env's account."""
     import boto3
     from botocore.exceptions import (
@@ -241,7 +254,7 @@ def aws_session(env: Environment) -> Any:
     )
 
     try:
-        session = boto3.Session(region_name=env.region)
+        session: Session = boto3.Session(region_name=env.region)
         identity = session.client("sts").get_caller_identity()
     except NoCredentialsError:
         raise UserError("--target aws needs AWS credentials (a profile, SSO login or the "

@@ -23,7 +23,6 @@ import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
 
 import chevron
 import html5lib
@@ -32,6 +31,7 @@ from html5lib.constants import E as HTML5LIB_MESSAGES
 
 from bbws_infra.findings import Finding
 from bbws_infra.paths import REPO_ROOT
+from bbws_infra.untyped import Json, JsonObject
 
 TEMPLATE_ROOT = Path("s3/templates")
 CONTRACTS = TEMPLATE_ROOT / "contracts.json"
@@ -59,7 +59,7 @@ FORBIDDEN_TAGS = {
 INTERNAL_UNSUBSCRIBE = ("internal template must not have an unsubscribe link: staff cannot opt "
                         "out of operational mail")
 
-Contract = dict[str, Any]
+Contract = JsonObject
 
 
 @dataclass(frozen=True)
@@ -185,7 +185,7 @@ def parse_errors(source: str) -> list[tuple[int, str]]:
 class _Scan(HTMLParser):
     """Element-level checks on the raw source: email-unsafe markup, images, footer, banner."""
 
-    def __init__(self, context: dict[str, Any]) -> None:
+    def __init__(self, context: JsonObject) -> None:
         super().__init__(convert_charrefs=True)
         self.context = context
         self.problems: list[tuple[int, str]] = []
@@ -331,7 +331,7 @@ def _rel(path: Path, repo_root: Path) -> str:
     return path.relative_to(repo_root).as_posix()
 
 
-def _json_path(parts: Any) -> str:
+def _json_path(parts: Json) -> str:
     return "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts)
 
 
@@ -353,7 +353,7 @@ def load_contracts(repo_root: Path = REPO_ROOT) -> tuple[list[Contract] | None, 
     return (None if findings else document["templates"]), findings
 
 
-def _sample_values(context: Any, path: str) -> list[Any] | None:
+def _sample_values(context: Json, path: str) -> list[Json] | None:
     """Every value at `path` (lists are transparent), or None when an element lacks it."""
     values = [context]
     for segment in path.split("."):
@@ -367,7 +367,7 @@ def _sample_values(context: Any, path: str) -> list[Any] | None:
     return values
 
 
-def _sample_leaves(value: Any, path: str, where: str) -> list[tuple[str, str]]:
+def _sample_leaves(value: Json, path: str, where: str) -> list[tuple[str, str]]:
     """(data path, JSON path) of every scalar in a sample context."""
     if isinstance(value, dict):
         return [leaf for key, item in value.items()
@@ -509,7 +509,7 @@ def contract_for(template_key: str, repo_root: Path = REPO_ROOT) -> Contract:
 
 
 def render(
-    template_key: str, context: dict[str, Any] | None = None, repo_root: Path = REPO_ROOT
+    template_key: str, context: JsonObject | None = None, repo_root: Path = REPO_ROOT
 ) -> tuple[str, str]:
     """(html, text) of a template rendered by chevron; the contract's sample context by default."""
     contract = contract_for(template_key, repo_root)
@@ -520,7 +520,7 @@ def render(
 
 
 def render_subject(
-    template_key: str, context: dict[str, Any] | None = None, repo_root: Path = REPO_ROOT
+    template_key: str, context: JsonObject | None = None, repo_root: Path = REPO_ROOT
 ) -> str:
     """The subject line as plain text (chevron HTML-escapes values; a subject is not HTML)."""
     contract = contract_for(template_key, repo_root)

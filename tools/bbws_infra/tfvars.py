@@ -10,15 +10,16 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
 
 import hcl2
 from lark.exceptions import UnexpectedInput
 
 from bbws_infra.errors import InputFileError
 from bbws_infra.paths import relative_name
+from bbws_infra.untyped import Json, JsonObject
 
-_SIMPLE_TYPES = {"string": str, "number": (int, float), "bool": bool}
+_SIMPLE_TYPES: dict[str, type | tuple[type, ...]] = {
+    "string": str, "number": (int, float), "bool": bool}
 _REGEX_RULE = re.compile(r'^\$\{can\(regex\("((?:[^"\\]|\\.)*)", var\.(\w+)\)\)\}$')
 _ONE_OF_RULE = re.compile(r'^\$\{contains\(\[(.*)\], var\.(\w+)\)\}$')
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
@@ -26,7 +27,7 @@ _ASSIGNMENT = re.compile(r"\s*([A-Za-z_][\w-]*)\s*=(?!=)")
 
 
 
-def parse_file(path: Path, repo_root: Path) -> dict[str, Any]:
+def parse_file(path: Path, repo_root: Path) -> JsonObject:
     """python-hcl2's raw document; a syntax error becomes an InputFileError with its line."""
     rel = relative_name(path, repo_root)
     try:
@@ -47,7 +48,7 @@ def parse_file(path: Path, repo_root: Path) -> dict[str, Any]:
         raise InputFileError(rel, None, f"is not valid HCL ({error}).") from None
 
 
-def plain(value: Any) -> Any:
+def plain(value: Json) -> Json:
     """python-hcl2 keeps string quotes and marks blocks: undo both."""
     if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
         return json.loads(value)
@@ -77,7 +78,7 @@ def line_of(path: Path, name: str) -> int | None:
     return assignments(path).get(name, [None])[0]
 
 
-def _unquoted(raw: Any) -> bool:
+def _unquoted(raw: Json) -> bool:
     """Whether a raw python-hcl2 value holds a bare word or an expression: python-hcl2 keeps
     the quotes of a string literal, so an unquoted string is `region = af-south-1`."""
     if isinstance(raw, str):
@@ -89,9 +90,9 @@ def _unquoted(raw: Any) -> bool:
     return False
 
 
-def declared_variables(variables_tf: Path, repo_root: Path) -> dict[str, dict[str, Any]]:
+def declared_variables(variables_tf: Path, repo_root: Path) -> dict[str, JsonObject]:
     """name -> {type, required, regex rules} from a variables.tf."""
-    declared: dict[str, dict[str, Any]] = {}
+    declared: dict[str, JsonObject] = {}
     for block in parse_file(variables_tf, repo_root).get("variable", []):
         for raw_name, body in block.items():
             name = raw_name.strip('"')
@@ -110,7 +111,7 @@ def declared_variables(variables_tf: Path, repo_root: Path) -> dict[str, dict[st
     return declared
 
 
-def _type_problem(expected: str, value: Any) -> str | None:
+def _type_problem(expected: str, value: Json) -> str | None:
     if isinstance(value, str) and value.startswith("${"):
         return "must be a literal value (strings in double quotes), not an expression"
     kind = expected.removeprefix("${").removesuffix("}")
@@ -125,13 +126,13 @@ def _type_problem(expected: str, value: Any) -> str | None:
     return None
 
 
-def load_tfvars(path: Path, variables_tf: Path, repo_root: Path) -> dict[str, Any]:
+def load_tfvars(path: Path, variables_tf: Path, repo_root: Path) -> JsonObject:
     """The values of a tfvars file, checked against the declared variables: syntax, names set
     twice, unknown names, unquoted strings, types, the declared regex and contains([...])
     rules, and missing required ones."""
     rel = relative_name(path, repo_root)
     raw = parse_file(path, repo_root)
-    values = plain(raw)
+    values: JsonObject = plain(raw)
     declared = declared_variables(variables_tf, repo_root)
     lines = assignments(path)
     for name, where in lines.items():

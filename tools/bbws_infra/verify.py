@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
@@ -25,6 +25,7 @@ from bbws_infra.paths import REPO_ROOT
 from bbws_infra.plan_summary import summarise
 from bbws_infra.registry import Component, Environment
 from bbws_infra.schemas import TableDefinition, load_table_definition
+from bbws_infra.untyped import Client, ClientCall, Json, JsonObject, Session
 
 if TYPE_CHECKING:
     from bbws_infra.targets import TargetContext
@@ -62,7 +63,7 @@ class Check:
     ok: bool
 
 
-def resource_checks(session: Any, env: Environment, component: Component, source_root: Path
+def resource_checks(session: Session, env: Environment, component: Component, source_root: Path
                     ) -> list[Check]:
     """Every check of one component's deployed resources against the files under source_root.
 
@@ -95,7 +96,7 @@ class _Checks(list[Check]):
                           str(expected) == str(found)))
 
 
-def _get(call: Callable[..., dict[str, Any]], **kwargs: Any) -> dict[str, Any] | None:
+def _get(call: ClientCall, **kwargs: object) -> JsonObject | None:
     """The response, or None when AWS says the thing does not exist."""
     try:
         return call(**kwargs)
@@ -105,7 +106,7 @@ def _get(call: Callable[..., dict[str, Any]], **kwargs: Any) -> dict[str, Any] |
         raise
 
 
-def _pages(client: Any, operation: str, key: str, **kwargs: Any) -> list[Any]:
+def _pages(client: Client, operation: str, key: str, **kwargs: object) -> list[JsonObject]:
     return [item for page in client.get_paginator(operation).paginate(**kwargs)
             for item in page.get(key, [])]
 
@@ -163,7 +164,7 @@ def _projection(projection_type: str, non_key: Iterable[str]) -> str:
     return f"{projection_type}: {', '.join(attributes)}" if attributes else projection_type
 
 
-def _table_component(session: Any, env: Environment, component: Component, source_root: Path
+def _table_component(session: Session, env: Environment, component: Component, source_root: Path
                      ) -> list[Check]:
     definition = load_table_definition(_schema_file(source_root, component))
     dynamodb = session.client("dynamodb", region_name=env.region)
@@ -181,13 +182,13 @@ def _table_component(session: Any, env: Environment, component: Component, sourc
     return checks
 
 
-def _table_checks(checks: _Checks, session: Any, env: Environment,
-                  definition: TableDefinition, table: dict[str, Any] | None) -> None:
+def _table_checks(checks: _Checks, session: Session, env: Environment,
+                  definition: TableDefinition, table: JsonObject | None) -> None:
     name = definition.table_name
     what = f"table {name}"
     dynamodb = session.client("dynamodb", region_name=env.region)
 
-    def found(render: Callable[[dict[str, Any]], object]) -> object:
+    def found(render: Callable[[JsonObject], object]) -> object:
         return MISSING if table is None else render(table)
 
     checks.add(f"{what}: key schema", _keys(definition.hash_key, definition.range_key),
@@ -198,8 +199,10 @@ def _table_checks(checks: _Checks, session: Any, env: Environment,
     attributes = {} if table is None else {
         a["AttributeName"]: a["AttributeType"] for a in table["AttributeDefinitions"]}
     for attribute, kind in definition.attribute_types.items():
-        checks.add(f"{what}: attribute {attribute}", kind,
-                   found(lambda _, a=attribute: attributes.get(a, MISSING)))
+        def declared(_: JsonObject, a: str = attribute) -> object:
+            return attributes.get(a, MISSING)
+
+        checks.add(f"{what}: attribute {attribute}", kind, found(declared))
     for attribute in sorted(set(attributes) - set(definition.attribute_types)):
         checks.add(f"{what}: attribute {attribute}", ABSENT, attributes[attribute])
 
@@ -238,12 +241,12 @@ def _table_checks(checks: _Checks, session: Any, env: Environment,
         checks.add(f"{what}: index {extra}", ABSENT, "exists")
 
 
-def _stream(table: dict[str, Any]) -> str:
+def _stream(table: JsonObject) -> str:
     spec = table.get("StreamSpecification") or {}
     return spec.get("StreamViewType", NONE) if spec.get("StreamEnabled") else "disabled"
 
 
-def _table_encryption(session: Any, env: Environment, table: dict[str, Any]) -> str:
+def _table_encryption(session: Session, env: Environment, table: JsonObject) -> str:
     sse = table.get("SSEDescription")
     if not sse or sse.get("Status") not in ("ENABLED", "ENABLING", "UPDATING"):
         return "AWS owned key"  # DynamoDB's default when SSE is not enabled
@@ -257,7 +260,7 @@ def _table_encryption(session: Any, env: Environment, table: dict[str, Any]) -> 
 # --- AWS Backup -----------------------------------------------------------------------------
 
 
-def _vault_check(checks: _Checks, session: Any, name: str, region: str) -> None:
+def _vault_check(checks: _Checks, session: Session, name: str, region: str) -> None:
     backup = session.client("backup", region_name=region)
     vault = _get(backup.describe_backup_vault, BackupVaultName=name)
     checks.add(f"backup vault {name}", f"exists in {region}",
@@ -274,14 +277,14 @@ def _vault_of(arn: str, account_id: str) -> str:
     return f"{parts[6]} in {where}"
 
 
-def _find_plan(backup: Any, name: str) -> dict[str, Any] | None:
+def _find_plan(backup: Client, name: str) -> JsonObject | None:
     for summary in _pages(backup, "list_backup_plans", "BackupPlansList"):
         if summary.get("BackupPlanName") == name:
             return summary
     return None
 
 
-def _backup_checks(checks: _Checks, session: Any, env: Environment, component: Component,
+def _backup_checks(checks: _Checks, session: Session, env: Environment, component: Component,
                    table_name: str, table_arn: str | None) -> None:
     # Vault, plan and selection share this name (dynamodb/table_main.tf, modules/backup).
     name = f"bbws-{component.name}-{env.name}"
@@ -300,7 +303,7 @@ def _backup_checks(checks: _Checks, session: Any, env: Environment, component: C
     checks.add(f"{what}: rules", BACKUP_RULE,
                MISSING if rules is None else ", ".join(r["RuleName"] for r in rules) or NONE)
 
-    def found(render: Callable[[dict[str, Any]], object]) -> object:
+    def found(render: Callable[[JsonObject], object]) -> object:
         return MISSING if rule is None else render(rule)
 
     checks.add(f"{what}: schedule", env.values["backup_schedule"],
@@ -323,14 +326,14 @@ def _backup_checks(checks: _Checks, session: Any, env: Environment, component: C
     checks.add(f"{what}: selection", f"covers table {table_name}", covered)
 
 
-def _copies(rule: dict[str, Any], account_id: str) -> str:
+def _copies(rule: JsonObject, account_id: str) -> str:
     actions = rule.get("CopyActions") or []
     return "; ".join(
         f"{_vault_of(a['DestinationBackupVaultArn'], account_id)}, "
         f"{_days(a.get('Lifecycle', {}).get('DeleteAfterDays'))}" for a in actions) or NONE
 
 
-def _selected(backup: Any, plan_id: str, table_arn: str) -> bool:
+def _selected(backup: Client, plan_id: str, table_arn: str) -> bool:
     for selection in _pages(backup, "list_backup_selections", "BackupSelectionsList",
                             BackupPlanId=plan_id):
         detail = backup.get_backup_selection(BackupPlanId=plan_id,
@@ -353,15 +356,15 @@ class _Bucket:
     expiration_days: int | None = None
 
 
-def _main_tf_locals(source_root: Path, component: Component) -> dict[str, Any]:
+def _main_tf_locals(source_root: Path, component: Component) -> JsonObject:
     path = source_root / component.root / "main.tf"
-    merged: dict[str, Any] = {}
+    merged: JsonObject = {}
     for block in tfvars.parse_file(path, source_root).get("locals", []):
         merged.update(tfvars.plain(block))
     return merged
 
 
-def _content_types(found: dict[str, Any], component: Component) -> dict[str, str]:
+def _content_types(found: JsonObject, component: Component) -> dict[str, str]:
     """Suffix -> content type of the uploaded templates, from the locals of the root's main.tf
     (`content_types`, restricted to the suffixes of the `template_files` glob)."""
     types = {str(k).lower(): str(v) for k, v in found.get("content_types", {}).items()}
@@ -381,7 +384,7 @@ def _template_files(source_root: Path, component: Component,
             if p.is_file() and p.suffix[1:] in content_types}
 
 
-def _bucket_component(session: Any, env: Environment, component: Component,
+def _bucket_component(session: Session, env: Environment, component: Component,
                       source_root: Path) -> list[Check]:
     # Names from s3/templates/main.tf: bbws-<component>-<env>, -logs and -replica.
     name = f"bbws-{component.name}-{env.name}"
@@ -430,12 +433,12 @@ def _bucket_component(session: Any, env: Environment, component: Component,
     return checks
 
 
-def _bucket_checks(checks: _Checks, s3: Any, bucket: _Bucket, tags: dict[str, str]) -> bool:
+def _bucket_checks(checks: _Checks, s3: Client, bucket: _Bucket, tags: dict[str, str]) -> bool:
     """The settings every modules/s3_bucket bucket has; returns whether the bucket exists."""
     name, what = bucket.name, f"bucket {bucket.name}"
     exists = _get(s3.head_bucket, Bucket=name) is not None
 
-    def read(call: Callable[..., dict[str, Any]]) -> dict[str, Any] | None:
+    def read(call: ClientCall) -> JsonObject | None:
         return _get(call, Bucket=name) if exists else None
 
     def found(value: object) -> object:
@@ -469,7 +472,7 @@ def _bucket_checks(checks: _Checks, s3: Any, bucket: _Bucket, tags: dict[str, st
     return exists
 
 
-def _sse(encryption: dict[str, Any] | None) -> str:
+def _sse(encryption: JsonObject | None) -> str:
     rules = ((encryption or {}).get("ServerSideEncryptionConfiguration") or {}).get("Rules", [])
     algorithms = [r.get("ApplyServerSideEncryptionByDefault", {}).get("SSEAlgorithm", NONE)
                   for r in rules]
@@ -484,22 +487,22 @@ def _public_block(block: dict[str, bool] | None) -> str:
     return "all four on" if not off else f"off: {', '.join(off)}"
 
 
-def _lifecycle_days(rules: list[dict[str, Any]], member: str, field: str) -> str:
+def _lifecycle_days(rules: list[JsonObject], member: str, field: str) -> str:
     days = sorted({r[member][field] for r in rules if field in r.get(member, {})})
     return ", ".join(_days(d) for d in days) or NONE
 
 
-def _listed(value: object) -> list[Any]:
+def _listed(value: object) -> list[Json]:
     return value if isinstance(value, list) else [value]
 
 
-def _statements(policy: dict[str, Any] | None) -> list[dict[str, Any]]:
+def _statements(policy: JsonObject | None) -> list[JsonObject]:
     if policy is None:
         return []
     return _listed(json.loads(policy["Policy"]).get("Statement", []))
 
 
-def _denies_plain_http(statement: dict[str, Any], bucket: str) -> bool:
+def _denies_plain_http(statement: JsonObject, bucket: str) -> bool:
     """The modules/bucket_policy statement: deny every S3 action (on the bucket and its objects)
     to everyone when aws:SecureTransport is false."""
     actions = {str(a).lower() for a in _listed(statement.get("Action", []))}
@@ -512,7 +515,7 @@ def _denies_plain_http(statement: dict[str, Any], bucket: str) -> bool:
             and {bucket, f"{bucket}/*"} <= resources and _listed(secure) == ["false"])
 
 
-def _log_delivery(s3: Any, log_bucket: str) -> str:
+def _log_delivery(s3: Client, log_bucket: str) -> str:
     """Whom the log bucket lets the logging service write for (its aws:SourceArn)."""
     for statement in _statements(_get(s3.get_bucket_policy, Bucket=log_bucket)):
         principal = statement.get("Principal")
@@ -527,7 +530,7 @@ def _log_delivery(s3: Any, log_bucket: str) -> str:
     return ABSENT
 
 
-def _replication(replication: dict[str, Any] | None) -> str:
+def _replication(replication: JsonObject | None) -> str:
     """'to <bucket>, <status>' for each rule of the configuration."""
     rules = ((replication or {}).get("ReplicationConfiguration") or {}).get("Rules", [])
     rendered = []
@@ -544,7 +547,7 @@ def _content(data: bytes) -> str:
     return f"{len(data)} B, sha256 {hashlib.sha256(data).hexdigest()[:12]}"
 
 
-def _object_checks(checks: _Checks, s3: Any, bucket: str, exists: bool,
+def _object_checks(checks: _Checks, s3: Client, bucket: str, exists: bool,
                    files: dict[str, Path], content_types: dict[str, str]) -> None:
     """Each template file equals its object (bytes, content type); any other object fails."""
     listed = {o["Key"]: o for o in _pages(s3, "list_objects_v2", "Contents", Bucket=bucket)
@@ -568,7 +571,7 @@ NO_CHANGES = "0 to add, 0 to change, 0 to destroy"
 
 def deployed_checks(ctx: TargetContext, component: Component,
                     report: Callable[[str], None] = lambda _: None,
-                    plan_json: dict | None = None) -> list[Check]:
+                    plan_json: JsonObject | None = None) -> list[Check]:
     """Every check of one deployed component: its resources against the files of ctx.source,
     and a plan of those files (plan_json when the caller already made it), which must have
     nothing pending (it neither locks the state nor writes a bundle)."""
@@ -577,18 +580,18 @@ def deployed_checks(ctx: TargetContext, component: Component,
     if plan_json is None:
         plan_json = operations.speculative_plan(ctx, component, report=report)
     report("check resources")
-    checks = resource_checks(ctx.session, ctx.env, component, ctx.source)
+    checks = resource_checks(ctx.live_session, ctx.env, component, ctx.source)
     summary = summarise(plan_json)
     pending = [c.address for c in summary.changes]
     found = summary.counts
     if pending:
         found += ": " + ", ".join(pending[:3]) + (", ..." if len(pending) > 3 else "")
     checks.append(Check(component.name, PENDING, NO_CHANGES, found, not summary.has_changes))
-    checks += policy_checks(ctx.session, ctx.env, component, plan_json)
+    checks += policy_checks(ctx.live_session, ctx.env, component, plan_json)
     return checks
 
 
-def _planned(module: dict[str, Any], kind: str) -> Iterator[dict[str, Any]]:
+def _planned(module: JsonObject, kind: str) -> Iterator[JsonObject]:
     """Every planned resource of one type in a module and its child modules."""
     for resource in module.get("resources", []):
         if resource.get("type") == kind and resource.get("mode") == "managed":
@@ -597,7 +600,7 @@ def _planned(module: dict[str, Any], kind: str) -> Iterator[dict[str, Any]]:
         yield from _planned(child, kind)
 
 
-def _normal(value: Any) -> Any:
+def _normal(value: Json) -> Json:
     """A policy document in a form two equivalent ones share: lists sorted, a list of one the
     same as its element (IAM treats "Action": "x" and ["x"] alike)."""
     if isinstance(value, dict):
@@ -608,8 +611,8 @@ def _normal(value: Any) -> Any:
     return value
 
 
-def policy_checks(session: Any, env: Environment, component: Component,
-                  plan_json: dict[str, Any]) -> list[Check]:
+def policy_checks(session: Session, env: Environment, component: Component,
+                  plan_json: JsonObject) -> list[Check]:
     """Every bucket policy the component manages, whole, against the document its source
     produces (the planned value of the source's aws_s3_bucket_policy): a statement added
     outside the source (an ignored override, a console edit) fails, not only a missing one."""

@@ -12,7 +12,7 @@ from bbws_infra.errors import OperationError, UserError
 from bbws_infra.paths import REPO_ROOT, file_lock, work_dir
 
 
-def _git(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+def _git(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["git", *args], cwd=cwd or REPO_ROOT, capture_output=True, text=True)
 
 
