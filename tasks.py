@@ -1,13 +1,13 @@
-"""Invoke tasks: flags and help text only; the work happens in bbws_infra.commands."""
+"""Invoke tasks: flags and help text only; the work happens in bbws_infra.commands.commands."""
 
 from invoke.collection import Collection
 from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from bbws_infra import cli, commands
-from bbws_infra.deploy import DEFAULT_MAX_AGE
-from bbws_infra.registry import (
+from bbws_infra.commands import commands
+from bbws_infra.core import cli
+from bbws_infra.core.registry import (
     COMPONENT_CHOICES,
     COMPONENT_HELP,
     CONFIRM_HELP,
@@ -15,6 +15,7 @@ from bbws_infra.registry import (
     REQUIRED_APPROVALS,
     TARGET_HELP,
 )
+from bbws_infra.release.deploy import DEFAULT_MAX_AGE
 
 JSON_HELP = "Print the result as JSON instead of a table."
 ALLOW_DESTROY_HELP = ("<component>:<address> the plan may delete or replace where the env has "
@@ -368,5 +369,5 @@ ns = Collection(fmt, validate, validate_schemas, validate_templates, tfsec, chec
                 history, status, state_versions, rollback, backups, doctor, unlock, bootstrap,
                 matrix, approvals, comment_plans, notify, iam_policy, bench, docs, sandbox,
                 templates)
-# Every parameter a flag, so `invoke <task> --help` prints the help (see bbws_infra.cli).
+# Every parameter a flag, so `invoke <task> --help` prints the help (see bbws_infra.core.cli).
 cli.flags_only(ns)

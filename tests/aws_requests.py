@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import botocore.session
 
-from bbws_infra.registry import Environment
+from bbws_infra.core.registry import Environment
 from tests.iam_evaluation import Request
 
 # S3 operations whose action is named differently (AWS's "Actions, resources, and condition

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from bbws_infra.paths import REPO_ROOT
+from bbws_infra.core.paths import REPO_ROOT
 
 
 @pytest.fixture(scope="session")
 def work(tmp_path_factory: pytest.TempPathFactory):
     """The work directory of this test session (never the repository's build/)."""
-    from bbws_infra import sandbox
+    from bbws_infra.targets import sandbox
 
     path = tmp_path_factory.mktemp("work")
     previous = os.environ.get("BBWS_WORK_DIR")
@@ -67,7 +67,7 @@ def borrow_tool(work: Path, name: str, marker: str, digest: str) -> Path:
 @pytest.fixture(scope="session")
 def mermaid_cli(work: Path) -> Path:
     """Mermaid's CLI for this session's work directory (borrowed when current)."""
-    from bbws_infra import diagrams
+    from bbws_infra.docs import diagrams
 
     return borrow_tool(work, "mermaid", ".package.sha256", diagrams._package_digest())
 
@@ -96,7 +96,7 @@ def using_work_dir(path: Path) -> Iterator[Path]:
 
 
 def stop_sandbox(work_dir: Path) -> None:
-    from bbws_infra import sandbox
+    from bbws_infra.targets import sandbox
 
     with using_work_dir(work_dir):
         sandbox.down()
@@ -113,10 +113,11 @@ def _processes() -> Iterator[tuple[int, bytes, Path]]:
 
 
 def terraform_processes_under(root: Path) -> list[int]:
-    """Terraform workers (bbws_infra.tf_worker) and provider plugins whose cwd is under root."""
+    """Terraform workers (bbws_infra.engine.tf_worker) and provider plugins whose cwd is under
+    root."""
     found = []
     for pid, cmdline, proc in _processes():
-        if b"bbws_infra.tf_worker" not in cmdline and b"terraform-provider-" not in cmdline:
+        if b"bbws_infra.engine.tf_worker" not in cmdline and b"terraform-provider-" not in cmdline:
             continue
         try:
             cwd = os.readlink(proc / "cwd")
@@ -129,7 +130,7 @@ def terraform_processes_under(root: Path) -> list[int]:
 
 def moto_servers_of(work_dir: Path) -> list[int]:
     """Sandbox emulator processes started for this work directory (they write its moto.log)."""
-    from bbws_infra.sandbox import SERVER_MODULE
+    from bbws_infra.targets.sandbox import SERVER_MODULE
 
     log = str(work_dir / "sandbox" / "moto.log")
     found = []
@@ -148,8 +149,8 @@ def moto_servers_of(work_dir: Path) -> list[int]:
 def held_locks(work_dir: Path, env_name: str) -> list[str]:
     """LockIDs of the state locks held in env's lock table of this work directory's sandbox
     (the digest items ending in -md5 are not locks); never starts a sandbox."""
-    from bbws_infra.registry import load_environment
-    from bbws_infra.sandbox import SandboxSession
+    from bbws_infra.core.registry import load_environment
+    from bbws_infra.targets.sandbox import SandboxSession
 
     record_path = work_dir / "sandbox" / "server.json"
     if not record_path.exists():
@@ -166,7 +167,7 @@ def held_locks(work_dir: Path, env_name: str) -> list[str]:
 def bundle_problems(work_dir: Path) -> list[str]:
     """Every way the saved plans under <work>/plans break the bundle rule: a complete
     bundle.json beside a tfplan and plan.json with the recorded hashes, no .incoming left."""
-    from bbws_infra.bundle import sha256_file
+    from bbws_infra.plans.bundle import sha256_file
 
     plans = work_dir / "plans"
     problems = [f"{p} left behind" for p in plans.rglob(".incoming")]

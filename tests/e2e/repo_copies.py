@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from bbws_infra import repo_copy
-from bbws_infra.registry import load_environment
-from bbws_infra.sandbox import SandboxSession
+from bbws_infra.bench import repo_copy
+from bbws_infra.core.registry import load_environment
+from bbws_infra.targets.sandbox import SandboxSession
 from tests.conftest import fresh_work_dir
 
 

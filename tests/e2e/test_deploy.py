@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from bbws_infra import repo_copy
+from bbws_infra.bench import repo_copy
 from tests.e2e.repo_copies import Copy, make_copy
 
 pytestmark = pytest.mark.e2e

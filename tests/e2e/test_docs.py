@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bbws_infra import diagrams, doc_commands
-from bbws_infra.errors import UserError
-from bbws_infra.paths import REPO_ROOT
+from bbws_infra.core.errors import UserError
+from bbws_infra.core.paths import REPO_ROOT
+from bbws_infra.docs import diagrams, doc_commands
 from tests.conftest import git_status
 from tests.e2e.repo_copies import Copy, make_copy
 
@@ -84,7 +84,7 @@ def test_every_documented_read_only_command_runs_on_the_sandbox(copy: Copy):
 
 def test_a_browser_that_cannot_start_is_an_error_of_the_gate_not_a_diagram(
         tmp_path: Path, mermaid_cli: Path, monkeypatch: pytest.MonkeyPatch):
-    from bbws_infra import gates
+    from bbws_infra.gates import gates
 
     broken = tmp_path / "chromium"
     broken.write_text("#!/bin/sh\nexit 1\n")

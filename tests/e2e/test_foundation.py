@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from bbws_infra import sandbox
-from bbws_infra.bundle import sha256_file
-from bbws_infra.registry import load_environment
+from bbws_infra.core.registry import load_environment
+from bbws_infra.plans.bundle import sha256_file
+from bbws_infra.targets import sandbox
 from tests.conftest import fresh_work_dir, git_status, invoke
 
 pytestmark = pytest.mark.e2e

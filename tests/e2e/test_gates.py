@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bbws_infra import gates
-from bbws_infra.paths import REPO_ROOT
+from bbws_infra.core.paths import REPO_ROOT
+from bbws_infra.gates import gates
 from tests.conftest import borrow_tool, git_status
 
 pytestmark = pytest.mark.e2e

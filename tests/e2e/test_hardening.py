@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from bbws_infra import repo_copy
-from bbws_infra.bundle import BundleRecord
-from bbws_infra.interrupts import FAULT_ENV, FAULT_SIGNAL_ENV
+from bbws_infra.bench import repo_copy
+from bbws_infra.engine.interrupts import FAULT_ENV, FAULT_SIGNAL_ENV
+from bbws_infra.plans.bundle import BundleRecord
 from tests.conftest import (
     bundle_problems,
     held_locks,
@@ -165,7 +165,7 @@ def test_sighup_during_plan_keeps_the_state_usable(copy: Path, own_work: Path):
 
 def _workers_under(root: Path) -> list[int]:
     return [pid for pid in terraform_processes_under(root)
-            if b"bbws_infra.tf_worker" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+            if b"bbws_infra.engine.tf_worker" in Path(f"/proc/{pid}/cmdline").read_bytes()]
 
 
 def _when(condition, timeout: float = 60.0):

@@ -23,9 +23,11 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from bbws_infra import iam_policy, sandbox, state_backend
-from bbws_infra.iam_policy import DEPLOY, PLAN, ROLES
-from bbws_infra.registry import COMPONENTS, PROMOTION_ORDER, load_environment
+from bbws_infra.core.registry import COMPONENTS, PROMOTION_ORDER, load_environment
+from bbws_infra.pipeline import iam_policy
+from bbws_infra.pipeline.iam_policy import DEPLOY, PLAN, ROLES
+from bbws_infra.state import state_backend
+from bbws_infra.targets import sandbox
 from tests.aws_requests import Call, calls, load_recording
 from tests.conftest import fresh_work_dir, invoke, using_work_dir
 from tests.iam_evaluation import access_level, allowed

@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from bbws_infra.registry import COMPONENTS, load_environment
+from bbws_infra.core.registry import COMPONENTS, load_environment
 from tests.e2e.repo_copies import Copy, make_copy
 
 pytestmark = pytest.mark.e2e

@@ -15,8 +15,8 @@ import sys
 
 import pytest
 
-from bbws_infra import repo_copy
-from bbws_infra.registry import COMPONENTS, load_environment
+from bbws_infra.bench import repo_copy
+from bbws_infra.core.registry import COMPONENTS, load_environment
 from tests.conftest import held_locks
 from tests.e2e.repo_copies import Copy, make_copy
 

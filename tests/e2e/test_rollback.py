@@ -18,8 +18,8 @@ import time
 
 import pytest
 
-from bbws_infra import repo_copy
-from bbws_infra.registry import COMPONENTS, load_environment
+from bbws_infra.bench import repo_copy
+from bbws_infra.core.registry import COMPONENTS, load_environment
 from tests.conftest import held_locks, terraform_processes_under
 from tests.e2e.repo_copies import Copy, make_copy
 

@@ -1,6 +1,6 @@
 """AWS Backup on the sandbox under real Terraform: the backup selection is created as on AWS
 (no sandbox-only module setting), and a change to an existing backup plan applies in seconds
-(UpdateBackupPlan, which moto lacks, comes from bbws_infra.moto_backup).
+(UpdateBackupPlan, which moto lacks, comes from bbws_infra.targets.moto_backup).
 
 Runs in a throw-away git copy of the repository with its own sandbox, because it commits a
 change to envs/dev.tfvars.
@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from bbws_infra import repo_copy
+from bbws_infra.bench import repo_copy
 from tests.e2e.repo_copies import Copy, make_copy
 
 pytestmark = pytest.mark.e2e

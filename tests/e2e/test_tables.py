@@ -15,10 +15,12 @@ import boto3
 import pytest
 from boto3.dynamodb.conditions import Attr, Key
 
-from bbws_infra import bundle, operations, sandbox, targets, verify
-from bbws_infra.paths import REPO_ROOT
-from bbws_infra.registry import COMPONENTS, load_environment
-from bbws_infra.schemas import load_table_definition, validate_item
+from bbws_infra.core.paths import REPO_ROOT
+from bbws_infra.core.registry import COMPONENTS, load_environment
+from bbws_infra.inputs.schemas import load_table_definition, validate_item
+from bbws_infra.plans import bundle, operations
+from bbws_infra.release import verify
+from bbws_infra.targets import sandbox, targets
 from tests.conftest import invoke
 
 pytestmark = pytest.mark.e2e

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from bbws_infra import operations, sandbox, targets, verify
-from bbws_infra.paths import REPO_ROOT
-from bbws_infra.registry import COMPONENTS, load_environment
+from bbws_infra.core.paths import REPO_ROOT
+from bbws_infra.core.registry import COMPONENTS, load_environment
+from bbws_infra.plans import operations
+from bbws_infra.release import verify
+from bbws_infra.targets import sandbox, targets
 from tests.conftest import invoke
 
 pytestmark = pytest.mark.e2e

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from bbws_infra import bundle, repo_copy
-from bbws_infra.registry import load_environment
+from bbws_infra.bench import repo_copy
+from bbws_infra.core.registry import load_environment
+from bbws_infra.plans import bundle
 from tests.e2e.repo_copies import Copy, make_copy
 
 pytestmark = pytest.mark.e2e
@@ -306,8 +307,8 @@ def _push_state_outside_the_deploy_path(copy: Copy) -> None:
     code = (
         "import json\n"
         "from bbws_infra import operations, targets\n"
-        "from bbws_infra.paths import work_dir\n"
-        "from bbws_infra.registry import COMPONENTS, load_environment\n"
+        "from bbws_infra.core.paths import work_dir\n"
+        "from bbws_infra.core.registry import COMPONENTS, load_environment\n"
         "ctx = targets.prepare('sandbox', load_environment('dev'))\n"
         "component = COMPONENTS['campaigns']\n"
         "targets.stage(ctx, [component])\n"

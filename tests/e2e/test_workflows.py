@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from bbws_infra import repo_copy
+from bbws_infra.bench import repo_copy
 from tests.e2e.repo_copies import Copy, make_copy
 from tests.local_http import PROXIES, serving
 from tests.workflow_files import Command, called_workflow, job_commands, load

@@ -14,11 +14,12 @@ from typing import Any
 
 import pytest
 
-from bbws_infra import approvals, commands, github, iam_policy
-from bbws_infra.approvals import Review, check, gates, parse_reviews, tally, verdict
-from bbws_infra.errors import OperationError, UserError
-from bbws_infra.paths import REPO_ROOT
-from bbws_infra.registry import PROMOTION_ORDER, REQUIRED_APPROVALS, load_environment
+from bbws_infra.commands import commands
+from bbws_infra.core.errors import OperationError, UserError
+from bbws_infra.core.paths import REPO_ROOT
+from bbws_infra.core.registry import PROMOTION_ORDER, REQUIRED_APPROVALS, load_environment
+from bbws_infra.pipeline import approvals, github, iam_policy
+from bbws_infra.pipeline.approvals import Review, check, gates, parse_reviews, tally, verdict
 from tests.local_http import PROXIES, serving
 
 REPOSITORY = "acme/bbws-infra"

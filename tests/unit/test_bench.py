@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from bbws_infra import bench, schemas
-from bbws_infra.paths import REPO_ROOT
-from bbws_infra.registry import Component, discover_components
+from bbws_infra.bench import bench
+from bbws_infra.core.paths import REPO_ROOT
+from bbws_infra.core.registry import Component, discover_components
+from bbws_infra.inputs import schemas
 
 
 @pytest.fixture

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from bbws_infra import bundle, deploy
-from bbws_infra.errors import UserError
-from bbws_infra.registry import COMPONENTS, load_environment
+from bbws_infra.core.errors import UserError
+from bbws_infra.core.registry import COMPONENTS, load_environment
+from bbws_infra.plans import bundle
+from bbws_infra.release import deploy
 
 TENANTS = COMPONENTS["tenants"]
 

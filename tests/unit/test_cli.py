@@ -7,7 +7,7 @@ import pytest
 from invoke import Collection, Context, Exit, Program, task
 from invoke.parser import Parser
 
-from bbws_infra import cli
+from bbws_infra.core import cli
 
 ran: list[dict] = []
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bbws_infra import cost
-from bbws_infra.errors import InputFileError, OperationError, UserError
+from bbws_infra.core.errors import InputFileError, OperationError, UserError
+from bbws_infra.gates import cost
 
 FIXTURES = Path(__file__).parent / "fixtures" / "cost"
 TABLE_PLAN = json.loads((FIXTURES / "table.plan.json").read_text())

@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from bbws_infra import bundle, deploy
-from bbws_infra.errors import NothingApplied, OperationError, UserError
-from bbws_infra.registry import COMPONENTS, load_environment
+from bbws_infra.core.errors import NothingApplied, OperationError, UserError
+from bbws_infra.core.registry import COMPONENTS, load_environment
+from bbws_infra.plans import bundle
+from bbws_infra.release import deploy
 
 TABLE = "module.table.aws_dynamodb_table.this"
 ARN = "arn:aws:dynamodb:af-south-1:093646564004:table/tenants/backup/01700000000000-abcdef01"

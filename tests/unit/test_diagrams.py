@@ -8,8 +8,8 @@ import json
 import re
 from pathlib import Path
 
-from bbws_infra import diagrams
-from bbws_infra.paths import REPO_ROOT
+from bbws_infra.core.paths import REPO_ROOT
+from bbws_infra.docs import diagrams
 
 FLOW = "flowchart LR\n    a --> b\n"
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bbws_infra import doc_commands, markdown
-from bbws_infra.paths import REPO_ROOT
+from bbws_infra.core.paths import REPO_ROOT
+from bbws_infra.docs import doc_commands, markdown
 
 DOC = """# Guide
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import subprocess
 
-from bbws_infra.paths import REPO_ROOT
+from bbws_infra.core.paths import REPO_ROOT
 
 # Built from parts so this file does not match itself.
 OUTSIDE = re.compile("|".join([r"DESIGN" + r"\.md", r"\bseeds?\b", r"\.\./" + "shared"]),

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
-from bbws_infra import doctor, ledger
-from bbws_infra.errors import UserError
-from bbws_infra.registry import COMPONENTS, load_environment
+from bbws_infra.core.errors import UserError
+from bbws_infra.core.registry import COMPONENTS, load_environment
+from bbws_infra.state import doctor, ledger
 from tests.moto_session import MotoSession
 
 TENANTS = COMPONENTS["tenants"]
@@ -373,7 +373,8 @@ def test_the_doctor_task_adds_its_findings_to_the_job_summary(session, dev, monk
                                                                tmp_path):
     """What a cancelled or failed workflow job shows; a summary that cannot be written never
     changes doctor's verdict."""
-    from bbws_infra import commands, targets
+    from bbws_infra.commands import commands
+    from bbws_infra.targets import targets
 
     monkeypatch.setattr(targets, "reader_session", lambda target, env: session)
     summary = tmp_path / "summary.md"

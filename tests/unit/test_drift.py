@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from bbws_infra import drift
-from bbws_infra.drift import AllowEntry, AttributeChange, Drift
-from bbws_infra.errors import InputFileError
+from bbws_infra.core.errors import InputFileError
+from bbws_infra.release import drift
+from bbws_infra.release.drift import AllowEntry, AttributeChange, Drift
 
 TABLE = "module.table.aws_dynamodb_table.this"
 OBJECT = 'aws_s3_bucket_object.template["welcome.html"]'

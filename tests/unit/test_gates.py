@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from bbws_infra import gates
-from bbws_infra.errors import UserError
-from bbws_infra.findings import Finding
-from bbws_infra.gates import Checked, Gate, GateError, GateFinding, GateResult, GateSkipped
+from bbws_infra.core.errors import UserError
+from bbws_infra.core.findings import Finding
+from bbws_infra.gates import gates
+from bbws_infra.gates.gates import Checked, Gate, GateError, GateFinding, GateResult, GateSkipped
 
 OUTPUTS = Path(__file__).resolve().parents[1] / "fixtures" / "gates" / "outputs"
 STAGE = Path("/stage")
@@ -291,8 +291,9 @@ def test_registry():
 
 
 def test_infracost_prices_saved_plans_and_flags_the_threshold(tmp_path, monkeypatch):
-    from bbws_infra import bundle, cost
-    from bbws_infra.registry import COMPONENTS
+    from bbws_infra.core.registry import COMPONENTS
+    from bbws_infra.gates import cost
+    from bbws_infra.plans import bundle
 
     monkeypatch.setenv("BBWS_WORK_DIR", str(tmp_path))
     monkeypatch.delenv("BBWS_TARGET", raising=False)

@@ -9,9 +9,11 @@ from typing import Any
 
 import pytest
 
-from bbws_infra import iam_policy, schemas, state_backend
-from bbws_infra.errors import UserError
-from bbws_infra.iam_policy import (
+from bbws_infra.core.errors import UserError
+from bbws_infra.core.registry import COMPONENTS, PROMOTION_ORDER, load_environment
+from bbws_infra.inputs import schemas
+from bbws_infra.pipeline import iam_policy
+from bbws_infra.pipeline.iam_policy import (
     DEPLOY,
     PLAN,
     ROLES,
@@ -24,7 +26,7 @@ from bbws_infra.iam_policy import (
     role_name,
     trust_policy,
 )
-from bbws_infra.registry import COMPONENTS, PROMOTION_ORDER, load_environment
+from bbws_infra.state import state_backend
 from tests.iam_evaluation import (
     ALLOW,
     DENY,

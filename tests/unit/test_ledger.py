@@ -13,9 +13,11 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
-from bbws_infra import deploy, ledger, targets, worktrees
-from bbws_infra.errors import OperationError, UserError
-from bbws_infra.registry import COMPONENTS, load_environment
+from bbws_infra.core.errors import OperationError, UserError
+from bbws_infra.core.registry import COMPONENTS, load_environment
+from bbws_infra.release import deploy, worktrees
+from bbws_infra.state import ledger
+from bbws_infra.targets import targets
 from tests.moto_session import MotoSession
 
 # (env, component) -> the state version each component's records leave (see s3_session)

@@ -1,4 +1,4 @@
-"""Module READMEs against their .tf files (tools/bbws_infra/module_docs.py): today's READMEs
+"""Module READMEs against their .tf files (tools/bbws_infra/docs/module_docs.py): today's READMEs
 match; every way an Inputs or Outputs table can go stale is named with the README's line."""
 
 from __future__ import annotations
@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bbws_infra import gates, module_docs
-from bbws_infra.paths import REPO_ROOT
+from bbws_infra.core.paths import REPO_ROOT
+from bbws_infra.docs import module_docs
+from bbws_infra.gates import gates
 
 VARIABLES = '''variable "name" {
   description = "Name."

@@ -1,5 +1,5 @@
-"""bbws_infra.moto_backup: the AWS Backup operations the sandbox adds to moto, called with boto3
-against moto in-process, with the shapes and errors of the AWS Backup API."""
+"""bbws_infra.targets.moto_backup: the AWS Backup operations the sandbox adds to moto, called
+with boto3 against moto in-process, with the shapes and errors of the AWS Backup API."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from bbws_infra import moto_backup, sandbox, sandbox_server, targets
+from bbws_infra.targets import moto_backup, sandbox, sandbox_server, targets
 from tests.moto_session import MotoSession
 
 moto_backup.apply()
@@ -195,4 +195,4 @@ def test_the_sandbox_runs_motos_server_after_adding_the_operations(monkeypatch):
     sandbox_server.main(["-H", "127.0.0.1", "-p", "5000"])
     assert calls == ["apply", ["-H", "127.0.0.1", "-p", "5000"]]
     assert sandbox._moto_command(5000) == [
-        sys.executable, "-m", "bbws_infra.sandbox_server", "-H", "127.0.0.1", "-p", "5000"]
+        sys.executable, "-m", "bbws_infra.targets.sandbox_server", "-H", "127.0.0.1", "-p", "5000"]

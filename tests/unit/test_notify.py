@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from bbws_infra import notify
-from bbws_infra.errors import OperationError, UserError
-from bbws_infra.notify import Event, message, send
+from bbws_infra.core.errors import OperationError, UserError
+from bbws_infra.pipeline import notify
+from bbws_infra.pipeline.notify import Event, message, send
 from tests.local_http import PROXIES, serving
 
 SECRET_PATH = "/services/T0000/B0000/XXXXSECRETXXXX"

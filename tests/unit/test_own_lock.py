@@ -10,8 +10,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from bbws_infra import doctor, operations, terraform
-from bbws_infra.registry import COMPONENTS, load_environment
+from bbws_infra.core.registry import COMPONENTS, load_environment
+from bbws_infra.engine import terraform
+from bbws_infra.plans import operations
+from bbws_infra.state import doctor
 
 OURS = f"{getpass.getuser()}@{socket.gethostname()}"
 LOCK_ERROR = terraform.TerraformError("terraform plan failed (exit 1).",

@@ -1,9 +1,9 @@
 import pytest
 
-from bbws_infra import plan_guard
-from bbws_infra.errors import UserError
-from bbws_infra.plan_summary import Change, PlanSummary
-from bbws_infra.registry import load_environment
+from bbws_infra.core.errors import UserError
+from bbws_infra.core.registry import load_environment
+from bbws_infra.plans import plan_guard
+from bbws_infra.plans.plan_summary import Change, PlanSummary
 
 TABLE = "module.table.aws_dynamodb_table.this"
 VAULT = "module.backup.aws_backup_vault.this"

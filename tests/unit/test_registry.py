@@ -2,9 +2,9 @@ from pathlib import Path
 
 import pytest
 
-from bbws_infra import registry
-from bbws_infra.errors import UserError
-from bbws_infra.registry import (
+from bbws_infra.core import registry
+from bbws_infra.core.errors import UserError
+from bbws_infra.core.registry import (
     COMPONENTS,
     discover_components,
     env_names,

@@ -8,9 +8,9 @@ import json
 import pytest
 from moto import mock_aws
 
-from bbws_infra import deploy
-from bbws_infra.errors import UserError
-from bbws_infra.registry import discover_components, load_environment
+from bbws_infra.core.errors import UserError
+from bbws_infra.core.registry import discover_components, load_environment
+from bbws_infra.release import deploy
 from tests.moto_session import MotoSession
 
 

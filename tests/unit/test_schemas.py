@@ -1,4 +1,4 @@
-"""The item schemas and their x-dynamodb table definitions (tools/bbws_infra/schemas.py)."""
+"""The item schemas and their x-dynamodb table definitions (tools/bbws_infra/inputs/schemas.py)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from bbws_infra.findings import Finding
-from bbws_infra.paths import REPO_ROOT
-from bbws_infra.schemas import (
+from bbws_infra.core.findings import Finding
+from bbws_infra.core.paths import REPO_ROOT
+from bbws_infra.inputs.schemas import (
     CHECKED_FORMATS,
     FORMAT_CHECKER,
     SchemaFileError,

@@ -9,7 +9,7 @@ import io
 import pytest
 from rich.console import Console
 
-from bbws_infra import tables
+from bbws_infra.core import tables
 
 VERSION_ID = "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY+MTRCxf3vjVBH40Nr8X8gdRQBpUMLUo"
 ARN = "arn:aws:dynamodb:af-south-1:123456789012:table/tenants/backup/01733456789012-abcdef12"

@@ -6,11 +6,12 @@ from pathlib import Path
 import hcl2
 import pytest
 
-from bbws_infra import registry, targets
-from bbws_infra.errors import UserError
-from bbws_infra.paths import REPO_ROOT
-from bbws_infra.registry import COMPONENTS, load_environment
-from bbws_infra.tfvars import plain
+from bbws_infra.core import registry
+from bbws_infra.core.errors import UserError
+from bbws_infra.core.paths import REPO_ROOT
+from bbws_infra.core.registry import COMPONENTS, load_environment
+from bbws_infra.core.tfvars import plain
+from bbws_infra.targets import targets
 
 
 def test_hcl_values_render_as_terraform_literals():

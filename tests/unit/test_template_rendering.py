@@ -16,9 +16,9 @@ from typing import Any
 import chevron
 import pytest
 
-from bbws_infra.paths import REPO_ROOT
-from bbws_infra.template_preview import build_preview
-from bbws_infra.templates import KEY_ROOT, load_contracts, parse_errors, render_subject
+from bbws_infra.core.paths import REPO_ROOT
+from bbws_infra.inputs.template_preview import build_preview
+from bbws_infra.inputs.templates import KEY_ROOT, load_contracts, parse_errors, render_subject
 
 HOSTILE = "Zoë O'Brien & <Sons>"
 # what any HTML escaping turns the hostile characters into; none may reach a text/plain body

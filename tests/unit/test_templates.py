@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from bbws_infra.findings import Finding
-from bbws_infra.paths import REPO_ROOT
-from bbws_infra.template_preview import build_preview
-from bbws_infra.templates import (
+from bbws_infra.core.findings import Finding
+from bbws_infra.core.paths import REPO_ROOT
+from bbws_infra.inputs.template_preview import build_preview
+from bbws_infra.inputs.templates import (
     INTERNAL_UNSUBSCRIBE,
     Tag,
     load_contracts,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bbws_infra import terraform
+from bbws_infra.engine import terraform
 
 
 def test_diagnostics_drop_colour_codes_and_cli_config_noise():

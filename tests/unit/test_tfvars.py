@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from bbws_infra import commands, registry, tfvars
-from bbws_infra.errors import InputFileError, UserError
-from bbws_infra.paths import REPO_ROOT
+from bbws_infra.commands import commands
+from bbws_infra.core import registry, tfvars
+from bbws_infra.core.errors import InputFileError, UserError
+from bbws_infra.core.paths import REPO_ROOT
 
 DEV = (REPO_ROOT / "envs" / "dev.tfvars").read_text()
 

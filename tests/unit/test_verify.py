@@ -11,10 +11,11 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from bbws_infra import moto_backup, verify
-from bbws_infra.paths import REPO_ROOT
-from bbws_infra.registry import COMPONENTS, Environment, load_environment
-from bbws_infra.schemas import load_table_definition
+from bbws_infra.core.paths import REPO_ROOT
+from bbws_infra.core.registry import COMPONENTS, Environment, load_environment
+from bbws_infra.inputs.schemas import load_table_definition
+from bbws_infra.release import verify
+from bbws_infra.targets import moto_backup
 
 TABLES = ("tenants", "products", "campaigns")
 TEMPLATE_DIR = REPO_ROOT / "s3" / "templates" / "templates"

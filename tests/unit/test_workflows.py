@@ -13,8 +13,9 @@ import shlex
 import pytest
 
 import tasks
-from bbws_infra import approvals, commands
-from bbws_infra.registry import PROMOTION_ORDER, REQUIRED_APPROVALS
+from bbws_infra.commands import commands
+from bbws_infra.core.registry import PROMOTION_ORDER, REQUIRED_APPROVALS
+from bbws_infra.pipeline import approvals
 from tests.workflow_files import WORKFLOWS as WORKFLOW_DIR
 from tests.workflow_files import all_workflows, run_lines
 

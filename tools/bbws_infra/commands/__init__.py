@@ -1,0 +1,1 @@
+"""What each `invoke` task does: tasks.py holds the flags and help, and makes one call here."""

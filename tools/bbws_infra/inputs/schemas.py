@@ -1,0 +1,536 @@
+"""Item schemas and the table definitions they carry.
+
+Each ``dynamodb/<component>/*.schema.json`` is a JSON Schema 2020-12 of one table item plus,
+in the member ``x-dynamodb``, the table definition that Terraform reads with ``jsondecode``.
+This module loads the definition (deriving DynamoDB attribute types from the item schema),
+checks both halves against each other and validates items before they are written.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import ValidationError
+from referencing.exceptions import Unresolvable
+
+from bbws_infra.core.findings import Finding
+from bbws_infra.core.paths import REPO_ROOT
+from bbws_infra.core.untyped import Json, JsonObject
+
+DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
+MAX_GSIS = 20
+MAX_PROJECTED_ATTRIBUTES = 100  # nonKeyAttributes summed over all secondary indexes
+CHECKED_FORMATS = ("uuid", "email", "date", "date-time", "uri")
+
+Problem = tuple[str, str]  # (JSON path or "line N", message)
+
+
+# --- formats -------------------------------------------------------------------------------
+
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
+_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s<>\"{}|\\^`]+")
+_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
+
+
+def _is_email(value: object) -> bool:
+    return not isinstance(value, str) or bool(_EMAIL.fullmatch(value))
+
+
+def _is_uri(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    if not _URI.fullmatch(value):
+        return False
+    parts = urlsplit(value)
+    return parts.scheme.lower() not in {"http", "https"} or bool(parts.hostname)
+
+
+def _is_date_time(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    return bool(_DATE_TIME.fullmatch(value)) and bool(datetime.fromisoformat(value.upper()))
+
+
+def format_checker() -> FormatChecker:
+    """jsonschema's checker, with a real email check and fallbacks for optional packages."""
+    checker = FormatChecker()
+    checker.checks("email")(_is_email)  # jsonschema only looks for an "@"
+    if "uri" not in checker.checkers:  # needs rfc3987, which we do not depend on
+        checker.checks("uri")(_is_uri)
+    if "date-time" not in checker.checkers:  # needs rfc3339-validator
+        checker.checks("date-time", raises=ValueError)(_is_date_time)
+    return checker
+
+
+FORMAT_CHECKER = format_checker()
+
+
+# --- the x-dynamodb member -----------------------------------------------------------------
+
+
+def _name_schema(what: str) -> JsonObject:
+    return {
+        "type": "string",
+        "pattern": r"^[A-Za-z0-9_.-]{3,255}$",
+        "x-error": f"{what} {{value!r}} must be 3-255 characters of letters, digits, '_', '.' "
+        "and '-'.",
+    }
+
+
+_ATTRIBUTE_NAME = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 255,
+    "x-error": "Attribute name {value!r} must be a string of 1-255 characters.",
+}
+
+# Shape consumed by Terraform; `x-error` holds the message for a failure of that subschema
+# (a string, or a mapping from the failing keyword to a message).
+XDYNAMODB_SCHEMA: JsonObject = {
+    "$schema": DRAFT_2020_12,
+    "type": "object",
+    "required": ["tableName", "billingMode", "hashKey", "globalSecondaryIndexes"],
+    "additionalProperties": False,
+    "x-error": {"type": "x-dynamodb must be an object."},
+    "properties": {
+        "tableName": _name_schema("Table name"),
+        "billingMode": {
+            "const": "PAY_PER_REQUEST",
+            "x-error": "billingMode must be PAY_PER_REQUEST (on-demand billing); "
+            "the definition has no capacity settings.",
+        },
+        "hashKey": _ATTRIBUTE_NAME,
+        "rangeKey": _ATTRIBUTE_NAME,
+        "globalSecondaryIndexes": {
+            "type": "array",
+            "maxItems": MAX_GSIS,
+            "x-error": {
+                "type": "globalSecondaryIndexes must be a list.",
+                "maxItems": f"A table can have at most {MAX_GSIS} global secondary indexes, "
+                "this one declares {count}.",
+            },
+            "items": {
+                "type": "object",
+                "required": ["name", "hashKey", "projectionType"],
+                "additionalProperties": False,
+                "x-error": {"type": "Each global secondary index must be an object."},
+                "properties": {
+                    "name": _name_schema("Index name"),
+                    "hashKey": _ATTRIBUTE_NAME,
+                    "rangeKey": _ATTRIBUTE_NAME,
+                    "projectionType": {
+                        "enum": ["ALL", "KEYS_ONLY", "INCLUDE"],
+                        "x-error": "Projection type {value!r} must be ALL, KEYS_ONLY or INCLUDE.",
+                    },
+                    "nonKeyAttributes": {
+                        "type": "array",
+                        "minItems": 1,
+                        "uniqueItems": True,
+                        "items": _ATTRIBUTE_NAME,
+                        "x-error": "nonKeyAttributes must be a non-empty list of distinct "
+                        "attribute names.",
+                    },
+                },
+                "if": {
+                    "properties": {"projectionType": {"const": "INCLUDE"}},
+                    "required": ["projectionType"],
+                },
+                "then": {
+                    "required": ["nonKeyAttributes"],
+                    "x-error": "Projection type INCLUDE needs nonKeyAttributes, the attributes "
+                    "copied into the index.",
+                },
+                "else": {
+                    "not": {"required": ["nonKeyAttributes"]},
+                    "x-error": "nonKeyAttributes is allowed only with projection type INCLUDE.",
+                },
+            },
+        },
+    },
+}
+
+_META = Draft202012Validator(Draft202012Validator.META_SCHEMA)
+_XDYNAMODB = Draft202012Validator(XDYNAMODB_SCHEMA)
+
+
+# --- table definition ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Gsi:
+    """One global secondary index of a table."""
+
+    name: str
+    hash_key: str
+    range_key: str | None
+    projection_type: str
+    non_key_attributes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class TableDefinition:
+    """A table as Terraform creates it.
+
+    `attribute_types` maps every table and GSI key attribute to S, N or B; `schema` is the
+    item schema the definition came from (for validate_item).
+    """
+
+    table_name: str
+    hash_key: str
+    range_key: str | None
+    attribute_types: dict[str, str]
+    gsis: list[Gsi]
+    schema: JsonObject = field(default_factory=dict, repr=False, compare=False)
+
+
+class SchemaFileError(ValueError):
+    """A schema file that cannot yield a table definition or an item schema."""
+
+    def __init__(self, findings: list[Finding]) -> None:
+        super().__init__("\n".join(map(str, findings)))
+        self.findings = findings
+
+
+def schema_files(repo_root: Path = REPO_ROOT) -> list[Path]:
+    """Every component's item schema: dynamodb/<component>/*.schema.json."""
+    return sorted(repo_root.glob("dynamodb/*/*.schema.json"))
+
+
+def load_table_definition(path: Path) -> TableDefinition:
+    """Read the table definition of a schema file; raise SchemaFileError if it is unusable."""
+    schema = _load_schema(path)
+    problems = _table_problems(schema, path)
+    if problems:
+        raise SchemaFileError([Finding(path.as_posix(), w, m) for w, m in problems])
+    spec, properties = schema["x-dynamodb"], schema["properties"]
+    gsis = [
+        Gsi(
+            name=g["name"],
+            hash_key=g["hashKey"],
+            range_key=g.get("rangeKey"),
+            projection_type=g["projectionType"],
+            non_key_attributes=list(g.get("nonKeyAttributes", [])),
+        )
+        for g in spec["globalSecondaryIndexes"]
+    ]
+    keys = [spec["hashKey"], spec.get("rangeKey")]
+    keys += [key for gsi in gsis for key in (gsi.hash_key, gsi.range_key)]
+    # a key attribute whose type cannot be a key was reported above (_key_problems)
+    attribute_types = {
+        key: kind for key in dict.fromkeys(keys)
+        if key and (kind := _attribute_type(schema, properties[key])) is not None
+    }
+    return TableDefinition(
+        table_name=spec["tableName"],
+        hash_key=spec["hashKey"],
+        range_key=spec.get("rangeKey"),
+        attribute_types=attribute_types,
+        gsis=gsis,
+        schema=schema,
+    )
+
+
+# --- validation ----------------------------------------------------------------------------
+
+
+def validate_schema_file(path: Path, repo_root: Path = REPO_ROOT) -> list[Finding]:
+    """Every problem in one schema file: JSON, meta-schema, x-dynamodb, keys and examples."""
+    try:
+        file = path.resolve().relative_to(repo_root.resolve()).as_posix()
+    except ValueError:
+        file = path.as_posix()
+    try:
+        schema = _read_json(path)
+    except SchemaFileError as exc:
+        return [Finding(file, f.where, f.message) for f in exc.findings]
+    if not isinstance(schema, dict):
+        problems: list[Problem] = [("$", "The schema must be a JSON object.")]
+    else:
+        meta = sorted(_explain(error, "$") for error in _META.iter_errors(schema))
+        problems = _header_problems(schema) + meta + _table_problems(schema, path)
+        if not meta:  # an invalid schema cannot validate its examples
+            problems += _example_problems(schema)
+    return [Finding(file, where, message) for where, message in problems]
+
+
+def validate_all(repo_root: Path = REPO_ROOT) -> list[Finding]:
+    """Validate every schema file of the repository."""
+    files = schema_files(repo_root)
+    if not files:
+        return [Finding("dynamodb", "$", "No schema files match dynamodb/*/*.schema.json.")]
+    return [finding for path in files for finding in validate_schema_file(path, repo_root)]
+
+
+def validate_item(
+    path_or_definition: Path | str | TableDefinition | Mapping[str, Json], item: Json
+) -> list[str]:
+    """Problems of one item against a schema (file, loaded definition or schema dict)."""
+    if isinstance(path_or_definition, TableDefinition):
+        schema: Mapping[str, Json] = path_or_definition.schema
+    elif isinstance(path_or_definition, Mapping):
+        schema = path_or_definition
+    else:
+        schema = _load_schema(Path(path_or_definition))
+    validator = Draft202012Validator(schema, format_checker=FORMAT_CHECKER)
+    return [f"{where}: {message}" for where, message in _item_problems(validator, item, "$")]
+
+
+# --- checks --------------------------------------------------------------------------------
+
+
+def _read_json(path: Path) -> Json:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        problem = (f"line {exc.lineno}", f"Invalid JSON: {exc.msg} at column {exc.colno}.")
+    except (OSError, UnicodeDecodeError) as exc:
+        problem = ("$", f"Cannot read the file: {exc}.")
+    raise SchemaFileError([Finding(path.as_posix(), *problem)])
+
+
+def _load_schema(path: Path) -> JsonObject:
+    schema = _read_json(path)
+    if not isinstance(schema, dict):
+        raise SchemaFileError([Finding(path.as_posix(), "$", "The schema must be a JSON object.")])
+    return schema
+
+
+def _header_problems(schema: JsonObject) -> list[Problem]:
+    problems: list[Problem] = []
+    if schema.get("$schema") != DRAFT_2020_12:
+        problems.append(("$.$schema", f"$schema must be {DRAFT_2020_12!r} (JSON Schema 2020-12)."))
+    if schema.get("additionalProperties") is not False:
+        problems.append(
+            (
+                "$.additionalProperties",
+                "additionalProperties must be false so items carry only declared attributes.",
+            )
+        )
+    return problems
+
+
+def _table_problems(schema: JsonObject, path: Path) -> list[Problem]:
+    spec = schema.get("x-dynamodb")
+    if spec is None:
+        return [("$.x-dynamodb", "The schema lacks the x-dynamodb table definition.")]
+    problems = sorted(_explain(error, "$.x-dynamodb") for error in _XDYNAMODB.iter_errors(spec))
+    if problems:  # the semantic checks below rely on the shape
+        return problems
+    properties = schema.get("properties")
+    properties = properties if isinstance(properties, dict) else {}
+    if path.parent.parent.name == "dynamodb" and spec["tableName"] != path.parent.name:
+        problems.append(
+            (
+                "$.x-dynamodb.tableName",
+                f"Table name {spec['tableName']!r} differs from its component directory "
+                f"{path.parent.name!r}.",
+            )
+        )
+    problems += [
+        (_jsonpath("$.properties", [name]), "Attribute names must be 1-255 bytes long.")
+        for name in properties
+        if not 1 <= len(name.encode()) <= 255
+    ]
+    problems += _key_problems(schema, spec, properties)
+    problems += _projection_problems(spec["globalSecondaryIndexes"], properties)
+    problems += _duplicate_problems(spec)
+    required = schema.get("required", [])
+    problems += [
+        ("$.required", f"Table key attribute {key!r} must be required.")
+        for key in (spec["hashKey"], spec.get("rangeKey"))
+        if key and key in properties and key not in required
+    ]
+    return problems
+
+
+def _indexes(spec: JsonObject) -> list[tuple[str, str, str, str | None]]:
+    """(label, JSON path, hash key, range key) of the table and of each GSI."""
+    base = "$.x-dynamodb"
+    return [("the table", base, spec["hashKey"], spec.get("rangeKey"))] + [
+        (
+            f"index {g['name']!r}",
+            f"{base}.globalSecondaryIndexes[{i}]",
+            g["hashKey"],
+            g.get("rangeKey"),
+        )
+        for i, g in enumerate(spec["globalSecondaryIndexes"])
+    ]
+
+
+def _key_problems(
+    schema: JsonObject, spec: JsonObject, properties: JsonObject
+) -> Iterator[Problem]:
+    for label, where, *keys in _indexes(spec):
+        for role, attribute in zip(("hashKey", "rangeKey"), keys, strict=True):
+            problem = attribute and _key_problem(
+                schema, properties, attribute, f"{role} of {label}"
+            )
+            if problem:
+                yield f"{where}.{role}", problem
+
+
+def _projection_problems(
+    gsis: list[JsonObject], properties: JsonObject
+) -> Iterator[Problem]:
+    for i, gsi in enumerate(gsis):
+        for j, attribute in enumerate(gsi.get("nonKeyAttributes", [])):
+            if attribute not in properties:
+                yield (
+                    f"$.x-dynamodb.globalSecondaryIndexes[{i}].nonKeyAttributes[{j}]",
+                    f"Index {gsi['name']!r} projects {attribute!r}, which is not defined in "
+                    "properties.",
+                )
+    projected = sum(len(gsi.get("nonKeyAttributes", [])) for gsi in gsis)
+    if projected > MAX_PROJECTED_ATTRIBUTES:
+        yield (
+            "$.x-dynamodb.globalSecondaryIndexes",
+            f"The indexes project {projected} non-key attributes; DynamoDB allows "
+            f"{MAX_PROJECTED_ATTRIBUTES} over all secondary indexes.",
+        )
+
+
+def _duplicate_problems(spec: JsonObject) -> Iterator[Problem]:
+    first_with_name: dict[str, int] = {}
+    for i, gsi in enumerate(spec["globalSecondaryIndexes"]):
+        first = first_with_name.setdefault(gsi["name"], i)
+        if first != i:
+            yield (
+                f"$.x-dynamodb.globalSecondaryIndexes[{i}].name",
+                f"Index name {gsi['name']!r} is already used by globalSecondaryIndexes[{first}]; "
+                "index names must be unique.",
+            )
+    first_with_keys: dict[tuple[str, str | None], tuple[str, str]] = {}
+    for label, where, hash_key, range_key in _indexes(spec):
+        other, other_where = first_with_keys.setdefault((hash_key, range_key), (label, where))
+        if other_where != where:
+            keys = f"{hash_key}, {range_key}" if range_key else hash_key
+            yield (
+                where,
+                f"{label[0].upper()}{label[1:]} has the same keys ({keys}) as {other}; "
+                "one of them is redundant.",
+            )
+
+
+def _key_problem(
+    schema: JsonObject, properties: JsonObject, attribute: str, role: str
+) -> str | None:
+    if attribute not in properties:
+        return f"Key attribute {attribute!r} ({role}) is not defined in properties."
+    if _attribute_type(schema, properties[attribute]) is None:
+        declared, _ = _declared_type(schema, properties[attribute])
+        what = f"has JSON type {declared!r}" if declared else "declares no single JSON type"
+        return (
+            f"Key attribute {attribute!r} ({role}) {what}; DynamoDB key attributes must be "
+            "string (S), number (N) or binary (B)."
+        )
+    return None
+
+
+def _example_problems(schema: JsonObject) -> list[Problem]:
+    examples = schema.get("examples")
+    if not isinstance(examples, list) or not examples:
+        return [("$.examples", "The schema has no examples; add at least one valid item.")]
+    spec: Json = schema.get("x-dynamodb")
+    spec = spec if _XDYNAMODB.is_valid(spec) else {}  # a broken definition is reported already
+    table_keys = [spec[key] for key in ("hashKey", "rangeKey") if key in spec]
+    validator = Draft202012Validator(schema, format_checker=FORMAT_CHECKER)
+    problems: list[Problem] = []
+    for i, item in enumerate(examples):
+        prefix = f"$.examples[{i}]"
+        missing = [key for key in table_keys if isinstance(item, dict) and key not in item]
+        problems += [
+            (_jsonpath(prefix, [key]), f"Example lacks the table key attribute {key!r}.")
+            for key in missing
+        ]
+        reported = {_jsonpath(prefix, [key]) for key in missing}
+        try:
+            problems += [p for p in _item_problems(validator, item, prefix) if p[0] not in reported]
+        except Unresolvable as exc:
+            return [*problems, ("$", f"Cannot resolve the reference {exc.ref!r}.")]
+    return problems
+
+
+def _item_problems(validator: Draft202012Validator, item: Json, prefix: str) -> list[Problem]:
+    return sorted(_explain(error, prefix) for error in validator.iter_errors(item))
+
+
+def _explain(error: ValidationError, prefix: str) -> Problem:
+    """A jsonschema error as (JSON path, one sentence), pointing at the member concerned."""
+    path: list[str | int] = list(error.absolute_path)
+    message = error.message
+    instance = error.instance if isinstance(error.instance, Mapping) else {}
+    # jsonschema types these as "maybe unset"; for the validators below they are always set
+    schema: Mapping[str, Json] = error.schema if isinstance(error.schema, Mapping) else {}
+    if error.validator == "required" and isinstance(error.validator_value, list):
+        path += [name for name in error.validator_value if name not in instance][:1]
+    elif error.validator == "additionalProperties":
+        declared = schema.get("properties", {})
+        patterns = schema.get("patternProperties", {})
+        path += [
+            name
+            for name in instance
+            if name not in declared and not any(re.search(p, name) for p in patterns)
+        ][:1]
+    elif (
+        error.validator == "not"
+        and isinstance(error.validator_value, Mapping)
+        and set(error.validator_value) == {"required"}
+    ):
+        forbidden = [name for name in error.validator_value["required"] if name in instance]
+        path += forbidden[:1]
+        message = (
+            f"{', '.join(map(repr, forbidden))} must not be present in this item "
+            "(forbidden by the schema's if/then/else rule)"
+        )
+    custom = schema.get("x-error")
+    if isinstance(custom, Mapping):
+        custom = custom.get(error.validator)
+    if custom:
+        count = len(error.instance) if isinstance(error.instance, list | dict | str) else 0
+        message = custom.format(value=error.instance, count=count)
+    return _jsonpath(prefix, path), message if message.endswith(".") else f"{message}."
+
+
+_PLAIN_MEMBER = re.compile(r"[A-Za-z_$][A-Za-z0-9_$-]*")
+
+
+def _jsonpath(prefix: str, parts: Iterable[str | int]) -> str:
+    out = prefix
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif _PLAIN_MEMBER.fullmatch(part):
+            out += f".{part}"
+        else:
+            out += "[" + json.dumps(part) + "]"
+    return out
+
+
+def _declared_type(schema: JsonObject, node: Json) -> tuple[Json, Json]:
+    """(type, contentEncoding) of a property, following local $refs."""
+    for _ in range(16):
+        if not isinstance(node, dict):
+            return None, None
+        ref = node.get("$ref")
+        if "type" in node or not isinstance(ref, str) or not ref.startswith("#/"):
+            return node.get("type"), node.get("contentEncoding")
+        node = schema
+        for token in ref[2:].split("/"):
+            token = token.replace("~1", "/").replace("~0", "~")
+            node = node.get(token) if isinstance(node, dict) else None
+    return None, None
+
+
+def _attribute_type(schema: JsonObject, node: Json) -> str | None:
+    """DynamoDB key type (S, N, B) of a property, or None if it cannot be a key."""
+    declared, encoding = _declared_type(schema, node)
+    if declared == "string":
+        return "B" if encoding == "base64" else "S"
+    return "N" if declared in ("number", "integer") else None

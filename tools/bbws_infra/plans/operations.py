@@ -1,0 +1,248 @@
+"""Terraform operations on one component: init, plan (saved as a bundle for review), apply of a
+saved plan, and state commands. Each runs init (when needed) and its commands in one Terraform
+process, so a plan and its `show -json` share one provider start."""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import json
+import socket
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import cast
+
+from bbws_infra.core.paths import file_lock, files_digest, work_dir
+from bbws_infra.core.registry import Component
+from bbws_infra.core.untyped import JsonObject
+from bbws_infra.engine import interrupts, terraform
+from bbws_infra.plans import bundle, plan_guard
+from bbws_infra.plans.plan_summary import PlanSummary, summarise
+from bbws_infra.targets.targets import LOCK_FILE, TargetContext
+
+Report = Callable[[str], None]
+
+
+def no_report(_: str) -> None:
+    pass
+
+
+@dataclass
+class Outcome:
+    """What a component run produced, for the summary table."""
+
+    summary: PlanSummary | None = None
+    note: str = ""
+
+
+def _init_fingerprint(ctx: TargetContext, component: Component) -> str:
+    """Everything init depends on: backend settings, CLI configuration, engine, the lock file
+    and every Terraform file (a new module call or provider requirement needs a new init)."""
+    candidates = [*ctx.stage_dir.rglob("*.tf"), ctx.root_dir(component) / LOCK_FILE]
+    return files_digest(sorted(p for p in candidates if p.exists()), ctx.stage_dir,
+                        ctx.backend_file(component).read_bytes(),
+                        terraform.engine_identity(ctx.process_env))
+
+
+class _InitStep:
+    """The init a component needs before its next command, or none when nothing it depends on
+    changed since the last successful one (saves about a second per component)."""
+
+    def __init__(self, ctx: TargetContext, component: Component, force: bool) -> None:
+        data_dir = ctx.data_dir(component)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.stamp = data_dir / "init.fingerprint"
+        self.fingerprint = _init_fingerprint(ctx, component)
+        initialised = (data_dir / "terraform.tfstate").exists() and self.stamp.exists()
+        self.needed = force or not (initialised and self.stamp.read_text() == self.fingerprint)
+        if self.needed:
+            self.stamp.unlink(missing_ok=True)
+        # -reconfigure: state is remote, so a changed endpoint (fresh sandbox) never needs
+        # migration. -lockfile=readonly: install exactly the locked provider, checked by hash.
+        self.commands = [terraform.Command([
+            "init", "-input=false", "-no-color", "-reconfigure", "-lockfile=readonly",
+            f"-backend-config={ctx.backend_file(component)}"])] if self.needed else []
+
+    def done(self) -> None:
+        if self.needed:
+            self.stamp.write_text(self.fingerprint)
+
+
+def _run(ctx: TargetContext, component: Component, commands: list[terraform.Command],
+         report: Report = no_report, force_init: bool = False) -> list[terraform.Result]:
+    """Init when needed, then commands, in one Terraform process; the commands' results."""
+    # One Terraform run per component at a time in this work directory (the component's
+    # Terraform data is shared by every command): a state lock that appears while we hold this
+    # can only be our own run's, and whether init is needed is decided by whoever runs next.
+    with file_lock(work_dir() / "locks" / ctx.target / ctx.env.name / component.name):
+        step = _InitStep(ctx, component, force_init)
+        batch = step.commands + commands
+        if not batch:
+            return []
+        installing = (terraform.provider_install_lock() if step.needed
+                      else contextlib.nullcontext())
+        with installing:
+            started = time.time()
+            try:
+                results = _batch(ctx, component, batch, report)
+            except terraform.TerraformError as error:
+                if not _release_own_stale_lock(ctx, component, error, started):
+                    raise
+                results = _batch(ctx, component, batch, report)
+        step.done()
+    return results[len(step.commands):]
+
+
+def _batch(ctx: TargetContext, component: Component, batch: list[terraform.Command],
+           report: Report) -> list[terraform.Result]:
+    return terraform.run_batch(batch, cwd=ctx.root_dir(component),
+                               env=ctx.terraform_env(component), log=ctx.log_file(component),
+                               on_stage=report)
+
+
+def _release_own_stale_lock(ctx: TargetContext, component: Component,
+                            error: terraform.TerraformError, started: float) -> bool:
+    """Where the target allows it (the sandbox), release a state lock our own run left when
+    its lock request was retried after the emulator had already granted it (Terraform then
+    waits on itself until -lock-timeout): created after this run began, by this user and
+    host, while no other run of ours could touch this component. Whether it did."""
+    from bbws_infra.state import doctor
+
+    if not ctx.recover_own_locks or "Error acquiring the state lock" not in error.details:
+        return False
+    held = doctor.lock_info(ctx.live_session, ctx.env, component)
+    ours = f"{getpass.getuser()}@{socket.gethostname()}"
+    if held is None or held.age_s is None or held.who != ours \
+            or held.age_s > time.time() - started + 1:
+        return False
+    _batch(ctx, component, [terraform.Command(["force-unlock", "-force", "-no-color",
+                                               held.id])], no_report)
+    return True
+
+
+def init(ctx: TargetContext, component: Component, report: Report = no_report,
+         force: bool = False) -> None:
+    """terraform init, skipped when nothing it depends on changed since the last one."""
+    _run(ctx, component, [], report, force_init=force)
+
+
+def plan(ctx: TargetContext, component: Component, report: Report = no_report,
+         directory: Path | None = None) -> Outcome:
+    """Init, plan to a saved file, and write the bundle (plan, JSON, summaries, record), into
+    the component's bundle folder or `directory` (a dry run's, which no apply takes)."""
+    inputs = bundle.inputs_fingerprint(ctx.env, component, ctx.extra_vars, ctx.source)
+    commit, dirty = bundle.git_state(ctx.source)
+    with bundle.BundleWriter(ctx.target, ctx.env.name, component, directory) as writer:
+        binary = writer.path(bundle.PLAN_FILE)
+        _, shown = _run(ctx, component, [
+            terraform.Command(["plan", "-input=false", "-no-color", "-lock-timeout=60s",
+                               "-detailed-exitcode", f"-out={binary}", *ctx.var_args()],
+                              ok_codes=(0, 2)),
+            terraform.Command(["show", "-json", "-no-color", str(binary)], log=False),
+        ], report)
+        plan_json = json.loads(shown.stdout)
+        writer.path(bundle.PLAN_JSON).write_text(shown.stdout)
+        summary = summarise(plan_json)
+        protected = plan_guard.protected_removals(ctx.env, summary)
+        heading = f"{component.name} in {ctx.env.name} ({ctx.target})"
+        writer.path(bundle.SUMMARY_TEXT).write_text(summary.text(heading, protected))
+        writer.path(bundle.SUMMARY_MARKDOWN).write_text(summary.markdown(heading, protected))
+        lineage, serial = bundle.plan_state_snapshot(binary)
+        lock_file = ctx.root_dir(component) / LOCK_FILE
+        record = bundle.BundleRecord(
+            target=ctx.target, env=ctx.env.name, component=component.name,
+            commit=commit, dirty=dirty,
+            plan_sha256=bundle.sha256_file(binary),
+            plan_json_sha256=bundle.sha256_file(writer.path(bundle.PLAN_JSON)),
+            summary_text_sha256=bundle.sha256_file(writer.path(bundle.SUMMARY_TEXT)),
+            summary_markdown_sha256=bundle.sha256_file(writer.path(bundle.SUMMARY_MARKDOWN)),
+            state_lineage=lineage, state_serial=serial,
+            terraform_version=plan_json.get("terraform_version", ""),
+            provider_versions=bundle.provider_versions(binary),
+            lock_file_sha256=bundle.sha256_file(lock_file) if lock_file.exists() else "",
+            inputs_sha256=inputs, who=bundle.who(), created_at=bundle.now_iso(),
+            created_epoch=time.time(), add=summary.add, change=summary.change,
+            destroy=summary.destroy, protected_removals=protected)
+        writer.path(bundle.RECORD).write_text(record.to_json())
+        if interrupts.requested():  # Ctrl-C came while Terraform finished: no new bundle
+            raise terraform.TerraformInterrupted("the plan was interrupted.")
+        writer.commit()
+    return Outcome(summary=summary)
+
+
+def _speculative(ctx: TargetContext, binary: Path, refresh_only: bool
+                 ) -> list[terraform.Command]:
+    mode = ["-refresh-only"] if refresh_only else []
+    return [terraform.Command(["plan", *mode, "-input=false", "-no-color", "-lock=false",
+                               "-detailed-exitcode", f"-out={binary}", *ctx.var_args()],
+                              ok_codes=(0, 2)),
+            terraform.Command(["show", "-json", "-no-color", str(binary)], log=False)]
+
+
+@contextlib.contextmanager
+def _scratch_plan_file() -> Iterator[Path]:
+    scratch = work_dir() / "tmp"
+    scratch.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=scratch) as folder:
+        yield Path(folder) / "check.tfplan"
+
+
+def speculative_plan(ctx: TargetContext, component: Component, refresh_only: bool = False,
+                     report: Report = no_report) -> JsonObject:
+    """A plan that changes nothing and is never a bundle (verification and drift): no state
+    lock, no saved plan left behind; the plan JSON."""
+    with _scratch_plan_file() as binary:
+        _, shown = _run(ctx, component, _speculative(ctx, binary, refresh_only), report)
+        return cast(JsonObject, json.loads(shown.stdout))
+
+
+def apply_saved_plan(ctx: TargetContext, component: Component, plan_file: Path,
+                     check: Callable[[JsonObject], None], report: Report = no_report,
+                     then_plan: bool = False) -> JsonObject | None:
+    """Apply exactly this saved plan (Terraform also refuses it if the state moved), after
+    check(plan JSON) passed on the JSON of this very file, shown by the Terraform process that
+    then applies it: what the guards read is what is applied, whatever the bundle says. With
+    then_plan, a speculative plan follows in the same process (one start fewer for the
+    verification); its JSON is returned."""
+
+    def gate(results: list[terraform.Result]) -> None:
+        check(json.loads(results[-1].stdout))
+
+    commands = [terraform.Command(["show", "-json", "-no-color", str(plan_file)], log=False),
+                terraform.Command(["apply", "-input=false", "-no-color", "-lock-timeout=60s",
+                                   str(plan_file)], gate=gate)]
+    if not then_plan:
+        _run(ctx, component, commands, report)
+        return None
+    with _scratch_plan_file() as binary:
+        *_, shown = _run(ctx, component, [*commands, *_speculative(ctx, binary, False)],
+                         report)
+        return cast(JsonObject, json.loads(shown.stdout))
+
+
+def _state(ctx: TargetContext, component: Component, *args: str) -> terraform.Result:
+    (result,) = _run(ctx, component, [terraform.Command(["state", *args])])
+    return result
+
+
+def state_list(ctx: TargetContext, component: Component) -> list[str]:
+    """Resource addresses in the component's remote state."""
+    return _state(ctx, component, "list", "-no-color").stdout.split()
+
+
+def state_pull(ctx: TargetContext, component: Component) -> JsonObject:
+    """The component's current remote state document."""
+    return cast(JsonObject, json.loads(_state(ctx, component, "pull").stdout))
+
+
+def state_push(ctx: TargetContext, component: Component, state_file: Path) -> None:
+    """Replace the remote state with state_file (Terraform checks lineage and serial)."""
+    _state(ctx, component, "push", "-lock-timeout=60s", str(state_file))
+
+
+def force_unlock(ctx: TargetContext, component: Component, lock_id: str) -> None:
+    """Release a state lock a killed run left behind (Terraform checks the id matches)."""
+    _run(ctx, component, [terraform.Command(["force-unlock", "-force", "-no-color", lock_id])])

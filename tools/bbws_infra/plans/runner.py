@@ -1,0 +1,178 @@
+"""Run one operation over several components at once, with live progress and a summary.
+
+Terraform output never reaches the terminal while running: each component writes its own log,
+and a failure's diagnostics are printed once, after the summary.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from bbws_infra.core import tables
+from bbws_infra.core.errors import OperationError
+from bbws_infra.core.registry import Named
+from bbws_infra.engine import interrupts, terraform
+from bbws_infra.plans.operations import Outcome
+
+# What run() works on: components, modules, anything with a name.
+N = TypeVar("N", bound=Named)
+
+
+class TargetLost(OperationError):
+    """The target stopped answering mid-run (the sandbox emulator died): every other
+    component is stopped too, and the failure is reported once."""
+
+
+class Stopped(OperationError):
+    """Not run, or stopped, because another component lost the target or Ctrl-C came."""
+
+
+@dataclass
+class Row(Generic[N]):
+    item: N
+    stage: str = "queued"
+    started: float | None = None
+    finished: float | None = None
+    outcome: Outcome | None = None
+    error: Exception | None = None
+    stages: list[str] = field(default_factory=list)
+
+    @property
+    def seconds(self) -> float:
+        if self.started is None:
+            return 0.0
+        return (self.finished or time.monotonic()) - self.started
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.outcome is not None
+
+
+def max_workers(count: int) -> int:
+    """Plans are CPU-bound (provider start, schema load): more workers than cores only slows."""
+    limit = int(os.environ.get("BBWS_MAX_WORKERS", "0")) or (os.cpu_count() or 1)
+    return max(1, min(count, limit))
+
+
+def _table(title: str, rows: list[Row[N]]) -> Table:
+    table = tables.CopyableTable(title=title, title_justify="left")  # names never split
+    for column in ("name", "status", "add", "change", "destroy", "seconds"):
+        table.add_column(column, justify="left" if column in ("name", "status") else "right",
+                         no_wrap=True)
+    for row in rows:
+        summary = row.outcome.summary if row.outcome else None
+        if isinstance(row.error, Stopped):
+            status = "[yellow]stopped[/yellow]" if row.started else "[yellow]not started[/yellow]"
+        elif row.error is not None:
+            status = f"[red]failed in {row.stage}[/red]"
+        elif row.outcome is not None:
+            note = row.outcome.note or ("changes" if summary and summary.has_changes
+                                        else "no changes")
+            status = f"[green]{note}[/green]"
+        else:
+            status = row.stage
+        counts = ([str(summary.add), str(summary.change), str(summary.destroy)] if summary
+                  else ["", "", ""])
+        table.add_row(row.item.name, status, *counts, f"{row.seconds:.1f}")
+    return table
+
+
+def run(title: str, items: list[N], operation: Callable[[N, Callable[[str], None]], Outcome],
+        console: Console | None = None, alive: Callable[[], bool] | None = None
+        ) -> list[Row[N]]:
+    """Run operation(item, report) for each item (components, modules). One failure never stops
+    the others, except when alive() says the target itself is gone: then the rest stop."""
+    console = console or Console()
+    rows = [Row(item) for item in items]
+    lock = threading.Lock()
+    live_display = console.is_terminal
+    abort = threading.Event()
+
+    def work(row: Row[N]) -> None:
+        def report(stage: str) -> None:
+            with lock:
+                row.stage = stage
+                row.stages.append(stage)
+            if not live_display:
+                console.print(f"[{row.item.name}] {stage}", highlight=False, markup=False)
+
+        interrupts.checkpoint("next-component")
+        if abort.is_set() or interrupts.requested():
+            row.error = Stopped("not started")
+            return
+        row.started = time.monotonic()
+        try:
+            row.outcome = operation(row.item, report)
+        except Exception as error:  # reported per component; the others go on
+            row.error = error
+            if alive is not None and not abort.is_set() and not alive():
+                abort.set()
+                row.error = TargetLost(str(error))
+                terraform.stop_all(grace_s=5.0)
+            elif abort.is_set() or interrupts.requested():
+                row.error = Stopped(str(error))
+        finally:
+            row.finished = time.monotonic()
+
+    executor = ThreadPoolExecutor(max_workers=max_workers(len(rows)))
+    futures: list[Future[None]] = []
+    try:
+        for row in rows:  # Ctrl-C may come while submitting: keep what was submitted
+            futures.append(executor.submit(work, row))
+        # Poll, never block: a SIGINT the kernel hands to a worker thread only raises
+        # KeyboardInterrupt once the main thread runs Python again, and a plain wait on the
+        # futures would not return until every component had finished.
+        with (Live(_table(title, rows), console=console, refresh_per_second=8,
+                   transient=True) if live_display else contextlib.nullcontext()) as live:
+            while wait(futures, timeout=0.1).not_done:
+                if live is not None:
+                    live.update(_table(title, rows))
+        for future in futures:
+            future.result()
+    except KeyboardInterrupt:
+        # Stop queued work, then interrupt running Terraform so it releases its locks. Keep
+        # at it until every worker is done: one may have been starting Terraform just as
+        # Ctrl-C came, after the first stop_all looked. stop_all waits for what it signals,
+        # so no Terraform gets a second SIGINT (which makes it abort without cleanup). Poll
+        # Future.done(): wait() never counts a cancelled queued future as done.
+        executor.shutdown(wait=False, cancel_futures=True)
+        terraform.stop_all()
+        while not all(future.done() for future in futures):
+            time.sleep(0.1)
+            terraform.stop_all()
+        raise
+    finally:
+        executor.shutdown(wait=True)
+    console.print(_table(title, rows))
+    return rows
+
+
+def report_failures(rows: list[Row[N]], console: Console, log_hint: Callable[[N], str]
+                    ) -> int:
+    """Print each failure once (message, Terraform's diagnostics, log path); exit code.
+    Components that were only stopped because of another's failure print nothing more."""
+    failed = [row for row in rows if not row.ok]
+    for row in failed:
+        if isinstance(row.error, (Stopped, TargetLost)):
+            continue
+        error = row.error
+        console.rule(f"[red]{row.item.name}: failed in {row.stage}")
+        console.print(str(error), highlight=False, markup=False)
+        details = getattr(error, "details", "")
+        if details:
+            console.print(details, highlight=False, markup=False)
+        console.print(f"full log: {log_hint(row.item)}", highlight=False)
+    if not failed:
+        return 0
+    return max(getattr(row.error, "exit_code", OperationError.exit_code) for row in failed)
