@@ -306,7 +306,8 @@ def _push_state_outside_the_deploy_path(copy: Copy) -> None:
     again (same resources, next serial), leaving a version no record names."""
     code = (
         "import json\n"
-        "from bbws_infra import operations, targets\n"
+        "from bbws_infra.plans import operations\n"
+        "from bbws_infra.targets import targets\n"
         "from bbws_infra.core.paths import work_dir\n"
         "from bbws_infra.core.registry import COMPONENTS, load_environment\n"
         "ctx = targets.prepare('sandbox', load_environment('dev'))\n"
