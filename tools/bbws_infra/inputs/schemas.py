@@ -20,8 +20,10 @@ from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 from referencing.exceptions import Unresolvable
 
+from bbws_infra.core.errors import UserError
 from bbws_infra.core.findings import Finding
 from bbws_infra.core.paths import REPO_ROOT
+from bbws_infra.core.registry import Component
 from bbws_infra.core.untyped import Json, JsonObject
 
 DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
@@ -198,9 +200,24 @@ class SchemaFileError(ValueError):
         self.findings = findings
 
 
-def schema_files(repo_root: Path = REPO_ROOT) -> list[Path]:
-    """Every component's item schema: dynamodb/<component>/*.schema.json."""
-    return sorted(repo_root.glob("dynamodb/*/*.schema.json"))
+SCHEMA_PATTERN = "*.schema.json"
+
+
+def schema_files(repo_root: Path = REPO_ROOT, component: Component | None = None) -> list[Path]:
+    """Every component's item schema (dynamodb/<component>/*.schema.json), or only those in
+    one component's root. The one place that knows where a schema file lives."""
+    folder = component.root if component else "dynamodb/*"
+    return sorted(repo_root.glob(f"{folder}/{SCHEMA_PATTERN}"))
+
+
+def schema_file(component: Component, repo_root: Path = REPO_ROOT) -> Path:
+    """The item schema a table component's root reads: exactly one *.schema.json
+    (one(fileset(...)) in dynamodb/table_main.tf); UserError otherwise."""
+    files = schema_files(repo_root, component)
+    if len(files) != 1:
+        raise UserError(f"{component.root} must hold exactly one {SCHEMA_PATTERN}, found "
+                        f"{len(files)}.")
+    return files[0]
 
 
 def load_table_definition(path: Path) -> TableDefinition:
