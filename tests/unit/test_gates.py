@@ -336,7 +336,7 @@ def test_scanner_env_is_reused_while_the_marker_matches(tmp_path: Path, monkeypa
     def no_install(*args, **kwargs):
         raise AssertionError("rebuilt although the marker matches")
 
-    monkeypatch.setattr(gates.subprocess, "run", no_install)
+    monkeypatch.setattr(subprocess, "run", no_install)
     assert gates.scanner_env() == env_dir
 
 
@@ -356,7 +356,7 @@ def test_scanner_env_that_cannot_install_fails_in_one_sentence(tmp_path: Path, m
         (env_dir / "bin").mkdir(parents=True, exist_ok=True)
         return subprocess.CompletedProcess(argv, 0, "", "")
 
-    monkeypatch.setattr(gates.subprocess, "run", fake_run)
+    monkeypatch.setattr(subprocess, "run", fake_run)
     with pytest.raises(GateError) as error:
         gates.scanner_env()
     message = str(error.value)
