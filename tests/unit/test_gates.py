@@ -160,10 +160,10 @@ def test_json_path_line():
 
 def test_validator_findings_get_a_line(tmp_path: Path):
     (tmp_path / "c.json").write_text('{\n  "a": {\n    "b": 1\n  }\n}\n')
-    by_path = gates.from_validator(Finding("c.json", "$.a.b", "must be a string"), tmp_path,
+    by_path = gates.from_validator(Finding.at_path("c.json", "$.a.b", "must be a string"), tmp_path,
                                    "schema")
     assert str(by_path) == "c.json:3: [schema ERROR] $.a.b: must be a string"
-    by_line = gates.from_validator(Finding("t.html", "line 12", "img without alt"), tmp_path,
+    by_line = gates.from_validator(Finding("t.html", 12, "img without alt"), tmp_path,
                                    "template")
     assert (by_line.line, by_line.message) == (12, "img without alt")
 
@@ -199,8 +199,8 @@ def _fake_gates(monkeypatch, **functions):
 
 
 def _fails(root: Path) -> Checked:
-    return Checked([GateFinding("a.tf", 3, "R1", "HIGH", "bad"),
-                    GateFinding("a.tf", 1, "R2", "LOW", "meh", blocking=False)])
+    return Checked([Finding("a.tf", 3, "bad", rule="R1", severity="HIGH"),
+                    Finding("a.tf", 1, "meh", rule="R2", severity="LOW", blocking=False)])
 
 
 def _missing(root: Path) -> Checked:

@@ -33,6 +33,7 @@ from rich.console import Console
 
 from bbws_infra.core import registry, tables
 from bbws_infra.core.errors import OperationError, UserError
+from bbws_infra.core.findings import Finding
 from bbws_infra.core.paths import REPO_ROOT, file_lock, relative_name, work_dir
 from bbws_infra.gates.parsers import from_validator as from_validator
 from bbws_infra.gates.parsers import json_path_line as json_path_line
@@ -113,7 +114,7 @@ def gate_validate(root: Path) -> Checked:
     return Checked(_dedupe(findings))
 
 
-def _terraform_validate() -> list[GateFinding]:
+def _terraform_validate() -> list[Finding]:
     from bbws_infra.gates import static_checks
 
     # The runner's progress table is for `invoke validate`; here only the findings count.
@@ -126,9 +127,10 @@ def _terraform_validate() -> list[GateFinding]:
         details = getattr(row.error, "details", "") or ""
         parsed = [f for f in parse_terraform_diagnostics(details, name, "terraform-validate")
                   if f.blocking]
-        findings += parsed or [GateFinding(
-            name, 0, "terraform-validate", "ERROR",
-            f"{row.error} (failed in {row.stage}; log: {static_checks.validate_log(row.item)})")]
+        findings += parsed or [Finding(
+            name, 0,
+            f"{row.error} (failed in {row.stage}; log: {static_checks.validate_log(row.item)})",
+            rule="terraform-validate")]
     return _relocate(findings, REPO_ROOT)
 
 
@@ -223,7 +225,7 @@ def gate_mypy(root: Path) -> Checked:
     return Checked(_dedupe(findings))
 
 
-def _cost_input_findings(root: Path) -> list[GateFinding]:
+def _cost_input_findings(root: Path) -> list[Finding]:
     """The price table and every env's usage file must load (file, line, sentence)."""
     from bbws_infra.core.errors import InputFileError
     from bbws_infra.gates import cost
@@ -237,8 +239,7 @@ def _cost_input_findings(root: Path) -> list[GateFinding]:
         try:
             load(path)
         except InputFileError as error:
-            findings.append(GateFinding(error.file, error.line or 1, "cost-input", "ERROR",
-                                        error.message))
+            findings.append(replace(error.finding, line=error.line or 1, rule="cost-input"))
     return findings
 
 
@@ -257,16 +258,17 @@ def gate_infracost(root: Path) -> Checked:
         report = cost.price_saved_plans(env_name, plans)
         notes.append(f"{env_name} {report.total:.2f} USD/month")
         if report.over_threshold:
-            findings.append(GateFinding(
-                f"envs/{env_name}.usage.yml", 1, "cost-review", "MEDIUM",
-                cost.threshold_sentence(env_name, report.total, report.threshold), False))
+            findings.append(Finding(
+                f"envs/{env_name}.usage.yml", 1,
+                cost.threshold_sentence(env_name, report.total, report.threshold),
+                rule="cost-review", severity="MEDIUM", blocking=False))
     if not notes:
         raise GateSkipped(f"no saved plans ({target}) to price; run invoke plan first")
     return Checked(findings, note=f"{'; '.join(notes)} ({report.engine})")
 
 
-def _doc_findings(problems: Iterable[DocProblem], rule: str) -> list[GateFinding]:
-    return [GateFinding(p.file, p.line, rule, "ERROR", p.message) for p in problems]
+def _doc_findings(problems: Iterable[DocProblem], rule: str) -> list[Finding]:
+    return [Finding(p.file, p.line, p.message, rule=rule) for p in problems]
 
 
 def gate_docs(root: Path) -> Checked:
@@ -450,5 +452,6 @@ def results_json(results: list[GateResult]) -> str:
     """The same as the table and findings, for machines."""
     return json.dumps({
         "ok": exit_code(results) == 0,
-        "gates": [{**asdict(r), "seconds": round(r.seconds, 2)} for r in results],
+        "gates": [{**asdict(r), "findings": [f.as_json() for f in r.findings],
+                   "seconds": round(r.seconds, 2)} for r in results],
     }, indent=2)

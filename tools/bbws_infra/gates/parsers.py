@@ -1,4 +1,4 @@
-"""Parsers: each tool's output (and the input validators' findings) as GateFindings with file
+"""Parsers: each tool's output (and the input validators' findings) as Findings with file
 and line.
 """
 
@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,7 +17,6 @@ from bbws_infra.core.untyped import JsonObject, JsonPath
 
 if TYPE_CHECKING:
     pass
-from bbws_infra.gates.results import GateFinding
 from bbws_infra.gates.scanners import BLOCKING_SEVERITIES
 
 # ---- parsers: tool output -> findings ----------------------------------------------------
@@ -29,7 +29,7 @@ _DIAGNOSTIC_START = re.compile(r"^(Error|Warning): (.*)$")
 _DIAGNOSTIC_AT = re.compile(r"^\s*on (\S+) line (\d+)")
 
 
-def parse_fmt_diff(text: str) -> list[GateFinding]:
+def parse_fmt_diff(text: str) -> list[Finding]:
     """`terraform fmt -check -diff` output: one finding per file, at its first changed line."""
     findings = []
     file = None
@@ -44,15 +44,16 @@ def parse_fmt_diff(text: str) -> list[GateFinding]:
             match = re.match(r"@@ -(\d+)", line)
             old_line = int(match.group(1)) if match else 1
         elif file and file not in reported and line.startswith(("-", "+")):
-            findings.append(GateFinding(file, old_line, "terraform-fmt", "ERROR",
-                                        "not in canonical format; run: invoke fmt --fix"))
+            findings.append(Finding(file, old_line,
+                                    "not in canonical format; run: invoke fmt --fix",
+                                    rule="terraform-fmt"))
             reported.add(file)
         elif file and line.startswith(" "):
             old_line += 1
     return findings
 
 
-def parse_terraform_diagnostics(text: str, directory: str, rule: str) -> list[GateFinding]:
+def parse_terraform_diagnostics(text: str, directory: str, rule: str) -> list[Finding]:
     """Terraform's human-readable diagnostics (the boxed `Error: ...` blocks), with the
     `on <file> line <n>` of each; files are relative to directory."""
     blocks: list[list[str]] = []
@@ -77,12 +78,12 @@ def parse_terraform_diagnostics(text: str, directory: str, rule: str) -> list[Ga
             elif text_line.strip() and not re.match(r"^\s*\d+:", text_line):
                 detail.append(text_line.strip())
         message = summary + (f": {' '.join(detail)}" if detail else "")
-        findings.append(GateFinding(file, line_no, rule, kind.upper(), message,
-                                    blocking=kind == "Error"))
+        findings.append(Finding(file, line_no, message, rule=rule, severity=kind.upper(),
+                                blocking=kind == "Error"))
     return findings
 
 
-def parse_trivy(report: JsonObject) -> list[GateFinding]:
+def parse_trivy(report: JsonObject) -> list[Finding]:
     """`trivy config --format json`; blocking on HIGH and CRITICAL, the rest is advice."""
     findings = []
     for result in report.get("Results") or []:
@@ -93,15 +94,14 @@ def parse_trivy(report: JsonObject) -> list[GateFinding]:
             severity = str(item.get("Severity", "UNKNOWN")).upper()
             resource = cause.get("Resource")
             message = item.get("Message") or item.get("Title") or ""
-            findings.append(GateFinding(
-                result.get("Target", "."), int(cause.get("StartLine") or 0),
-                item.get("AVDID") or item.get("ID", "trivy"), severity,
-                f"{message} ({resource})" if resource else message,
-                blocking=severity in BLOCKING_SEVERITIES))
+            findings.append(Finding(result.get("Target", "."), int(cause.get("StartLine") or 0),
+                                    f"{message} ({resource})" if resource else message,
+                                    rule=item.get("AVDID") or item.get("ID", "trivy"),
+                                    severity=severity, blocking=severity in BLOCKING_SEVERITIES))
     return findings
 
 
-def parse_tfsec(report: JsonObject) -> list[GateFinding]:
+def parse_tfsec(report: JsonObject) -> list[Finding]:
     """`tfsec --format json`; same severity rule as Trivy (which took over tfsec's checks)."""
     findings = []
     for item in report.get("results") or []:
@@ -111,15 +111,14 @@ def parse_tfsec(report: JsonObject) -> list[GateFinding]:
         severity = str(item.get("severity", "UNKNOWN")).upper()
         resource = item.get("resource")
         message = item.get("description") or item.get("rule_description") or ""
-        findings.append(GateFinding(
-            location.get("filename", "."), int(location.get("start_line") or 0),
-            item.get("rule_id") or item.get("long_id", "tfsec"), severity,
-            f"{message} ({resource})" if resource else message,
-            blocking=severity in BLOCKING_SEVERITIES))
+        findings.append(Finding(location.get("filename", "."), int(location.get("start_line") or 0),
+                                f"{message} ({resource})" if resource else message,
+                                rule=item.get("rule_id") or item.get("long_id", "tfsec"),
+                                severity=severity, blocking=severity in BLOCKING_SEVERITIES))
     return findings
 
 
-def parse_checkov(report: JsonObject | list[JsonObject]) -> tuple[list[GateFinding], int]:
+def parse_checkov(report: JsonObject | list[JsonObject]) -> tuple[list[Finding], int]:
     """`checkov -o json`: every failed check blocks, and so does a file checkov could not
     parse (it was not scanned). Returns (findings, checks skipped in code)."""
     findings, skipped = [], 0
@@ -128,34 +127,33 @@ def parse_checkov(report: JsonObject | list[JsonObject]) -> tuple[list[GateFindi
         summary = part.get("summary") or {}
         skipped += int(summary.get("skipped", 0))
         unparsed = results.get("parsing_errors") or []
-        findings += [GateFinding(str(path), 0, "checkov:parse", "ERROR",
-                                 "checkov could not parse this file, so it was not scanned")
+        findings += [Finding(str(path), 0,
+                             "checkov could not parse this file, so it was not scanned",
+                             rule="checkov:parse")
                      for path in unparsed]
         if int(summary.get("parsing_errors", 0)) > len(unparsed):
-            findings.append(GateFinding(".", 0, "checkov:parse", "ERROR",
-                                        f"{summary['parsing_errors']} file(s) did not parse"))
+            findings.append(Finding(".", 0, f"{summary['parsing_errors']} file(s) did not parse",
+                                    rule="checkov:parse"))
         for item in results.get("failed_checks") or []:
             lines = item.get("file_line_range") or [0]
             severity = str(item.get("severity") or "ERROR").upper()
             # file_path is relative to the scanned dir with a leading "/"; the absolute one
             # is unambiguous when a module lies outside it.
             file = item.get("file_abs_path") or str(item.get("file_path", ".")).lstrip("/")
-            findings.append(GateFinding(
-                file, int(lines[0]),
-                item.get("check_id", "checkov"), severity,
-                f"{item.get('check_name', '')} ({item.get('resource', '')})"))
+            findings.append(Finding(file, int(lines[0]),
+                                    f"{item.get('check_name', '')} ({item.get('resource', '')})",
+                                    rule=item.get("check_id", "checkov"), severity=severity))
     return findings, skipped
 
 
-def parse_actionlint(report: list[JsonObject]) -> list[GateFinding]:
+def parse_actionlint(report: list[JsonObject]) -> list[Finding]:
     """actionlint -format '{{json .}}'."""
-    return [GateFinding(item.get("filepath", "."), int(item.get("line") or 0),
-                        f"actionlint:{item.get('kind', 'error')}", "ERROR",
-                        item.get("message", ""))
+    return [Finding(item.get("filepath", "."), int(item.get("line") or 0), item.get("message", ""),
+                    rule=f"actionlint:{item.get('kind', 'error')}")
             for item in report]
 
 
-def parse_zizmor(report: list[JsonObject]) -> list[GateFinding]:
+def parse_zizmor(report: list[JsonObject]) -> list[Finding]:
     """zizmor --format json: each finding at its primary location (rows count from 0)."""
     findings = []
     for item in report:
@@ -172,21 +170,21 @@ def parse_zizmor(report: list[JsonObject]) -> list[GateFinding]:
         annotation = symbolic.get("annotation")
         desc = item.get("desc", "")
         severity = str((item.get("determinations") or {}).get("severity", "Unknown")).upper()
-        findings.append(GateFinding(
-            file, int(point.get("row", -1)) + 1, f"zizmor:{item.get('ident', 'finding')}",
-            severity, f"{desc}: {annotation}" if annotation else desc))
+        findings.append(Finding(file, int(point.get("row", -1)) + 1,
+                                f"{desc}: {annotation}" if annotation else desc,
+                                rule=f"zizmor:{item.get('ident', 'finding')}", severity=severity))
     return findings
 
 
-def parse_ruff(report: list[JsonObject], root: Path) -> list[GateFinding]:
+def parse_ruff(report: list[JsonObject], root: Path) -> list[Finding]:
     """ruff check --output-format json."""
-    return [GateFinding(relative_name(Path(item.get("filename", ".")), root),
-                        int((item.get("location") or {}).get("row") or 0),
-                        item.get("code") or "syntax", "ERROR", item.get("message", ""))
+    return [Finding(relative_name(Path(item.get("filename", ".")), root),
+                    int((item.get("location") or {}).get("row") or 0), item.get("message", ""),
+                    rule=item.get("code") or "syntax")
             for item in report]
 
 
-def parse_mypy(text: str) -> list[GateFinding]:
+def parse_mypy(text: str) -> list[Finding]:
     """mypy --output json: one JSON object per line; errors block (notes only explain them)."""
     findings = []
     for raw in text.splitlines():
@@ -197,8 +195,8 @@ def parse_mypy(text: str) -> list[GateFinding]:
             continue
         hint = item.get("hint")
         message = str(item.get("message", "")) + (f" ({hint})" if hint else "")
-        findings.append(GateFinding(str(item.get("file", ".")), int(item.get("line") or 0),
-                                    f"mypy:{item.get('code') or 'error'}", "ERROR", message))
+        findings.append(Finding(str(item.get("file", ".")), int(item.get("line") or 0), message,
+                                rule=f"mypy:{item.get('code') or 'error'}"))
     return findings
 
 
@@ -253,14 +251,14 @@ def _index_json(text: str, at: int, path: JsonPath, lines: dict[JsonPath, int]) 
     return match.end()
 
 
-def from_validator(finding: Finding, root: Path, rule: str) -> GateFinding:
-    """A schema or template validator's finding, whose `where` is "line N" or a JSON path."""
-    where = finding.where
-    match = re.fullmatch(r"line (\d+)", where)
-    if match:
-        return GateFinding(finding.file, int(match.group(1)), rule, "ERROR", finding.message)
+def from_validator(finding: Finding, root: Path, rule: str) -> Finding:
+    """A schema or template validator's finding as a gate's: at its line, or, for a value at a
+    JSON path, at the line of that path in the JSON file (0 when not found), the path leading
+    the message."""
+    if not finding.path:
+        return replace(finding, line=finding.line or 0, rule=rule, severity="ERROR")
     line = 0
     path = root / finding.file
-    if where.startswith("$") and path.suffix == ".json" and path.is_file():
-        line = json_path_line(path.read_text(encoding="utf-8", errors="replace"), where)
-    return GateFinding(finding.file, line, rule, "ERROR", f"{where}: {finding.message}")
+    if path.suffix == ".json" and path.is_file():
+        line = json_path_line(path.read_text(encoding="utf-8", errors="replace"), finding.path)
+    return Finding(finding.file, line, f"{finding.path}: {finding.message}", rule=rule)

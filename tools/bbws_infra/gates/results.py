@@ -5,36 +5,20 @@ ways a gate does not pass or fail (GateError, GateSkipped).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    pass
-
+from bbws_infra.core.findings import Finding
 
 # ---- results -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, order=True)
-class GateFinding:
-    """One problem at one place. `blocking` is False for findings reported only as advice
-    (e.g. Trivy's LOW and MEDIUM)."""
-
-    file: str
-    line: int
-    rule: str
-    severity: str
-    message: str
-    blocking: bool = True
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}: [{self.rule} {self.severity}] {self.message}"
+GateFinding = Finding  # the gates' name for the one problem type (core/findings.py)
 
 
 @dataclass
 class Checked:
     """What a gate function returns."""
 
-    findings: list[GateFinding] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
     note: str = ""
 
 
@@ -47,16 +31,16 @@ class GateResult:
     ok: bool
     status: str  # passed | failed | skipped | error
     blocking: bool
-    findings: list[GateFinding]
+    findings: list[Finding]
     seconds: float
     note: str = ""
 
     @property
-    def blocking_findings(self) -> list[GateFinding]:
+    def blocking_findings(self) -> list[Finding]:
         return [f for f in self.findings if f.blocking]
 
     @property
-    def advisory_findings(self) -> list[GateFinding]:
+    def advisory_findings(self) -> list[Finding]:
         return [f for f in self.findings if not f.blocking]
 
 

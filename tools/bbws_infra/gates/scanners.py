@@ -17,12 +17,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bbws_infra.core import registry
+from bbws_infra.core.findings import Finding
 from bbws_infra.core.paths import REPO_ROOT, install_once, relative_name, work_dir
 from bbws_infra.core.untyped import Json
 
 if TYPE_CHECKING:
     pass
-from bbws_infra.gates.results import GateError, GateFinding
+from bbws_infra.gates.results import GateError
 
 WORKFLOWS_DIR = Path(".github") / "workflows"
 BLOCKING_SEVERITIES = frozenset({"HIGH", "CRITICAL"})
@@ -49,19 +50,19 @@ def repo_file(root: Path, relative: str) -> str:
     return relative_name(path, root)
 
 
-def _dedupe(findings: Iterable[GateFinding]) -> list[GateFinding]:
+def _dedupe(findings: Iterable[Finding]) -> list[Finding]:
     # Scanners report a module's finding once per caller; one per place is enough.
-    seen: dict[tuple[str, int, str], GateFinding] = {}
+    seen: dict[tuple[str, int | None, str], Finding] = {}
     for finding in findings:
         seen.setdefault((finding.file, finding.line, finding.rule), finding)
-    return sorted(seen.values(), key=lambda f: (not f.blocking, f.file, f.line, f.rule))
+    return sorted(seen.values(), key=lambda f: (not f.blocking, f.file, f.line or 0, f.rule))
 
 
-def _relocate(findings: Iterable[GateFinding], root: Path) -> list[GateFinding]:
+def _relocate(findings: Iterable[Finding], root: Path) -> list[Finding]:
     return _dedupe(replace(f, file=repo_file(root, f.file)) for f in findings)
 
 
-def _unstage(finding: GateFinding, stage: Path) -> GateFinding:
+def _unstage(finding: Finding, stage: Path) -> Finding:
     """A finding whose file some tool printed as an absolute path inside the staged copy."""
     path = Path(finding.file)
     return replace(finding, file=relative_name(path, stage)) if path.is_absolute() else finding

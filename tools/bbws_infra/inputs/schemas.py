@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from jsonschema import Draft202012Validator
@@ -33,7 +33,7 @@ from bbws_infra.inputs.schema_rules import XDYNAMODB_SCHEMA as XDYNAMODB_SCHEMA
 from bbws_infra.inputs.schema_rules import XDYNAMODB_VALIDATOR as _XDYNAMODB
 from bbws_infra.inputs.schema_rules import format_checker as format_checker
 
-Problem = tuple[str, str]  # (JSON path or "line N", message)
+Problem = tuple[str, str]  # (JSON path, message) of a check below; _findings() makes Findings
 
 
 # --- table definition ----------------------------------------------------------------------
@@ -99,7 +99,7 @@ def load_table_definition(path: Path) -> TableDefinition:
     schema = _load_schema(path)
     problems = _table_problems(schema, path)
     if problems:
-        raise SchemaFileError([Finding(path.as_posix(), w, m) for w, m in problems])
+        raise SchemaFileError(_findings(path.as_posix(), problems))
     spec, properties = schema["x-dynamodb"], schema["properties"]
     gsis = [
         Gsi(
@@ -140,7 +140,7 @@ def validate_schema_file(path: Path, repo_root: Path = REPO_ROOT) -> list[Findin
     try:
         schema = _read_json(path)
     except SchemaFileError as exc:
-        return [Finding(file, f.where, f.message) for f in exc.findings]
+        return [replace(f, file=file) for f in exc.findings]
     if not isinstance(schema, dict):
         problems: list[Problem] = [("$", "The schema must be a JSON object.")]
     else:
@@ -148,14 +148,15 @@ def validate_schema_file(path: Path, repo_root: Path = REPO_ROOT) -> list[Findin
         problems = _header_problems(schema) + meta + _table_problems(schema, path)
         if not meta:  # an invalid schema cannot validate its examples
             problems += _example_problems(schema)
-    return [Finding(file, where, message) for where, message in problems]
+    return _findings(file, problems)
 
 
 def validate_all(repo_root: Path = REPO_ROOT) -> list[Finding]:
     """Validate every schema file of the repository."""
     files = schema_files(repo_root)
     if not files:
-        return [Finding("dynamodb", "$", "No schema files match dynamodb/*/*.schema.json.")]
+        return [Finding("dynamodb", None, "No schema files match dynamodb/*/*.schema.json.",
+                        path="$")]
     return [finding for path in files for finding in validate_schema_file(path, repo_root)]
 
 
@@ -176,20 +177,26 @@ def validate_item(
 # --- checks --------------------------------------------------------------------------------
 
 
+def _findings(file: str, problems: Iterable[Problem]) -> list[Finding]:
+    return [Finding(file, None, message, path=where) for where, message in problems]
+
+
 def _read_json(path: Path) -> Json:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        problem = (f"line {exc.lineno}", f"Invalid JSON: {exc.msg} at column {exc.colno}.")
+        problem = Finding(path.as_posix(), exc.lineno,
+                          f"Invalid JSON: {exc.msg} at column {exc.colno}.")
     except (OSError, UnicodeDecodeError) as exc:
-        problem = ("$", f"Cannot read the file: {exc}.")
-    raise SchemaFileError([Finding(path.as_posix(), *problem)])
+        problem = Finding(path.as_posix(), None, f"Cannot read the file: {exc}.", path="$")
+    raise SchemaFileError([problem])
 
 
 def _load_schema(path: Path) -> JsonObject:
     schema = _read_json(path)
     if not isinstance(schema, dict):
-        raise SchemaFileError([Finding(path.as_posix(), "$", "The schema must be a JSON object.")])
+        raise SchemaFileError([Finding(path.as_posix(), None, "The schema must be a JSON object.",
+                                       path="$")])
     return schema
 
 

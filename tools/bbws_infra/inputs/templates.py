@@ -341,13 +341,13 @@ def load_contracts(repo_root: Path = REPO_ROOT) -> tuple[list[Contract] | None, 
     try:
         document = json.loads((repo_root / CONTRACTS).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        return None, [Finding(rel, "line 1", "the template contracts manifest is missing")]
+        return None, [Finding(rel, 1, "the template contracts manifest is missing")]
     except json.JSONDecodeError as error:
-        return None, [Finding(rel, f"line {error.lineno}", f"invalid JSON: {error.msg}")]
+        return None, [Finding(rel, error.lineno, f"invalid JSON: {error.msg}")]
     schema = json.loads((repo_root / SCHEMA).read_text(encoding="utf-8"))
     validator = jsonschema.Draft202012Validator(schema)
     findings = [
-        Finding(rel, _json_path(error.absolute_path), f"schema: {error.message}")
+        Finding.at_path(rel, _json_path(error.absolute_path), f"schema: {error.message}")
         for error in sorted(validator.iter_errors(document), key=lambda e: str(e.absolute_path))
     ]
     return (None if findings else document["templates"]), findings
@@ -384,14 +384,17 @@ def check_contract_data(index: int, contract: Contract) -> list[Finding]:
     declared = set(contract["variables"])
     findings = []
     if contract["text_key"] != contract["key"].removesuffix(".html") + ".txt":
-        findings.append(Finding(rel, f"{at}.text_key", "text_key must be the key with .txt"))
+        findings.append(Finding.at_path(rel, f"{at}.text_key",
+                                        "text_key must be the key with .txt"))
     tags, errors = tokenize(contract["subject"])
     unknown = [] if errors else resolve(tags, declared)[1]
-    findings += [Finding(rel, f"{at}.subject", message) for _, message in errors]
+    findings += [Finding.at_path(rel, f"{at}.subject", message) for _, message in errors]
     # subjects stay {{var}}: render_subject unescapes the whole rendered line, so one form is exact
-    findings += [Finding(rel, f"{at}.subject", f"{tag}: write {{{{{tag.name}}}}} in subjects")
+    findings += [Finding.at_path(rel, f"{at}.subject",
+                                 f"{tag}: write {{{{{tag.name}}}}} in subjects")
                  for tag in tags if tag.kind in {"{", "&"}]
-    findings += [Finding(rel, f"{at}.subject", f"'{path}' is not declared") for _, path in unknown]
+    findings += [Finding.at_path(rel, f"{at}.subject", f"'{path}' is not declared")
+                 for _, path in unknown]
     for number, path in enumerate(contract["variables"]):
         values = _sample_values(contract["sample_context"], path)
         if values is None:
@@ -400,12 +403,13 @@ def check_contract_data(index: int, contract: Contract) -> list[Finding]:
             problem = "is empty in sample_context, so the preview would not show it"
         else:
             continue
-        findings.append(Finding(rel, f"{at}.variables[{number}]", f"'{path}' {problem}"))
+        findings.append(Finding.at_path(rel, f"{at}.variables[{number}]", f"'{path}' {problem}"))
     seen = set()
     for path, where in _sample_leaves(contract["sample_context"], "", f"{at}.sample_context"):
         if path not in declared and path not in seen:
             seen.add(path)
-            findings.append(Finding(rel, where, f"sample_context holds undeclared '{path}'"))
+            findings.append(Finding.at_path(rel, where,
+                                            f"sample_context holds undeclared '{path}'"))
     return findings
 
 
@@ -415,7 +419,7 @@ def check_sizes(path: Path, repo_root: Path) -> list[Finding]:
     if len(data) < MAX_BYTES:
         return []
     line = data[:MAX_BYTES].count(b"\n") + 1
-    return [Finding(_rel(path, repo_root), f"line {line}", f"file is {len(data)} bytes; Gmail "
+    return [Finding(_rel(path, repo_root), line, f"file is {len(data)} bytes; Gmail "
                     f"clips emails from {MAX_BYTES} bytes (102 KB), crossed on this line")]
 
 
@@ -430,7 +434,8 @@ def check_template(index: int, contract: Contract, repo_root: Path) -> list[Find
         rel = _rel(path, repo_root)
         if not path.is_file():
             part = "HTML part" if field == "key" else "plain-text alternative"
-            findings.append(Finding(contracts_rel, f"{at}.{field}", f"{part} {rel} does not exist"))
+            findings.append(Finding.at_path(contracts_rel, f"{at}.{field}",
+                                            f"{part} {rel} does not exist"))
             continue
         source = path.read_text(encoding="utf-8")
         findings += check_sizes(path, repo_root)
@@ -444,28 +449,29 @@ def check_template(index: int, contract: Contract, repo_root: Path) -> list[Find
                 rules += [(tag.line, INTERNAL_UNSUBSCRIBE) for tag in tags
                           if tag.kind in VARIABLE_KINDS and tag.name == "unsubscribeUrl"]
         problems = (parse_errors(source) if html_part else []) + sorted(set(rules))
-        findings += [Finding(rel, f"line {line}", message) for line, message in problems]
-        findings += [Finding(rel, f"line {n}", f"Mustache: {message}") for n, message in errors]
+        findings += [Finding(rel, line, message) for line, message in problems]
+        findings += [Finding(rel, n, f"Mustache: {message}") for n, message in errors]
         if errors:
             continue
         used, unknown = resolve(tags, declared)
         parts[field] = used
-        findings += [Finding(rel, f"line {line}", f"variable '{name}' is not declared in "
+        findings += [Finding(rel, line, f"variable '{name}' is not declared in "
                              f"{contracts_rel} for {contract['key']}") for line, name in unknown]
     html_used, text_used = parts.get("key"), parts.get("text_key")
     if html_used is not None:
         findings += [
-            Finding(contracts_rel, f"{at}.variables[{number}]",
-                    f"'{name}' is declared but the HTML part {contract['key']} never uses it")
+            Finding.at_path(
+                contracts_rel, f"{at}.variables[{number}]",
+                f"'{name}' is declared but the HTML part {contract['key']} never uses it")
             for number, name in enumerate(contract["variables"]) if name not in html_used
         ]
     if html_used is not None and text_used is not None:
         html_rel, text_rel = (_rel(repo_root / KEY_ROOT / contract[f], repo_root)
                               for f in ("key", "text_key"))
-        findings += [Finding(text_rel, f"line {line}", f"'{name}' is used here but not in the "
+        findings += [Finding(text_rel, line, f"'{name}' is used here but not in the "
                              f"HTML part {contract['key']}")
                      for name, line in text_used.items() if name not in html_used]
-        findings += [Finding(html_rel, f"line {line}", f"'{name}' is used here but not in the "
+        findings += [Finding(html_rel, line, f"'{name}' is used here but not in the "
                              f"plain-text part {contract['text_key']}")
                      for name, line in html_used.items() if name not in text_used]
     return findings
@@ -474,14 +480,14 @@ def check_template(index: int, contract: Contract, repo_root: Path) -> list[Find
 def check_inventory(contracts: list[Contract], repo_root: Path) -> list[Finding]:
     """Duplicate contracts, and files under templates/ that no contract names (orphans)."""
     rel, keys = CONTRACTS.as_posix(), [c["key"] for c in contracts]
-    findings = [Finding(rel, f"$.templates[{i}].key", f"{key} has more than one contract")
+    findings = [Finding.at_path(rel, f"$.templates[{i}].key", f"{key} has more than one contract")
                 for i, key in enumerate(keys) if key in keys[:i]]
     known = set(keys) | {c["text_key"] for c in contracts}
     root = repo_root / KEY_ROOT
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         if path.relative_to(root).as_posix() not in known:
             what = "template" if path.suffix in {".html", ".txt"} else "file"
-            findings.append(Finding(_rel(path, repo_root), "line 1",
+            findings.append(Finding(_rel(path, repo_root), 1,
                                     f"orphan {what}: no contract in {rel} names it"))
     return findings
 
