@@ -51,15 +51,15 @@ def who() -> str:
     return person.group(1) if person else getpass.getuser()
 
 
-def resolve(ref: str) -> str | None:
+def resolve(ref: str, cwd: Path | None = None) -> str | None:
     """The full sha of a commit this clone has, None when it has none by that name."""
-    found = run("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    found = run("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", cwd=cwd)
     return found.stdout.strip() if found.returncode == 0 else None
 
 
-def is_ancestor(older: str, newer: str) -> bool:
+def is_ancestor(older: str, newer: str, cwd: Path | None = None) -> bool:
     """Whether `older` is `newer` or one of its ancestors (both must be in this clone)."""
-    return run("merge-base", "--is-ancestor", older, newer).returncode == 0
+    return run("merge-base", "--is-ancestor", older, newer, cwd=cwd).returncode == 0
 
 
 def ls_files(source: Path, *options: str) -> set[str] | None:

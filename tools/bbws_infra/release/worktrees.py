@@ -10,16 +10,16 @@ from pathlib import Path
 
 from bbws_infra.core import git
 from bbws_infra.core.errors import OperationError, UserError
-from bbws_infra.core.paths import file_lock, work_dir
+from bbws_infra.core.paths import REPO_ROOT, file_lock, work_dir
 
 
 def _git(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return git.run(*args, cwd=cwd)
+    return git.run(*args, cwd=cwd or REPO_ROOT)
 
 
 def resolve(ref: str) -> str:
     """The full sha of a commit this clone has; a UserError naming what to fetch otherwise."""
-    found = git.resolve(ref)
+    found = git.resolve(ref, cwd=REPO_ROOT)
     if found is None:
         raise UserError(f"Commit {ref} is not in this clone; fetch it first (git fetch origin), "
                         "then run the command again; nothing was changed.")
@@ -28,7 +28,7 @@ def resolve(ref: str) -> str:
 
 def is_ancestor(older: str, newer: str) -> bool:
     """Whether `older` is `newer` or one of its ancestors (both must be in this clone)."""
-    return git.is_ancestor(older, newer)
+    return git.is_ancestor(older, newer, cwd=REPO_ROOT)
 
 
 def subject(commit: str) -> str:
