@@ -160,10 +160,10 @@ def test_json_path_line():
 
 def test_validator_findings_get_a_line(tmp_path: Path):
     (tmp_path / "c.json").write_text('{\n  "a": {\n    "b": 1\n  }\n}\n')
-    by_path = gates.from_validator(Finding("c.json", "$.a.b", "must be a string"), tmp_path,
+    by_path = gates.from_validator(Finding.at_path("c.json", "$.a.b", "must be a string"), tmp_path,
                                    "schema")
     assert str(by_path) == "c.json:3: [schema ERROR] $.a.b: must be a string"
-    by_line = gates.from_validator(Finding("t.html", "line 12", "img without alt"), tmp_path,
+    by_line = gates.from_validator(Finding("t.html", 12, "img without alt"), tmp_path,
                                    "template")
     assert (by_line.line, by_line.message) == (12, "img without alt")
 
@@ -199,8 +199,8 @@ def _fake_gates(monkeypatch, **functions):
 
 
 def _fails(root: Path) -> Checked:
-    return Checked([GateFinding("a.tf", 3, "R1", "HIGH", "bad"),
-                    GateFinding("a.tf", 1, "R2", "LOW", "meh", blocking=False)])
+    return Checked([Finding("a.tf", 3, "bad", rule="R1", severity="HIGH"),
+                    Finding("a.tf", 1, "meh", rule="R2", severity="LOW", blocking=False)])
 
 
 def _missing(root: Path) -> Checked:
@@ -336,7 +336,7 @@ def test_scanner_env_is_reused_while_the_marker_matches(tmp_path: Path, monkeypa
     def no_install(*args, **kwargs):
         raise AssertionError("rebuilt although the marker matches")
 
-    monkeypatch.setattr(gates.subprocess, "run", no_install)
+    monkeypatch.setattr(subprocess, "run", no_install)
     assert gates.scanner_env() == env_dir
 
 
@@ -356,7 +356,7 @@ def test_scanner_env_that_cannot_install_fails_in_one_sentence(tmp_path: Path, m
         (env_dir / "bin").mkdir(parents=True, exist_ok=True)
         return subprocess.CompletedProcess(argv, 0, "", "")
 
-    monkeypatch.setattr(gates.subprocess, "run", fake_run)
+    monkeypatch.setattr(subprocess, "run", fake_run)
     with pytest.raises(GateError) as error:
         gates.scanner_env()
     message = str(error.value)

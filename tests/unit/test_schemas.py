@@ -384,7 +384,7 @@ def test_invalid_json(tmp_path):
     (finding,) = validate_schema_file(target, tmp_path)
     assert finding == Finding(
         "dynamodb/campaigns/campaign.schema.json",
-        f"line {number + 1}",
+        number + 1,
         "Invalid JSON: Expecting ',' delimiter at column 3.",
     )
 
@@ -412,7 +412,7 @@ def test_table_key_must_be_required(tmp_path):
 
 def test_no_schema_files(tmp_path):
     assert validate_all(tmp_path) == [
-        Finding("dynamodb", "$", "No schema files match dynamodb/*/*.schema.json.")
+        Finding.at_path("dynamodb", "$", "No schema files match dynamodb/*/*.schema.json.")
     ]
 
 

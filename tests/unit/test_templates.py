@@ -79,7 +79,7 @@ def test_copy_is_clean(repo: Path) -> None:
 
 def test_undeclared_variable(repo: Path) -> None:
     line = edit(repo, RECEIPT, "Hi {{customerName}},", "Hi {{customerName}} {{loyaltyTier}},")
-    assert validate_all(repo) == [Finding(RECEIPT, f"line {line}", "variable 'loyaltyTier' is not "
+    assert validate_all(repo) == [Finding(RECEIPT, line, "variable 'loyaltyTier' is not "
                                           f"declared in {CONTRACTS} for receipts/receipt.html")]
 
 
@@ -97,7 +97,7 @@ def test_declared_variable_unused_in_html(repo: Path) -> None:
     receipt["sample_context"]["promoBanner"] = "Free domain for a year"
     save_contracts(repo, document)
     number = len(receipt["variables"]) - 1
-    assert validate_all(repo) == [Finding(CONTRACTS, f"$.templates[0].variables[{number}]",
+    assert validate_all(repo) == [Finding.at_path(CONTRACTS, f"$.templates[0].variables[{number}]",
                                           "'promoBanner' is declared but the HTML part "
                                           "receipts/receipt.html never uses it")]
 
@@ -106,29 +106,29 @@ def test_unclosed_section(repo: Path) -> None:
     opened = line_of(repo, RECEIPT, "{{#items}}")
     edit(repo, RECEIPT, "{{/items}}\n", "")
     assert validate_all(repo) == [
-        Finding(RECEIPT, f"line {opened}", "Mustache: section 'items' is never closed")
+        Finding(RECEIPT, opened, "Mustache: section 'items' is never closed")
     ]
 
 
 def test_stray_section_close(repo: Path) -> None:
     line = edit(repo, RECEIPT, "{{/items}}\n", "{{/items}}\n{{/discount}}\n") + 1
     assert validate_all(repo) == [Finding(
-        RECEIPT, f"line {line}", "Mustache: {{/discount}} closes a section that is not open")]
+        RECEIPT, line, "Mustache: {{/discount}} closes a section that is not open")]
 
 
 def test_mismatched_section_close_in_text_part(repo: Path) -> None:
     line = edit(repo, RECEIPT_TXT, "{{/items}}", "{{/discount}}")
     opened = line_of(repo, RECEIPT_TXT, "{{#items}}")
     assert validate_all(repo) == [
-        Finding(RECEIPT_TXT, f"line {opened}", "Mustache: section 'items' is never closed"),
-        Finding(RECEIPT_TXT, f"line {line}",
+        Finding(RECEIPT_TXT, opened, "Mustache: section 'items' is never closed"),
+        Finding(RECEIPT_TXT, line,
                 "Mustache: {{/discount}} closes a section that is not open"),
     ]
 
 
 def test_missing_plain_text_part(repo: Path) -> None:
     (repo / RECEIPT_TXT).unlink()
-    assert validate_all(repo) == [Finding(CONTRACTS, "$.templates[0].text_key",
+    assert validate_all(repo) == [Finding.at_path(CONTRACTS, "$.templates[0].text_key",
                                           f"plain-text alternative {RECEIPT_TXT} does not exist")]
 
 
@@ -136,21 +136,21 @@ def test_text_part_lacks_a_variable_of_the_html(repo: Path) -> None:
     edit(repo, RECEIPT_TXT, "Payment reference: {{{paymentReference}}}\n", "")
     line = line_of(repo, RECEIPT, "{{paymentReference}}")
     message = "'paymentReference' is used here but not in the plain-text part receipts/receipt.txt"
-    assert validate_all(repo) == [Finding(RECEIPT, f"line {line}", message)]
+    assert validate_all(repo) == [Finding(RECEIPT, line, message)]
 
 
 def test_text_part_uses_a_variable_the_html_does_not(repo: Path) -> None:
     edit(repo, RECEIPT, "{{paymentReference}}", "see portal")
     line = line_of(repo, RECEIPT_TXT, "{{paymentReference}}")
     findings = validate_all(repo)
-    assert Finding(RECEIPT_TXT, f"line {line}", "'paymentReference' is used here but not in the "
+    assert Finding(RECEIPT_TXT, line, "'paymentReference' is used here but not in the "
                    "HTML part receipts/receipt.html") in findings
     assert [f.where for f in findings if f.file == CONTRACTS] == ["$.templates[0].variables[5]"]
 
 
 def test_script_tag(repo: Path) -> None:
     line = edit(repo, RECEIPT, "<table role", "<script>alert(1)</script>\n<table role")
-    assert validate_all(repo) == [Finding(RECEIPT, f"line {line}",
+    assert validate_all(repo) == [Finding(RECEIPT, line,
                                           "<script> is not allowed: email clients drop JavaScript")]
 
 
@@ -164,7 +164,7 @@ def test_external_stylesheet_and_import(repo: Path) -> None:
 @pytest.mark.parametrize("alt", ["", ' alt=""', ' alt="  "'])
 def test_img_without_alt(repo: Path, alt: str) -> None:
     line = edit(repo, RECEIPT, ' alt="BBWS | KimmyAI"', alt)
-    assert validate_all(repo) == [Finding(RECEIPT, f"line {line}",
+    assert validate_all(repo) == [Finding(RECEIPT, line,
                                           "<img> needs a non-empty alt text")]
 
 
@@ -172,14 +172,14 @@ def test_customer_template_without_unsubscribe_link(repo: Path) -> None:
     edit(repo, RECEIPT, '<a href="{{unsubscribeUrl}}"', '<a href="https://kimmyai.io/"')
     end = line_of(repo, RECEIPT, "</body>")
     findings = validate_all(repo)
-    assert Finding(RECEIPT, f"line {end}", "customer template needs a footer unsubscribe link: "
+    assert Finding(RECEIPT, end, "customer template needs a footer unsubscribe link: "
                    '<a href="{{unsubscribeUrl}}">') in findings
 
 
 def test_internal_template_without_banner(repo: Path) -> None:
     edit(repo, INTERNAL, "<strong>INTERNAL</strong>", "<strong>Note</strong>")
     body = line_of(repo, INTERNAL, "<body")
-    assert validate_all(repo) == [Finding(INTERNAL, f"line {body}",
+    assert validate_all(repo) == [Finding(INTERNAL, body,
                                           "internal template needs a visible INTERNAL banner")]
 
 
@@ -195,26 +195,26 @@ def test_orphan_html_without_contract(repo: Path) -> None:
     orphan = "s3/templates/templates/receipts/refund.html"
     shutil.copy(repo / RECEIPT, repo / orphan)
     assert validate_all(repo) == [
-        Finding(orphan, "line 1", f"orphan template: no contract in {CONTRACTS} names it")
+        Finding(orphan, 1, f"orphan template: no contract in {CONTRACTS} names it")
     ]
 
 
 def test_html_parse_error_mismatched_end_tag(repo: Path) -> None:
     line = edit(repo, RECEIPT, "{{billingAddress.country}}</p>", "{{billingAddress.country}}</div>")
-    assert validate_all(repo) == [Finding(RECEIPT, f"line {line}", "HTML parse error: End tag "
+    assert validate_all(repo) == [Finding(RECEIPT, line, "HTML parse error: End tag "
                                           "(div) seen too early. Expected other end tag.")]
 
 
 def test_missing_doctype(repo: Path) -> None:
     edit(repo, RECEIPT, "<!DOCTYPE html>\n", "")
     findings = validate_all(repo)
-    assert Finding(RECEIPT, "line 1", "the file must start with <!DOCTYPE html>") in findings
+    assert Finding(RECEIPT, 1, "the file must start with <!DOCTYPE html>") in findings
 
 
 def test_variable_between_table_rows(repo: Path) -> None:
     line = edit(repo, RECEIPT, "{{/items}}\n", "{{/items}}\n{{subtotal}}\n") + 1
     message = "text directly inside <table> is moved out of the table by browsers; put it in a <td>"
-    assert validate_all(repo) == [Finding(RECEIPT, f"line {line}", message)]
+    assert validate_all(repo) == [Finding(RECEIPT, line, message)]
 
 
 def test_contract_schema_violation(repo: Path) -> None:
@@ -252,21 +252,21 @@ def test_tokenizer_tells_the_three_variable_forms_apart() -> None:
 def test_escaped_variable_in_text_part(repo: Path) -> None:
     line = edit(repo, RECEIPT_TXT, "Hi {{{customerName}}},", "Hi {{customerName}},")
     assert validate_all(repo) == [Finding(
-        RECEIPT_TXT, f"line {line}", "{{customerName}}: use {{{customerName}}} in plain-text "
+        RECEIPT_TXT, line, "{{customerName}}: use {{{customerName}}} in plain-text "
         "parts so values are not HTML-escaped")]
 
 
 def test_escaped_section_member_in_text_part(repo: Path) -> None:
     line = edit(repo, RECEIPT_TXT, "- {{{name}}}", "- {{name}}")
     assert validate_all(repo) == [Finding(
-        RECEIPT_TXT, f"line {line}",
+        RECEIPT_TXT, line,
         "{{name}}: use {{{name}}} in plain-text parts so values are not HTML-escaped")]
 
 
 def test_ampersand_variable_in_text_part(repo: Path) -> None:
     line = edit(repo, RECEIPT_TXT, "{{{orderNumber}}}", "{{&orderNumber}}")
     assert validate_all(repo) == [Finding(
-        RECEIPT_TXT, f"line {line}", "{{&orderNumber}}: write unescaped values as "
+        RECEIPT_TXT, line, "{{&orderNumber}}: write unescaped values as "
         "{{{orderNumber}}} in plain-text parts, the one form the contract allows")]
 
 
@@ -281,7 +281,7 @@ def test_unescaped_variable_in_html_part(repo: Path, tag: str) -> None:
     line = edit(repo, RECEIPT, "Hi {{customerName}},", f"Hi {tag},")
     written = "{{{customerName}}}" if tag.startswith("{{{") else "{{&customerName}}"
     assert validate_all(repo) == [Finding(
-        RECEIPT, f"line {line}", f"{written} is unescaped in an HTML part, so a value could "
+        RECEIPT, line, f"{written} is unescaped in an HTML part, so a value could "
         "inject HTML: use {{customerName}}")]
 
 
@@ -296,7 +296,7 @@ def test_unescaped_tag_in_subject(repo: Path) -> None:
     document = contracts_doc(repo)
     document["templates"][0]["subject"] = "Your BBWS receipt {{{receiptNumber}}}"
     save_contracts(repo, document)
-    assert validate_all(repo) == [Finding(CONTRACTS, "$.templates[0].subject",
+    assert validate_all(repo) == [Finding.at_path(CONTRACTS, "$.templates[0].subject",
                                           "{{{receiptNumber}}}: write {{receiptNumber}} in "
                                           "subjects")]
 
@@ -310,7 +310,7 @@ def test_html_part_without_address_footer(repo: Path) -> None:
          "{{companyAddress}}</p>")
     end = line_of(repo, RECEIPT, "</body>")
     assert validate_all(repo) == [Finding(
-        RECEIPT, f"line {end}", "template needs the legal footer: the company address "
+        RECEIPT, end, "template needs the legal footer: the company address "
         "{{companyAddress}} inside an <address> element")]
 
 
@@ -327,10 +327,10 @@ def test_internal_template_without_address_footer(repo: Path) -> None:
     edit(repo, INTERNAL_TXT, "KimmyAI, {{{companyAddress}}}\n", "")
     end = line_of(repo, INTERNAL, "</body>")
     findings = validate_all(repo)
-    assert Finding(INTERNAL, f"line {end}", "template needs the legal footer: the company "
+    assert Finding(INTERNAL, end, "template needs the legal footer: the company "
                    "address {{companyAddress}} inside an <address> element") in findings
     separator = line_of(repo, INTERNAL_TXT, "\n--\n") + 1
-    assert Finding(INTERNAL_TXT, f"line {separator}", "the plain-text footer (below '--') needs "
+    assert Finding(INTERNAL_TXT, separator, "the plain-text footer (below '--') needs "
                    "the company address {{{companyAddress}}}") in findings
     # and the contract still declares it, so declared = used reports the unused declaration
     assert any(f.file == CONTRACTS and "'companyAddress' is declared" in f.message
@@ -342,7 +342,7 @@ def test_text_part_address_above_the_footer(repo: Path) -> None:
     edit(repo, RECEIPT_TXT, "BILLED TO\n", "BILLED TO\nKimmyAI, {{{companyAddress}}}\n")
     separator = line_of(repo, RECEIPT_TXT, "\n--\n") + 1
     assert validate_all(repo) == [Finding(
-        RECEIPT_TXT, f"line {separator}",
+        RECEIPT_TXT, separator,
         "the plain-text footer (below '--') needs the company address {{{companyAddress}}}")]
 
 
@@ -350,7 +350,7 @@ def test_text_part_without_footer_separator(repo: Path) -> None:
     edit(repo, RECEIPT_TXT, "\n--\n", "\n")
     last = len((repo / RECEIPT_TXT).read_text(encoding="utf-8").splitlines())
     assert validate_all(repo) == [Finding(
-        RECEIPT_TXT, f"line {last}", "plain-text part needs the legal footer: a '--' line "
+        RECEIPT_TXT, last, "plain-text part needs the legal footer: a '--' line "
         "followed by the company address {{{companyAddress}}}")]
 
 
@@ -359,20 +359,20 @@ def test_customer_text_part_without_unsubscribe_in_footer(repo: Path) -> None:
     edit(repo, RECEIPT_TXT, "BILLED TO\n", "Preferences: {{{unsubscribeUrl}}}\nBILLED TO\n")
     separator = line_of(repo, RECEIPT_TXT, "\n--\n") + 1
     assert validate_all(repo) == [Finding(
-        RECEIPT_TXT, f"line {separator}", "customer plain-text footer (below '--') needs the "
+        RECEIPT_TXT, separator, "customer plain-text footer (below '--') needs the "
         "unsubscribe link {{{unsubscribeUrl}}}")]
 
 
 def test_internal_template_with_unsubscribe_link(repo: Path) -> None:
     line = edit(repo, INTERNAL, "<address", '<a href="https://portal.kimmyai.io/email-preferences">'
                 "Manage emails</a>\n<address")
-    assert validate_all(repo) == [Finding(INTERNAL, f"line {line}", INTERNAL_UNSUBSCRIBE)]
+    assert validate_all(repo) == [Finding(INTERNAL, line, INTERNAL_UNSUBSCRIBE)]
 
 
 def test_internal_template_with_unsubscribe_link_text(repo: Path) -> None:
     line = edit(repo, INTERNAL, "<address", '<a href="https://kimmyai.io/">Unsubscribe</a>\n'
                 "<address")
-    assert validate_all(repo) == [Finding(INTERNAL, f"line {line}", INTERNAL_UNSUBSCRIBE)]
+    assert validate_all(repo) == [Finding(INTERNAL, line, INTERNAL_UNSUBSCRIBE)]
 
 
 def test_internal_template_with_unsubscribe_variable(repo: Path) -> None:
@@ -380,16 +380,16 @@ def test_internal_template_with_unsubscribe_variable(repo: Path) -> None:
                      "alerts</a>\n<address")
     text_line = edit(repo, INTERNAL_TXT, "KimmyAI,", "Unsubscribe: {{{unsubscribeUrl}}}\nKimmyAI,")
     findings = validate_all(repo)
-    assert Finding(INTERNAL, f"line {html_line}", INTERNAL_UNSUBSCRIBE) in findings
-    assert Finding(INTERNAL_TXT, f"line {text_line}", INTERNAL_UNSUBSCRIBE) in findings
+    assert Finding(INTERNAL, html_line, INTERNAL_UNSUBSCRIBE) in findings
+    assert Finding(INTERNAL_TXT, text_line, INTERNAL_UNSUBSCRIBE) in findings
     assert [f for f in findings if f.message == INTERNAL_UNSUBSCRIBE and f.file == INTERNAL] == [
-        Finding(INTERNAL, f"line {html_line}", INTERNAL_UNSUBSCRIBE)]  # reported once per line
+        Finding(INTERNAL, html_line, INTERNAL_UNSUBSCRIBE)]  # reported once per line
 
 
 def test_internal_text_part_with_unsubscribe_url(repo: Path) -> None:
     line = edit(repo, INTERNAL_TXT, "KimmyAI,", "Unsubscribe: https://portal.kimmyai.io/"
                 "email-preferences\nKimmyAI,")
-    assert validate_all(repo) == [Finding(INTERNAL_TXT, f"line {line}", INTERNAL_UNSUBSCRIBE)]
+    assert validate_all(repo) == [Finding(INTERNAL_TXT, line, INTERNAL_UNSUBSCRIBE)]
 
 
 def test_internal_text_may_mention_unsubscribing_without_a_link(repo: Path) -> None:

@@ -32,6 +32,7 @@ from bbws_infra.core.errors import OperationError
 from bbws_infra.core.registry import COMPONENTS, Component, discover_components, load_environment
 from bbws_infra.core.untyped import JsonObject
 from bbws_infra.engine import interrupts, terraform
+from bbws_infra.inputs import schemas
 from bbws_infra.plans import operations, runner
 from bbws_infra.targets import sandbox, targets
 
@@ -69,7 +70,7 @@ def generate_components(repo: Path, count: int, template: str = TEMPLATE_COMPONE
         name = generated_name(index)
         dest = repo / "dynamodb" / name
         shutil.copytree(source, dest, symlinks=True)  # raises if it exists: never overwrite
-        (schema_path,) = dest.glob("*.schema.json")
+        schema_path = schemas.schema_file(Component(name, "dynamodb"), repo)
         schema = json.loads(schema_path.read_text())
         schema["x-dynamodb"]["tableName"] = name
         if isinstance(schema.get("$id"), str):

@@ -11,26 +11,22 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bbws_infra.core import git as core_git
 from bbws_infra.core.paths import REPO_ROOT
-
-_GIT_IDENTITY = {"GIT_AUTHOR_NAME": "bbws-test", "GIT_AUTHOR_EMAIL": "bbws-test@example.invalid",
-                 "GIT_COMMITTER_NAME": "bbws-test",
-                 "GIT_COMMITTER_EMAIL": "bbws-test@example.invalid"}
 
 
 def git(copy: Path, *args: str) -> str:
     """Run git in the copy with a fixed identity; its stdout."""
-    env = {**os.environ, **_GIT_IDENTITY}
-    return subprocess.run(["git", *args], cwd=copy, env=env, check=True, capture_output=True,
-                          text=True).stdout
+    return core_git.run(*args, cwd=copy, identity=core_git.TEST_IDENTITY, check=True).stdout
 
 
 def copy_repository(dest: Path, repo_root: Path = REPO_ROOT) -> Path:
     """Copy the tracked and not-ignored files (links stay links) into dest and commit them."""
-    listed = subprocess.run(["git", "ls-files", "-coz", "--exclude-standard"], cwd=repo_root,
-                            check=True, capture_output=True).stdout.decode().split("\0")
+    listed = core_git.ls_files(repo_root, "-co", "--exclude-standard")
+    if listed is None:
+        raise subprocess.CalledProcessError(128, ["git", "ls-files"])
     dest.mkdir(parents=True, exist_ok=True)
-    for name in filter(None, listed):
+    for name in sorted(listed):
         source, target = repo_root / name, dest / name
         if not source.exists() and not source.is_symlink():
             continue  # deleted in the working tree but not yet in the index
@@ -49,7 +45,7 @@ def cli_env(copy: Path, work: Path, extra: dict[str, str | None] | None = None
             ) -> dict[str, str]:
     """Environment that runs the copy's own code with its own work directory."""
     merged = {**os.environ, "PYTHONPATH": str(copy / "tools"), "BBWS_WORK_DIR": str(work),
-              **_GIT_IDENTITY, **(extra or {})}
+              **core_git.TEST_IDENTITY, **(extra or {})}
     return {k: v for k, v in merged.items() if v is not None}
 
 

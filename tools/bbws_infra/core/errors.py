@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from bbws_infra.core.findings import Finding
+
 
 class UserError(Exception):
     """Bad input or a refused operation: nothing was started. Exit code 2."""
@@ -33,5 +35,9 @@ class InputFileError(UserError):
         self.file = file
         self.line = line
         self.message = message
-        where = f"{file}:{line}" if line else file
-        super().__init__(f"{where}: {message}")
+        super().__init__(self.finding.located())
+
+    @property
+    def finding(self) -> Finding:
+        """The problem as every checker reports one."""
+        return Finding(self.file, self.line, self.message)

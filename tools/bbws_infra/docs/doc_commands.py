@@ -23,6 +23,7 @@ from invoke.parser import Parser
 from invoke.parser.context import ParserContext
 
 from bbws_infra.core import cli, registry
+from bbws_infra.core.findings import Finding
 from bbws_infra.core.paths import REPO_ROOT, relative_name
 from bbws_infra.docs import markdown
 
@@ -69,14 +70,11 @@ class DocCommand:
                 and not any(w.startswith(("--help", "-h")) for w in self.words))
 
 
-@dataclass(frozen=True, order=True)
-class DocProblem:
-    file: str
-    line: int
-    message: str
+class DocProblem(Finding):
+    """A problem in the docs: the one Finding, printed as `<file>:<line>: <sentence>`."""
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.message}"
+        return self.located()
 
 
 def _split(text: str) -> tuple[tuple[str, ...], bool]:

@@ -18,9 +18,8 @@ def component_findings(component: Component, repo_root: Path = REPO_ROOT) -> lis
 
     root = repo_root / component.root
     findings: list[Finding] = []
-    for path in schemas.schema_files(repo_root):
-        if path.parent == root:
-            findings += schemas.validate_schema_file(path, repo_root)
+    for path in schemas.schema_files(repo_root, component):
+        findings += schemas.validate_schema_file(path, repo_root)
     if (root / "contracts.json").exists():
         from bbws_infra.inputs import templates
 

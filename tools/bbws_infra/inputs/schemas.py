@@ -11,153 +11,29 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from urllib.parse import urlsplit
 
-from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 from referencing.exceptions import Unresolvable
 
+from bbws_infra.core.errors import UserError
 from bbws_infra.core.findings import Finding
 from bbws_infra.core.paths import REPO_ROOT
+from bbws_infra.core.registry import Component
 from bbws_infra.core.untyped import Json, JsonObject
+from bbws_infra.inputs.schema_rules import CHECKED_FORMATS as CHECKED_FORMATS
+from bbws_infra.inputs.schema_rules import DRAFT_2020_12 as DRAFT_2020_12
+from bbws_infra.inputs.schema_rules import FORMAT_CHECKER as FORMAT_CHECKER
+from bbws_infra.inputs.schema_rules import MAX_GSIS as MAX_GSIS
+from bbws_infra.inputs.schema_rules import MAX_PROJECTED_ATTRIBUTES as MAX_PROJECTED_ATTRIBUTES
+from bbws_infra.inputs.schema_rules import META_VALIDATOR as _META
+from bbws_infra.inputs.schema_rules import XDYNAMODB_SCHEMA as XDYNAMODB_SCHEMA
+from bbws_infra.inputs.schema_rules import XDYNAMODB_VALIDATOR as _XDYNAMODB
+from bbws_infra.inputs.schema_rules import format_checker as format_checker
 
-DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
-MAX_GSIS = 20
-MAX_PROJECTED_ATTRIBUTES = 100  # nonKeyAttributes summed over all secondary indexes
-CHECKED_FORMATS = ("uuid", "email", "date", "date-time", "uri")
-
-Problem = tuple[str, str]  # (JSON path or "line N", message)
-
-
-# --- formats -------------------------------------------------------------------------------
-
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
-_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s<>\"{}|\\^`]+")
-_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
-
-
-def _is_email(value: object) -> bool:
-    return not isinstance(value, str) or bool(_EMAIL.fullmatch(value))
-
-
-def _is_uri(value: object) -> bool:
-    if not isinstance(value, str):
-        return True
-    if not _URI.fullmatch(value):
-        return False
-    parts = urlsplit(value)
-    return parts.scheme.lower() not in {"http", "https"} or bool(parts.hostname)
-
-
-def _is_date_time(value: object) -> bool:
-    if not isinstance(value, str):
-        return True
-    return bool(_DATE_TIME.fullmatch(value)) and bool(datetime.fromisoformat(value.upper()))
-
-
-def format_checker() -> FormatChecker:
-    """jsonschema's checker, with a real email check and fallbacks for optional packages."""
-    checker = FormatChecker()
-    checker.checks("email")(_is_email)  # jsonschema only looks for an "@"
-    if "uri" not in checker.checkers:  # needs rfc3987, which we do not depend on
-        checker.checks("uri")(_is_uri)
-    if "date-time" not in checker.checkers:  # needs rfc3339-validator
-        checker.checks("date-time", raises=ValueError)(_is_date_time)
-    return checker
-
-
-FORMAT_CHECKER = format_checker()
-
-
-# --- the x-dynamodb member -----------------------------------------------------------------
-
-
-def _name_schema(what: str) -> JsonObject:
-    return {
-        "type": "string",
-        "pattern": r"^[A-Za-z0-9_.-]{3,255}$",
-        "x-error": f"{what} {{value!r}} must be 3-255 characters of letters, digits, '_', '.' "
-        "and '-'.",
-    }
-
-
-_ATTRIBUTE_NAME = {
-    "type": "string",
-    "minLength": 1,
-    "maxLength": 255,
-    "x-error": "Attribute name {value!r} must be a string of 1-255 characters.",
-}
-
-# Shape consumed by Terraform; `x-error` holds the message for a failure of that subschema
-# (a string, or a mapping from the failing keyword to a message).
-XDYNAMODB_SCHEMA: JsonObject = {
-    "$schema": DRAFT_2020_12,
-    "type": "object",
-    "required": ["tableName", "billingMode", "hashKey", "globalSecondaryIndexes"],
-    "additionalProperties": False,
-    "x-error": {"type": "x-dynamodb must be an object."},
-    "properties": {
-        "tableName": _name_schema("Table name"),
-        "billingMode": {
-            "const": "PAY_PER_REQUEST",
-            "x-error": "billingMode must be PAY_PER_REQUEST (on-demand billing); "
-            "the definition has no capacity settings.",
-        },
-        "hashKey": _ATTRIBUTE_NAME,
-        "rangeKey": _ATTRIBUTE_NAME,
-        "globalSecondaryIndexes": {
-            "type": "array",
-            "maxItems": MAX_GSIS,
-            "x-error": {
-                "type": "globalSecondaryIndexes must be a list.",
-                "maxItems": f"A table can have at most {MAX_GSIS} global secondary indexes, "
-                "this one declares {count}.",
-            },
-            "items": {
-                "type": "object",
-                "required": ["name", "hashKey", "projectionType"],
-                "additionalProperties": False,
-                "x-error": {"type": "Each global secondary index must be an object."},
-                "properties": {
-                    "name": _name_schema("Index name"),
-                    "hashKey": _ATTRIBUTE_NAME,
-                    "rangeKey": _ATTRIBUTE_NAME,
-                    "projectionType": {
-                        "enum": ["ALL", "KEYS_ONLY", "INCLUDE"],
-                        "x-error": "Projection type {value!r} must be ALL, KEYS_ONLY or INCLUDE.",
-                    },
-                    "nonKeyAttributes": {
-                        "type": "array",
-                        "minItems": 1,
-                        "uniqueItems": True,
-                        "items": _ATTRIBUTE_NAME,
-                        "x-error": "nonKeyAttributes must be a non-empty list of distinct "
-                        "attribute names.",
-                    },
-                },
-                "if": {
-                    "properties": {"projectionType": {"const": "INCLUDE"}},
-                    "required": ["projectionType"],
-                },
-                "then": {
-                    "required": ["nonKeyAttributes"],
-                    "x-error": "Projection type INCLUDE needs nonKeyAttributes, the attributes "
-                    "copied into the index.",
-                },
-                "else": {
-                    "not": {"required": ["nonKeyAttributes"]},
-                    "x-error": "nonKeyAttributes is allowed only with projection type INCLUDE.",
-                },
-            },
-        },
-    },
-}
-
-_META = Draft202012Validator(Draft202012Validator.META_SCHEMA)
-_XDYNAMODB = Draft202012Validator(XDYNAMODB_SCHEMA)
+Problem = tuple[str, str]  # (JSON path, message) of a check below; _findings() makes Findings
 
 
 # --- table definition ----------------------------------------------------------------------
@@ -198,9 +74,24 @@ class SchemaFileError(ValueError):
         self.findings = findings
 
 
-def schema_files(repo_root: Path = REPO_ROOT) -> list[Path]:
-    """Every component's item schema: dynamodb/<component>/*.schema.json."""
-    return sorted(repo_root.glob("dynamodb/*/*.schema.json"))
+SCHEMA_PATTERN = "*.schema.json"
+
+
+def schema_files(repo_root: Path = REPO_ROOT, component: Component | None = None) -> list[Path]:
+    """Every component's item schema (dynamodb/<component>/*.schema.json), or only those in
+    one component's root. The one place that knows where a schema file lives."""
+    folder = component.root if component else "dynamodb/*"
+    return sorted(repo_root.glob(f"{folder}/{SCHEMA_PATTERN}"))
+
+
+def schema_file(component: Component, repo_root: Path = REPO_ROOT) -> Path:
+    """The item schema a table component's root reads: exactly one *.schema.json
+    (one(fileset(...)) in dynamodb/table_main.tf); UserError otherwise."""
+    files = schema_files(repo_root, component)
+    if len(files) != 1:
+        raise UserError(f"{component.root} must hold exactly one {SCHEMA_PATTERN}, found "
+                        f"{len(files)}.")
+    return files[0]
 
 
 def load_table_definition(path: Path) -> TableDefinition:
@@ -208,7 +99,7 @@ def load_table_definition(path: Path) -> TableDefinition:
     schema = _load_schema(path)
     problems = _table_problems(schema, path)
     if problems:
-        raise SchemaFileError([Finding(path.as_posix(), w, m) for w, m in problems])
+        raise SchemaFileError(_findings(path.as_posix(), problems))
     spec, properties = schema["x-dynamodb"], schema["properties"]
     gsis = [
         Gsi(
@@ -249,7 +140,7 @@ def validate_schema_file(path: Path, repo_root: Path = REPO_ROOT) -> list[Findin
     try:
         schema = _read_json(path)
     except SchemaFileError as exc:
-        return [Finding(file, f.where, f.message) for f in exc.findings]
+        return [replace(f, file=file) for f in exc.findings]
     if not isinstance(schema, dict):
         problems: list[Problem] = [("$", "The schema must be a JSON object.")]
     else:
@@ -257,14 +148,15 @@ def validate_schema_file(path: Path, repo_root: Path = REPO_ROOT) -> list[Findin
         problems = _header_problems(schema) + meta + _table_problems(schema, path)
         if not meta:  # an invalid schema cannot validate its examples
             problems += _example_problems(schema)
-    return [Finding(file, where, message) for where, message in problems]
+    return _findings(file, problems)
 
 
 def validate_all(repo_root: Path = REPO_ROOT) -> list[Finding]:
     """Validate every schema file of the repository."""
     files = schema_files(repo_root)
     if not files:
-        return [Finding("dynamodb", "$", "No schema files match dynamodb/*/*.schema.json.")]
+        return [Finding("dynamodb", None, "No schema files match dynamodb/*/*.schema.json.",
+                        path="$")]
     return [finding for path in files for finding in validate_schema_file(path, repo_root)]
 
 
@@ -285,20 +177,26 @@ def validate_item(
 # --- checks --------------------------------------------------------------------------------
 
 
+def _findings(file: str, problems: Iterable[Problem]) -> list[Finding]:
+    return [Finding(file, None, message, path=where) for where, message in problems]
+
+
 def _read_json(path: Path) -> Json:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        problem = (f"line {exc.lineno}", f"Invalid JSON: {exc.msg} at column {exc.colno}.")
+        problem = Finding(path.as_posix(), exc.lineno,
+                          f"Invalid JSON: {exc.msg} at column {exc.colno}.")
     except (OSError, UnicodeDecodeError) as exc:
-        problem = ("$", f"Cannot read the file: {exc}.")
-    raise SchemaFileError([Finding(path.as_posix(), *problem)])
+        problem = Finding(path.as_posix(), None, f"Cannot read the file: {exc}.", path="$")
+    raise SchemaFileError([problem])
 
 
 def _load_schema(path: Path) -> JsonObject:
     schema = _read_json(path)
     if not isinstance(schema, dict):
-        raise SchemaFileError([Finding(path.as_posix(), "$", "The schema must be a JSON object.")])
+        raise SchemaFileError([Finding(path.as_posix(), None, "The schema must be a JSON object.",
+                                       path="$")])
     return schema
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import html
 import json
 import re
-from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -32,6 +31,9 @@ from html5lib.constants import E as HTML5LIB_MESSAGES
 from bbws_infra.core.findings import Finding
 from bbws_infra.core.paths import REPO_ROOT
 from bbws_infra.core.untyped import Json, JsonObject
+from bbws_infra.inputs.mustache import Tag as Tag
+from bbws_infra.inputs.mustache import resolve as resolve
+from bbws_infra.inputs.mustache import tokenize as tokenize
 
 TEMPLATE_ROOT = Path("s3/templates")
 CONTRACTS = TEMPLATE_ROOT / "contracts.json"
@@ -47,107 +49,14 @@ UNSUBSCRIBE_WORDS = re.compile(r"unsubscribe|email-preferences|opt-out", re.I)
 TEXT_LINK = re.compile(r"https?://|\{\{")
 SIGNATURE = re.compile(r"-- ?")  # the plain-text footer starts below this line (RFC 3676)
 MUSTACHE = re.compile(r"\{\{(\{.*?\}|.*?)\}\}", re.S)
-NAME = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*|\.")
 PIXELS = re.compile(r"(?:^|[;\s])width\s*:\s*(\d+)px", re.I)
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "wbr"}
 TABLE_CONTEXT = {"table", "thead", "tbody", "tfoot", "tr"}
 VARIABLE_KINDS = {"", "{", "&"}  # {{var}}, {{{var}}}, {{&var}}
-FORBIDDEN_TAGS = {
-    ">": "partial {{>...}} is not allowed: S3 consumers render each file alone",
-    "=": "delimiter change {{=...=}} is not allowed",
-}
 INTERNAL_UNSUBSCRIBE = ("internal template must not have an unsubscribe link: staff cannot opt "
                         "out of operational mail")
 
 Contract = JsonObject
-
-
-@dataclass(frozen=True)
-class Tag:
-    """One Mustache tag; line is 1-based.
-
-    kind is '#', '^' or '/' for sections, '' for an escaped variable {{var}}, '{' or '&' for an
-    unescaped one ({{{var}}}, {{&var}}).
-    """
-
-    kind: str
-    name: str
-    line: int
-
-    def __str__(self) -> str:
-        """The tag as written in a template, e.g. {{#items}} or {{{name}}}."""
-        if self.kind == "{":
-            return "{{{" + self.name + "}}}"
-        return "{{" + self.kind + self.name + "}}"
-
-
-def tokenize(source: str) -> tuple[list[Tag], list[tuple[int, str]]]:
-    """Mustache tags of `source` and its syntax errors as (line, message), with exact lines."""
-    tags: list[Tag] = []
-    errors: list[tuple[int, str]] = []
-    open_sections: list[Tag] = []
-    pos = 0
-    while (start := source.find("{{", pos)) != -1:
-        line = source.count("\n", 0, start) + 1
-        end = source.find("}}", start + 2)
-        if end == -1:
-            errors.append((line, "unclosed tag: '{{' without '}}'"))
-            break
-        body, pos = source[start + 2 : end], end + 2
-        kind = body[:1] if body[:1] in {"#", "^", "/", "!", "{", "&", *FORBIDDEN_TAGS} else ""
-        name = body[len(kind) :].strip()
-        if kind == "!":
-            continue
-        if kind == "{" and not source.startswith("}", pos):
-            errors.append((line, "triple mustache '{{{' must be closed with '}}}'"))
-        elif kind in FORBIDDEN_TAGS:
-            errors.append((line, FORBIDDEN_TAGS[kind]))
-        elif not NAME.fullmatch(name):
-            errors.append((line, f"invalid tag name {name!r}"))
-        elif kind in {"#", "^"}:
-            open_sections.append(Tag(kind, name, line))
-            tags.append(open_sections[-1])
-        elif kind == "/":
-            names = [tag.name for tag in open_sections]
-            if name not in names:
-                errors.append((line, f"{{{{/{name}}}}} closes a section that is not open"))
-                continue
-            if names[-1] != name:
-                top = open_sections[-1]
-                errors.append((line, f"{{{{/{name}}}}} closes '{name}' while section "
-                                     f"'{top.name}' (line {top.line}) is still open"))
-            while open_sections.pop().name != name:
-                pass
-            tags.append(Tag(kind, name, line))
-        else:
-            pos += kind == "{"  # the third closing brace
-            tags.append(Tag(kind, name, line))
-    errors += [(tag.line, f"section '{tag.name}' is never closed") for tag in open_sections]
-    return tags, sorted(errors)
-
-
-def resolve(tags: list[Tag], declared: set[str]) -> tuple[dict[str, int], list[tuple[int, str]]]:
-    """Declared paths used (path -> first line) and undeclared uses (line, path); tags balanced."""
-    used: dict[str, int] = {}
-    unknown: list[tuple[int, str]] = []
-    scopes: list[str | None] = []  # an inverted section opens no context, hence None
-    for tag in tags:
-        if tag.kind == "/":
-            scopes.pop()
-            continue
-        inner = [scope for scope in reversed(scopes) if scope]
-        if tag.name == ".":
-            path = inner[0] if inner else "."
-        else:
-            candidates = [f"{scope}.{tag.name}" for scope in inner] + [tag.name]
-            path = next((c for c in candidates if c in declared), candidates[0])
-        if path in declared:
-            used.setdefault(path, tag.line)
-        else:
-            unknown.append((tag.line, path))
-        if tag.kind in {"#", "^"}:
-            scopes.append(path if tag.kind == "#" else None)
-    return used, unknown
 
 
 def neutralise(source: str) -> str:
@@ -341,13 +250,13 @@ def load_contracts(repo_root: Path = REPO_ROOT) -> tuple[list[Contract] | None, 
     try:
         document = json.loads((repo_root / CONTRACTS).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        return None, [Finding(rel, "line 1", "the template contracts manifest is missing")]
+        return None, [Finding(rel, 1, "the template contracts manifest is missing")]
     except json.JSONDecodeError as error:
-        return None, [Finding(rel, f"line {error.lineno}", f"invalid JSON: {error.msg}")]
+        return None, [Finding(rel, error.lineno, f"invalid JSON: {error.msg}")]
     schema = json.loads((repo_root / SCHEMA).read_text(encoding="utf-8"))
     validator = jsonschema.Draft202012Validator(schema)
     findings = [
-        Finding(rel, _json_path(error.absolute_path), f"schema: {error.message}")
+        Finding.at_path(rel, _json_path(error.absolute_path), f"schema: {error.message}")
         for error in sorted(validator.iter_errors(document), key=lambda e: str(e.absolute_path))
     ]
     return (None if findings else document["templates"]), findings
@@ -384,14 +293,17 @@ def check_contract_data(index: int, contract: Contract) -> list[Finding]:
     declared = set(contract["variables"])
     findings = []
     if contract["text_key"] != contract["key"].removesuffix(".html") + ".txt":
-        findings.append(Finding(rel, f"{at}.text_key", "text_key must be the key with .txt"))
+        findings.append(Finding.at_path(rel, f"{at}.text_key",
+                                        "text_key must be the key with .txt"))
     tags, errors = tokenize(contract["subject"])
     unknown = [] if errors else resolve(tags, declared)[1]
-    findings += [Finding(rel, f"{at}.subject", message) for _, message in errors]
+    findings += [Finding.at_path(rel, f"{at}.subject", message) for _, message in errors]
     # subjects stay {{var}}: render_subject unescapes the whole rendered line, so one form is exact
-    findings += [Finding(rel, f"{at}.subject", f"{tag}: write {{{{{tag.name}}}}} in subjects")
+    findings += [Finding.at_path(rel, f"{at}.subject",
+                                 f"{tag}: write {{{{{tag.name}}}}} in subjects")
                  for tag in tags if tag.kind in {"{", "&"}]
-    findings += [Finding(rel, f"{at}.subject", f"'{path}' is not declared") for _, path in unknown]
+    findings += [Finding.at_path(rel, f"{at}.subject", f"'{path}' is not declared")
+                 for _, path in unknown]
     for number, path in enumerate(contract["variables"]):
         values = _sample_values(contract["sample_context"], path)
         if values is None:
@@ -400,12 +312,13 @@ def check_contract_data(index: int, contract: Contract) -> list[Finding]:
             problem = "is empty in sample_context, so the preview would not show it"
         else:
             continue
-        findings.append(Finding(rel, f"{at}.variables[{number}]", f"'{path}' {problem}"))
+        findings.append(Finding.at_path(rel, f"{at}.variables[{number}]", f"'{path}' {problem}"))
     seen = set()
     for path, where in _sample_leaves(contract["sample_context"], "", f"{at}.sample_context"):
         if path not in declared and path not in seen:
             seen.add(path)
-            findings.append(Finding(rel, where, f"sample_context holds undeclared '{path}'"))
+            findings.append(Finding.at_path(rel, where,
+                                            f"sample_context holds undeclared '{path}'"))
     return findings
 
 
@@ -415,7 +328,7 @@ def check_sizes(path: Path, repo_root: Path) -> list[Finding]:
     if len(data) < MAX_BYTES:
         return []
     line = data[:MAX_BYTES].count(b"\n") + 1
-    return [Finding(_rel(path, repo_root), f"line {line}", f"file is {len(data)} bytes; Gmail "
+    return [Finding(_rel(path, repo_root), line, f"file is {len(data)} bytes; Gmail "
                     f"clips emails from {MAX_BYTES} bytes (102 KB), crossed on this line")]
 
 
@@ -430,7 +343,8 @@ def check_template(index: int, contract: Contract, repo_root: Path) -> list[Find
         rel = _rel(path, repo_root)
         if not path.is_file():
             part = "HTML part" if field == "key" else "plain-text alternative"
-            findings.append(Finding(contracts_rel, f"{at}.{field}", f"{part} {rel} does not exist"))
+            findings.append(Finding.at_path(contracts_rel, f"{at}.{field}",
+                                            f"{part} {rel} does not exist"))
             continue
         source = path.read_text(encoding="utf-8")
         findings += check_sizes(path, repo_root)
@@ -444,28 +358,29 @@ def check_template(index: int, contract: Contract, repo_root: Path) -> list[Find
                 rules += [(tag.line, INTERNAL_UNSUBSCRIBE) for tag in tags
                           if tag.kind in VARIABLE_KINDS and tag.name == "unsubscribeUrl"]
         problems = (parse_errors(source) if html_part else []) + sorted(set(rules))
-        findings += [Finding(rel, f"line {line}", message) for line, message in problems]
-        findings += [Finding(rel, f"line {n}", f"Mustache: {message}") for n, message in errors]
+        findings += [Finding(rel, line, message) for line, message in problems]
+        findings += [Finding(rel, n, f"Mustache: {message}") for n, message in errors]
         if errors:
             continue
         used, unknown = resolve(tags, declared)
         parts[field] = used
-        findings += [Finding(rel, f"line {line}", f"variable '{name}' is not declared in "
+        findings += [Finding(rel, line, f"variable '{name}' is not declared in "
                              f"{contracts_rel} for {contract['key']}") for line, name in unknown]
     html_used, text_used = parts.get("key"), parts.get("text_key")
     if html_used is not None:
         findings += [
-            Finding(contracts_rel, f"{at}.variables[{number}]",
-                    f"'{name}' is declared but the HTML part {contract['key']} never uses it")
+            Finding.at_path(
+                contracts_rel, f"{at}.variables[{number}]",
+                f"'{name}' is declared but the HTML part {contract['key']} never uses it")
             for number, name in enumerate(contract["variables"]) if name not in html_used
         ]
     if html_used is not None and text_used is not None:
         html_rel, text_rel = (_rel(repo_root / KEY_ROOT / contract[f], repo_root)
                               for f in ("key", "text_key"))
-        findings += [Finding(text_rel, f"line {line}", f"'{name}' is used here but not in the "
+        findings += [Finding(text_rel, line, f"'{name}' is used here but not in the "
                              f"HTML part {contract['key']}")
                      for name, line in text_used.items() if name not in html_used]
-        findings += [Finding(html_rel, f"line {line}", f"'{name}' is used here but not in the "
+        findings += [Finding(html_rel, line, f"'{name}' is used here but not in the "
                              f"plain-text part {contract['text_key']}")
                      for name, line in html_used.items() if name not in text_used]
     return findings
@@ -474,14 +389,14 @@ def check_template(index: int, contract: Contract, repo_root: Path) -> list[Find
 def check_inventory(contracts: list[Contract], repo_root: Path) -> list[Finding]:
     """Duplicate contracts, and files under templates/ that no contract names (orphans)."""
     rel, keys = CONTRACTS.as_posix(), [c["key"] for c in contracts]
-    findings = [Finding(rel, f"$.templates[{i}].key", f"{key} has more than one contract")
+    findings = [Finding.at_path(rel, f"$.templates[{i}].key", f"{key} has more than one contract")
                 for i, key in enumerate(keys) if key in keys[:i]]
     known = set(keys) | {c["text_key"] for c in contracts}
     root = repo_root / KEY_ROOT
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         if path.relative_to(root).as_posix() not in known:
             what = "template" if path.suffix in {".html", ".txt"} else "file"
-            findings.append(Finding(_rel(path, repo_root), "line 1",
+            findings.append(Finding(_rel(path, repo_root), 1,
                                     f"orphan {what}: no contract in {rel} names it"))
     return findings
 

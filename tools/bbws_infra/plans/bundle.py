@@ -14,13 +14,10 @@ Applied bundles move to applied/<timestamp>/ beside it; they are never deleted.
 from __future__ import annotations
 
 import contextlib
-import getpass
 import hashlib
 import json
-import os
 import re
 import shutil
-import subprocess
 import tempfile
 import time
 import zipfile
@@ -29,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bbws_infra.core import git
 from bbws_infra.core.errors import NothingApplied, UserError
 from bbws_infra.core.paths import REPO_ROOT, file_lock, files_digest, work_dir
 from bbws_infra.core.registry import (
@@ -159,29 +157,12 @@ def sha256_file(path: Path) -> str:
 def git_state(repo_root: Path = REPO_ROOT) -> tuple[str, bool]:
     """(HEAD commit, whether the working tree has uncommitted changes); ("", True) outside a
     git checkout, which no sit or prod apply accepts."""
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo_root, check=True,
-                                capture_output=True, text=True).stdout.strip()
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=normal"],
-                                cwd=repo_root, check=True, capture_output=True,
-                                text=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return "", True
-    return commit, bool(status.strip())
+    return git.head_and_dirty(repo_root)
 
 
 def who() -> str:
     """The GitHub actor in a workflow, otherwise the git identity, otherwise the OS user."""
-    actor = os.environ.get("GITHUB_ACTOR")
-    if actor:
-        return f"{actor} (GitHub Actions)"
-    try:
-        ident = subprocess.run(["git", "var", "GIT_AUTHOR_IDENT"], cwd=REPO_ROOT,
-                               capture_output=True, text=True).stdout
-    except OSError:
-        ident = ""
-    person = re.match(r"(.*?>)", ident)  # "Name <email> 1700000000 +0000"
-    return person.group(1) if person else getpass.getuser()
+    return git.who()
 
 
 def input_files(env: Environment, component: Component, repo_root: Path = REPO_ROOT

@@ -94,14 +94,13 @@ def prepare(env_name: str, component: str | None, version_id: str | None, confir
 
 
 def _refuse_if_locked(session: Session, env: Environment, component: Component) -> None:
-    info = state_backend.held_locks(session, env, [component.state_key]).get(
-        component.state_key)
-    if info:
+    held = state_backend.read_lock(session, env, component.state_key)
+    if held:
         raise UserError(f"The state of {component.name} in {env.name} is locked by "
-                        f"{info.get('Who')} ({info.get('Operation')}, since "
-                        f"{info.get('Created')}); nothing was changed; once nothing runs: "
+                        f"{held.who or None} ({held.operation or None}, since "
+                        f"{held.created or None}); nothing was changed; once nothing runs: "
                         f"invoke unlock --env {env.name} --component {component.name} "
-                        f"--lock-id {info.get('ID')}")
+                        f"--lock-id {held.id or None}")
 
 
 UNKNOWN_ADDRESSES = "(the current state is unreadable: what it manages is unknown)"

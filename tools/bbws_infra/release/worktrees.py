@@ -8,26 +8,27 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from bbws_infra.core import git
 from bbws_infra.core.errors import OperationError, UserError
 from bbws_infra.core.paths import REPO_ROOT, file_lock, work_dir
 
 
 def _git(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["git", *args], cwd=cwd or REPO_ROOT, capture_output=True, text=True)
+    return git.run(*args, cwd=cwd or REPO_ROOT)
 
 
 def resolve(ref: str) -> str:
     """The full sha of a commit this clone has; a UserError naming what to fetch otherwise."""
-    found = _git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
-    if found.returncode != 0:
+    found = git.resolve(ref, cwd=REPO_ROOT)
+    if found is None:
         raise UserError(f"Commit {ref} is not in this clone; fetch it first (git fetch origin), "
                         "then run the command again; nothing was changed.")
-    return found.stdout.strip()
+    return found
 
 
 def is_ancestor(older: str, newer: str) -> bool:
     """Whether `older` is `newer` or one of its ancestors (both must be in this clone)."""
-    return _git("merge-base", "--is-ancestor", older, newer).returncode == 0
+    return git.is_ancestor(older, newer, cwd=REPO_ROOT)
 
 
 def subject(commit: str) -> str:

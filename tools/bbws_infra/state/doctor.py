@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
-import time
-from calendar import timegm
 from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
@@ -42,14 +39,8 @@ class Finding:
     fix: str = ""  # one sentence or a command, when not ok
 
 
-@dataclass(frozen=True)
-class LockInfo:
-    id: str
-    operation: str
-    who: str
-    created: str
-    age_s: float | None
-    path: str
+LockInfo = state_backend.LockInfo
+_created_epoch = state_backend.created_epoch  # the tests pin its parsing here
 
 
 def _lock_id(env: Environment, component: Component) -> str:
@@ -73,50 +64,9 @@ def _get_item(session: Session, env: Environment, lock_id: str) -> JsonObject | 
     return item
 
 
-# Terraform writes Created as Go's time.Time: "2026-11-26 09:41:47.346926238 +0000 UTC" in
-# messages, RFC 3339 ("2026-11-26T09:41:47.346926238Z") in the JSON; Go trims trailing zeros
-# of the fraction, so its length varies, and Python cannot parse nanoseconds itself.
-_CREATED = re.compile(
-    r"\s*(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?"
-    r"\s*(Z|[+-]\d{2}:?\d{2})?(?:\s+[A-Za-z][A-Za-z0-9+-]*)?\s*")
-
-
-def _created_epoch(text: str) -> float | None:
-    match = _CREATED.fullmatch(text or "")
-    if not match:
-        return None
-    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
-    fraction, zone = match.group(7), match.group(8)
-    try:
-        seconds = timegm((year, month, day, hour, minute, second, 0, 0, 0))
-    except (ValueError, OverflowError):
-        return None
-    if fraction:
-        seconds += int(fraction) / 10 ** len(fraction)
-    if zone and zone != "Z":
-        sign = -1 if zone[0] == "-" else 1
-        digits = zone[1:].replace(":", "")
-        seconds -= sign * (int(digits[:2]) * 3600 + int(digits[2:]) * 60)
-    return seconds
-
-
 def lock_info(session: Session, env: Environment, component: Component) -> LockInfo | None:
     """The lock held on the component's state, None when it is not locked."""
-    item = _get_item(session, env, _lock_id(env, component))
-    if not item or "Info" not in item:
-        return None  # only Terraform's lock item carries Info (the digest item never does)
-    try:
-        info = json.loads(item["Info"]["S"])
-    except (KeyError, ValueError):
-        info = {}  # a lock with unreadable details is still a lock
-    if not isinstance(info, dict):
-        info = {}
-    created = str(info.get("Created", ""))
-    epoch = _created_epoch(created)
-    age = max(0.0, time.time() - epoch) if epoch is not None else None
-    return LockInfo(id=str(info.get("ID", "")), operation=str(info.get("Operation", "")),
-                    who=str(info.get("Who", "")), created=created, age_s=age,
-                    path=str(info.get("Path", "")))
+    return state_backend.read_lock(session, env, component.state_key)
 
 
 def digest_item(session: Session, env: Environment, component: Component) -> str | None:

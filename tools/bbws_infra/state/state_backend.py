@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import re
+import time
+from calendar import timegm
+from dataclasses import dataclass
+
 from botocore.exceptions import ClientError
 
 from bbws_infra.core.registry import Environment
@@ -74,18 +80,85 @@ def digest_id(env: Environment, state_key: str) -> str:
     return f"{lock_id(env, state_key)}-md5"
 
 
+# Terraform writes Created as Go's time.Time: "2026-11-26 09:41:47.346926238 +0000 UTC" in
+# messages, RFC 3339 ("2026-11-26T09:41:47.346926238Z") in the JSON; Go trims trailing zeros
+# of the fraction, so its length varies, and Python cannot parse nanoseconds itself.
+_CREATED = re.compile(
+    r"\s*(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?"
+    r"\s*(Z|[+-]\d{2}:?\d{2})?(?:\s+[A-Za-z][A-Za-z0-9+-]*)?\s*")
+
+
+def created_epoch(text: str) -> float | None:
+    """Seconds since the epoch of a lock's Created, None when it does not parse."""
+    match = _CREATED.fullmatch(text or "")
+    if not match:
+        return None
+    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
+    fraction, zone = match.group(7), match.group(8)
+    try:
+        seconds = timegm((year, month, day, hour, minute, second, 0, 0, 0))
+    except (ValueError, OverflowError):
+        return None
+    if fraction:
+        seconds += int(fraction) / 10 ** len(fraction)
+    if zone and zone != "Z":
+        sign = -1 if zone[0] == "-" else 1
+        digits = zone[1:].replace(":", "")
+        seconds -= sign * (int(digits[:2]) * 3600 + int(digits[2:]) * 60)
+    return seconds
+
+
+@dataclass(frozen=True)
+class LockInfo:
+    """A held state lock as Terraform describes it in the lock item's Info. A lock whose Info
+    is not a JSON object is still a lock: then its fields are empty and `unreadable` says why."""
+
+    id: str
+    operation: str
+    who: str
+    created: str
+    age_s: float | None
+    path: str
+    unreadable: str = ""
+
+
+def parse_lock_info(raw: str) -> LockInfo:
+    """The lock item's Info (Terraform's JSON) as a LockInfo; never raises."""
+    try:
+        info = json.loads(raw)
+    except ValueError as error:
+        return LockInfo("", "", "", "", None, "", unreadable=f"Info is not JSON ({error})")
+    if not isinstance(info, dict):
+        return LockInfo("", "", "", "", None, "", unreadable="Info is not a JSON object")
+    created = str(info.get("Created", ""))
+    epoch = created_epoch(created)
+    age = max(0.0, time.time() - epoch) if epoch is not None else None
+    return LockInfo(id=str(info.get("ID", "")), operation=str(info.get("Operation", "")),
+                    who=str(info.get("Who", "")), created=created, age_s=age,
+                    path=str(info.get("Path", "")))
+
+
+def read_lock(session: Session, env: Environment, state_key: str) -> LockInfo | None:
+    """The lock held on one state right now, None when it is not locked (only Terraform's lock
+    item carries Info; the digest item never does)."""
+    dynamodb = session.client("dynamodb", region_name=env.region)
+    # consistent: a lock taken or released a moment ago must show as it is now
+    item = dynamodb.get_item(TableName=env.lock_table, ConsistentRead=True,
+                             Key={"LockID": {"S": lock_id(env, state_key)}}).get("Item")
+    if not item or "Info" not in item:
+        return None
+    return parse_lock_info(str(item["Info"].get("S", "")))
+
+
 def held_locks(session: Session, env: Environment, state_keys: list[str]
                ) -> dict[str, JsonObject]:
-    """State key -> lock info for each of these state keys that is locked right now (the S3
-    backend's lock item is `<bucket>/<key>`; its digest item `<bucket>/<key>-md5` is not a
-    lock)."""
-    import json
-
-    dynamodb = session.client("dynamodb", region_name=env.region)
-    locks = {}
+    """State key -> lock info (Terraform's keys: ID, Operation, Who, Created) for each of these
+    state keys that is locked right now; read by read_lock, so a lock with unreadable Info
+    shows with empty values rather than raising."""
+    locks: dict[str, JsonObject] = {}
     for key in state_keys:
-        item = dynamodb.get_item(TableName=env.lock_table, ConsistentRead=True,
-                                 Key={"LockID": {"S": lock_id(env, key)}}).get("Item")
-        if item and "Info" in item:
-            locks[key] = json.loads(item["Info"]["S"])
+        held = read_lock(session, env, key)
+        if held is not None:
+            locks[key] = {"ID": held.id, "Operation": held.operation, "Who": held.who,
+                          "Created": held.created, "Path": held.path}
     return locks

@@ -12,23 +12,17 @@ has nothing to vouch for it: every file counts, and it is always dirty.
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
+from bbws_infra.core import git
 from bbws_infra.core.errors import UserError
 
 
 def listed(source: Path, with_untracked: bool) -> set[str] | None:
     """Repository-relative paths git lists (tracked; with_untracked: also untracked files that
     are not ignored); None when source is no git checkout."""
-    args = ["git", "ls-files", "-z", "--cached"]
-    if with_untracked:
-        args += ["--others", "--exclude-standard"]
-    try:
-        found = subprocess.run(args, cwd=source, check=True, capture_output=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return {name for name in found.decode().split("\0") if name}
+    options = ["--cached", *(["--others", "--exclude-standard"] if with_untracked else [])]
+    return git.ls_files(source, *options)
 
 
 def files(source: Path, folders: tuple[str, ...], with_untracked: bool) -> dict[str, Path]:
