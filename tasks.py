@@ -1,11 +1,12 @@
-"""Invoke tasks: flags and help text only; the work happens in bbws_infra.commands.commands."""
+"""Invoke tasks: flags and help text only; each task is one call into a module of
+bbws_infra.commands (keyword arguments only)."""
 
 from invoke.collection import Collection
 from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from bbws_infra.commands import commands
+from bbws_infra.commands import checks, ci, listings, release, sandbox, terraform
 from bbws_infra.core import cli
 from bbws_infra.core.registry import (
     COMPONENT_CHOICES,
@@ -33,13 +34,13 @@ def _exit(code: int) -> None:
 @task(help={"fix": "Rewrite the files instead of only checking them.", "json": JSON_HELP})
 def fmt(c: Context, fix: bool = False, json: bool = False) -> None:
     """Check (or --fix) the formatting of every Terraform file."""
-    _exit(commands.fmt(fix=fix) if fix else commands.gate("fmt", json))
+    _exit(checks.fmt(fix=fix) if fix else checks.gate(name="fmt", as_json=json))
 
 
 @task(help={"json": JSON_HELP})
 def validate(c: Context, json: bool = False) -> None:
     """Validate everything static: schemas, templates, every Terraform root and module."""
-    _exit(commands.gate("validate", json))
+    _exit(checks.gate(name="validate", as_json=json))
 
 
 @task(name="validate-templates")
@@ -47,46 +48,46 @@ def validate_templates(c: Context) -> None:
     """Check the email templates: strict HTML, Mustache sections, escaping (text parts
     {{{var}}}, HTML parts {{var}}), variables against the contracts, plain-text parts, no
     scripts, alt text, size, legal footer and (customer templates) unsubscribe link."""
-    _exit(commands.validate_templates())
+    _exit(checks.validate_templates())
 
 
 @task(name="preview")
 def templates_preview(c: Context) -> None:
     """Render every template with its sample context into build/preview/ (open index.html)."""
-    _exit(commands.templates_preview())
+    _exit(checks.templates_preview())
 
 
 @task(name="validate-schemas")
 def validate_schemas(c: Context) -> None:
     """Check the table schemas: JSON Schema validity, x-dynamodb keys and indexes, examples."""
-    _exit(commands.validate_schemas())
+    _exit(checks.validate_schemas())
 
 
 @task(help={"json": JSON_HELP})
 def tfsec(c: Context, json: bool = False) -> None:
     """Security scan of every root and module (tfsec, or Trivy's configuration scan that
     carries its rules); blocks on HIGH or CRITICAL."""
-    _exit(commands.gate("tfsec", json))
+    _exit(checks.gate(name="tfsec", as_json=json))
 
 
 @task(help={"json": JSON_HELP})
 def checkov(c: Context, json: bool = False) -> None:
     """checkov over every root and module; blocks on any finding not skipped in code with a
     reason."""
-    _exit(commands.gate("checkov", json))
+    _exit(checks.gate(name="checkov", as_json=json))
 
 
 @task(name="lint-workflows", help={"json": JSON_HELP})
 def lint_workflows(c: Context, json: bool = False) -> None:
     """actionlint and zizmor over .github/workflows."""
-    _exit(commands.gate("lint-workflows", json))
+    _exit(checks.gate(name="lint-workflows", as_json=json))
 
 
 @task(help={"env": ENV_HELP, "target": TARGET_HELP, "json": JSON_HELP})
 def infracost(c: Context, env: str, target: str | None = None, json: bool = False) -> None:
     """Monthly cost of the env's saved plans (infracost when its binary and API key exist,
     otherwise the repository's price table); advisory, flags the env's review threshold."""
-    _exit(commands.infracost(env, target, json))
+    _exit(checks.infracost(env=env, target=target, as_json=json))
 
 
 @task(help={"json": JSON_HELP})
@@ -94,13 +95,13 @@ def check(c: Context, json: bool = False) -> None:
     """Run every gate (fmt, validate, ruff, mypy, tfsec, checkov, lint-workflows, docs,
     diagrams, infracost), concurrently where independent; one summary table; exit 1 when a
     blocking gate fails."""
-    _exit(commands.check(json))
+    _exit(checks.check(as_json=json))
 
 
 @task(help={"env": ENV_HELP, "component": COMPONENT_HELP, "target": TARGET_HELP})
 def init(c: Context, env: str, component: str | None = None, target: str | None = None) -> None:
     """Initialise Terraform for components (backend, providers, modules)."""
-    _exit(commands.init(env, component, target))
+    _exit(terraform.init(env=env, component=component, target=target))
 
 
 @task(help={"env": ENV_HELP, "component": COMPONENT_HELP, "target": TARGET_HELP,
@@ -110,7 +111,8 @@ def plan(c: Context, env: str, component: str | None = None, target: str | None 
     """Plan components and save each as a reviewed bundle under
     build/plans/<target>/<env>/<component>/ (plan, JSON, summary.txt, summary.md,
     bundle.json)."""
-    _exit(commands.plan(env, component, target, detailed_exitcode))
+    _exit(terraform.plan(env=env, component=component, target=target,
+                         detailed_exitcode=detailed_exitcode))
 
 
 # Long options only: with this many flags the automatic short ones run out of letters.
@@ -127,8 +129,9 @@ def apply(c: Context, env: str, component: str | None = None, target: str | None
     """Apply the bundles saved by `invoke plan`, after checking each is still exactly what was
     reviewed (hash, commit, inputs, age, state serial, deletion protection, and after dev the
     release order); then verify and record each in the env's ledger."""
-    _exit(commands.apply(env, component, target, confirm, allow_destroy, confirm_destroy,
-                         max_age, verify=not no_verify))
+    _exit(terraform.apply(env=env, component=component, target=target, confirm=confirm,
+                          allow_destroy=allow_destroy, confirm_destroy=confirm_destroy,
+                          max_age=max_age, verify=not no_verify))
 
 
 @task(iterable=["allow_destroy"], auto_shortflags=False,
@@ -151,8 +154,10 @@ def promote(c: Context, to: str, component: str | None = None, target: str | Non
             no_verify: bool = False) -> None:
     """Promote a commit the previous env applied and verified: plan it from a clean worktree,
     show the plan, apply it through every deploy guard, verify and record it."""
-    _exit(commands.promote(to, component, target, commit, confirm, plan_only, reviewed,
-                           allow_destroy, confirm_destroy, max_age, verify=not no_verify))
+    _exit(terraform.promote(to=to, component=component, target=target, commit=commit,
+                            confirm=confirm, plan_only=plan_only, reviewed=reviewed,
+                            allow_destroy=allow_destroy, confirm_destroy=confirm_destroy,
+                            max_age=max_age, verify=not no_verify))
 
 
 @task(help={"env": ENV_HELP, "component": COMPONENT_HELP, "target": TARGET_HELP,
@@ -162,14 +167,14 @@ def verify(c: Context, env: str, component: str | None = None, target: str | Non
     """Check what is deployed against the commit the ledger names (tables, indexes, backups,
     bucket settings, every template object, and a plan with nothing pending); a pass/fail
     table; exit 1 on any failure."""
-    _exit(commands.verify(env, component, target, json))
+    _exit(release.verify(env=env, component=component, target=target, as_json=json))
 
 
 @task(help={"env": ENV_HELP, "component": COMPONENT_HELP, "target": TARGET_HELP})
 def drift(c: Context, env: str, component: str | None = None, target: str | None = None) -> None:
     """Refresh-only plans, in parallel and without locking: every address changed outside
     Terraform and how; exit 2 on drift not accepted in envs/drift-allowlist.yml, 0 otherwise."""
-    _exit(commands.drift(env, component, target))
+    _exit(release.drift(env=env, component=component, target=target))
 
 
 @task(help={"env": ENV_HELP, "component": "Only this component.", "target": TARGET_HELP,
@@ -178,14 +183,15 @@ def history(c: Context, env: str, component: str | None = None, target: str | No
             limit: str | None = None, json: bool = False) -> None:
     """The env's deployment ledger, newest first: applies, promotions and rollbacks with
     commit, result, verification, state serials and who."""
-    _exit(commands.history(env, component, target, int(limit) if limit else None, json))
+    _exit(listings.history(env=env, component=component, target=target,
+                           limit=int(limit) if limit else None, as_json=json))
 
 
 @task(help={"target": TARGET_HELP, "json": JSON_HELP})
 def status(c: Context, target: str | None = None, json: bool = False) -> None:
     """What runs where: per env and component, the commit deployed, when, by whom and whether
     it verified (only reads)."""
-    _exit(commands.status(target, json))
+    _exit(listings.status(target=target, as_json=json))
 
 
 @task(name="state-versions",
@@ -196,7 +202,8 @@ def state_versions(c: Context, env: str, component: str | None = None, target: s
                    limit: str | None = None, json: bool = False) -> None:
     """The S3 versions of a component's state, newest first: version id, time, serial, lineage,
     size, and the commit and action the ledger recorded for it (what rollback takes)."""
-    _exit(commands.state_versions(env, component, target, int(limit) if limit else None, json))
+    _exit(listings.state_versions(env=env, component=component, target=target,
+                                  limit=int(limit) if limit else None, as_json=json))
 
 
 @task(iterable=["allow_destroy"], auto_shortflags=False,
@@ -219,9 +226,10 @@ def rollback(c: Context, env: str, component: str | None = None, target: str | N
     """Return a component to what a state version described: plan the commit the ledger
     recorded for it against the current state, show it, apply it through every deploy guard,
     verify and record it."""
-    _exit(commands.rollback(env, component, target, version_id, confirm, dry_run,
-                            restore_state, allow_orphans, allow_destroy, confirm_destroy,
-                            verify=not no_verify))
+    _exit(release.rollback(env=env, component=component, target=target, version_id=version_id,
+                           confirm=confirm, dry_run=dry_run, restore_state=restore_state,
+                           allow_orphans=allow_orphans, allow_destroy=allow_destroy,
+                           confirm_destroy=confirm_destroy, verify=not no_verify))
 
 
 @task(help={"env": ENV_HELP, "component": COMPONENT_HELP, "target": TARGET_HELP,
@@ -230,7 +238,7 @@ def backups(c: Context, env: str, component: str | None = None, target: str | No
             json: bool = False) -> None:
     """The on-demand backups of the env's tables, newest first (the pre-deploy backups prod
     takes before every change to a table among them)."""
-    _exit(commands.backups(env, component, target, json))
+    _exit(listings.backups(env=env, component=component, target=target, as_json=json))
 
 
 @task(help={"env": ENV_HELP, "component": COMPONENT_HELP, "target": TARGET_HELP,
@@ -242,52 +250,53 @@ def doctor(c: Context, env: str, component: str | None = None, target: str | Non
     """Check each component's state: readable, lineage and serial, the lock table's digest
     against the state object, no lock held, and the current version is the ledger's last;
     exit 1 on any problem, with the fix."""
-    _exit(commands.doctor(env, component, target, fix_digest, json))
+    _exit(listings.doctor(env=env, component=component, target=target, fix_digest=fix_digest,
+                          as_json=json))
 
 
 @task(help={"env": ENV_HELP, "component": "The one component whose state is locked.",
             "target": TARGET_HELP, "lock-id": "The lock ID printed in the lock error."})
 def unlock(c: Context, env: str, component: str, lock_id: str, target: str | None = None) -> None:
     """Release a state lock a killed run left behind (check nobody is still applying first)."""
-    _exit(commands.unlock(env, component, target, lock_id))
+    _exit(terraform.unlock(env=env, component=component, target=target, lock_id=lock_id))
 
 
 @task(help={"env": ENV_HELP, "target": TARGET_HELP})
 def bootstrap(c: Context, env: str, target: str | None = None) -> None:
     """Create the env's Terraform state bucket and lock table when missing (idempotent)."""
-    _exit(commands.bootstrap(env, target))
+    _exit(terraform.bootstrap(env=env, target=target))
 
 
 @task(name="up", help={"port": "Port on 127.0.0.1 to listen on (default: a free one)."})
 def sandbox_up(c: Context, port: str | None = None) -> None:
     """Start the embedded AWS sandbox (a moto server on 127.0.0.1) unless it is running."""
-    _exit(commands.sandbox_up(int(port) if port else None))
+    _exit(sandbox.up(port=int(port) if port else None))
 
 
 @task(name="down")
 def sandbox_down(c: Context) -> None:
     """Stop the sandbox; everything in it is discarded."""
-    _exit(commands.sandbox_down())
+    _exit(sandbox.down())
 
 
 @task(name="status")
 def sandbox_status(c: Context) -> None:
     """Say whether the sandbox runs, where, and for how many accounts (exit 1 if not running)."""
-    _exit(commands.sandbox_status())
+    _exit(sandbox.status())
 
 
 @task(name="env", help={"env": ENV_HELP})
 def sandbox_env(c: Context, env: str) -> None:
     """Print shell exports that point the AWS CLI and boto3 at the sandbox as the env's account:
     eval "$(invoke sandbox.env --env dev)"."""
-    _exit(commands.sandbox_env(env))
+    _exit(sandbox.exports(env=env))
 
 
 @task
 def matrix(c: Context) -> None:
     """Print the environments and components as a job matrix (JSON); in GitHub Actions also
     set them as the step outputs `matrix` and `envs`."""
-    _exit(commands.matrix())
+    _exit(ci.matrix())
 
 
 @task(help={
@@ -305,7 +314,7 @@ def approvals(c: Context, env: str, gates: bool = False, gate: str | None = None
     GITHUB_TOKEN, less the history APPROVALS_BASELINE recorded before the attempt), not
     counting who started or re-ran it; exit 2 when too few. Refused outside a workflow run (a
     laptop's apply is governed by its confirmation string)."""
-    _exit(commands.approvals(env, gates, gate, baseline))
+    _exit(ci.approvals(env=env, show_gates=gates, gate=gate, baseline=baseline))
 
 
 @task(name="comment-plans",
@@ -313,7 +322,7 @@ def approvals(c: Context, env: str, gates: bool = False, gate: str | None = None
 def comment_plans(c: Context, bundles: str) -> None:
     """Put every bundle's summary in one pull-request comment (updated in place by later runs)
     and the job summary; outside a pull request, only the job summary."""
-    _exit(commands.comment_plans(bundles))
+    _exit(ci.comment_plans(bundles=bundles))
 
 
 @task(help={"env": ENV_HELP, "action": "deploy, promote, rollback or drift.",
@@ -322,7 +331,7 @@ def comment_plans(c: Context, bundles: str) -> None:
 def notify(c: Context, env: str, action: str, result: str, component: str | None = None) -> None:
     """Post one message (env, components, commit, result, who, run link) to the Slack webhook
     in SLACK_WEBHOOK_URL; without it, say so and succeed."""
-    _exit(commands.notify(env, action, result, component))
+    _exit(ci.notify(env=env, action=action, result=result, component=component))
 
 
 @task(name="iam-policy",
@@ -333,7 +342,7 @@ def iam_policy(c: Context, env: str, repository: str) -> None:
     only, reads and state locks only) and deploy_role (trusted by <env> jobs only), each with
     name, ARN, trust and least-privilege permissions policy; the ledger_guard_policy both get
     (no ledger delete or overwrite); for sit and prod the previous env's ledger bucket policy."""
-    _exit(commands.iam_policy(env, repository))
+    _exit(ci.iam_policy(env=env, repository=repository))
 
 
 @task(help={"env": ENV_HELP, "repeats": "Runs per warm measurement (the median is reported)."})
@@ -342,7 +351,7 @@ def bench(c: Context, env: str = "dev", repeats: int = 3) -> None:
     with bare Terraform, plans of 4, 8 and 16 components, `invoke check`, a full dev deploy
     (plan, apply, verify) on a fresh sandbox, the promotion to sit and one rollback of
     templates (throw-away copy)."""
-    _exit(commands.bench(env, int(repeats)))
+    _exit(checks.bench(env=env, repeats=int(repeats)))
 
 
 @task(name="check", help={"json": JSON_HELP})
@@ -351,23 +360,23 @@ def docs_check(c: Context, json: bool = False) -> None:
     every relative link, each diagram's SVG current, each module README's inputs and outputs
     tables against its variables.tf and outputs.tf, and every Mermaid block parsed by Mermaid
     (the docs and diagrams gates of invoke check)."""
-    _exit(commands.check(json, names=("docs", "diagrams")))
+    _exit(checks.check(as_json=json, names=("docs", "diagrams")))
 
 
 @task(name="render", help={"every": "Render every diagram, not only new and changed ones."})
 def docs_render(c: Context, every: bool = False) -> None:
     """Render each new or changed Mermaid block of the docs to docs/diagrams/<name>.svg with
     Mermaid's CLI, and remove the SVGs no block names any more."""
-    _exit(commands.docs_render(every))
+    _exit(checks.docs_render(every=every))
 
 
-docs = Collection("docs", docs_check, docs_render)
-sandbox = Collection("sandbox", sandbox_up, sandbox_down, sandbox_status, sandbox_env)
-templates = Collection("templates", templates_preview)
+docs_tasks = Collection("docs", docs_check, docs_render)
+sandbox_tasks = Collection("sandbox", sandbox_up, sandbox_down, sandbox_status, sandbox_env)
+templates_tasks = Collection("templates", templates_preview)
 ns = Collection(fmt, validate, validate_schemas, validate_templates, tfsec, checkov,
                 lint_workflows, infracost, check, init, plan, apply, promote, verify, drift,
                 history, status, state_versions, rollback, backups, doctor, unlock, bootstrap,
-                matrix, approvals, comment_plans, notify, iam_policy, bench, docs, sandbox,
-                templates)
+                matrix, approvals, comment_plans, notify, iam_policy, bench, docs_tasks,
+                sandbox_tasks, templates_tasks)
 # Every parameter a flag, so `invoke <task> --help` prints the help (see bbws_infra.core.cli).
 cli.flags_only(ns)

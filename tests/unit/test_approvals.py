@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from bbws_infra.commands import commands
+from bbws_infra.commands import ci
 from bbws_infra.core.errors import OperationError, UserError
 from bbws_infra.core.paths import REPO_ROOT
 from bbws_infra.core.registry import PROMOTION_ORDER, REQUIRED_APPROVALS, load_environment
@@ -393,13 +393,13 @@ def test_the_command_prints_the_verdict_and_adds_it_to_the_job_summary(
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "summary.md"))
     api.answer(review("bob", "dev"))
-    assert commands.approvals("dev") == 0
+    assert ci.approvals(env="dev") == 0
     said = "dev: approved by bob, 1 person besides alice, who started this run (1 required)."
     assert said in " ".join(capsys.readouterr().out.split())
     assert said in (tmp_path / "summary.md").read_text()
 
     api.answer(review("alice", "dev"))
-    assert commands.approvals("dev") == 2
+    assert ci.approvals(env="dev") == 2
     error = " ".join(capsys.readouterr().err.split())
     assert error == ("error: dev needs approvals from 1 person besides alice, who "
                      "started this run, but nobody else approved (alice's own approval does "
@@ -411,7 +411,7 @@ def test_the_command_lists_the_gates_as_a_step_output(monkeypatch: pytest.Monkey
     output = tmp_path / "output"
     monkeypatch.setenv("GITHUB_OUTPUT", str(output))
     for env_name in PROMOTION_ORDER:
-        assert commands.approvals(env_name, gates=True) == 0
+        assert ci.approvals(env=env_name, show_gates=True) == 0
         assert json.loads(capsys.readouterr().out) == gates(env_name)
     assert output.read_text().splitlines() == [
         "gates=[]", 'gates=["sit-approval-1"]', 'gates=["prod-approval-1", "prod-approval-2"]']
@@ -419,9 +419,9 @@ def test_the_command_lists_the_gates_as_a_step_output(monkeypatch: pytest.Monkey
 
 def test_the_command_outside_a_workflow_run_exits_2(monkeypatch: pytest.MonkeyPatch, capsys):
     monkeypatch.delenv("GITHUB_RUN_ID", raising=False)
-    assert commands.approvals("sit") == 2
+    assert ci.approvals(env="sit") == 2
     assert "only applies inside one" in " ".join(capsys.readouterr().err.split())
-    assert commands.approvals("sit", gates=True, gate="sit-approval-1") == 2
+    assert ci.approvals(env="sit", show_gates=True, gate="sit-approval-1") == 2
 
 
 # --- a re-run counts only its own attempt's approvals -------------------------------------
@@ -499,9 +499,9 @@ def test_the_command_records_the_baseline_as_a_step_output(
     output = tmp_path / "output"
     monkeypatch.setenv("GITHUB_OUTPUT", str(output))
     api.answer(*FIRST_ATTEMPT)
-    assert commands.approvals("sit", baseline=True) == 0
+    assert ci.approvals(env="sit", baseline=True) == 0
     recorded = json.loads(capsys.readouterr().out)
     assert recorded == {"attempt": 2, "reviews": [["bob", "approved", ["sit-approval-1"]],
                                                   ["carol", "approved", ["sit"]]]}
     assert output.read_text() == f"baseline={json.dumps(recorded, separators=(',', ':'))}\n"
-    assert commands.approvals("sit", gates=True, baseline=True) == 2
+    assert ci.approvals(env="sit", show_gates=True, baseline=True) == 2

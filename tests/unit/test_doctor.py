@@ -373,15 +373,15 @@ def test_the_doctor_task_adds_its_findings_to_the_job_summary(session, dev, monk
                                                                tmp_path):
     """What a cancelled or failed workflow job shows; a summary that cannot be written never
     changes doctor's verdict."""
-    from bbws_infra.commands import commands
+    from bbws_infra.commands import listings
     from bbws_infra.targets import targets
 
     monkeypatch.setattr(targets, "reader_session", lambda target, env: session)
     summary = tmp_path / "summary.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     _put_state(session, dev, _state())
-    assert commands.doctor("dev", "tenants", "sandbox") == 0
+    assert listings.doctor(env="dev", component="tenants", target="sandbox") == 0
     assert summary.read_text().startswith(
         "### state health in dev (sandbox): every check passed\n")
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path))  # a folder: the write fails
-    assert commands.doctor("dev", "tenants", "sandbox") == 0
+    assert listings.doctor(env="dev", component="tenants", target="sandbox") == 0

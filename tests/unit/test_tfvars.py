@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bbws_infra.commands import commands
+from bbws_infra.commands import common
 from bbws_infra.core import registry, tfvars
 from bbws_infra.core.errors import InputFileError, UserError
 from bbws_infra.core.paths import REPO_ROOT
@@ -69,7 +69,7 @@ def test_a_stray_line_names_file_and_line_without_a_traceback(repo: Path):
 def test_the_task_wrapper_prints_one_sentence_and_exits_2(repo: Path, capsys):
     """Through the task wrapper: exit code 2, one line on stderr, no traceback."""
     (repo / "envs" / "dev.tfvars").write_text(DEV + "region = \n")
-    code = commands.guarded(lambda: registry.load_environment("dev", repo_root=repo) and 0)()
+    code = common.guarded(lambda: registry.load_environment("dev", repo_root=repo) and 0)()
     captured = capsys.readouterr()
     assert code == 2
     assert captured.err == (f"error: envs/dev.tfvars:{len(DEV.splitlines()) + 1}: is not valid "

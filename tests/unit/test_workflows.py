@@ -13,7 +13,7 @@ import shlex
 import pytest
 
 import tasks
-from bbws_infra.commands import commands
+from bbws_infra.commands import ci
 from bbws_infra.core.registry import PROMOTION_ORDER, REQUIRED_APPROVALS
 from bbws_infra.pipeline import approvals
 from tests.workflow_files import WORKFLOWS as WORKFLOW_DIR
@@ -144,7 +144,7 @@ def test_approval_jobs_come_from_the_registry(name: str, source: str, change: st
 def test_the_listed_gates_are_one_fewer_than_the_people_needed(env_name: str, capsys,
                                                                 monkeypatch):
     monkeypatch.delenv("GITHUB_OUTPUT", raising=False)  # when these tests run in Actions
-    assert commands.approvals(env_name, gates=True) == 0
+    assert ci.approvals(env=env_name, show_gates=True) == 0
     listed = json.loads(capsys.readouterr().out)
     assert listed == [f"{env_name}-approval-{n}"
                       for n in range(1, REQUIRED_APPROVALS[env_name])]

@@ -11,18 +11,18 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bbws_infra.core import git as core_git
+from bbws_infra.core.git import TEST_IDENTITY, ls_files, run
 from bbws_infra.core.paths import REPO_ROOT
 
 
 def git(copy: Path, *args: str) -> str:
     """Run git in the copy with a fixed identity; its stdout."""
-    return core_git.run(*args, cwd=copy, identity=core_git.TEST_IDENTITY, check=True).stdout
+    return run(*args, cwd=copy, identity=TEST_IDENTITY, check=True).stdout
 
 
 def copy_repository(dest: Path, repo_root: Path = REPO_ROOT) -> Path:
     """Copy the tracked and not-ignored files (links stay links) into dest and commit them."""
-    listed = core_git.ls_files(repo_root, "-co", "--exclude-standard")
+    listed = ls_files(repo_root, "-co", "--exclude-standard")
     if listed is None:
         raise subprocess.CalledProcessError(128, ["git", "ls-files"])
     dest.mkdir(parents=True, exist_ok=True)
@@ -45,7 +45,7 @@ def cli_env(copy: Path, work: Path, extra: dict[str, str | None] | None = None
             ) -> dict[str, str]:
     """Environment that runs the copy's own code with its own work directory."""
     merged = {**os.environ, "PYTHONPATH": str(copy / "tools"), "BBWS_WORK_DIR": str(work),
-              **core_git.TEST_IDENTITY, **(extra or {})}
+              **TEST_IDENTITY, **(extra or {})}
     return {k: v for k, v in merged.items() if v is not None}
 
 

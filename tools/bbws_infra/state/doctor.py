@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
@@ -352,3 +353,15 @@ def fix_digest(session: Session, env: Environment, component: Component
         TableName=env.lock_table,
         Item={"LockID": {"S": _digest_id(env, component)}, "Digest": {"S": new}})
     return old, new
+
+
+def fix_digests(session: Session, env: Environment, components: list[Component],
+                findings: list[Finding]) -> Iterator[tuple[str, str | None, str]]:
+    """Fix the digest of each component whose digest check failed, one at a time: (component,
+    old digest, new digest) as each is set."""
+    broken = {f.component for f in findings if f.check == DIGEST and not f.ok}
+    for component in components:
+        if component.name in broken:
+            old, new = fix_digest(session, env, component)
+            yield component.name, old, new
+

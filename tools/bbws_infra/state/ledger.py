@@ -21,9 +21,11 @@ from __future__ import annotations
 import itertools
 import json
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime, timedelta
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from bbws_infra.core.errors import OperationError
 from bbws_infra.core.registry import COMPONENTS, Environment
@@ -167,6 +169,32 @@ def read(session: Session, env: Environment, component: str | None = None,
 def current(session: Session, env: Environment, component: str) -> Record | None:
     """What the component runs now: its newest record whose apply went through."""
     return next((r for r in records(session, env, component) if r.result == APPLIED), None)
+
+
+@dataclass(frozen=True)
+class Deployed:
+    """What one component of one env runs now (record None: never deployed)."""
+
+    env: str
+    component: str
+    record: Record | None
+
+
+def deployed_everywhere(session_for: Callable[[Environment], Session], envs: list[Environment],
+                        components: list[str]) -> tuple[list[Deployed], dict[str, str]]:
+    """What each component runs in each env, and each env whose ledger could not be read with
+    why: on AWS, one set of credentials may not read every env's ledger, and the other envs
+    are still listed (session_for(env) is called inside that rule too)."""
+    found: list[Deployed] = []
+    unreadable: dict[str, str] = {}
+    for env in envs:
+        try:
+            session = session_for(env)
+            found += [Deployed(env.name, name, current(session, env, name))
+                      for name in components]
+        except (ClientError, BotoCoreError) as error:
+            unreadable[env.name] = str(error)
+    return found, unreadable
 
 
 def running_commit(session: Session, env: Environment, component: str) -> Record | None:

@@ -1,0 +1,124 @@
+"""The GitHub Actions tasks (CI): matrix, approvals, comment-plans, notify and iam-policy."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from bbws_infra.commands.common import console, guarded
+from bbws_infra.core.errors import UserError
+from bbws_infra.core.registry import (
+    PROMOTION_ORDER,
+    env_names,
+    load_environment,
+    resolve_components,
+)
+from bbws_infra.pipeline import github
+from bbws_infra.plans import bundle
+from bbws_infra.release import deploy
+
+
+@guarded
+def matrix() -> int:
+    """The environments and components, for a workflow's job matrix (one source: the
+    registry); also set as the step outputs `matrix` and `envs` in GitHub Actions."""
+    envs = env_names()
+    grid = json.dumps({"env": envs, "component": [c.name for c in resolve_components(None)]})
+    github.set_output("matrix", grid)
+    github.set_output("envs", json.dumps(envs))
+    print(grid)
+    return 0
+
+
+@guarded
+def approvals(*, env: str, show_gates: bool = False, gate: str | None = None,
+              baseline: bool = False) -> int:
+    """In a workflow run: refuse unless enough different people approved this run attempt for
+    env (the count is the registry's); or, with show_gates, the env's approval environments as
+    JSON (also the step output `gates`); or, with gate, what that approval job stands for; or,
+    with baseline, the review history before this attempt's approvals (the step output
+    `baseline`)."""
+    from bbws_infra.pipeline.approvals import (
+        check,
+        describe_gate,
+        gates,
+        record_baseline,
+        verdict,
+    )
+
+    load_environment(env)
+    if sum((show_gates, bool(gate), baseline)) > 1:
+        raise UserError("Pass one of --gates, --gate and --baseline; nothing was checked.")
+    if baseline:
+        recorded = record_baseline()
+        github.set_output("baseline", recorded)
+        print(recorded)
+        return 0
+    if show_gates:
+        names = json.dumps(gates(env))
+        github.set_output("gates", names)
+        print(names)
+        return 0
+    if gate:
+        console.print(describe_gate(env, gate), markup=False)
+        return 0
+    sentence = verdict(check(env))
+    github.job_summary(f"**Approvals**: {sentence}")
+    console.print(sentence, markup=False)
+    return 0
+
+
+@guarded
+def comment_plans(*, bundles: str) -> int:
+    """One pull-request comment with the summary of every bundle found under `bundles`
+    (updated in place by each new run)."""
+    root = Path(bundles)
+    records = sorted(root.rglob(bundle.RECORD)) if root.is_dir() else []
+    if not records:
+        raise UserError(f"No plan bundles under {bundles}; nothing to comment.")
+    sections = []
+    for record_path in records:
+        record = bundle.BundleRecord.from_json(record_path.read_text())
+        sections.append((record.env, record.component,
+                         (record_path.parent / bundle.SUMMARY_MARKDOWN).read_text()))
+    order = {name: index for index, name in enumerate(PROMOTION_ORDER)}
+    sections.sort(key=lambda s: (order.get(s[0], 99), s[1]))
+    text = "## Terraform plans\n\n" + "\n".join(s[2] for s in sections)
+    github.job_summary(text)
+    console.print(github.upsert_comment("bbws-infra plans", text))
+    return 0
+
+
+@guarded
+def notify(*, env: str, action: str, result: str, component: str | None) -> int:
+    """One message about a release run to SLACK_WEBHOOK_URL (said and skipped when unset)."""
+    from bbws_infra.pipeline.notify import Event, send
+
+    load_environment(env)
+    server = os.environ.get("GITHUB_SERVER_URL", "https://github.com")
+    repository, run_id = os.environ.get("GITHUB_REPOSITORY"), os.environ.get("GITHUB_RUN_ID")
+    event = Event(
+        env=env, components=[c.name for c in resolve_components(component)],
+        commit=os.environ.get("GITHUB_SHA") or bundle.git_state()[0], action=action,
+        result=result, who=bundle.who(),
+        run_url=f"{server}/{repository}/actions/runs/{run_id}" if repository and run_id
+        else "")
+    console.print(send(event))
+    return 0
+
+
+@guarded
+def iam_policy(*, env: str, repository: str) -> int:
+    """The env's two GitHub OIDC roles (plan and deploy: name, ARN, trusted GitHub environment,
+    trust and permissions policy), the ledger guard policy both get, from code."""
+    from bbws_infra.pipeline.iam_policy import ledger_read_bucket_policy, policies
+
+    environment = load_environment(env)
+    document = policies(environment, repository)
+    before = deploy.previous_env(environment.name)
+    if before:  # promotion reads the previous env's ledger: that bucket must allow it
+        document["previous_ledger_bucket_policy"] = ledger_read_bucket_policy(
+            load_environment(before), environment)
+    print(json.dumps(document, indent=2))
+    return 0
