@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,6 +35,7 @@ class State:
     def __init__(self, session: MotoSession) -> None:
         self.session = session
         self.s3 = session.client("s3")
+        self.checked_out: list[str] = []  # the commits rollback asked a worktree of
 
     def put(self, body: dict[str, Any] | bytes, component: str = "tenants") -> str:
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
@@ -72,15 +74,13 @@ def state(monkeypatch: pytest.MonkeyPatch) -> Iterator[State]:
             KeySchema=[{"AttributeName": "LockID", "KeyType": "HASH"}],
             AttributeDefinitions=[{"AttributeName": "LockID", "AttributeType": "S"}])
         monkeypatch.setattr(targets, "reader_session", lambda target, env: session)
-        checked_out: list[str] = []
+        holder = State(session)
 
-        def checkout(commit: str):
-            checked_out.append(commit)
+        def checkout(commit: str) -> Path:  # this tree stands in for the commit's worktree
+            holder.checked_out.append(commit)
             return REPO_ROOT
 
         monkeypatch.setattr(worktrees, "checkout", checkout)
-        holder = State(session)
-        holder.checked_out = checked_out  # type: ignore[attr-defined]
         yield holder
 
 
