@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from bbws_infra.bench import repo_copy
-from tests.e2e.repo_copies import Copy, make_copy
+from tests.support.repo_copies import Copy, make_copy
 
 pytestmark = pytest.mark.e2e
 

@@ -11,8 +11,8 @@ import pytest
 from bbws_infra.core.errors import UserError
 from bbws_infra.core.paths import REPO_ROOT
 from bbws_infra.docs import diagrams, doc_commands
-from tests.conftest import git_status
-from tests.e2e.repo_copies import Copy, make_copy
+from tests.support.cli import git_status
+from tests.support.repo_copies import Copy, make_copy
 
 pytestmark = pytest.mark.e2e
 

@@ -15,7 +15,8 @@ import pytest
 from bbws_infra.core.registry import load_environment
 from bbws_infra.plans.bundle import sha256_file
 from bbws_infra.targets import sandbox
-from tests.conftest import fresh_work_dir, git_status, invoke
+from tests.support.cli import git_status, invoke
+from tests.support.work_dirs import fresh_work_dir
 
 pytestmark = pytest.mark.e2e
 

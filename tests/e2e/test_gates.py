@@ -12,7 +12,8 @@ import pytest
 
 from bbws_infra.core.paths import REPO_ROOT
 from bbws_infra.gates import gates
-from tests.conftest import borrow_tool, git_status
+from tests.support.cli import git_status
+from tests.support.work_dirs import borrow_tool
 
 pytestmark = pytest.mark.e2e
 

@@ -21,10 +21,10 @@ import pytest
 from bbws_infra.bench import repo_copy
 from bbws_infra.engine.interrupts import FAULT_ENV, FAULT_SIGNAL_ENV
 from bbws_infra.plans.bundle import BundleRecord
-from tests.conftest import (
+from tests.support.cli import invoke
+from tests.support.leftovers import (
     bundle_problems,
     held_locks,
-    invoke,
     moto_servers_of,
     terraform_processes_under,
 )

@@ -7,9 +7,9 @@ the documents' syntax as IAM does) and read back unchanged.
 moto does not enforce IAM the way AWS does (it checks resources against `*` and ignores
 conditions), so the runs are checked another way: moto's recorder keeps every request a real
 `invoke plan`, `drift`, `verify` and `apply` sends to the sandbox, and each request is
-evaluated, as IAM would, against the role's policies (tests/aws_requests.py,
-tests/iam_evaluation.py): the plan role allows everything plan, drift and verify ask for, and
-refuses every write an apply makes; the deploy role allows all of the apply."""
+evaluated, as IAM would, against the role's policies (tests/support/aws_requests.py,
+tests/support/iam_evaluation.py): the plan role allows everything plan, drift and verify ask
+for, and refuses every write an apply makes; the deploy role allows all of the apply."""
 
 from __future__ import annotations
 
@@ -28,9 +28,10 @@ from bbws_infra.pipeline import iam_policy
 from bbws_infra.pipeline.iam_policy import DEPLOY, PLAN, ROLES
 from bbws_infra.state import state_backend
 from bbws_infra.targets import sandbox
-from tests.aws_requests import Call, calls, load_recording
-from tests.conftest import fresh_work_dir, invoke, using_work_dir
-from tests.iam_evaluation import access_level, allowed
+from tests.support.aws_requests import Call, calls, load_recording
+from tests.support.cli import invoke
+from tests.support.iam_evaluation import access_level, allowed
+from tests.support.work_dirs import fresh_work_dir, using_work_dir
 
 pytestmark = pytest.mark.e2e
 

@@ -13,7 +13,7 @@ import json
 import pytest
 
 from bbws_infra.core.registry import COMPONENTS, load_environment
-from tests.e2e.repo_copies import Copy, make_copy
+from tests.support.repo_copies import Copy, make_copy
 
 pytestmark = pytest.mark.e2e
 

@@ -17,8 +17,8 @@ import pytest
 
 from bbws_infra.bench import repo_copy
 from bbws_infra.core.registry import COMPONENTS, load_environment
-from tests.conftest import held_locks
-from tests.e2e.repo_copies import Copy, make_copy
+from tests.support.leftovers import held_locks
+from tests.support.repo_copies import Copy, make_copy
 
 pytestmark = pytest.mark.e2e
 

@@ -21,7 +21,7 @@ from bbws_infra.inputs.schemas import load_table_definition, validate_item
 from bbws_infra.plans import bundle, operations
 from bbws_infra.release import verify
 from bbws_infra.targets import sandbox, targets
-from tests.conftest import invoke
+from tests.support.cli import invoke
 
 pytestmark = pytest.mark.e2e
 

@@ -12,7 +12,7 @@ from bbws_infra.core.registry import COMPONENTS, load_environment
 from bbws_infra.plans import operations
 from bbws_infra.release import verify
 from bbws_infra.targets import sandbox, targets
-from tests.conftest import invoke
+from tests.support.cli import invoke
 
 pytestmark = pytest.mark.e2e
 

@@ -22,7 +22,7 @@ import pytest
 from bbws_infra.bench import repo_copy
 from bbws_infra.core.registry import load_environment
 from bbws_infra.plans import bundle
-from tests.e2e.repo_copies import Copy, make_copy
+from tests.support.repo_copies import Copy, make_copy
 
 pytestmark = pytest.mark.e2e
 

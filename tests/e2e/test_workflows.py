@@ -25,9 +25,9 @@ from typing import Any
 import pytest
 
 from bbws_infra.bench import repo_copy
-from tests.e2e.repo_copies import Copy, make_copy
-from tests.local_http import PROXIES, serving
-from tests.workflow_files import Command, called_workflow, job_commands, load
+from tests.support.local_http import PROXIES, serving
+from tests.support.repo_copies import Copy, make_copy
+from tests.support.workflow_files import Command, called_workflow, job_commands, load
 
 pytestmark = pytest.mark.e2e
 

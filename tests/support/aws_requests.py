@@ -1,7 +1,7 @@
 """What IAM would authorise for each request the sandbox recorded: moto's recorder keeps every
 HTTP request it served (method, URL, headers, body); this turns each into the IAM action,
 resource ARN and condition keys AWS evaluates for it, so a recorded run can be checked against
-a role's policy (tests/iam_evaluation.py).
+a role's policy (tests/support/iam_evaluation.py).
 
 The operation is found the way the SDKs address it: the X-Amz-Target header (JSON protocols),
 the Action parameter (query protocols), or botocore's HTTP binding of each operation (method,
@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import botocore.session
 
 from bbws_infra.core.registry import Environment
-from tests.iam_evaluation import Request
+from tests.support.iam_evaluation import Request
 
 # S3 operations whose action is named differently (AWS's "Actions, resources, and condition
 # keys for Amazon S3"); Delete* of a bucket setting is authorised as its Put*.

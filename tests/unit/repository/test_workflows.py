@@ -16,8 +16,8 @@ import tasks
 from bbws_infra.commands import ci
 from bbws_infra.core.registry import PROMOTION_ORDER, REQUIRED_APPROVALS
 from bbws_infra.pipeline import approvals
-from tests.workflow_files import WORKFLOWS as WORKFLOW_DIR
-from tests.workflow_files import all_workflows, run_lines
+from tests.support.workflow_files import WORKFLOWS as WORKFLOW_DIR
+from tests.support.workflow_files import all_workflows, run_lines
 
 WORKFLOWS = all_workflows()
 ALLOWED = ("pip", "invoke", "nox")
@@ -264,7 +264,7 @@ def test_plan_jobs_assume_the_plan_role_and_only_gated_jobs_the_deploy_role():
     """A job bound to `<env>-plan` (no reviewers; plan.yml runs a pull request's own code)
     gets the plan role, which can change nothing; only the jobs bound to the reviewed `<env>`
     get the deploy role. Distinct variables, so a mix-up shows in the workflow; the roles'
-    trust policies refuse it anyway (tests/unit/test_iam_policy.py)."""
+    trust policies refuse it anyway (tests/unit/pipeline/test_iam_policy.py)."""
     jobs = _aws_jobs()
     assert {(n, j) for n, j, _, _ in jobs} == {
         ("plan.yml", "plan"), ("drift.yml", "drift"), ("_release.yml", "plan"),

@@ -14,7 +14,7 @@ import pytest
 from bbws_infra.bench import repo_copy
 from bbws_infra.core.registry import load_environment
 from bbws_infra.targets.sandbox import SandboxSession
-from tests.conftest import fresh_work_dir
+from tests.support.work_dirs import fresh_work_dir
 
 
 class Copy:

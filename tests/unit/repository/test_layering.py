@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[2] / "tools" / "bbws_infra"
+PACKAGE = Path(__file__).resolve().parents[3] / "tools" / "bbws_infra"
 
 # Lowest first: a folder may import only the folders before it (and itself).
 LAYERS = [

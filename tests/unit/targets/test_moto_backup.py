@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from bbws_infra.targets import moto_backup, sandbox, sandbox_server, targets
-from tests.moto_session import MotoSession
+from tests.support.moto_session import MotoSession
 
 moto_backup.apply()
 

@@ -14,7 +14,7 @@ from moto import mock_aws
 from bbws_infra.core.errors import UserError
 from bbws_infra.core.registry import COMPONENTS, load_environment
 from bbws_infra.state import doctor, ledger
-from tests.moto_session import MotoSession
+from tests.support.moto_session import MotoSession
 
 TENANTS = COMPONENTS["tenants"]
 

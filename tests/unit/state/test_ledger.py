@@ -18,7 +18,7 @@ from bbws_infra.core.registry import COMPONENTS, load_environment
 from bbws_infra.release import deploy, worktrees
 from bbws_infra.state import ledger
 from bbws_infra.targets import targets
-from tests.moto_session import MotoSession
+from tests.support.moto_session import MotoSession
 
 # (env, component) -> the state version each component's records leave (see s3_session)
 _STATE: dict[tuple[str, str], ledger.StatePoint] = {}

@@ -14,7 +14,7 @@ import pytest
 from bbws_infra.core.errors import OperationError, UserError
 from bbws_infra.pipeline import notify
 from bbws_infra.pipeline.notify import Event, message, send
-from tests.local_http import PROXIES, serving
+from tests.support.local_http import PROXIES, serving
 
 SECRET_PATH = "/services/T0000/B0000/XXXXSECRETXXXX"
 EVENT = Event(env="prod", components=["tenants", "templates"],

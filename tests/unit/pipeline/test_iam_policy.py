@@ -1,5 +1,5 @@
 """The two GitHub OIDC roles of each environment: who may assume them, what each may do (proven
-by evaluating the policies, tests/iam_evaluation.py), and the ledger's write-once rules."""
+by evaluating the policies, tests/support/iam_evaluation.py), and the ledger's write-once rules."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from bbws_infra.pipeline.iam_policy import (
     trust_policy,
 )
 from bbws_infra.state import state_backend
-from tests.iam_evaluation import (
+from tests.support.iam_evaluation import (
     ALLOW,
     DENY,
     Request,

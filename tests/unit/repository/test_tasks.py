@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import tasks
-from tests.conftest import invoke
+from tests.support.cli import invoke
 
 
 def _all_tasks(collection):

@@ -14,7 +14,7 @@ from bbws_infra.core.findings import Finding
 from bbws_infra.gates import gates
 from bbws_infra.gates.gates import Checked, Gate, GateError, GateFinding, GateResult, GateSkipped
 
-OUTPUTS = Path(__file__).resolve().parents[1] / "fixtures" / "gates" / "outputs"
+OUTPUTS = Path(__file__).resolve().parents[2] / "fixtures" / "gates" / "outputs"
 STAGE = Path("/stage")
 
 
@@ -301,7 +301,7 @@ def test_infracost_prices_saved_plans_and_flags_the_threshold(tmp_path, monkeypa
     assert (result.status, result.ok) == ("skipped", False)
     assert result.note == "no saved plans (sandbox) to price; run invoke plan first"
 
-    plan_json = Path(__file__).parent / "fixtures" / "cost" / "table.plan.json"
+    plan_json = Path(__file__).resolve().parents[2] / "fixtures" / "cost" / "table.plan.json"
     saved = bundle.bundle_dir("sandbox", "dev", COMPONENTS["tenants"])
     saved.mkdir(parents=True)
     (saved / bundle.PLAN_JSON).write_text(plan_json.read_text())

@@ -20,7 +20,7 @@ from bbws_infra.core.paths import REPO_ROOT
 from bbws_infra.core.registry import PROMOTION_ORDER, REQUIRED_APPROVALS, load_environment
 from bbws_infra.pipeline import approvals, github, iam_policy
 from bbws_infra.pipeline.approvals import Review, check, gates, parse_reviews, tally, verdict
-from tests.local_http import PROXIES, serving
+from tests.support.local_http import PROXIES, serving
 
 REPOSITORY = "acme/bbws-infra"
 RUN_ID = "9876543210"

@@ -1,7 +1,7 @@
 """The offline cost estimate: hand-computed prices per service, region resolution, file
 validation with lines, the report and the review threshold.
 
-The fixtures under fixtures/cost/ use round test prices (not AWS's), so each expected value is
+The fixtures under tests/fixtures/cost/ use round test prices (not AWS's), so each expected value is
 written out here as quantity x price."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 from bbws_infra.core.errors import InputFileError, OperationError, UserError
 from bbws_infra.gates import cost
 
-FIXTURES = Path(__file__).parent / "fixtures" / "cost"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "cost"
 TABLE_PLAN = json.loads((FIXTURES / "table.plan.json").read_text())
 BUCKET_PLAN = json.loads((FIXTURES / "bucket.plan.json").read_text())
 
@@ -197,7 +197,7 @@ def test_real_usage_files_and_price_table_load(env):
 def test_broken_yaml_reports_its_line():
     with pytest.raises(InputFileError) as caught:
         cost.load_usage(FIXTURES / "broken.usage.yml")
-    assert caught.value.file == "tests/unit/fixtures/cost/broken.usage.yml"
+    assert caught.value.file == "tests/fixtures/cost/broken.usage.yml"
     assert caught.value.line == 6
     assert "not valid YAML" in caught.value.message
 
@@ -304,7 +304,7 @@ def test_threshold_line_appears_above_100_usd_for_dev(tmp_path):
     text = report.text()
     assert "OVER THRESHOLD: the estimate of 115.00 USD a month exceeds the dev review " \
            "threshold of 100.00 USD" in text
-    assert "engine: bbws price table (tests/unit/fixtures/cost/prices.json, prices dated " \
+    assert "engine: bbws price table (tests/fixtures/cost/prices.json, prices dated " \
            "2026-01-15)" in text
     assert json.loads(report.to_json())["over_threshold"] is True
 

@@ -11,7 +11,7 @@ from moto import mock_aws
 from bbws_infra.core.errors import UserError
 from bbws_infra.core.registry import discover_components, load_environment
 from bbws_infra.release import deploy
-from tests.moto_session import MotoSession
+from tests.support.moto_session import MotoSession
 
 
 @pytest.fixture
