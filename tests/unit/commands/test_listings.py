@@ -15,7 +15,7 @@ from bbws_infra.commands import listings
 from bbws_infra.core.errors import UserError
 from bbws_infra.core.registry import COMPONENTS, load_environment
 from bbws_infra.state import backups, ledger
-from tests.moto_session import MotoSession
+from tests.support.moto_session import MotoSession
 
 
 def _listing(**overrides: object) -> listings.Listing:
