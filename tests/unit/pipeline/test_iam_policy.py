@@ -12,7 +12,7 @@ import pytest
 from bbws_infra.core.errors import UserError
 from bbws_infra.core.registry import COMPONENTS, PROMOTION_ORDER, load_environment
 from bbws_infra.inputs import schemas
-from bbws_infra.pipeline import iam_policy
+from bbws_infra.pipeline import iam_documents
 from bbws_infra.pipeline.iam_policy import (
     DEPLOY,
     PLAN,
@@ -194,7 +194,7 @@ def test_every_resource_is_in_this_account_and_its_regions(env_name: str, role: 
 def test_the_policy_fits_the_managed_policy_limit(env_name: str, role: str):
     env = load_environment(env_name)
     document = permissions_policy(env, role)
-    assert size(document) == iam_policy.policy_size(document) <= 6144
+    assert size(document) == iam_documents.policy_size(document) <= 6144
     assert size(ledger_guard_policy(env)) <= 6144
     assert size(trust_policy(env, REPO, role)) <= 2048  # IAM's default trust policy limit
 

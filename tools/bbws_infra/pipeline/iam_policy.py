@@ -34,7 +34,6 @@ accepted only once the role exists, so create the roles first.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
 
@@ -48,6 +47,16 @@ from bbws_infra.core.registry import (
 )
 from bbws_infra.core.untyped import JsonObject
 from bbws_infra.inputs import schemas
+from bbws_infra.pipeline.iam_documents import (
+    arn,
+    dynamodb_arn,
+    fitting,
+    iam_arn,
+    partition,
+    s3_arn,
+    sid_part,
+    statement,
+)
 from bbws_infra.state.ledger import INTENTS_PREFIX
 from bbws_infra.state.ledger import PREFIX as LEDGER_PREFIX
 from bbws_infra.state.state_backend import lock_id
@@ -57,8 +66,6 @@ ROLES = (PLAN, DEPLOY)
 GITHUB_OIDC_PROVIDER = "token.actions.githubusercontent.com"
 GITHUB_AUDIENCE = "sts.amazonaws.com"
 POLICY_VERSION = "2012-10-17"
-# IAM's limit for a customer managed policy (white space not counted).
-MANAGED_POLICY_MAX_CHARS = 6144
 # The AWS-managed policies modules/backup attaches to each backup role; nothing else may be.
 BACKUP_MANAGED_POLICIES = (
     "service-role/AWSBackupServiceRolePolicyForBackup",
@@ -82,12 +89,12 @@ def role_name(env: Environment, role: str) -> str:
 
 
 def role_arn(env: Environment, role: str) -> str:
-    return _iam(env, f"role/{role_name(env, role)}")
+    return iam_arn(env, f"role/{role_name(env, role)}")
 
 
 def oidc_provider_arn(env: Environment) -> str:
     """The GitHub OIDC identity provider, created once in each account."""
-    return f"arn:{_partition(env)}:iam::{env.account_id}:oidc-provider/{GITHUB_OIDC_PROVIDER}"
+    return f"arn:{partition(env)}:iam::{env.account_id}:oidc-provider/{GITHUB_OIDC_PROVIDER}"
 
 
 def github_environment(env: Environment, role: str) -> str:
@@ -120,7 +127,7 @@ def trust_policy(env: Environment, repository: str, role: str) -> JsonObject:
     return {
         "Version": POLICY_VERSION,
         "Statement": [{
-            "Sid": f"GitHubActionsJobsOf{_sid_part(environment)}",
+            "Sid": f"GitHubActionsJobsOf{sid_part(environment)}",
             "Effect": "Allow",
             "Principal": {"Federated": oidc_provider_arn(env)},
             "Action": ["sts:AssumeRoleWithWebIdentity"],
@@ -142,7 +149,7 @@ def permissions_policy(env: Environment, role: str) -> JsonObject:
         *_buckets(env, role), *_backup(env, role), *_kms(env, role),
         *_service_roles(env, role),
     ]
-    return _fitting({"Version": POLICY_VERSION, "Statement": statements},
+    return fitting({"Version": POLICY_VERSION, "Statement": statements},
                     f"The {role} role's permissions policy of {env.name}")
 
 
@@ -156,19 +163,19 @@ def ledger_guard_policy(env: Environment) -> JsonObject:
     or a write that could replace one. (A managed policy of its own: the deploy role's
     permissions policy of prod has no room left for it.)"""
     ledger = _ledger_objects(env)
-    return _fitting({"Version": POLICY_VERSION, "Statement": [
-        _statement("LedgerRecordsAreNeverDeleted",
+    return fitting({"Version": POLICY_VERSION, "Statement": [
+        statement("LedgerRecordsAreNeverDeleted",
                    ["s3:DeleteObject", "s3:DeleteObjectVersion"], ledger, effect="Deny"),
         # Multipart uploads would need an s3:ObjectCreationOperation exemption (their parts
         # carry no If-None-Match); ledger records are single small PutObject calls.
-        _statement("LedgerRecordsAreNeverOverwritten", ["s3:PutObject"], ledger,
+        statement("LedgerRecordsAreNeverOverwritten", ["s3:PutObject"], ledger,
                    effect="Deny", condition={"Null": {"s3:if-none-match": "true"}}),
     ]}, f"The ledger guard policy of {env.name}")
 
 
 def _ledger_objects(env: Environment) -> list[str]:
     """The ledger's records and the intents the deploy path leaves before each apply."""
-    bucket = _s3(env, env.state_bucket)
+    bucket = s3_arn(env, env.state_bucket)
     return [f"{bucket}/{LEDGER_PREFIX}*", f"{bucket}/{INTENTS_PREFIX}*"]
 
 
@@ -184,23 +191,8 @@ def previous_env_read_policy(env: Environment) -> JsonObject | None:
     statements = _previous_ledger(env)
     if not statements:
         return None
-    return _fitting({"Version": POLICY_VERSION, "Statement": statements},
+    return fitting({"Version": POLICY_VERSION, "Statement": statements},
                     f"The previous-environment read policy of {env.name}")
-
-
-def _fitting(document: JsonObject, what: str) -> JsonObject:
-    size = policy_size(document)
-    if size > MANAGED_POLICY_MAX_CHARS:
-        # Refused here rather than by IAM halfway through a workflow run.
-        raise UserError(f"{what} has {size} characters, more than the "
-                        f"{MANAGED_POLICY_MAX_CHARS} IAM allows in a managed policy; split its "
-                        "statements into two policies.")
-    return document
-
-
-def policy_size(document: JsonObject) -> int:
-    """A policy's size as IAM counts it against its limits: the JSON without white space."""
-    return len(re.sub(r"\s", "", json.dumps(document)))
 
 
 def policies(env: Environment, repository: str) -> JsonObject:
@@ -238,19 +230,19 @@ def ledger_read_bucket_policy(previous: Environment, reader: Environment) -> Jso
         raise UserError(f"{reader.name} promotes from "
                         f"{_previous_name(reader) or 'no environment'}, not {previous.name}; "
                         "only that environment's ledger is read.")
-    bucket = _s3(previous, previous.state_bucket)
+    bucket = s3_arn(previous, previous.state_bucket)
     principal = {"AWS": sorted(role_arn(reader, role) for role in ROLES)}
     name = reader.name.capitalize()
     return {
         "Version": POLICY_VERSION,
         "Statement": [
-            _statement(f"{name}PromoteListsLedger", ["s3:ListBucket"],
+            statement(f"{name}PromoteListsLedger", ["s3:ListBucket"],
                        [bucket], principal=principal,
                        condition={"StringLike": {"s3:prefix": [f"{LEDGER_PREFIX}*"]}}),
-            _statement(f"{name}PromoteReadsLedger", ["s3:GetObject"],
+            statement(f"{name}PromoteReadsLedger", ["s3:GetObject"],
                        [f"{bucket}/{LEDGER_PREFIX}*"], principal=principal),
             # the state versions the ledger's records name, read to check them
-            _statement(f"{name}PromoteReadsStateVersions",
+            statement(f"{name}PromoteReadsStateVersions",
                        ["s3:GetObject", "s3:GetObjectVersion"],
                        _state_objects(bucket), principal=principal),
         ],
@@ -267,10 +259,10 @@ def _unscoped(env: Environment, role: str) -> list[JsonObject]:
 
 
 def _state_backend(env: Environment, role: str) -> list[JsonObject]:
-    bucket = _s3(env, env.state_bucket)
+    bucket = s3_arn(env, env.state_bucket)
     keys = _state_objects(bucket)
     ledger = _ledger_objects(env)
-    table = _dynamodb(env, f"table/{env.lock_table}")
+    table = dynamodb_arn(env, f"table/{env.lock_table}")
     statements = [
         # HeadBucket (ListBucket), the backend's reads, the ledger listing, and the state
         # versions a rollback chooses from.
@@ -297,7 +289,7 @@ def _state_backend(env: Environment, role: str) -> list[JsonObject]:
         # only the lock items `<bucket>/<key>`: every key of the request must be one of them,
         # so a digest `<bucket>/<key>-md5` can never be overwritten or removed. The Null test
         # refuses a request without keys, which ForAllValues alone would let through.
-        statements.append(_statement(
+        statements.append(statement(
             "PlanLocksStatesOnly", ["dynamodb:DeleteItem", "dynamodb:PutItem"], [table],
             condition={"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": _lock_ids(env)},
                        "Null": {"dynamodb:LeadingKeys": "false"}}))
@@ -306,7 +298,7 @@ def _state_backend(env: Environment, role: str) -> list[JsonObject]:
 
 def _tables(env: Environment, role: str) -> list[JsonObject]:
     tables = _table_names()
-    table_arns = [_dynamodb(env, f"table/{t}") for t in tables]
+    table_arns = [dynamodb_arn(env, f"table/{t}") for t in tables]
     return [
         # What hashicorp/aws 3.39 aws_dynamodb_table calls (create, read, update, delete,
         # tags, PITR, TTL), plus the pre-deploy on-demand backup of a changed table. All of
@@ -327,7 +319,7 @@ def _tables(env: Environment, role: str) -> list[JsonObject]:
 
 
 def _buckets(env: Environment, role: str) -> list[JsonObject]:
-    arns = [_s3(env, name) for name in _bucket_names(env)]
+    arns = [s3_arn(env, name) for name in _bucket_names(env)]
     # aws_s3_bucket in 3.39 reads every bucket setting (one Get* per inline block) and writes
     # them with Put*; objects are the uploaded templates (and their versions on delete).
     return _grant(role, "TemplateLogAndReplicaBuckets", arns + [f"{arn}/*" for arn in arns],
@@ -337,9 +329,9 @@ def _buckets(env: Environment, role: str) -> list[JsonObject]:
 
 
 def _backup(env: Environment, role: str) -> list[JsonObject]:
-    vaults = [_arn(env, "backup", f"backup-vault:{name}") for name in _backup_names(env)]
+    vaults = [arn(env, "backup", f"backup-vault:{name}") for name in _backup_names(env)]
     if _copy_to_dr(env):
-        vaults += [_arn(env, "backup", f"backup-vault:{name}-dr", env.dr_region)
+        vaults += [arn(env, "backup", f"backup-vault:{name}-dr", env.dr_region)
                    for name in _backup_names(env)]
     tag_writes = ["backup:TagResource", "backup:UntagResource"]
     return [
@@ -348,7 +340,7 @@ def _backup(env: Environment, role: str) -> list[JsonObject]:
                 writes=["backup:CreateBackupVault", "backup:DeleteBackupVault", *tag_writes]),
         # Plan ARNs end in a generated id, not the name: scoped to this account and region.
         # Selections are authorised on their plan.
-        *_grant(role, "BackupPlansAndSelections", [_arn(env, "backup", "backup-plan:*")],
+        *_grant(role, "BackupPlansAndSelections", [arn(env, "backup", "backup-plan:*")],
                 reads=["backup:GetBackupPlan", "backup:GetBackupSelection",
                        "backup:ListBackupSelections", "backup:ListTags"],
                 writes=["backup:CreateBackupPlan", "backup:CreateBackupSelection",
@@ -362,7 +354,7 @@ def _kms(env: Environment, role: str) -> list[JsonObject]:
     # A vault encrypted with the AWS-managed key aws/backup needs these on that key when it is
     # created; only through AWS Backup, never directly. Nothing a plan does needs a key.
     return _grant(role, "AwsManagedKeyViaBackupForNewVaults",
-                  [_arn(env, "kms", "key/*", region) for region in regions], writes=[
+                  [arn(env, "kms", "key/*", region) for region in regions], writes=[
                       "kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey",
                       "kms:GenerateDataKey", "kms:RetireGrant",
                   ], condition={"StringEquals": {
@@ -370,8 +362,8 @@ def _kms(env: Environment, role: str) -> list[JsonObject]:
 
 
 def _service_roles(env: Environment, role: str) -> list[JsonObject]:
-    backup_roles = [_iam(env, f"role/{name}-backup") for name in _backup_names(env)]
-    replication_roles = [_iam(env, f"role/{name}-replication")
+    backup_roles = [iam_arn(env, f"role/{name}-backup") for name in _backup_names(env)]
+    replication_roles = [iam_arn(env, f"role/{name}-replication")
                          for name in _replicated_bucket_names(env)]
     statements = [
         # aws_iam_role in 3.39: create (with tags), read (inline and attached policies),
@@ -386,7 +378,7 @@ def _service_roles(env: Environment, role: str) -> list[JsonObject]:
         *_grant(role, "OnlyAwsBackupPoliciesOnBackupRoles", backup_roles,
                 writes=["iam:AttachRolePolicy", "iam:DetachRolePolicy"],
                 condition={"ArnEquals": {"iam:PolicyARN": [
-                    f"arn:{_partition(env)}:iam::aws:policy/{p}"
+                    f"arn:{partition(env)}:iam::aws:policy/{p}"
                     for p in BACKUP_MANAGED_POLICIES]}}),
         # The backup selection hands the role to AWS Backup, and to nothing else.
         *_grant(role, "PassBackupRolesToBackupOnly", backup_roles, writes=["iam:PassRole"],
@@ -415,13 +407,13 @@ def _previous_ledger(env: Environment) -> list[JsonObject]:
     if previous is None:
         return []
     # Another account's bucket: its policy must allow this too (ledger_read_bucket_policy).
-    bucket = f"arn:{_partition(env)}:s3:::{_state_bucket_of(previous)}"
+    bucket = f"arn:{partition(env)}:s3:::{_state_bucket_of(previous)}"
     return [
-        _statement("PromoteListsPreviousEnvLedger", ["s3:ListBucket"],
+        statement("PromoteListsPreviousEnvLedger", ["s3:ListBucket"],
                    [bucket], condition={"StringLike": {"s3:prefix": [f"{LEDGER_PREFIX}*"]}}),
-        _statement("PromoteReadsPreviousEnvLedger", ["s3:GetObject"],
+        statement("PromoteReadsPreviousEnvLedger", ["s3:GetObject"],
                    [f"{bucket}/{LEDGER_PREFIX}*"]),
-        _statement("PromoteReadsPreviousEnvStateVersions",
+        statement("PromoteReadsPreviousEnvStateVersions",
                    ["s3:GetObject", "s3:GetObjectVersion"], _state_objects(bucket)),
     ]
 
@@ -483,38 +475,10 @@ def _state_bucket_of(env_name: str) -> str:
 # --- building blocks ----------------------------------------------------------------------
 
 
-def _partition(env: Environment) -> str:
-    if env.region.startswith("cn-"):
-        return "aws-cn"
-    return "aws-us-gov" if env.region.startswith("us-gov-") else "aws"
-
-
-def _arn(env: Environment, service: str, resource: str, region: str | None = None) -> str:
-    return (f"arn:{_partition(env)}:{service}:{region or env.region}:{env.account_id}:"
-            f"{resource}")
-
-
-def _dynamodb(env: Environment, resource: str) -> str:
-    return _arn(env, "dynamodb", resource)
-
-
-def _iam(env: Environment, resource: str) -> str:
-    return f"arn:{_partition(env)}:iam::{env.account_id}:{resource}"
-
-
-def _s3(env: Environment, bucket: str) -> str:
-    return f"arn:{_partition(env)}:s3:::{bucket}"
-
-
 def _checked(role: str) -> str:
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; one of {ROLES}")
     return role
-
-
-def _sid_part(name: str) -> str:
-    """dev-plan -> DevPlan (IAM Sids are alphanumeric)."""
-    return "".join(part.capitalize() for part in name.split("-"))
 
 
 def _grant(role: str, sid: str, resources: list[str], *, reads: Iterable[str] = (),
@@ -525,20 +489,4 @@ def _grant(role: str, sid: str, resources: list[str], *, reads: Iterable[str] = 
     actions = [*reads, *(writes if role == DEPLOY else ())]
     if not actions:
         return []
-    return [_statement(sid, actions, resources, condition=condition)]
-
-
-def _statement(sid: str, actions: list[str], resources: list[str], *,
-               condition: JsonObject | None = None,
-               principal: JsonObject | None = None,
-               effect: str = "Allow") -> JsonObject:
-    """One statement; actions and resources sorted and deduplicated, so the same inputs
-    always give the same document."""
-    statement: JsonObject = {"Sid": sid, "Effect": effect}
-    if principal is not None:
-        statement["Principal"] = principal
-    statement["Action"] = sorted(set(actions))
-    statement["Resource"] = sorted(set(resources))
-    if condition is not None:
-        statement["Condition"] = condition
-    return statement
+    return [statement(sid, actions, resources, condition=condition)]

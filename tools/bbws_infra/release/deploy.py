@@ -26,12 +26,9 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import re
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import cast
 
@@ -40,11 +37,11 @@ from rich.console import Console
 from bbws_infra.core.errors import NothingApplied, OperationError, UserError
 from bbws_infra.core.paths import REPO_ROOT
 from bbws_infra.core.registry import PROMOTION_ORDER, Component, Environment, load_environment
-from bbws_infra.core.untyped import Client, JsonObject, Session
+from bbws_infra.core.untyped import JsonObject, Session
 from bbws_infra.engine import interrupts
 from bbws_infra.plans import bundle, operations, plan_guard, runner
 from bbws_infra.plans.plan_summary import PlanSummary, summarise
-from bbws_infra.release import verify, worktrees
+from bbws_infra.release import pre_deploy_backups, verify, worktrees
 from bbws_infra.state import ledger, state_versions
 from bbws_infra.state.doctor import age_text
 from bbws_infra.targets import targets
@@ -306,55 +303,6 @@ def check_release_order(request: DeployRequest, session: Session,
             raise UserError(f"{problem}; nothing was changed.")
 
 
-def touched_tables(plan_json: JsonObject) -> list[str]:
-    """Names of the existing DynamoDB tables the plan changes, replaces or deletes."""
-    return sorted({(change["change"].get("before") or {}).get("name", "")
-                   for change in plan_json.get("resource_changes", [])
-                   if change.get("type") == "aws_dynamodb_table"
-                   and change.get("mode") == "managed"
-                   and set(change["change"].get("actions", [])) & {"update", "delete"}} - {""})
-
-
-BACKUP_WAIT_S = 600.0
-
-
-def pre_deploy_backups(session: Session, env: Environment, item: ApprovedBundle) -> list[str]:
-    """Where the env's tfvars set pre_deploy_backup (prod): an on-demand backup of every table
-    the plan changes, waited for until it is available; their ARNs. Any failure stops the
-    deployment of this component before anything is applied."""
-    if not env.pre_deploy_backup:
-        return []
-    tables = touched_tables(item.plan_json)
-    dynamodb = session.client("dynamodb", region_name=env.region)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    arns = []
-    for table in tables:
-        try:
-            if os.environ.get("BBWS_FAULT_BACKUP") == table:  # tests: a backup that fails
-                raise RuntimeError("injected failure (BBWS_FAULT_BACKUP)")
-            made = dynamodb.create_backup(TableName=table,
-                                          BackupName=f"pre-deploy-{table}-{stamp}")
-            arn = made["BackupDetails"]["BackupArn"]
-            _wait_available(dynamodb, arn)
-        except Exception as error:
-            raise OperationError(f"The pre-deploy backup of table {table} in {env.name} failed "
-                                 f"({error}); nothing was applied.") from None
-        arns.append(arn)
-    return arns
-
-
-def _wait_available(dynamodb: Client, arn: str) -> None:
-    deadline = time.monotonic() + BACKUP_WAIT_S
-    while True:
-        status = dynamodb.describe_backup(BackupArn=arn)["BackupDescription"][
-            "BackupDetails"]["BackupStatus"]
-        if status == "AVAILABLE":
-            return
-        if status == "DELETED" or time.monotonic() > deadline:
-            raise RuntimeError(f"backup {arn} is {status}")
-        time.sleep(2)
-
-
 class VerificationFailed(OperationError):
     """Applied, but what is deployed differs from the source (printed check by check)."""
 
@@ -373,7 +321,7 @@ def apply(request: DeployRequest, console: Console,
     check_release_order(request, ctx.live_session, approved)
     check_protection_kept(request, ctx.live_session, approved)
     # every backup before any apply: one that fails stops the whole deployment
-    backups = {item.name: pre_deploy_backups(ctx.live_session, request.env, item)
+    backups = {item.name: pre_deploy_backups.take(ctx.live_session, request.env, item.plan_json)
                for item in approved}
 
     def one(item: ApprovedBundle, report: operations.Report) -> operations.Outcome:
@@ -409,8 +357,8 @@ def check_applied_plan(request: DeployRequest, session: Session, item: ApprovedB
     if env.deletion_protection:
         plan_guard.check(env, name, removed, request.allow_destroy, request.confirm_destroy)
     check_protection_kept(request, session, [item], removed)
-    backed_up = {_backup_table(arn) for arn in backups}
-    missing = [t for t in touched_tables(shown) if t not in backed_up]
+    backed_up = {pre_deploy_backups.table_of(arn) for arn in backups}
+    missing = [t for t in pre_deploy_backups.touched_tables(shown) if t not in backed_up]
     if env.pre_deploy_backup and missing:
         raise AppliedPlanRefused(
             f"The plan of {name} in {env.name} changes table(s) {', '.join(missing)} that no "
@@ -420,11 +368,6 @@ def check_applied_plan(request: DeployRequest, session: Session, item: ApprovedB
 
 def _canonical(plan_json: JsonObject) -> str:
     return json.dumps(plan_json, sort_keys=True, separators=(",", ":"))
-
-
-def _backup_table(arn: str) -> str:
-    """arn:aws:dynamodb:<region>:<account>:table/<name>/backup/<id> -> <name>."""
-    return arn.split(":table/", 1)[-1].split("/backup/", 1)[0]
 
 
 def _deploy_one(request: DeployRequest, ctx: targets.TargetContext, item: ApprovedBundle,

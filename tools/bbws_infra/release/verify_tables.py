@@ -6,10 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from bbws_infra.core.errors import UserError
 from bbws_infra.core.registry import Component, Environment
 from bbws_infra.core.untyped import Client, JsonObject, Session
-from bbws_infra.inputs.schemas import TableDefinition, load_table_definition
+from bbws_infra.inputs.schemas import TableDefinition, load_table_definition, schema_file
 from bbws_infra.release.verify_checks import (
     ABSENT,
     BACKUP_RULE,
@@ -28,15 +27,6 @@ from bbws_infra.release.verify_checks import (
 )
 
 
-def _schema_file(source_root: Path, component: Component) -> Path:
-    # The root reads exactly one *.schema.json (one(fileset(...)) in dynamodb/table_main.tf).
-    files = sorted((source_root / component.root).glob("*.schema.json"))
-    if len(files) != 1:
-        raise UserError(f"{component.root} must hold exactly one *.schema.json, found "
-                        f"{len(files)}.")
-    return files[0]
-
-
 def _keys(hash_key: str, range_key: str | None) -> str:
     return f"{hash_key} HASH" + (f", {range_key} RANGE" if range_key else "")
 
@@ -52,7 +42,7 @@ def _projection(projection_type: str, non_key: Iterable[str]) -> str:
 
 def table_component(session: Session, env: Environment, component: Component, source_root: Path
                      ) -> list[Check]:
-    definition = load_table_definition(_schema_file(source_root, component))
+    definition = load_table_definition(schema_file(component, source_root))
     dynamodb = session.client("dynamodb", region_name=env.region)
     checks = CheckList(component.name)
     described = get_or_none(dynamodb.describe_table, TableName=definition.table_name)
