@@ -148,10 +148,10 @@ def watch_locks(ctx: targets.TargetContext, components: list[Component]) -> None
         for c in components:
             info = locks.get(c.state_key)
             if info:
-                lines.append(f"{c.name}: the state is still locked (lock {info.get('ID')}, "
-                             f"{info.get('Operation')} by {info.get('Who')}); once nothing "
-                             f"runs, release it: invoke unlock --env {ctx.env.name} --component "
-                             f"{c.name} --target {ctx.target} --lock-id {info.get('ID')}")
+                lines.append(f"{c.name}: the state is still locked (lock {info.id}, "
+                             f"{info.operation} by {info.who}); once nothing runs, release it: "
+                             f"invoke unlock --env {ctx.env.name} --component {c.name} "
+                             f"--target {ctx.target} --lock-id {info.id}")
         return lines
 
     _on_interrupt.append(held)

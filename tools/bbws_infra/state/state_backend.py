@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from botocore.exceptions import ClientError
 
 from bbws_infra.core.registry import Environment
-from bbws_infra.core.untyped import Client, JsonObject, Session
+from bbws_infra.core.untyped import Client, Session
 
 
 def ensure_state_backend(session: Session, env: Environment, enforce: bool = False) -> list[str]:
@@ -151,14 +151,13 @@ def read_lock(session: Session, env: Environment, state_key: str) -> LockInfo | 
 
 
 def held_locks(session: Session, env: Environment, state_keys: list[str]
-               ) -> dict[str, JsonObject]:
-    """State key -> lock info (Terraform's keys: ID, Operation, Who, Created) for each of these
-    state keys that is locked right now; read by read_lock, so a lock with unreadable Info
-    shows with empty values rather than raising."""
-    locks: dict[str, JsonObject] = {}
+               ) -> dict[str, LockInfo]:
+    """State key -> the lock held on it right now, for each of these state keys that is
+    locked; read by read_lock, so a lock with unreadable Info shows with empty values rather
+    than raising."""
+    locks: dict[str, LockInfo] = {}
     for key in state_keys:
         held = read_lock(session, env, key)
         if held is not None:
-            locks[key] = {"ID": held.id, "Operation": held.operation, "Who": held.who,
-                          "Created": held.created, "Path": held.path}
+            locks[key] = held
     return locks
