@@ -453,3 +453,15 @@ def test_validate_item_reports_unknown_attributes_and_bad_dates():
         "$.entityType: Additional properties are not allowed ('entityType' was unexpected).",
         "$.fromDate: '2025-02-30' is not a 'date'.",
     ]
+
+
+def test_only_table_components_have_item_schemas():
+    """The template bucket's root holds contracts.schema.json, which is no item schema: the
+    checks before a plan of templates must not read it as one."""
+    from bbws_infra.core.registry import COMPONENTS
+    from bbws_infra.inputs import preflight, schemas
+
+    assert schemas.schema_files(component=COMPONENTS["templates"]) == []
+    assert [p.name for p in schemas.schema_files(component=COMPONENTS["tenants"])] == [
+        "tenant.schema.json"]
+    assert preflight.check_components(list(COMPONENTS.values())) == []

@@ -78,8 +78,12 @@ SCHEMA_PATTERN = "*.schema.json"
 
 
 def schema_files(repo_root: Path = REPO_ROOT, component: Component | None = None) -> list[Path]:
-    """Every component's item schema (dynamodb/<component>/*.schema.json), or only those in
-    one component's root. The one place that knows where a schema file lives."""
+    """Every table component's item schema (dynamodb/<component>/*.schema.json), or only those
+    of one component (none for a component that is no table: the template bucket's root holds
+    contracts.schema.json, which is no item schema). The one place that knows where a schema
+    file lives."""
+    if component is not None and component.kind != "dynamodb":
+        return []
     folder = component.root if component else "dynamodb/*"
     return sorted(repo_root.glob(f"{folder}/{SCHEMA_PATTERN}"))
 

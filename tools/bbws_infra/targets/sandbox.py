@@ -84,7 +84,9 @@ def _write_record(server: SandboxServer) -> None:
 # What the command line of our emulator holds: the module below, or (a sandbox started before
 # it existed) moto_server.
 SERVER_MODULE = "bbws_infra.targets.sandbox_server"
-_OURS = (SERVER_MODULE.encode(), b"moto")
+# "sandbox_server" also matches a server started before the module moved into targets/, so an
+# upgrade does not declare a running sandbox (and everything in it) gone.
+_OURS = (b"sandbox_server", b"moto")
 
 
 def _is_ours(pid: int) -> bool:
