@@ -395,8 +395,7 @@ def _deploy_one(request: DeployRequest, ctx: targets.TargetContext, item: Approv
                 f"nothing; see invoke history --env {env.name} --component {item.name}.")
         summary = check_applied_plan(request, ctx.live_session, item, shown, backups)
         heading = f"{item.name} in {env.name} ({request.target}), applying now"
-        console.print(summary.text(heading, plan_guard.removals(summary)
-                                   if env.deletion_protection else None),
+        console.print(summary.text(heading, plan_guard.protected_removals(env, summary)),
                       markup=False, highlight=False, end="")
         ledger.write_intent(ctx.live_session, env, _record(
             request, item, before, before, started, ledger.STARTED, ledger.SKIPPED, backups))
