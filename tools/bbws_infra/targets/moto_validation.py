@@ -40,6 +40,9 @@ from bbws_infra.core.untyped import Json, JsonObject
 from bbws_infra.targets import moto_semantics
 
 LOG = logging.getLogger("bbws.sandbox.validation")
+# stderr: the sandbox writes the server's output to its log
+_HANDLER = logging.StreamHandler(sys.stderr)
+_HANDLER.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s"))
 
 
 @dataclass(frozen=True)
@@ -269,10 +272,8 @@ def call_action(self: BaseResponse) -> tuple[int, dict[str, str], str | bytes]:
 
 def apply() -> None:
     """Validate every request to SERVICES from now on (idempotent; this process only)."""
-    if not LOG.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s"))
-        LOG.addHandler(handler)
+    if _HANDLER not in LOG.handlers:
+        LOG.addHandler(_HANDLER)
         LOG.propagate = False
     BaseResponse.call_action = call_action  # type: ignore[method-assign]
 
