@@ -142,6 +142,11 @@ def test_semantic_rules_are_enforced(aws: Clients):
     code, message = _refused(backup.create_backup_plan,
                              BackupPlan={"BackupPlanName": "validation-rules", "Rules": [rule]})
     assert code == "InvalidParameterValueException" and "cron(0 2 * * * *)" in message
+    cold = {**rule, "ScheduleExpression": "cron(0 2 * * ? *)",
+            "Lifecycle": {"MoveToColdStorageAfterDays": 30, "DeleteAfterDays": 60}}
+    code, message = _refused(backup.create_backup_plan,
+                             BackupPlan={"BackupPlanName": "validation-rules", "Rules": [cold]})
+    assert code == "InvalidParameterValueException" and "at least 90 days more" in message
     # a copy to a vault that does not exist is accepted, as AWS accepts it (checked per copy job)
     rule = {**rule, "ScheduleExpression": "cron(0 2 * * ? *)", "CopyActions": [
         {"DestinationBackupVaultArn":

@@ -142,6 +142,19 @@ def test_backup_plans_need_an_aws_cron_schedule(aws):
     assert rule["ScheduleExpression"] == "cron(0 2 * * ? *)"
 
 
+def test_recovery_points_stay_90_days_in_cold_storage(aws):
+    backup = _client("backup")
+    backup.create_backup_vault(BackupVaultName="bbws-tenants-dev")
+    plan = _plan("cron(0 2 * * ? *)")
+    plan["Rules"][0]["Lifecycle"] = {"MoveToColdStorageAfterDays": 30, "DeleteAfterDays": 119}
+    code, message = _error(backup.create_backup_plan, BackupPlan=plan)
+    assert code == "InvalidParameterValueException"
+    assert "DeleteAfterDays (119) must be at least 90 days more than " \
+           "MoveToColdStorageAfterDays (30)" in message
+    plan["Rules"][0]["Lifecycle"]["DeleteAfterDays"] = 120
+    assert backup.create_backup_plan(BackupPlan=plan)["BackupPlanId"]
+
+
 def test_a_copy_to_a_vault_that_does_not_exist_is_accepted_as_aws_accepts_it(aws):
     backup = _client("backup")
     backup.create_backup_vault(BackupVaultName="bbws-tenants-dev")

@@ -7,6 +7,7 @@ does, with AWS's code and message. moto_validation's hook runs `before` after th
 | DynamoDB | UpdateTimeToLive | one change of a table's TTL per hour | ValidationException |
 | DynamoDB | UpdateTable | one GSI created or deleted per request | LimitExceededException |
 | Backup | Create/UpdateBackupPlan | schedules in AWS cron syntax | InvalidParameterValue... |
+| Backup | Create/UpdateBackupPlan | 90 days in cold before deletion | InvalidParameterValue... |
 
 A copy action whose destination vault does not exist is accepted, as AWS accepts it: the
 destination may sit in another account or region, so AWS checks it only when a copy job runs.
@@ -102,7 +103,20 @@ def cron_problem(expression: str) -> str | None:
     return None
 
 
-def backup_schedules(_: BaseResponse, params: JsonObject) -> None:
+COLD_MINIMUM_DAYS = 90
+
+
+def lifecycle_problem(lifecycle: JsonObject) -> str | None:
+    """AWS keeps a recovery point in cold storage for at least 90 days, so it refuses a
+    lifecycle that deletes it sooner."""
+    cold, delete = lifecycle.get("MoveToColdStorageAfterDays"), lifecycle.get("DeleteAfterDays")
+    if cold is not None and delete is not None and delete < cold + COLD_MINIMUM_DAYS:
+        return (f"DeleteAfterDays ({delete}) must be at least {COLD_MINIMUM_DAYS} days more "
+                f"than MoveToColdStorageAfterDays ({cold})")
+    return None
+
+
+def backup_rules(_: BaseResponse, params: JsonObject) -> None:
     for rule in (params.get("BackupPlan") or {}).get("Rules") or []:
         expression = rule.get("ScheduleExpression")
         if expression:  # absent: AWS Backup's default daily schedule
@@ -111,13 +125,21 @@ def backup_schedules(_: BaseResponse, params: JsonObject) -> None:
                 raise ServiceException(
                     "InvalidParameterValueException",
                     f"Invalid schedule expression {expression}: {problem}.")
+        lifecycles = [rule.get("Lifecycle"), *(c.get("Lifecycle")
+                                               for c in rule.get("CopyActions") or [])]
+        for lifecycle in filter(None, lifecycles):
+            problem = lifecycle_problem(lifecycle)
+            if problem is not None:
+                raise ServiceException("InvalidParameterValueException",
+                                       f"Invalid lifecycle in rule {rule.get('RuleName')}: "
+                                       f"{problem}.")
 
 
 _BEFORE: dict[tuple[str, str], Callable[[BaseResponse, JsonObject], None]] = {
     ("dynamodb", "UpdateTimeToLive"): time_to_live,
     ("dynamodb", "UpdateTable"): one_index_per_update,
-    ("backup", "CreateBackupPlan"): backup_schedules,
-    ("backup", "UpdateBackupPlan"): backup_schedules,
+    ("backup", "CreateBackupPlan"): backup_rules,
+    ("backup", "UpdateBackupPlan"): backup_rules,
 }
 _AFTER: dict[tuple[str, str], Callable[[BaseResponse, JsonObject], None]] = {
     ("dynamodb", "UpdateTimeToLive"): time_to_live_changed,
