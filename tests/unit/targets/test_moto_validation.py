@@ -163,6 +163,18 @@ def test_query_protocol_services_get_their_xml_error(validated):
         "constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]+")
 
 
+def test_a_fault_in_a_check_is_logged_and_moto_answers(validated, monkeypatch):
+    def broken(*_: Any) -> None:
+        raise RuntimeError("a bug in a rule")
+
+    monkeypatch.setattr(moto_validation.moto_semantics, "before", broken)
+    _client("dynamodb").create_table(**TABLE)
+    assert _client("dynamodb").list_tables()["TableNames"] == ["tenants"]
+    assert [r.getMessage() for r in validated.records] == [
+        f"sandbox could not check dynamodb.{operation}; moto answers it unchecked"
+        for operation in ("CreateTable", "ListTables")]
+
+
 def test_the_hook_is_removed_again():
     with moto_validation.applied():
         assert BaseResponse.call_action is moto_validation.call_action
