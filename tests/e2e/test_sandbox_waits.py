@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 
 from bbws_infra.bench import repo_copy
+from bbws_infra.core.registry import COMPONENTS, load_environment
 from bbws_infra.targets.moto_waits import ENV
 from tests.support.leftovers import held_locks, terraform_processes_under
 from tests.support.repo_copies import Copy, make_copy
@@ -220,8 +221,13 @@ def test_ctrl_c_during_the_wait_stops_cleanly(copy: Copy):
     assert _final(copy, "products") == ("ACTIVE", {"ACTIVE"}, "ENABLED")
     assert stopping >= WAIT / 2, stopping
     log = (copy.work / "logs" / "sandbox" / "dev" / "products.log").read_text()
-    assert "Interrupt received." in log
+    assert "Interrupt received." in log and "Two interrupts received" not in log
     assert "module.table.aws_dynamodb_table.this: Creation complete" in log
+    state = json.loads(copy.session("dev").client("s3").get_object(
+        Bucket=load_environment("dev").state_bucket,
+        Key=COMPONENTS["products"].state_key)["Body"].read())
+    assert any(r["type"] == "aws_dynamodb_table" for r in state["resources"]), (
+        "the table Terraform created is not in the state: it would be orphaned")
 
     doctor = json.loads(_ok(copy, "doctor", *DEV, "--component", "products", "--json"))
     assert all(finding["ok"] for finding in doctor), doctor
