@@ -372,8 +372,8 @@ def _request_stop(process: subprocess.Popen[str]) -> None:
 
     Never both: once `apply` runs, Terraform's own SIGINT handler is installed in the worker,
     so a SIGINT beside the worker's cancel counted as a second interrupt ("Two interrupts
-    received. Exiting immediately"): Terraform abandoned a create it was waiting for without
-    saving it in the state."""
+    received. Exiting immediately"): Terraform left without waiting for the create in flight,
+    which could then be missing from the state."""
     if process.stdin is not None:
         with contextlib.suppress(OSError):
             process.stdin.close()
