@@ -1,7 +1,8 @@
 """AWS's waits on the sandbox (BBWS_SANDBOX_WAIT_SECONDS, bbws_infra.targets.moto_waits), through
 the real CLI: a table is CREATING and its point-in-time recovery ENABLING for WAIT seconds each,
 so `invoke apply` waits for them as it waits for AWS, shows its progress meanwhile, stops
-cleanly on Ctrl-C in the middle of the wait, and waits for an added index's backfill.
+cleanly on Ctrl-C in the middle of the wait, and waits for an added index's backfill and a
+removed index's deletion.
 
 Runs in a throw-away git copy with its own work directory, so its sandbox is one started with
 the switch (never the session's, started without it); the tests build on each other in file
@@ -265,4 +266,28 @@ def test_an_added_index_is_waited_for_while_it_backfills(copy: Copy):
     assert seconds >= WAIT
     applying = [t for t, stage, _ in frames if stage == "apply"]
     assert applying and applying[-1] >= building[-1], "the apply ended before the backfill"
+    _ok(copy, "verify", *DEV, "--component", "tenants")
+
+
+def test_a_removed_index_is_waited_for_while_it_is_deleted(copy: Copy):
+    """The index above removed again: IndexStatus DELETING for WAIT seconds, then gone; the
+    apply waits until it is gone and verification passes (its key attributes stay in use)."""
+    schema = copy.root / "dynamodb" / "tenants" / "tenant.schema.json"
+    document = json.loads(schema.read_text())
+    indexes = document["x-dynamodb"]["globalSecondaryIndexes"]
+    indexes[:] = [i for i in indexes if i["name"] != "EmailByDateIndex"]
+    schema.write_text(json.dumps(document, indent=2) + "\n")
+    copy.commit("tenants: EmailByDateIndex removed")
+    _ok(copy, "plan", *DEV, "--component", "tenants")
+
+    watch = Watch()
+    code, frames, seconds = _apply_in_a_terminal(copy, "tenants", watch)
+    assert code == 0, frames
+    deleting = [t for t, indexes in watch.indexes
+                if indexes.get("EmailByDateIndex", ("", False))[0] == "DELETING"]
+    assert deleting, watch.indexes
+    assert "EmailByDateIndex" not in watch.indexes[-1][1]
+    applying = [t for t, stage, _ in frames if stage == "apply"]
+    assert applying and applying[-1] >= deleting[-1], "the apply ended before the deletion"
+    assert seconds >= WAIT
     _ok(copy, "verify", *DEV, "--component", "tenants")
