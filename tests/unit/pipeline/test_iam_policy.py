@@ -226,7 +226,8 @@ def test_policies_are_json_and_deterministic():
         for role in ROLES:
             documents = again[f"{role}_role"]
             assert set(documents) == {"role_name", "role_arn", "github_environment",
-                                      "trust_policy", "permissions_policy"}
+                                      "trust_policy", "permissions_policy",
+                                      "max_session_duration"}
             assert documents["role_name"] == role_name(env, role) == (
                 f"bbws-infra-{role}-{env_name}")
             assert documents["role_arn"] == role_arn(env, role) == (

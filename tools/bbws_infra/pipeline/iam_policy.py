@@ -75,6 +75,9 @@ from bbws_infra.state.ledger import PREFIX as LEDGER_PREFIX
 
 PLAN, DEPLOY = "plan", "deploy"
 ROLES = (PLAN, DEPLOY)  # every env has these two; break-glass only where protection is on
+# IAM's default session, and the apply jobs' (their role-duration-seconds: 5 hours, as long
+# as their timeout-minutes, above the table module's 4h update timeout).
+DEFAULT_SESSION_S, APPLY_SESSION_S = 3600, 18000
 GITHUB_OIDC_PROVIDER = "token.actions.githubusercontent.com"
 GITHUB_AUDIENCE = "sts.amazonaws.com"
 POLICY_VERSION = "2012-10-17"
@@ -134,6 +137,13 @@ def github_subject(env: Environment, repository: str, environment: str | None = 
         raise UserError(f"Repository {repository!r} is not of the form <owner>/<name> "
                         "(e.g. acme/bbws-infra); no policy was written.")
     return f"repo:{repository}:environment:{environment or env.name}"
+
+
+def max_session_duration(role: str) -> int:
+    """The role's MaxSessionDuration (seconds): the jobs that apply hold their session for as
+    long as their timeout-minutes (a GSI backfill may take hours); a plan job needs IAM's
+    default hour."""
+    return DEFAULT_SESSION_S if _checked(role) == PLAN else APPLY_SESSION_S
 
 
 def trust_policy(env: Environment, repository: str, role: str) -> JsonObject:
@@ -255,6 +265,7 @@ def policies(env: Environment, repository: str) -> JsonObject:
         "github_environment": github_environment(env, role),
         "trust_policy": trust_policy(env, repository, role),
         "permissions_policy": permissions_policy(env, role),
+        "max_session_duration": max_session_duration(role),
     } for role in roles(env)}
     every_role = [role_name(env, role) for role in roles(env)]
     shared = {"ledger_guard_policy": {
