@@ -13,11 +13,12 @@ import sys
 
 from moto import server
 
-from bbws_infra.targets import moto_backup
+from bbws_infra.targets import moto_account, moto_backup
 
 
 def main(argv: list[str] | None = None) -> None:
     moto_backup.apply()
+    moto_account.apply()
     server.main(sys.argv[1:] if argv is None else argv)
 
 
