@@ -25,6 +25,7 @@ this module.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from boto3 import Session
 from moto.account import urls as account_urls
@@ -158,10 +159,12 @@ def _body(response: AccountResponse | BackupResponse) -> JsonObject:
     return json.loads(body) if body else {}
 
 
-_ACCOUNT = {"get_region_opt_status": response_get_region_opt_status,
-            "enable_region": response_enable_region, "disable_region": response_disable_region}
-_BACKUP = {"describe_region_settings": response_describe_region_settings,
-           "update_region_settings": response_update_region_settings}
+_ACCOUNT: dict[str, Callable[[AccountResponse], str]] = {
+    "get_region_opt_status": response_get_region_opt_status,
+    "enable_region": response_enable_region, "disable_region": response_disable_region}
+_BACKUP: dict[str, Callable[[BackupResponse], str]] = {
+    "describe_region_settings": response_describe_region_settings,
+    "update_region_settings": response_update_region_settings}
 
 
 def apply() -> None:
@@ -172,5 +175,5 @@ def apply() -> None:
     for name, function in _ACCOUNT.items():
         setattr(AccountResponse, name, function)
     backup_urls.url_paths["{0}/account-settings$"] = backup_urls.response.dispatch
-    for name, function in _BACKUP.items():
-        setattr(BackupResponse, name, function)
+    for name, handler in _BACKUP.items():
+        setattr(BackupResponse, name, handler)
