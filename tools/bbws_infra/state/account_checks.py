@@ -21,10 +21,10 @@ from bbws_infra.state.doctor import Finding
 from bbws_infra.state.planned_buckets import planned_buckets
 
 ACCOUNT = "(account)"  # the component column of these findings: they are the account's
-REGION = "region enabled"
+REGION = "region"
 BACKUP_OPT_IN = "backup DynamoDB opt-in"
 BACKUP_ADVANCED = "backup advanced DynamoDB"
-BUCKET_NAME = "bucket name"
+BUCKET_NAME = "bucket"
 CHECKS = (REGION, BACKUP_OPT_IN, BACKUP_ADVANCED, BUCKET_NAME)
 
 ENABLED = ("ENABLED", "ENABLED_BY_DEFAULT")
@@ -45,7 +45,7 @@ def _unreadable(check: str, what: str, error: Exception, action: str) -> Finding
 
 
 def _region(account: Client, env: Environment, region: str) -> Finding:
-    check = f"{REGION}: {region}"
+    check = f"{REGION} {region}"
     try:
         status = str(account.get_region_opt_status(RegionName=region)["RegionOptStatus"])
     except (ClientError, BotoCoreError) as error:
@@ -107,11 +107,12 @@ def _owned_buckets(s3: Client) -> set[str]:
 
 
 def _bucket(s3: Client, env: Environment, name: str, owned: set[str]) -> Finding:
-    check = f"{BUCKET_NAME}: {name}"
+    check = f"{BUCKET_NAME} {name}"
     if name in owned:
         return Finding(ACCOUNT, check, True, "exists in this account")
-    taken = (f"bucket names are global: rename the bucket where the repository names it, or "
-             f"delete {name} in the account that owns it")
+    taken = (f"bucket names are global and {name} is taken: have it deleted in the account "
+             "that owns it, or rename it where the repository names it (the component's "
+             "main.tf; the state buckets: Environment.state_bucket)")
     try:
         s3.head_bucket(Bucket=name)
     except ClientError as error:
@@ -123,8 +124,8 @@ def _bucket(s3: Client, env: Environment, name: str, owned: set[str]) -> Finding
                            f"{taken}.")
         return _unreadable(check, f"bucket {name}", error, "s3:ListBucket on it")
     return Finding(ACCOUNT, check, False,
-                   f"exists, but not in account {env.account_id}'s bucket list",
-                   f"{taken}.")
+                   f"owned by another account (it answers HeadBucket but is not among account "
+                   f"{env.account_id}'s buckets)", f"{taken}.")
 
 
 def bucket_findings(session: Session, env: Environment) -> list[Finding]:

@@ -149,7 +149,8 @@ def read_lock(session: Session, env: Environment, state_key: str) -> LockInfo | 
     try:
         body = s3.get_object(Bucket=env.state_bucket, Key=lockfile_key(state_key))["Body"]
     except ClientError as error:
-        if error.response["Error"]["Code"] in ("NoSuchKey", "404", "NotFound"):
+        # no object, or no bucket (doctor reports that one itself)
+        if error.response["Error"]["Code"] in ("NoSuchKey", "NoSuchBucket", "404", "NotFound"):
             return None
         raise
     return parse_lock_info(body.read().decode("utf-8", errors="replace"))
