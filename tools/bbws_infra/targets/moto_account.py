@@ -66,8 +66,11 @@ class RegionOptStatus(ManagedState):
         self.status = status
 
     def read(self) -> str:
+        """The status, then one read counted (a `manual` progression of N times answers the
+        in-between status N times)."""
+        status = str(self.status)
         self.advance()
-        return str(self.status)
+        return status
 
 
 def _aws_regions() -> frozenset[str]:
