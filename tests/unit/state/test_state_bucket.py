@@ -99,3 +99,17 @@ def test_a_lock_object_alone_is_a_held_lock(s3):
          "Created": "2026-11-26T09:41:47Z"}).encode())
     held = state_backend.read_lock(session, DEV, key)
     assert held is not None and (held.id, held.who) == ("abc", "me@host")
+
+
+def test_bootstrap_keeps_the_other_statements_of_the_bucket_policy(s3):
+    """The next env's ledger-read statements live in the same policy (docs/github.md)."""
+    reader = {"Sid": "SitPromoteReadsLedger", "Effect": "Allow", "Action": "s3:GetObject",
+              "Principal": {"AWS": "arn:aws:iam::815856636111:root"},
+              "Resource": f"arn:aws:s3:::{DEV.state_bucket}/ledger/*"}
+    s3.put_bucket_policy(Bucket=DEV.state_bucket, Policy=json.dumps(
+        {"Version": "2012-10-17", "Statement": [reader]}))
+    for _ in range(2):
+        state_bucket.ensure_log_bucket(s3, DEV, [])
+        state_bucket.protect_state_bucket(s3, DEV, [])
+    statements = json.loads(s3.get_bucket_policy(Bucket=DEV.state_bucket)["Policy"])["Statement"]
+    assert [s["Sid"] for s in statements] == ["SitPromoteReadsLedger", "DenyInsecureTransport"]

@@ -77,8 +77,13 @@ def log_delivery_statement(env: Environment) -> JsonObject:
                           "StringEquals": {"aws:SourceAccount": env.account_id}}}
 
 
-def _policy(*statements: JsonObject) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+def _put_policy(s3: Client, bucket: str, *ours: JsonObject) -> None:
+    """Set our statements in the bucket's policy, keeping every other statement (a state
+    bucket's policy also holds the next env's ledger-read statements, docs/github.md)."""
+    sids = {statement["Sid"] for statement in ours}
+    kept = [s for s in _statements(s3, bucket) if s.get("Sid") not in sids]
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(
+        {"Version": "2012-10-17", "Statement": [*kept, *ours]}))
 
 
 def _create(s3: Client, bucket: str, region: str) -> bool:
@@ -99,8 +104,7 @@ def ensure_log_bucket(s3: Client, env: Environment, tags: list[dict[str, str]]) 
     created = [f"access-log bucket {bucket}"] if _create(s3, bucket, env.region) else []
     s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration=SSE)
     s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=NO_PUBLIC_ACCESS)
-    s3.put_bucket_policy(Bucket=bucket, Policy=_policy(tls_only_statement(bucket),
-                                                       log_delivery_statement(env)))
+    _put_policy(s3, bucket, tls_only_statement(bucket), log_delivery_statement(env))
     s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": tags})
     return created
 
@@ -112,7 +116,7 @@ def protect_state_bucket(s3: Client, env: Environment, tags: list[dict[str, str]
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration=SSE)
     s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=NO_PUBLIC_ACCESS)
-    s3.put_bucket_policy(Bucket=bucket, Policy=_policy(tls_only_statement(bucket)))
+    _put_policy(s3, bucket, tls_only_statement(bucket))
     s3.put_bucket_logging(Bucket=bucket, BucketLoggingStatus={"LoggingEnabled": {
         "TargetBucket": log_bucket(env), "TargetPrefix": log_prefix(env)}})
     s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": tags})
