@@ -262,3 +262,37 @@ def test_a_plan_takes_and_releases_both_locks(own_work):
     warnings = [line for line in log.splitlines() if line.startswith("Warning:")]
     assert warnings and set(warnings) == {"Warning: Deprecated Parameter"}
     assert log.count('The parameter "dynamodb_table" is deprecated.') == len(warnings)
+
+
+@pytest.mark.parametrize("left", ["lock item", "lock object"])
+def test_doctor_sees_and_unlock_releases_a_lock_of_which_only_one_half_was_left(own_work,
+                                                                                left):
+    """A run with other lock settings (or one that died between taking the two) leaves one
+    of them: doctor reports it, and unlock releases it although Terraform's force-unlock
+    fails on the half that was never taken."""
+    key = COMPONENTS["campaigns"].state_key
+    with using_work_dir(own_work):
+        _, session, _ = sandbox.session_for(DEV)
+    info = {"ID": "5d2c7e1a-0000-4000-8000-00000000a11e", "Operation": "OperationTypeApply",
+            "Who": "ci@runner", "Version": "1.15.5", "Created": "2026-11-22T02:00:00Z",
+            "Path": f"{DEV.state_bucket}/{key}"}
+    dynamodb, s3 = session.client("dynamodb"), session.client("s3")
+    if left == "lock item":
+        dynamodb.put_item(TableName=DEV.lock_table, Item={
+            "LockID": {"S": f"{DEV.state_bucket}/{key}"}, "Info": {"S": json.dumps(info)}})
+    else:
+        s3.put_object(Bucket=DEV.state_bucket, Key=f"{key}.tflock",
+                      Body=json.dumps(info).encode())
+    cli = {"BBWS_WORK_DIR": str(own_work)}
+
+    doctor = invoke("doctor", "--env", "dev", "--component", "campaigns", "--json", env=cli)
+    lock = {f["check"]: f for f in json.loads(doctor.stdout)}["lock"]
+    assert doctor.returncode == 1 and not lock["ok"] and info["ID"] in lock["found"]
+
+    released = invoke("unlock", "--env", "dev", "--component", "campaigns", "--lock-id",
+                      info["ID"], env=cli)
+    assert released.returncode == 0, released.stdout + released.stderr
+    assert "Item" not in dynamodb.get_item(TableName=DEV.lock_table,
+                                           Key={"LockID": {"S": f"{DEV.state_bucket}/{key}"}})
+    assert "Contents" not in s3.list_objects_v2(Bucket=DEV.state_bucket, Prefix=f"{key}.tflock")
+    assert invoke("doctor", "--env", "dev", "--component", "campaigns", env=cli).returncode == 0
