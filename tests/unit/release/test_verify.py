@@ -120,9 +120,9 @@ def _create_table(session: Session, env: Environment, component: str,
 
 
 def _tls_only(bucket: str) -> dict[str, Any]:
-    # As modules/bucket_policy renders it ("S3:*" keeps moto from denying plain HTTP).
+    # As modules/bucket_policy renders it.
     return {"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": {"AWS": "*"},
-            "Action": "S3:*", "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+            "Action": "s3:*", "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
             "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
 
 
@@ -348,7 +348,7 @@ def test_failed_checks_print_as_plain_lines_and_json():
 
 def _policy(bucket: str, *extra: dict[str, Any]) -> str:
     tls = {"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": {"AWS": "*"},
-           "Action": "S3:*", "Resource": [f"arn:aws:s3:::{bucket}/*", f"arn:aws:s3:::{bucket}"],
+           "Action": "s3:*", "Resource": [f"arn:aws:s3:::{bucket}/*", f"arn:aws:s3:::{bucket}"],
            "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
     return json.dumps({"Version": "2012-10-17", "Statement": [tls, *extra]})
 
@@ -371,7 +371,7 @@ def test_the_whole_bucket_policy_must_be_the_one_the_source_produces(aws, monkey
 
     # the same document, as S3 may hand it back (other order, lists of one as lists)
     same = json.loads(_policy(bucket))
-    same["Statement"][0]["Action"] = ["S3:*"]
+    same["Statement"][0]["Action"] = ["s3:*"]
     same["Statement"][0]["Resource"].reverse()
     s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(same))
     (passed,) = verify.policy_checks(session, env, templates, planned)

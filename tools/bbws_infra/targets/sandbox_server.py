@@ -1,5 +1,5 @@
 """The sandbox's emulator: moto's server with the AWS Backup operations moto lacks
-(bbws_infra.targets.moto_backup).
+(bbws_infra.targets.moto_backup) and the S3 rules AWS enforces (bbws_infra.targets.moto_s3_rules).
 
     python -m bbws_infra.targets.sandbox_server -H 127.0.0.1 -p <port>
 
@@ -13,11 +13,12 @@ import sys
 
 from moto import server
 
-from bbws_infra.targets import moto_backup
+from bbws_infra.targets import moto_backup, moto_s3_rules
 
 
 def main(argv: list[str] | None = None) -> None:
     moto_backup.apply()
+    moto_s3_rules.apply()
     server.main(sys.argv[1:] if argv is None else argv)
 
 
