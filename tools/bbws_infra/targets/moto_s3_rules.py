@@ -260,13 +260,19 @@ def _secure_request(headers: Headers) -> bool:
     return (_header(headers, moto_s3_policy.INSECURE_HEADER) or "").lower() != "true"
 
 
+def ownership(bucket: FakeBucket) -> str | None:
+    """The bucket's ObjectOwnership (moto keeps the header's or the body's string)."""
+    rule: object = bucket.ownership_rule
+    return rule if isinstance(rule, str) else None
+
+
 def _check_bucket_request(response: S3Response, method: str, name: str,
-                          query: Mapping[str, object]) -> None:
+                          query: JsonObject) -> None:
     headers, body = response.headers, response.body or b""
     bucket = _bucket(response, name)
     if method == "PUT" and not query and bucket is None:
-        ownership = _header(headers, "x-amz-object-ownership") or ENFORCED
-        if create_bucket_acl_refused(headers, ownership):
+        requested = _header(headers, "x-amz-object-ownership") or ENFORCED
+        if create_bucket_acl_refused(headers, requested):
             raise InvalidBucketAclWithObjectOwnership()
     if bucket is None:
         return
@@ -276,7 +282,7 @@ def _check_bucket_request(response: S3Response, method: str, name: str,
             raise S3AccessDeniedError()
     if method != "PUT":
         return
-    if "acl" in query and bucket.ownership_rule == ENFORCED and put_acl_refused(headers, body):
+    if "acl" in query and ownership(bucket) == ENFORCED and put_acl_refused(headers, body):
         raise AccessControlListNotSupported()
     if "ownershipControls" in query and ENFORCED.encode() in body and bucket_acl_shared(bucket):
         raise InvalidBucketAclWithObjectOwnership()
@@ -289,22 +295,23 @@ def _check_bucket_request(response: S3Response, method: str, name: str,
 
 
 def _check_key_request(response: S3Response, method: str, name: str, key: str,
-                       query: Mapping[str, object]) -> None:
+                       query: JsonObject) -> None:
     bucket = _bucket(response, name)
     if bucket is None:
         return
     response._set_action("KEY", method, query)
     if denied(bucket, f"s3:{response.data['Action']}", f"{bucket.arn}/{key}"):
         raise S3AccessDeniedError()
-    if bucket.ownership_rule != ENFORCED:
+    if ownership(bucket) != ENFORCED:
         return
     headers = response.headers
     if method == "PUT" and "acl" in query:
-        if put_acl_refused(headers, response.body or b""):
-            raise AccessControlListNotSupported()
-    elif (method == "PUT" and "uploadId" not in query) or (method == "POST" and "uploads" in query):
-        if object_acl_refused(headers):
-            raise AccessControlListNotSupported()
+        refused = put_acl_refused(headers, response.body or b"")
+    else:  # PutObject, CopyObject (not UploadPart) and CreateMultipartUpload
+        refused = ((method == "PUT" and "uploadId" not in query)
+                   or (method == "POST" and "uploads" in query)) and object_acl_refused(headers)
+    if refused:
+        raise AccessControlListNotSupported()
 
 
 Handler = Callable[[S3Response, object, str], object]
@@ -313,15 +320,22 @@ Handler = Callable[[S3Response, object, str], object]
 def _wrap_bucket(original: Handler) -> Handler:
     def handler(self: S3Response, request: object, full_url: str) -> object:
         name = self.parse_bucket_name_from_url(request, full_url)
+        method = str(getattr(request, "method", ""))
+        query = self._get_querystring(request, full_url)
+        creates = bool(name) and method == "PUT" and not query and _bucket(self, name) is None
         token = _secure.set(_secure_request(self.headers))
         try:
             if name:
                 self.data["BucketName"] = name
-                _check_bucket_request(self, str(getattr(request, "method", "")), name,
-                                      self._get_querystring(request, full_url))
-            return original(self, request, full_url)
+                _check_bucket_request(self, method, name, query)
+            result = original(self, request, full_url)
         finally:
             _secure.reset(token)
+        created = _bucket(self, name) if creates else None
+        if created is not None and _header(self.headers, "x-amz-object-ownership") is None:
+            # AWS's default since April 2023; moto has none.
+            created.ownership_rule = ENFORCED  # type: ignore[assignment]  # moto: a dict
+        return result
     return handler
 
 
@@ -341,22 +355,25 @@ def _wrap_key(original: Handler) -> Handler:
     return handler
 
 
-def _default_ownership(original: Callable[..., FakeBucket]) -> Callable[..., FakeBucket]:
-    def create_bucket(self: object, bucket_name: str, region_name: str,
-                      *args: object, **kwargs: object) -> FakeBucket:
-        bucket = original(self, bucket_name, region_name, *args, **kwargs)
-        bucket.ownership_rule = ENFORCED  # type: ignore[assignment]  # moto types it a dict
-        return bucket
-    return create_bucket
+_ORIGINALS: dict[tuple[type, str], object] = {}
 
 
 def apply() -> None:
     """Wrap moto's S3 request handlers (idempotent; affects this process only)."""
-    from moto.s3.models import S3Backend
-    if getattr(S3Response, "_bbws_s3_rules", False):
+    if _ORIGINALS:
         return
-    S3Response._bbws_s3_rules = True  # type: ignore[attr-defined]
-    setattr(S3Response, "_bucket_response", _wrap_bucket(S3Response._bucket_response))
-    setattr(S3Response, "_key_response", _wrap_key(S3Response._key_response))
-    setattr(S3Backend, "create_bucket", _default_ownership(S3Backend.create_bucket))
-    setattr(FakeBucket, "get_permission", _get_permission)
+    replacements: dict[tuple[type, str], Callable[[object], object]] = {
+        (S3Response, "_bucket_response"): _wrap_bucket,  # type: ignore[dict-item]
+        (S3Response, "_key_response"): _wrap_key,  # type: ignore[dict-item]
+        (FakeBucket, "get_permission"): lambda _: _get_permission,
+    }
+    for (cls, name), wrap in replacements.items():
+        _ORIGINALS[(cls, name)] = original = getattr(cls, name)
+        setattr(cls, name, wrap(original))
+
+
+def restore() -> None:
+    """Undo apply() (tests that want moto as it is in the same process)."""
+    for (cls, name), original in _ORIGINALS.items():
+        setattr(cls, name, original)
+    _ORIGINALS.clear()
