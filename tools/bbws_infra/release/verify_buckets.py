@@ -30,7 +30,6 @@ from bbws_infra.release.verify_checks import (
     tag_map,
 )
 
-
 # ACLs disabled: S3's default for new buckets, which provider 3.39 cannot state
 # (docs/decisions/s3-object-ownership.md).
 OBJECT_OWNERSHIP = "BucketOwnerEnforced"
