@@ -191,8 +191,9 @@ def test_both_targets_run_the_same_module_settings():
 def test_the_sandbox_runs_motos_server_after_adding_the_operations(monkeypatch):
     calls: list[Any] = []
     monkeypatch.setattr(sandbox_server.moto_backup, "apply", lambda: calls.append("apply"))
+    monkeypatch.setattr(sandbox_server.moto_s3_rules, "apply", lambda: calls.append("s3 rules"))
     monkeypatch.setattr(sandbox_server.server, "main", calls.append)
     sandbox_server.main(["-H", "127.0.0.1", "-p", "5000"])
-    assert calls == ["apply", ["-H", "127.0.0.1", "-p", "5000"]]
+    assert calls == ["apply", "s3 rules", ["-H", "127.0.0.1", "-p", "5000"]]
     assert sandbox._moto_command(5000) == [
         sys.executable, "-m", "bbws_infra.targets.sandbox_server", "-H", "127.0.0.1", "-p", "5000"]
