@@ -145,6 +145,16 @@ def create_bucket_acl_refused(headers: Headers, ownership: str) -> bool:
     return not _grants_owner_full_control_only(headers)
 
 
+def requested_ownership(body: bytes) -> str | None:
+    """The ObjectOwnership of a PutBucketOwnershipControls body."""
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError:
+        return None
+    found = [e.text for e in root.iter() if _local(e.tag) == "ObjectOwnership"]
+    return found[0] if found else None
+
+
 def bucket_acl_shared(bucket: FakeBucket) -> bool:
     """Whether the bucket's current ACL grants anyone but the owner."""
     acl = bucket.acl
@@ -229,24 +239,28 @@ def policy_refused(body: bytes, own_account: str) -> bool:
         policy, lambda a: a == own_account or _account_known(a), _principal_exists))
 
 
-def denied(bucket: FakeBucket, action: str, resource: str) -> bool:
-    if bucket.policy is None:
-        return False
-    policy: JsonObject = json.loads(bucket.policy)
+def _verdict(bucket: FakeBucket, action: str, resource: str) -> str | None:
+    """Allow, Deny or neither for this request under the bucket's policy."""
+    try:
+        policy: Json = json.loads(bucket.policy) if bucket.policy is not None else None
+    except ValueError:
+        return None
+    if not isinstance(policy, dict):
+        return None
     ctx = moto_s3_policy.context(_secure.get())
-    return moto_s3_policy.decision(policy, action, resource, ctx) == moto_s3_policy.DENY
+    return moto_s3_policy.decision(policy, action, resource, ctx)
+
+
+def denied(bucket: FakeBucket, action: str, resource: str) -> bool:
+    return _verdict(bucket, action, resource) == moto_s3_policy.DENY
 
 
 def _get_permission(self: FakeBucket, action: str, resource: str) -> object:
     """moto's own object-request check, with the policy read as AWS reads it."""
     from moto.iam.access_control import PermissionResult
-    if self.policy is None:
-        return PermissionResult.NEUTRAL
-    ctx = moto_s3_policy.context(_secure.get())
-    verdict = moto_s3_policy.decision(json.loads(self.policy), action, resource, ctx)
     return {moto_s3_policy.DENY: PermissionResult.DENIED,
             moto_s3_policy.ALLOW: PermissionResult.PERMITTED}.get(
-        verdict or "", PermissionResult.NEUTRAL)
+        _verdict(self, action, resource) or "", PermissionResult.NEUTRAL)
 
 
 # --- Wiring ---------------------------------------------------------------------------------
@@ -284,7 +298,8 @@ def _check_bucket_request(response: S3Response, method: str, name: str,
         return
     if "acl" in query and ownership(bucket) == ENFORCED and put_acl_refused(headers, body):
         raise AccessControlListNotSupported()
-    if "ownershipControls" in query and ENFORCED.encode() in body and bucket_acl_shared(bucket):
+    if ("ownershipControls" in query and requested_ownership(body) == ENFORCED
+            and bucket_acl_shared(bucket)):
         raise InvalidBucketAclWithObjectOwnership()
     if "lifecycle" in query:
         message = lifecycle_error(body)
