@@ -7,11 +7,9 @@ data "aws_iam_policy_document" "this" {
   statement {
     sid    = "DenyInsecureTransport"
     effect = "Deny"
-    # IAM matches action names case-insensitively, so "S3:*" is every S3 action, exactly as
-    # "s3:*". The upper-case prefix is deliberate: moto (the sandbox) ignores policy conditions
-    # and matches actions case-sensitively, so with "s3:*" it would deny every object request
-    # over its plain-HTTP endpoint; this keeps the sandbox applying the very same policy as AWS.
-    actions   = ["S3:*"]
+    # The sandbox evaluates this condition as AWS does: its endpoint stands in for AWS's HTTPS
+    # endpoint, so only a request a test marks insecure is denied.
+    actions   = ["s3:*"]
     resources = [var.bucket_arn, "${var.bucket_arn}/*"]
 
     # {"AWS": "*"} is the same principal set as "*" in a resource policy (every caller, signed

@@ -140,5 +140,9 @@ resource "aws_s3_bucket_object" "template" {
   source       = "${local.template_dir}/${each.value}"
   etag         = filemd5("${local.template_dir}/${each.value}")
   content_type = local.content_types[lower(reverse(split(".", each.value))[0])]
-  tags         = local.tags
+  # The bucket is BucketOwnerEnforced (ACLs disabled): S3 refuses every upload that sets an ACL
+  # except bucket-owner full control, and provider 3.39 always sends one ("private" unless
+  # told). See docs/decisions/s3-object-ownership.md.
+  acl  = "bucket-owner-full-control"
+  tags = local.tags
 }

@@ -15,7 +15,7 @@ from bbws_infra.core.paths import REPO_ROOT
 from bbws_infra.core.registry import COMPONENTS, Environment, load_environment
 from bbws_infra.inputs.schemas import load_table_definition
 from bbws_infra.release import verify
-from bbws_infra.targets import moto_backup
+from bbws_infra.targets import moto_backup, moto_s3_rules
 
 TABLES = ("tenants", "products", "campaigns")
 TEMPLATE_DIR = REPO_ROOT / "s3" / "templates" / "templates"
@@ -42,8 +42,13 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
-        yield
+    # S3 as the sandbox answers it: the TLS-only policy's condition evaluated, not ignored.
+    moto_s3_rules.apply()
+    try:
+        with mock_aws():
+            yield
+    finally:
+        moto_s3_rules.restore()
 
 
 def _in_account(monkeypatch: pytest.MonkeyPatch, env: Environment) -> Session:
@@ -113,6 +118,7 @@ def _create_table(session: Session, env: Environment, component: str,
         dr_arn = dr.create_backup_vault(BackupVaultName=f"{name}-dr")["BackupVaultArn"]
         rule["CopyActions"] = [{"DestinationBackupVaultArn": dr_arn, "Lifecycle": retention}]
     plan = backup.create_backup_plan(BackupPlan={"BackupPlanName": name, "Rules": [rule]})
+    _backup_role(session, f"{name}-backup")
     backup.create_backup_selection(BackupPlanId=plan["BackupPlanId"], BackupSelection={
         "SelectionName": name, "IamRoleArn": f"arn:aws:iam::{env.account_id}:role/{name}-backup",
         "Resources": [arn] if selected is None else selected, "ListOfTags": []})
@@ -120,18 +126,20 @@ def _create_table(session: Session, env: Environment, component: str,
 
 
 def _tls_only(bucket: str) -> dict[str, Any]:
-    # As modules/bucket_policy renders it ("S3:*" keeps moto from denying plain HTTP).
+    # As modules/bucket_policy renders it.
     return {"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": {"AWS": "*"},
-            "Action": "S3:*", "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+            "Action": "s3:*", "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
             "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
 
 
 def _create_bucket(session: Session, env: Environment, name: str, region: str,
                    noncurrent_days: int, expiration_days: int | None = None,
                    statements: tuple[dict[str, Any], ...] = ()) -> Any:
-    """A bucket as modules/s3_bucket and modules/bucket_policy make it."""
+    """A bucket as modules/s3_bucket and modules/bucket_policy make it (object ownership as AWS
+    sets it for a new bucket; plain moto has no default)."""
     s3 = session.client("s3", region_name=region)
-    s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": region})
+    s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": region},
+                     ObjectOwnership="BucketOwnerEnforced")
     s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
     s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": [
         {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
@@ -181,6 +189,15 @@ def _create_templates(session: Session, env: Environment) -> Any:
     return s3
 
 
+
+def _backup_role(session: Session, name: str) -> None:
+    """A role AWS Backup can assume: the sandbox refuses a selection with any other, as AWS."""
+    trust = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "backup.amazonaws.com"},
+        "Action": "sts:AssumeRole"}]}
+    session.client("iam").create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
+
+
 def _check(session: Session, env: Environment, component: str) -> list[verify.Check]:
     return verify.resource_checks(session, env, COMPONENTS[component], REPO_ROOT)
 
@@ -220,7 +237,9 @@ def test_dev_as_the_repository_says_passes_every_check(aws, monkeypatch):
     assert {c.name for c in templates} >= {
         "bucket bbws-templates-dev: TLS-only policy",
         "bucket bbws-templates-dev-logs: TLS-only policy",
-        "bucket bbws-templates-dev: access logging", "bucket bbws-templates-dev: replication"}
+        "bucket bbws-templates-dev: access logging", "bucket bbws-templates-dev: replication",
+        "bucket bbws-templates-dev: object ownership",
+        "bucket bbws-templates-dev-logs: object ownership"}
     receipt = next(c for c in templates if c.name == "object receipts/receipt.html: content type")
     assert receipt.expected == "text/html; charset=utf-8"
     assert not any("-replica" in c.name for c in templates)  # no DR region in dev
@@ -253,6 +272,23 @@ def test_pitr_off_and_a_changed_projection_fail_exactly_those_checks(aws, monkey
         "table tenants: point-in-time recovery": ("ENABLED", "DISABLED"),
         "table tenants: index TenantStatusIndex projection": (
             "INCLUDE: active, email, id, organizationName", "KEYS_ONLY"),
+    }
+
+
+def test_acls_enabled_or_no_ownership_controls_fail_the_object_ownership_check(aws, monkeypatch):
+    """Provider 3.39 cannot state BucketOwnerEnforced: verify is where a bucket with ACLs enabled
+    (ownership changed by hand, or created that way) shows."""
+    env = load_environment("dev")
+    session = _in_account(monkeypatch, env)
+    s3 = _create_templates(session, env)
+    s3.put_bucket_ownership_controls(Bucket="bbws-templates-dev", OwnershipControls={
+        "Rules": [{"ObjectOwnership": "BucketOwnerPreferred"}]})
+    s3.delete_bucket_ownership_controls(Bucket="bbws-templates-dev-logs")
+
+    assert _failed(_check(session, env, "templates")) == {
+        "bucket bbws-templates-dev: object ownership": ("BucketOwnerEnforced",
+                                                        "BucketOwnerPreferred"),
+        "bucket bbws-templates-dev-logs: object ownership": ("BucketOwnerEnforced", "none"),
     }
 
 
@@ -330,6 +366,7 @@ def test_a_selection_without_the_table_fails(aws, monkeypatch):
                                                          "lacks table tenants")}
     assert _failed(_check(session, env, "tenants")) == lacks
 
+    _backup_role(session, "other")
     backup.create_backup_selection(BackupPlanId=plan_id, BackupSelection={
         "SelectionName": "other", "IamRoleArn": f"arn:aws:iam::{env.account_id}:role/other",
         "Resources": ["arn:aws:dynamodb:af-south-1:1:table/other"]})
@@ -348,7 +385,7 @@ def test_failed_checks_print_as_plain_lines_and_json():
 
 def _policy(bucket: str, *extra: dict[str, Any]) -> str:
     tls = {"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": {"AWS": "*"},
-           "Action": "S3:*", "Resource": [f"arn:aws:s3:::{bucket}/*", f"arn:aws:s3:::{bucket}"],
+           "Action": "s3:*", "Resource": [f"arn:aws:s3:::{bucket}/*", f"arn:aws:s3:::{bucket}"],
            "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
     return json.dumps({"Version": "2012-10-17", "Statement": [tls, *extra]})
 
@@ -371,15 +408,15 @@ def test_the_whole_bucket_policy_must_be_the_one_the_source_produces(aws, monkey
 
     # the same document, as S3 may hand it back (other order, lists of one as lists)
     same = json.loads(_policy(bucket))
-    same["Statement"][0]["Action"] = ["S3:*"]
+    same["Statement"][0]["Action"] = ["s3:*"]
     same["Statement"][0]["Resource"].reverse()
     s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(same))
     (passed,) = verify.policy_checks(session, env, templates, planned)
     assert passed.ok and passed.name == f"bucket {bucket}: whole policy"
 
     foreign = {"Sid": "Foreign", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::"
-               "111122223333:root"}, "Action": "s3:PutObject",
+               f"{env.account_id}:root"}, "Action": "s3:PutObject",
                "Resource": f"arn:aws:s3:::{bucket}/*"}
     s3.put_bucket_policy(Bucket=bucket, Policy=_policy(bucket, foreign))
     (failed,) = verify.policy_checks(session, env, templates, planned)
-    assert not failed.ok and "111122223333" in failed.found
+    assert not failed.ok and "Foreign" in failed.found

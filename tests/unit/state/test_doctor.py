@@ -14,6 +14,7 @@ from moto import mock_aws
 from bbws_infra.core.errors import UserError
 from bbws_infra.core.registry import COMPONENTS, load_environment
 from bbws_infra.state import doctor, ledger, state_bucket
+from bbws_infra.targets import moto_s3_rules
 from tests.support.moto_session import MotoSession
 
 TENANTS = COMPONENTS["tenants"]
@@ -28,6 +29,8 @@ def dev():
 
 @pytest.fixture
 def session(dev):
+    # S3 as the sandbox answers it: the TLS-only policy's condition evaluated, not ignored
+    moto_s3_rules.apply()
     with mock_aws():
         session = MotoSession()
         s3 = session.client("s3", region_name=dev.region)
@@ -40,7 +43,10 @@ def session(dev):
             TableName=dev.lock_table, BillingMode="PAY_PER_REQUEST",
             AttributeDefinitions=[{"AttributeName": "LockID", "AttributeType": "S"}],
             KeySchema=[{"AttributeName": "LockID", "KeyType": "HASH"}])
-        yield session
+        try:
+            yield session
+        finally:
+            moto_s3_rules.restore()
 
 
 def _state(serial: int = 1, lineage: str = "0f1e2d3c-aaaa-bbbb-cccc-000000000000",

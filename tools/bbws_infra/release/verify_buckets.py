@@ -30,6 +30,10 @@ from bbws_infra.release.verify_checks import (
     tag_map,
 )
 
+# ACLs disabled: S3's default for new buckets, which provider 3.39 cannot state
+# (docs/decisions/s3-object-ownership.md).
+OBJECT_OWNERSHIP = "BucketOwnerEnforced"
+
 
 @dataclass(frozen=True)
 class _Bucket:
@@ -137,6 +141,9 @@ def _bucket_checks(checks: CheckList, s3: Client, bucket: _Bucket, tags: dict[st
     checks.add(f"{what}: versioning", "Enabled", found(versioning.get("Status", NONE)))
     encryption = read(s3.get_bucket_encryption)
     checks.add(f"{what}: encryption", SSE_ALGORITHM, found(_sse(encryption)))
+    controls = (read(s3.get_bucket_ownership_controls) or {}).get("OwnershipControls") or {}
+    checks.add(f"{what}: object ownership", OBJECT_OWNERSHIP, found(", ".join(
+        r.get("ObjectOwnership", NONE) for r in controls.get("Rules", [])) or NONE))
     block = (read(s3.get_public_access_block) or {}).get("PublicAccessBlockConfiguration")
     checks.add(f"{what}: public access block", "all four on", found(_public_block(block)))
     policy = read(s3.get_bucket_policy)

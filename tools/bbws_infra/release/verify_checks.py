@@ -20,7 +20,7 @@ _NOT_FOUND = frozenset({
     "404", "NotFound", "NoSuchBucket", "NoSuchKey", "NoSuchBucketPolicy", "NoSuchTagSet",
     "NoSuchLifecycleConfiguration", "NoSuchPublicAccessBlockConfiguration",
     "ServerSideEncryptionConfigurationNotFoundError", "ReplicationConfigurationNotFoundError",
-    "ResourceNotFoundException", "TableNotFoundException",
+    "ResourceNotFoundException", "TableNotFoundException", "OwnershipControlsNotFoundError",
 })
 
 # Mandatory tag keys (modules/mandatory_tags; tables add BackupPolicy in dynamodb/table_main.tf).

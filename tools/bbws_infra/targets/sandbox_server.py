@@ -6,6 +6,8 @@ moto does not (each extension's module says what it adds):
   Backup's region settings);
 - moto_validation: every request checked against botocore's service model, plus AWS's semantic
   rules (moto_semantics), refused with the service's own error;
+- moto_s3_rules: S3 as AWS enforces it (owner-enforced buckets refuse ACLs, lifecycle day
+  limits, bucket-policy principals, aws:SecureTransport; moto_s3_policy evaluates policies);
 - moto_waits: with BBWS_SANDBOX_WAIT_SECONDS set, DynamoDB's CREATING/UPDATING/ENABLING
   states last that long, so the provider's waits are exercised.
 
@@ -21,10 +23,10 @@ import sys
 
 from moto import server
 
-from bbws_infra.targets import moto_account, moto_backup, moto_validation, moto_waits
+from bbws_infra.targets import moto_account, moto_backup, moto_s3_rules, moto_validation, moto_waits
 
 # Applied in this order, each once, before the server starts.
-EXTENSIONS = (moto_backup, moto_account, moto_validation, moto_waits)
+EXTENSIONS = (moto_backup, moto_account, moto_s3_rules, moto_validation, moto_waits)
 
 
 def main(argv: list[str] | None = None) -> None:
