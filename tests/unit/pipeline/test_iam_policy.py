@@ -34,7 +34,9 @@ from tests.support.iam_evaluation import (
     access_level,
     allowed,
     could_allow,
+    could_allow_all,
     decide,
+    decide_all,
     expand,
     write_actions,
 )
@@ -246,9 +248,11 @@ def _assumable_by(env_name: str, role: str) -> set[str]:
     env = load_environment(env_name)
     provider = f"arn:aws:iam::{env.account_id}:oidc-provider/{OIDC}"
     document = trust_policy(env, REPO, role)
-    return {sub for sub in _subjects(env_name) if allowed(document, Request(
-        "sts:AssumeRoleWithWebIdentity", "*", principal=provider,
-        context={f"{OIDC}:aud": "sts.amazonaws.com", f"{OIDC}:sub": sub}))}
+    subjects = _subjects(env_name)
+    decisions = decide_all(document, [Request(
+        "sts:AssumeRoleWithWebIdentity", role_arn(env, role), principal=provider,
+        context={f"{OIDC}:aud": "sts.amazonaws.com", f"{OIDC}:sub": sub}) for sub in subjects])
+    return {sub for sub, decision in zip(subjects, decisions, strict=True) if decision == ALLOW}
 
 
 @pytest.mark.parametrize("env_name", ENVS)
@@ -303,11 +307,15 @@ def test_the_plan_role_is_refused_every_write_action_on_every_resource(env_name:
     document = policy(env_name, PLAN)
     lock_table = f"arn:aws:dynamodb:{load_environment(env_name).region}:" \
                  f"{load_environment(env_name).account_id}:table/terraform-state-lock-{env_name}"
-    locking = {("dynamodb:PutItem", lock_table), ("dynamodb:DeleteItem", lock_table)}
-    resources = [*env_resources(env_name), lock_table]
+    # ("*" asks for some resource: the lock table is one)
+    locking = {(a, r) for a in ("dynamodb:PutItem", "dynamodb:DeleteItem")
+               for r in (lock_table, "*")}
+    resources = [*env_resources(env_name), lock_table, "*"]  # "*": actions that take none
     writes = [a for service in SERVICES for a in write_actions(service)]
     assert len(writes) > 300  # the database really was read
-    allowed_writes = {(a, r) for a in writes for r in resources if could_allow(document, a, r)}
+    pairs = [(a, r) for a in writes for r in resources]
+    allowed_writes = {p for p, ok in zip(pairs, could_allow_all(document, pairs), strict=True)
+                      if ok}
     assert allowed_writes == locking
 
 
@@ -579,8 +587,8 @@ def test_the_previous_state_bucket_lets_the_reader_role_read_its_ledger(previous
     for arn in roles:
         assert allowed(document, Request("s3:GetObject", f"{bucket}/ledger/tenants/x.json",
                                          principal=arn))
-        assert not could_allow(document, "s3:PutObject", f"{bucket}/ledger/tenants/x.json")
-        assert not could_allow(document, "s3:PutObject", f"{bucket}/2_1_bbws_s3_schemas/x")
+        assert not could_allow(document, "s3:PutObject", f"{bucket}/ledger/tenants/x.json", arn)
+        assert not could_allow(document, "s3:PutObject", f"{bucket}/2_1_bbws_s3_schemas/x", arn)
 
 
 @pytest.mark.parametrize(("previous", "reader"), [("dev", "prod"), ("sit", "dev"),
