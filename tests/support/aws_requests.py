@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import html
 import json
 import re
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import botocore.session
 
 from bbws_infra.core.registry import Environment
-from tests.support.iam_evaluation import Request
+from tests.support.iam_evaluation import ContextValue, Request
 
 # S3 operations whose action is named differently (AWS's "Actions, resources, and condition
 # keys for Amazon S3"); Delete* of a bucket setting is authorised as its Put*.
@@ -76,13 +77,80 @@ class Call:
 
 
 def load_recording(text: str) -> list[dict[str, Any]]:
-    entries = [json.loads(line) for line in text.splitlines() if line.strip()]
+    # One JSON object per request; concurrent requests can leave two on one line (moto's
+    # recorder appends each object and its newline separately), so read them as a stream.
+    decoder, entries, at = json.JSONDecoder(), [], 0
+    while (at := _skip_space(text, at)) < len(text):
+        entry, at = decoder.raw_decode(text, at)
+        entries.append(entry)
     return [e for e in entries if not urlsplit(e["url"]).path.startswith("/moto-api/")]
 
 
+def _skip_space(text: str, at: int) -> int:
+    while at < len(text) and text[at].isspace():
+        at += 1
+    return at
+
+
 def calls(entries: list[dict[str, Any]], envs: dict[str, Environment]) -> list[Call]:
-    """Each entry as IAM sees it; `envs` maps the sandbox's access keys to environments."""
-    return [call(entry, envs) for entry in entries]
+    """Each entry as IAM sees it, with the authorisations it implies (implied() below): `envs`
+    maps the sandbox's access keys to environments."""
+    found = []
+    for entry in entries:
+        made = call(entry, envs)
+        found += [*_per_key(made, entry), *implied(made, entry)]
+    return found
+
+
+# Creating a vault encrypted with the AWS-managed key aws/backup: AWS Backup mounts its storage
+# and uses the key on the caller's behalf (AWS Backup's documented permissions for
+# CreateBackupVault).
+_NEW_VAULT_KEY_ACTIONS = ("kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey",
+                          "kms:GenerateDataKey", "kms:RetireGrant")
+
+
+def implied(made: Call, entry: dict[str, Any]) -> list[Call]:
+    """What IAM also authorises for a request, beyond its own action: handing a role to a
+    service (iam:PassRole) and what a new vault needs."""
+    body = _body(entry)
+    text = body.decode(errors="replace") if isinstance(body, bytes) else body
+    found: list[tuple[str, str, dict[str, ContextValue]]] = []
+    if made.operation == "CreateBackupSelection":
+        role = json.loads(text)["BackupSelection"]["IamRoleArn"]
+        found.append(("iam:PassRole", role, {"iam:PassedToService": "backup.amazonaws.com"}))
+    elif made.operation == "PutBucketReplication":
+        role = re.search(r"<Role>([^<]+)</Role>", text)
+        if role is None:
+            raise ValueError(f"a replication configuration without a role: {text[:200]}")
+        found.append(("iam:PassRole", role.group(1),
+                      {"iam:PassedToService": "s3.amazonaws.com"}))
+    elif made.operation == "CreateBackupVault" and "EncryptionKeyArn" not in (text or "{}"):
+        _, _, _, region, account, *_ = made.request.resource.split(":")
+        key = f"arn:aws:kms:{region}:{account}:key/aws-backup-managed-key"
+        via = {"kms:ViaService": f"backup.{region}.amazonaws.com"}
+        found += [("backup-storage:MountCapsule", "*", {})]
+        found += [(action, key, via) for action in _NEW_VAULT_KEY_ACTIONS]
+    return [Call(made.env, made.service, f"{made.operation} (implies {action})",
+                 Request(action, resource, context)) for action, resource, context in found]
+
+
+def _per_key(made: Call, entry: dict[str, Any]) -> list[Call]:
+    """DeleteObjects deletes each key of its body, each authorised as s3:DeleteObject (or
+    DeleteObjectVersion, for a key with a version)."""
+    if made.operation != "DeleteObjects":
+        return [made]
+    body = _body(entry)
+    text = body.decode(errors="replace") if isinstance(body, bytes) else body
+    bucket = made.request.resource.removesuffix("/*")
+    found = []
+    for item in re.findall(r"<Object>(.*?)</Object>", text, re.DOTALL):
+        key = re.search(r"<Key>([^<]*)</Key>", item)
+        if key is None:
+            continue
+        action = "s3:DeleteObjectVersion" if "<VersionId>" in item else "s3:DeleteObject"
+        found.append(Call(made.env, "s3", made.operation,
+                          Request(action, f"{bucket}/{html.unescape(key.group(1))}")))
+    return found
 
 
 def call(entry: dict[str, Any], envs: dict[str, Environment]) -> Call:
