@@ -20,7 +20,8 @@ from bbws_infra.release.deploy import DEFAULT_MAX_AGE
 
 JSON_HELP = "Print the result as JSON instead of a table."
 ALLOW_DESTROY_HELP = ("<component>:<address> the plan may delete or replace where the env has "
-                      "deletion_protection = true; repeat for each.")
+                      "deletion_protection = true; repeat for each (or give several in one "
+                      "value, separated by spaces).")
 CONFIRM_DESTROY_HELP = "destroy-<env>: confirms the --allow-destroy addresses."
 MAX_AGE_HELP = f"Refuse bundles older than this (e.g. 30m, 24h; default {DEFAULT_MAX_AGE})."
 NO_VERIFY_HELP = "Skip the verification after the apply (the ledger records it as skipped)."
@@ -306,15 +307,19 @@ def matrix(c: Context) -> None:
              "step output `gates`, instead of checking.",
     "gate": "<env>-approval-<n>: print what this approval job stands for, instead of checking.",
     "baseline": "Record the run's review history before this attempt's approvals (the step "
-                "output `baseline`; the first job of every attempt), instead of checking."})
+                "output `baseline`; the first job of every attempt), instead of checking.",
+    "break-glass": "Count (or list gates) for the env's break-glass environment "
+                   "<env>-break-glass instead: protected deletions, one approval more than the "
+                   "env needs (envs with deletion protection only)."})
 def approvals(c: Context, env: str, gates: bool = False, gate: str | None = None,
-              baseline: bool = False) -> None:
+              baseline: bool = False, break_glass: bool = False) -> None:
     """In a GitHub Actions run, before anything changes: count the different people who approved
     this run attempt for the env (its own and its approval environments, from the REST API with
     GITHUB_TOKEN, less the history APPROVALS_BASELINE recorded before the attempt), not
     counting who started or re-ran it; exit 2 when too few. Refused outside a workflow run (a
     laptop's apply is governed by its confirmation string)."""
-    _exit(ci.approvals(env=env, show_gates=gates, gate=gate, baseline=baseline))
+    _exit(ci.approvals(env=env, show_gates=gates, gate=gate, baseline=baseline,
+                       break_glass=break_glass))
 
 
 @task(name="comment-plans",

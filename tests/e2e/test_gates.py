@@ -12,6 +12,8 @@ import pytest
 
 from bbws_infra.core.paths import REPO_ROOT
 from bbws_infra.gates import gates
+from bbws_infra.gates.results import GateResult
+from bbws_infra.gates.scanners import _requirements_digest, scanner_requirements
 from tests.support.cli import git_status
 from tests.support.work_dirs import borrow_tool
 
@@ -25,10 +27,10 @@ def scanners(work: Path, mermaid_cli: Path) -> Path:
     """The scanner environment (and Mermaid's CLI, for the diagrams gate), borrowed from build/
     when current."""
     return borrow_tool(work, "scanners", ".requirements.sha256",
-                       gates._requirements_digest(gates.scanner_requirements()))
+                       _requirements_digest(scanner_requirements()))
 
 
-def _where(result: gates.GateResult) -> set[tuple[str, int, str]]:
+def _where(result: GateResult) -> set[tuple[str, int, str]]:
     return {(f.file, f.line, f.rule) for f in result.findings if f.blocking}
 
 

@@ -281,3 +281,64 @@ def test_deploy_dev_promote_sit_and_rollback_as_the_workflows_run_them(copy: Cop
     (record,) = copy.json("history", "--env", "dev", "--component", "templates", "--limit", "1")
     assert (record["action"], record["commit"], record["rolled_back_to"],
             record["verification"]) == ("rollback", first, before["version_id"], "passed")
+
+
+def test_break_glass_replaces_a_protected_prod_table_after_one_approval_more(copy: Copy,
+                                                                              api: GitHubApi):
+    """A promotion whose plan replaces a protected prod table runs only through the
+    break-glass workflow: prod's approval jobs and one more, the break-glass environment last,
+    four different people besides the starter; with three the apply job refuses and nothing
+    changes. (Which role may delete is proven by evaluating the policies:
+    tests/unit/pipeline/test_break_glass.py and tests/e2e/test_iam_policy.py.)"""
+    table = "module.table.aws_dynamodb_table.this"
+    # products as it runs now, in every env (the CLI stands in for the release workflows)
+    copy.ok("plan", "--env", "dev", "--component", "products")
+    copy.ok("apply", "--env", "dev", "--component", "products", "--confirm", "deploy-dev")
+    for env in ("sit", "prod"):
+        copy.ok("promote", "--to", env, "--component", "products", "--confirm", f"promote-{env}")
+    # a new sort key: DynamoDB can only replace the table
+    schema = copy.root / "dynamodb" / "products" / "product.schema.json"
+    schema.write_text(schema.read_text().replace('"rangeKey": "SK"', '"rangeKey": "id"'))
+    rekeyed = copy.commit("re-key products (a replacement)")
+    copy.ok("plan", "--env", "dev", "--component", "products")
+    copy.ok("apply", "--env", "dev", "--component", "products", "--confirm", "deploy-dev")
+    copy.ok("promote", "--to", "sit", "--component", "products", "--confirm", "promote-sit")
+
+    workflow = load("break-glass.yml")
+    inputs = {"env": "prod", "component": "products", "allow_destroy": table,
+              "confirm": "promote-prod", "confirm_destroy": "destroy-prod"}
+    context = {"inputs": inputs, "needs": {"plan": {"result": "success"},
+                                           "apply": {"result": "success"}},
+               "secrets": {}, "github": {"token": TOKEN}}
+    run = Run(copy, api)
+    run.lister(workflow, context, "plan")
+    # prod needs 3; break glass one more: three approval jobs, then prod-break-glass
+    assert json.loads(run.outputs["plan"]["gates"]) == [
+        "prod-approval-1", "prod-approval-2", "prod-approval-3"]
+    gates = json.loads(run.outputs["plan"]["gates"])
+    for gate in gates:
+        run.job(job_commands(workflow, "approve", {**context, "matrix": {"gate": gate}}),
+                "approve")
+    # three people, as many as a normal prod promotion needs, are not enough
+    api.record(run.id, list(zip(["bob", "carol", "dave"], gates, strict=True)))
+    before = (copy.snapshot("prod"), copy.json("history", "--env", "prod"))
+    refused = run.job(job_commands(workflow, "apply", context), "apply", expect=2)
+    assert refused is not None
+    assert refused.args[-1] == 'invoke approvals --env "$ENV_NAME" --break-glass'
+    assert " ".join(refused.stderr.split()) == (
+        "error: prod-break-glass needs approvals from 4 different people besides alice, who "
+        "started this run, but bob, carol and dave approved: 1 missing, so nothing was "
+        "changed.")
+    assert (copy.snapshot("prod"), copy.json("history", "--env", "prod")) == before
+
+    # the break-glass environment's reviewer approves too: the reviewed plan is applied
+    api.record(run.id, [("erin", "prod-break-glass")])
+    run.job(job_commands(workflow, "apply", context), "apply")
+    run.job(job_commands(workflow, "notify", context), "notify")
+    keys = copy.session("prod").client("dynamodb").describe_table(
+        TableName="products")["Table"]["KeySchema"]
+    assert {"AttributeName": "id", "KeyType": "RANGE"} in keys
+    (record,) = copy.json("history", "--env", "prod", "--component", "products", "--limit", "1")
+    assert (record["action"], record["commit"], record["verification"]) == (
+        "promote", rekeyed, "passed")
+    assert record["backups"], "the protected env backed the table up before replacing it"

@@ -12,7 +12,10 @@ from pathlib import Path
 import pytest
 
 from bbws_infra.core.errors import InputFileError, OperationError, UserError
-from bbws_infra.gates import cost
+from bbws_infra.gates import cost, cost_estimate
+from bbws_infra.gates.cost_estimate import ComponentCost, CostLine
+from bbws_infra.gates.cost_table import PRICE_KEYS, PriceTable, load_prices
+from bbws_infra.gates.cost_usage import Usage, load_usage, usage_path
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "cost"
 TABLE_PLAN = json.loads((FIXTURES / "table.plan.json").read_text())
@@ -20,16 +23,16 @@ BUCKET_PLAN = json.loads((FIXTURES / "bucket.plan.json").read_text())
 
 
 @pytest.fixture(scope="module")
-def prices() -> cost.PriceTable:
-    return cost.load_prices(FIXTURES / "prices.json")
+def prices() -> PriceTable:
+    return load_prices(FIXTURES / "prices.json")
 
 
 @pytest.fixture(scope="module")
-def usage() -> cost.Usage:
-    return cost.load_usage(FIXTURES / "usage.yml")
+def usage() -> Usage:
+    return load_usage(FIXTURES / "usage.yml")
 
 
-def _lines(component: cost.ComponentCost, address: str) -> dict[str, cost.CostLine]:
+def _lines(component: ComponentCost, address: str) -> dict[str, CostLine]:
     return {line.item: line for line in component.lines if line.address == address}
 
 
@@ -43,7 +46,7 @@ def _write(tmp_path: Path, text: str, name: str = "env.usage.yml") -> Path:
 
 
 def test_dynamodb_writes_reads_storage_pitr_streams(usage, prices):
-    lines = _lines(cost.estimate(TABLE_PLAN, "prod", usage, prices),
+    lines = _lines(cost_estimate.estimate(TABLE_PLAN, "prod", usage, prices),
                    "module.table.aws_dynamodb_table.this")
     assert set(lines) == {"write request units", "read request units", "storage",
                           "point-in-time recovery storage", "streams read request units"}
@@ -60,7 +63,7 @@ def test_dynamodb_writes_reads_storage_pitr_streams(usage, prices):
 
 
 def test_s3_storage_and_requests(usage, prices):
-    lines = _lines(cost.estimate(BUCKET_PLAN, "prod", usage, prices),
+    lines = _lines(cost_estimate.estimate(BUCKET_PLAN, "prod", usage, prices),
                    "module.templates_bucket.aws_s3_bucket.this")
     assert lines["standard storage"].monthly == pytest.approx(20 * 0.025)
     assert lines["PUT/COPY/POST/LIST requests"].monthly == pytest.approx(100_000 / 1000 * 0.005)
@@ -70,7 +73,7 @@ def test_s3_storage_and_requests(usage, prices):
 
 
 def test_replication_transfer_is_billed_in_the_source_region(usage, prices, tmp_path):
-    estimate = cost.estimate(BUCKET_PLAN, "prod", usage, prices)
+    estimate = cost_estimate.estimate(BUCKET_PLAN, "prod", usage, prices)
     transfer = _lines(estimate, "module.templates_bucket.aws_s3_bucket.this")[
         "replication transfer to another region"]
     assert transfer.region == "af-south-1"
@@ -80,14 +83,14 @@ def test_replication_transfer_is_billed_in_the_source_region(usage, prices, tmp_
     assert not any("replication" in item for item in _lines(estimate, replica))
     # Without monthly_replicated_gb the whole bucket (storage_gb) is assumed to travel.
     text = (FIXTURES / "usage.yml").read_text().replace("    monthly_replicated_gb: 4\n", "")
-    lines = _lines(cost.estimate(BUCKET_PLAN, "prod", cost.load_usage(_write(tmp_path, text)),
+    lines = _lines(cost_estimate.estimate(BUCKET_PLAN, "prod", load_usage(_write(tmp_path, text)),
                                  prices), "module.templates_bucket.aws_s3_bucket.this")
     assumed = lines["replication transfer to another region (assumed: all storage monthly)"]
     assert assumed.monthly == pytest.approx(20 * 0.147)
 
 
 def test_backup_storage_and_cross_region_copy(usage, prices):
-    estimate = cost.estimate(TABLE_PLAN, "prod", usage, prices)
+    estimate = cost_estimate.estimate(TABLE_PLAN, "prod", usage, prices)
     primary = _lines(estimate, "module.backup.aws_backup_vault.this")
     dr = _lines(estimate, "module.backup.aws_backup_vault.dr[0]")
     plan = _lines(estimate, "module.backup.aws_backup_plan.this")
@@ -103,7 +106,8 @@ def test_backup_plan_without_copy_action_is_free(usage, prices):
     for change in plan["resource_changes"]:
         if change["type"] == "aws_backup_plan":
             change["change"]["after"]["rule"][0]["copy_action"] = []
-    lines = _lines(cost.estimate(plan, "dev", usage, prices), "module.backup.aws_backup_plan.this")
+    lines = _lines(cost_estimate.estimate(plan, "dev", usage, prices),
+                   "module.backup.aws_backup_plan.this")
     assert [line.monthly for line in lines.values()] == [0]
 
 
@@ -113,7 +117,7 @@ def test_backup_plan_without_copy_action_is_free(usage, prices):
 def test_region_comes_from_the_provider_configuration(usage, prices):
     regions = {line.address: line.region
                for plan in (TABLE_PLAN, BUCKET_PLAN)
-               for line in cost.estimate(plan, "prod", usage, prices).lines}
+               for line in cost_estimate.estimate(plan, "prod", usage, prices).lines}
     assert regions["module.backup.aws_backup_vault.dr[0]"] == "eu-west-1"  # provider = aws.dr
     # Plain `aws` inside the module, sent to aws.dr by the caller's providers map.
     assert regions["module.replication[0].module.replica_bucket.aws_s3_bucket.this"] == \
@@ -125,11 +129,11 @@ def test_region_comes_from_the_provider_configuration(usage, prices):
 def test_unresolvable_region_is_an_error(usage, prices):
     plan = {**TABLE_PLAN, "configuration": {}}
     with pytest.raises(OperationError, match=r"region of module\.table\.aws_dynamodb_table\.this"):
-        cost.estimate(plan, "prod", usage, prices)
+        cost_estimate.estimate(plan, "prod", usage, prices)
 
 
 def test_deletes_are_skipped_replacements_priced_and_the_rest_free(usage, prices):
-    estimate = cost.estimate(BUCKET_PLAN, "prod", usage, prices)
+    estimate = cost_estimate.estimate(BUCKET_PLAN, "prod", usage, prices)
     addresses = {line.address for line in estimate.lines}
     assert "aws_s3_bucket.old" not in addresses  # delete
     logs = _lines(estimate, "module.log_bucket[0].aws_s3_bucket.this")  # delete + create
@@ -137,7 +141,7 @@ def test_deletes_are_skipped_replacements_priced_and_the_rest_free(usage, prices
     free = [line for line in estimate.lines
             if line.resource_type in ("aws_s3_bucket_object", "aws_iam_role")]
     assert len(free) == 2 and all(line.monthly == 0 for line in free)
-    table = cost.estimate(TABLE_PLAN, "prod", usage, prices)
+    table = cost_estimate.estimate(TABLE_PLAN, "prod", usage, prices)
     assert not any("aws_backup_selection" in line.address for line in table.lines)
     assert not any(".data." in line.address for line in table.lines)
 
@@ -158,7 +162,7 @@ def test_unknown_resource_type_is_flagged_not_hidden(usage, prices):
                                                                          "after": {}}})
     plan["configuration"]["root_module"]["resources"].append(
         {"address": "aws_sns_topic.alerts", "provider_config_key": "aws"})
-    estimate = cost.estimate(plan, "dev", usage, prices, component="templates")
+    estimate = cost_estimate.estimate(plan, "dev", usage, prices, component="templates")
     assert estimate.warnings == ["aws_sns_topic.alerts: aws_sns_topic is not priced by the "
                                  "bbws table."]
     text = cost.format_table([estimate], 100.0)
@@ -168,7 +172,7 @@ def test_unknown_resource_type_is_flagged_not_hidden(usage, prices):
 
 def test_empty_usage_entries_are_allowed(tmp_path):
     # infracost --sync-usage-file leaves entries whose keys are all commented out.
-    usage = cost.load_usage(_write(tmp_path, "version: 0.1\nresource_usage:\n"
+    usage = load_usage(_write(tmp_path, "version: 0.1\nresource_usage:\n"
                                              "  aws_s3_bucket.x:\n    standard:\n"
                                              "      # storage_gb: 0\n"))
     assert usage.resources == {"aws_s3_bucket.x": {}}
@@ -178,17 +182,17 @@ def test_empty_usage_entries_are_allowed(tmp_path):
 
 @pytest.mark.parametrize("env", ["dev", "sit", "prod"])
 def test_real_usage_files_and_price_table_load(env):
-    usage = cost.load_usage(cost.usage_path(env))
+    usage = load_usage(usage_path(env))
     assert usage.path == f"envs/{env}.usage.yml"
     assert "aws_dynamodb_table" in usage.defaults
-    prices = cost.load_prices()
+    prices = load_prices()
     assert prices.path == "pricing/prices.json"
     assert set(prices.regions) >= {"af-south-1", "eu-west-1"}
     for region in prices.regions.values():
-        assert set(region) == cost.PRICE_KEYS
+        assert set(region) == PRICE_KEYS
     # The real table prices the fixture plans in both regions without a gap.
     for plan in (TABLE_PLAN, BUCKET_PLAN):
-        assert cost.estimate(plan, env, usage, prices).total >= 0
+        assert cost_estimate.estimate(plan, env, usage, prices).total >= 0
 
 
 # --- input errors name the file and the line -----------------------------------------------
@@ -196,7 +200,7 @@ def test_real_usage_files_and_price_table_load(env):
 
 def test_broken_yaml_reports_its_line():
     with pytest.raises(InputFileError) as caught:
-        cost.load_usage(FIXTURES / "broken.usage.yml")
+        load_usage(FIXTURES / "broken.usage.yml")
     assert caught.value.file == "tests/fixtures/cost/broken.usage.yml"
     assert caught.value.line == 6
     assert "not valid YAML" in caught.value.message
@@ -209,7 +213,7 @@ def test_unknown_usage_key_reports_its_line(tmp_path):
                             "      storage_gb: 1\n"
                             "      storage_gbb: 2\n")
     with pytest.raises(InputFileError) as caught:
-        cost.load_usage(path)
+        load_usage(path)
     assert caught.value.line == 6
     assert caught.value.message.startswith("standard.storage_gbb is not a usage key")
 
@@ -220,7 +224,7 @@ def test_negative_number_reports_its_line(tmp_path):
                             "    storage_gb: 1\n"
                             "    monthly_write_request_units: -5\n")
     with pytest.raises(InputFileError) as caught:
-        cost.load_usage(path)
+        load_usage(path)
     assert (caught.value.line, caught.value.message) == (
         5, "monthly_write_request_units must be 0 or more, not -5.")
 
@@ -238,7 +242,7 @@ def test_negative_number_reports_its_line(tmp_path):
 ])
 def test_other_usage_errors(tmp_path, text, line, fragment):
     with pytest.raises(InputFileError) as caught:
-        cost.load_usage(_write(tmp_path, text))
+        load_usage(_write(tmp_path, text))
     assert caught.value.line == line
     assert fragment in caught.value.message
 
@@ -249,7 +253,7 @@ def test_price_table_errors_name_the_line(tmp_path):
 
     def load(changed: dict) -> InputFileError:
         with pytest.raises(InputFileError) as caught:
-            cost.load_prices(_write(tmp_path, json.dumps(changed, indent=2), "prices.json"))
+            load_prices(_write(tmp_path, json.dumps(changed, indent=2), "prices.json"))
         return caught.value
 
     unknown = json.loads(text)
@@ -271,7 +275,7 @@ def test_price_table_errors_name_the_line(tmp_path):
     assert json.dumps(negative, indent=2).splitlines()[error.line - 1].strip() == '"usd": -1,'
 
     with pytest.raises(InputFileError) as caught:
-        cost.load_prices(_write(tmp_path, '{\n  "currency": "USD",\n  "regions": {,\n}',
+        load_prices(_write(tmp_path, '{\n  "currency": "USD",\n  "regions": {,\n}',
                                 "prices.json"))
     assert caught.value.line == 3
 
@@ -281,9 +285,9 @@ def test_price_table_errors_name_the_line(tmp_path):
 def test_resource_in_an_unpriced_region_is_an_error(usage, tmp_path):
     data = json.loads((FIXTURES / "prices.json").read_text())
     del data["regions"]["eu-west-1"]
-    prices = cost.load_prices(_write(tmp_path, json.dumps(data), "prices.json"))
+    prices = load_prices(_write(tmp_path, json.dumps(data), "prices.json"))
     with pytest.raises(InputFileError, match="has no prices for eu-west-1"):
-        cost.estimate(TABLE_PLAN, "prod", usage, prices)
+        cost_estimate.estimate(TABLE_PLAN, "prod", usage, prices)
 
 
 # --- report and threshold ------------------------------------------------------------------
@@ -321,8 +325,8 @@ def test_prod_has_no_threshold_and_the_report_has_every_component(usage, prices)
     assert report.threshold is None and not report.over_threshold
     assert [c.component for c in report.components] == ["tenants", "templates"]
     assert report.total == pytest.approx(
-        cost.estimate(TABLE_PLAN, "prod", usage, prices).total
-        + cost.estimate(BUCKET_PLAN, "prod", usage, prices).total)
+        cost_estimate.estimate(TABLE_PLAN, "prod", usage, prices).total
+        + cost_estimate.estimate(BUCKET_PLAN, "prod", usage, prices).total)
     text = report.text()
     assert "prod has no review threshold." in text
     assert "no charge: aws_iam_role x1, aws_s3_bucket_object x1" in text

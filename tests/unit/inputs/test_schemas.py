@@ -12,9 +12,8 @@ import pytest
 
 from bbws_infra.core.findings import Finding
 from bbws_infra.core.paths import REPO_ROOT
+from bbws_infra.inputs.schema_rules import CHECKED_FORMATS, FORMAT_CHECKER
 from bbws_infra.inputs.schemas import (
-    CHECKED_FORMATS,
-    FORMAT_CHECKER,
     SchemaFileError,
     load_table_definition,
     schema_files,

@@ -134,13 +134,15 @@ def test_every_statement_is_complete_and_explained(env_name: str, role: str):
     for document in (permissions_policy(env, role), ledger_guard_policy(env), *([reads] if reads
                                                                              else [])):
         _check_structure(document)
-    # the only Deny statements are the ledger guard's, and it holds nothing else
+    # Deny statements live in the guard policies only, and the ledger guard holds nothing but
+    # Denies on the state bucket's ledger, state objects and versions
     assert {s["Effect"] for s in permissions_policy(env, role)["Statement"]} == {"Allow"}
     guard = ledger_guard_policy(env)["Statement"]
     assert {s["Effect"] for s in guard} == {"Deny"}
+    bucket = f"arn:aws:s3:::bbws-terraform-state-{env_name}"
     assert {r for s in guard for r in s["Resource"]} == {
-        f"arn:aws:s3:::bbws-terraform-state-{env_name}/ledger/*",
-        f"arn:aws:s3:::bbws-terraform-state-{env_name}/ledger-intents/*"}
+        f"{bucket}/ledger/*", f"{bucket}/ledger-intents/*", f"{bucket}/*",
+        *(f"{bucket}/{c.state_key}" for c in COMPONENTS.values())}
 
 
 def _check_structure(document: dict[str, Any]) -> None:
@@ -209,9 +211,13 @@ def test_policies_are_json_and_deterministic():
         again = json.loads(first)
         assert again == policies(env, REPO)
         first_env = env_name == PROMOTION_ORDER[0]
-        assert set(again) == {"plan_role", "deploy_role", "ledger_guard_policy",
-                              *(() if first_env else ("previous_env_read_policy",))}
-        both = [f"bbws-infra-plan-{env_name}", f"bbws-infra-deploy-{env_name}"]
+        protected = env.deletion_protection
+        assert set(again) == {
+            "plan_role", "deploy_role", "ledger_guard_policy",
+            *(() if first_env else ("previous_env_read_policy",)),
+            *(("break_glass_role", "protected_deletes_guard_policy") if protected else ())}
+        both = [f"bbws-infra-plan-{env_name}", f"bbws-infra-deploy-{env_name}",
+                *([f"bbws-infra-break-glass-{env_name}"] if protected else [])]
         assert again["ledger_guard_policy"] == {
             "policy_name": f"bbws-infra-ledger-guard-{env_name}", "attach_to": both,
             "policy_document": ledger_guard_policy(env)}
@@ -566,7 +572,8 @@ def test_the_previous_state_bucket_lets_the_reader_role_read_its_ledger(previous
     # both roles: a promotion's plan job (plan role) and its apply job (deploy role) check
     # that the previous env applied and verified the commit
     roles = sorted(f"arn:aws:iam::{reader_env.account_id}:role/bbws-infra-{r}-{reader}"
-                   for r in ("deploy", "plan"))
+                   for r in ("deploy", "plan", *(("break-glass",)
+                                                 if reader_env.deletion_protection else ())))
     bucket = f"arn:aws:s3:::bbws-terraform-state-{previous}"
     assert [(s["Principal"], s["Action"], s["Resource"], s.get("Condition"))
             for s in document["Statement"]] == [

@@ -48,6 +48,12 @@ def test_every_address_must_be_named_and_confirmed():
     with pytest.raises(UserError, match="needs --confirm-destroy destroy-prod as well"):
         plan_guard.check(prod, "tenants", protected, [VAULT, TABLE], "destroy-dev")
     plan_guard.check(prod, "tenants", protected, [VAULT, f"tenants:{TABLE}"], "destroy-prod")
+    # one value may hold several addresses (the break-glass workflow's one input)
+    plan_guard.check(prod, "tenants", protected, [f"tenants:{VAULT}  tenants:{TABLE}"],
+                     "destroy-prod")
+    with pytest.raises(UserError, match=f"forgets {VAULT}, {TABLE}, and"):
+        plan_guard.check(prod, "tenants", protected, [f"tenants:{VAULT},tenants:{TABLE}"],
+                         "destroy-prod")
 
 
 def test_nothing_protected_passes_without_flags():

@@ -25,8 +25,9 @@ GATE_ENVIRONMENT = "${{ matrix.gate }}"
 CHECK = 'invoke approvals --env "$ENV_NAME"'
 BASELINE = 'invoke approvals --env "$ENV_NAME" --baseline'
 # The workflows with approval jobs: (file, the job that lists the gates, the job that changes
-# the env).
-GATED = [("_release.yml", "plan", "apply"), ("rollback.yml", "gates", "rollback")]
+# the env, the flag that picks whose approvals: the env's own, or its break-glass environment's).
+GATED = [("_release.yml", "plan", "apply", ""), ("rollback.yml", "gates", "rollback", ""),
+         ("break-glass.yml", "plan", "apply", " --break-glass")]
 
 
 def _task_arguments(name: str) -> set[str]:
@@ -73,7 +74,7 @@ def test_actions_are_pinned_and_tokens_minimal(name):
         if "actions" in permissions:  # only to read the run's approvals
             assert permissions["actions"] == "read", where
             lines = [line for j, line in run_lines({"jobs": {job_id: job}})]
-            assert CHECK in lines or BASELINE in lines, where
+            assert {CHECK, CHECK + " --break-glass", BASELINE} & set(lines), where
         if job.get("environment") == GATE_ENVIRONMENT:  # an approval job: no AWS at all
             assert permissions == {"contents": "read"}, where
             assert not any("aws" in str(s.get("uses", "")) for s in job["steps"]), where
@@ -109,15 +110,15 @@ def test_the_release_workflows_bind_apply_to_the_gated_environment():
                                       "actions": "read"}, name
 
 
-@pytest.mark.parametrize(("name", "source", "change"), GATED)
-def test_approval_jobs_come_from_the_registry(name: str, source: str, change: str):
+@pytest.mark.parametrize(("name", "source", "change", "flag"), GATED)
+def test_approval_jobs_come_from_the_registry(name: str, source: str, change: str, flag: str):
     jobs = WORKFLOWS[name]["jobs"]
     # one job lists the env's approval environments as an output, with the task
     lister = jobs[source]
     assert lister["outputs"] == {"gates": "${{ steps.gates.outputs.gates }}",
                                  "baseline": "${{ steps.baseline.outputs.baseline }}"}
     (step,) = [s for s in lister["steps"] if s.get("id") == "gates"]
-    assert step["run"] == 'invoke approvals --env "$ENV_NAME" --gates'
+    assert step["run"] == f'invoke approvals --env "$ENV_NAME"{flag} --gates'
     # and the review history before this attempt's approvals, which the check subtracts
     (step,) = [s for s in lister["steps"] if s.get("id") == "baseline"]
     assert step["run"] == BASELINE
@@ -132,7 +133,7 @@ def test_approval_jobs_come_from_the_registry(name: str, source: str, change: st
         "gate": f"${{{{ fromJSON(needs.{source}.outputs.gates) }}}}"}
     assert gate["environment"] == GATE_ENVIRONMENT
     assert [line for j, line in run_lines(WORKFLOWS[name]) if j == "approve"] == [
-        "pip install -e '.[dev]'", 'invoke approvals --env "$ENV_NAME" --gate "$GATE"']
+        "pip install -e '.[dev]'", f'invoke approvals --env "$ENV_NAME"{flag} --gate "$GATE"']
     assert gate["env"] == {"ENV_NAME": "${{ inputs.env }}", "GATE": GATE_ENVIRONMENT}
     # no approval environment or count is written in the workflow itself
     code = [line for line in (WORKFLOW_DIR / name).read_text().splitlines()
@@ -153,12 +154,14 @@ def test_the_listed_gates_are_one_fewer_than_the_people_needed(env_name: str, ca
     assert approvals.counted_environments(env_name) == [*listed, env_name]
 
 
-@pytest.mark.parametrize(("name", "source", "change"), GATED)
+@pytest.mark.parametrize(("name", "source", "change", "flag"), GATED)
 def test_the_changing_job_counts_the_approvals_before_anything_else(name: str, source: str,
-                                                                      change: str):
+                                                                      change: str, flag: str):
     job = WORKFLOWS[name]["jobs"][change]
     where = f"{name}:{change}"
-    assert job["environment"] == "${{ inputs.env }}", where  # the last approval
+    # the last approval: the env's own environment, or its break-glass one
+    suffix = "-break-glass" if flag else ""
+    assert job["environment"] == "${{ inputs.env }}" + suffix, where
     assert job["needs"] == [source, "approve"], where
     # it runs after every approval job approved, or when there are none (dev); never when
     # one was rejected or the run cancelled
@@ -175,7 +178,7 @@ def test_the_changing_job_counts_the_approvals_before_anything_else(name: str, s
     runs = [i for i, s in enumerate(steps) if "run" in s]
     first, check = runs[0], runs[1]
     assert steps[first]["run"].startswith("pip install"), where
-    assert steps[check]["run"] == CHECK, where
+    assert steps[check]["run"] == CHECK + flag, where
     assert steps[check]["env"] == {
         "GITHUB_TOKEN": "${{ github.token }}",
         "APPROVALS_BASELINE": f"${{{{ needs.{source}.outputs.baseline }}}}"}, where
@@ -192,7 +195,7 @@ def test_the_changing_job_counts_the_approvals_before_anything_else(name: str, s
 
 _CHANGES_STATE = re.compile(r"invoke (apply|promote|rollback)\b")
 _TAKES_THE_LOCK = re.compile(r"invoke (plan|apply|promote|rollback|unlock)\b")
-_ENVIRONMENT = re.compile(r"(\$\{\{ [\w.]+ \}\})(-plan)?")
+_ENVIRONMENT = re.compile(r"(\$\{\{ [\w.]+ \}\})(-plan|-break-glass)?")
 DOCTOR = re.compile(r'invoke doctor --env "\$ENV_NAME"( --component "\$COMPONENT")?')
 
 
@@ -210,7 +213,7 @@ def _env_jobs() -> list[tuple[str, dict, str, list[str]]]:
 
 
 def _changes_state(job: dict, environment: str, lines: list[str]) -> bool:
-    return job["environment"] == environment and any(
+    return job["environment"] in (environment, f"{environment}-break-glass") and any(
         _CHANGES_STATE.match(line) and "--plan-only" not in line for line in lines)
 
 
@@ -219,7 +222,8 @@ def test_every_job_that_changes_an_env_runs_doctor_when_cancelled_or_failed():
     findings to the job summary), never hiding the failure."""
     changing = [(where, job) for where, job, env, lines in _env_jobs()
                 if _changes_state(job, env, lines)]
-    assert {where for where, _ in changing} == {"_release.yml:apply", "rollback.yml:rollback"}
+    assert {where for where, _ in changing} == {"_release.yml:apply", "rollback.yml:rollback",
+                                                "break-glass.yml:apply"}
     for where, job in changing:
         last = job["steps"][-1]
         assert last.get("if") == "cancelled() || failure()", where
@@ -232,7 +236,7 @@ def test_every_job_that_writes_an_env_or_takes_its_lock_is_in_the_env_s_one_grou
     `tenants` never run together; never cancelled in progress, and every waiter kept."""
     checked = []
     for where, job, env, lines in _env_jobs():
-        deploy_role = job["environment"] == env and any(
+        deploy_role = job["environment"] != f"{env}-plan" and any(
             "configure-aws-credentials" in str(s.get("uses", "")) for s in job["steps"])
         if not deploy_role and not any(_TAKES_THE_LOCK.match(line) for line in lines):
             continue
@@ -240,10 +244,12 @@ def test_every_job_that_writes_an_env_or_takes_its_lock_is_in_the_env_s_one_grou
         assert job["concurrency"] == {"group": f"terraform-{env}",
                                       "cancel-in-progress": False, "queue": "max"}, where
     assert {"_release.yml:plan", "_release.yml:apply", "rollback.yml:rollback",
-            "plan.yml:plan"} <= set(checked)
+            "plan.yml:plan", "break-glass.yml:plan", "break-glass.yml:apply"} <= set(checked)
 
 
 PLAN_ROLE, DEPLOY_ROLE = "${{ vars.AWS_PLAN_ROLE_ARN }}", "${{ vars.AWS_DEPLOY_ROLE_ARN }}"
+BREAK_GLASS_ROLE = "${{ vars.AWS_BREAK_GLASS_ROLE_ARN }}"
+BREAK_GLASS_ENVIRONMENT = "${{ inputs.env }}-break-glass"
 # The environments reviewers gate (`<env>`, through inputs or the matrix) and the plan ones.
 GATED_ENVIRONMENTS = ("${{ inputs.env }}",)
 PLAN_ENVIRONMENT = re.compile(r"\$\{\{ (inputs|matrix)\.env \}\}-plan")
@@ -268,7 +274,8 @@ def test_plan_jobs_assume_the_plan_role_and_only_gated_jobs_the_deploy_role():
     jobs = _aws_jobs()
     assert {(n, j) for n, j, _, _ in jobs} == {
         ("plan.yml", "plan"), ("drift.yml", "drift"), ("_release.yml", "plan"),
-        ("_release.yml", "apply"), ("rollback.yml", "rollback")}
+        ("_release.yml", "apply"), ("rollback.yml", "rollback"), ("break-glass.yml", "plan"),
+        ("break-glass.yml", "apply")}
     for name, job_id, job, role in jobs:
         where = f"{name}:{job_id}"
         environment = job["environment"]
@@ -278,10 +285,19 @@ def test_plan_jobs_assume_the_plan_role_and_only_gated_jobs_the_deploy_role():
             assert not any(re.search(r"invoke (apply|rollback|unlock|bootstrap)\b|--reviewed|"
                                      r"--fix-digest", line)
                            for j, line in run_lines({"jobs": {job_id: job}})), where
+        elif environment == BREAK_GLASS_ENVIRONMENT:
+            # the only job that may delete protected resources, after the most approvals
+            assert (name, role) == ("break-glass.yml", BREAK_GLASS_ROLE), where
+            lines = [line for _, line in run_lines({"jobs": {job_id: job}})]
+            assert CHECK + " --break-glass" in lines, where
         else:
             assert environment in GATED_ENVIRONMENTS, where
             assert role == DEPLOY_ROLE, where
             assert CHECK in [line for _, line in run_lines({"jobs": {job_id: job}})], where
     for path in WORKFLOW_DIR.glob("*.yml"):  # the old shared variable is gone everywhere
         assert "AWS_ROLE_ARN" not in path.read_text().replace("_PLAN_ROLE_ARN", "").replace(
-            "_DEPLOY_ROLE_ARN", ""), path.name
+            "_DEPLOY_ROLE_ARN", "").replace("_BREAK_GLASS_ROLE_ARN", ""), path.name
+    # the break-glass role is used nowhere else
+    for path in WORKFLOW_DIR.glob("*.yml"):
+        if path.name != "break-glass.yml":
+            assert "BREAK_GLASS" not in path.read_text(), path.name

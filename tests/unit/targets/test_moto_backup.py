@@ -3,6 +3,7 @@ with boto3 against moto in-process, with the shapes and errors of the AWS Backup
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -20,6 +21,11 @@ ROLE = "arn:aws:iam::123456789012:role/bbws-tenants-dev-backup"
 TABLE = "arn:aws:dynamodb:af-south-1:123456789012:table/tenants"
 
 
+def _trust(service: str) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]})
+
+
 @pytest.fixture
 def backup(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
@@ -27,6 +33,9 @@ def backup(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     with mock_aws():
         client = MotoSession().client("backup")
         client.create_backup_vault(BackupVaultName="bbws-tenants-dev")
+        MotoSession().client("iam").create_role(RoleName="bbws-tenants-dev-backup",
+                                                AssumeRolePolicyDocument=_trust(
+                                                    "backup.amazonaws.com"))
         yield client
 
 
@@ -154,6 +163,21 @@ def test_a_selection_needs_resources_or_tags(backup):
     assert "Either 'ListOfTags' or 'Resources' section must be non-empty" in message
 
 
+def test_a_selection_needs_a_role_aws_backup_can_assume(backup):
+    plan_id = _plan(backup)["BackupPlanId"]
+    MotoSession().client("iam").create_role(RoleName="trusts-lambda",
+                                            AssumeRolePolicyDocument=_trust(
+                                                "lambda.amazonaws.com"))
+    for role in ("arn:aws:iam::123456789012:role/never-created",
+                 "arn:aws:iam::123456789012:role/trusts-lambda"):
+        code, message = _error(backup.create_backup_selection, BackupPlanId=plan_id,
+                               BackupSelection={"SelectionName": "x", "IamRoleArn": role,
+                                                "Resources": [TABLE]})
+        assert (code, message) == ("InvalidParameterValueException",
+                                   f"IAM Role {role} cannot be assumed by AWS Backup")
+    assert backup.list_backup_selections(BackupPlanId=plan_id)["BackupSelectionsList"] == []
+
+
 def test_a_plan_with_selections_cannot_be_deleted(backup):
     plan_id = _plan(backup)["BackupPlanId"]
     selection = _select(backup, plan_id)["SelectionId"]
@@ -191,8 +215,10 @@ def test_both_targets_run_the_same_module_settings():
 def test_the_sandbox_runs_motos_server_after_adding_the_operations(monkeypatch):
     calls: list[Any] = []
     monkeypatch.setattr(sandbox_server.moto_backup, "apply", lambda: calls.append("apply"))
+    monkeypatch.setattr(sandbox_server.moto_validation, "apply",
+                        lambda: calls.append("validate"))
     monkeypatch.setattr(sandbox_server.server, "main", calls.append)
     sandbox_server.main(["-H", "127.0.0.1", "-p", "5000"])
-    assert calls == ["apply", ["-H", "127.0.0.1", "-p", "5000"]]
+    assert calls == ["apply", "validate", ["-H", "127.0.0.1", "-p", "5000"]]
     assert sandbox._moto_command(5000) == [
         sys.executable, "-m", "bbws_infra.targets.sandbox_server", "-H", "127.0.0.1", "-p", "5000"]

@@ -13,7 +13,7 @@ from bbws_infra.gates import static_checks
 from bbws_infra.plans import bundle
 
 if TYPE_CHECKING:
-    from bbws_infra.gates.gates import GateResult
+    from bbws_infra.gates.results import GateResult
 
 
 @guarded

@@ -10,6 +10,7 @@ from bbws_infra.commands.common import console, guarded
 from bbws_infra.core.errors import UserError
 from bbws_infra.core.registry import (
     PROMOTION_ORDER,
+    break_glass_environment,
     env_names,
     load_environment,
     resolve_components,
@@ -33,12 +34,13 @@ def matrix() -> int:
 
 @guarded
 def approvals(*, env: str, show_gates: bool = False, gate: str | None = None,
-              baseline: bool = False) -> int:
+              baseline: bool = False, break_glass: bool = False) -> int:
     """In a workflow run: refuse unless enough different people approved this run attempt for
     env (the count is the registry's); or, with show_gates, the env's approval environments as
     JSON (also the step output `gates`); or, with gate, what that approval job stands for; or,
     with baseline, the review history before this attempt's approvals (the step output
-    `baseline`)."""
+    `baseline`). With break_glass, all of it for the env's break-glass environment (protected
+    deletions: one approval more)."""
     from bbws_infra.pipeline.approvals import (
         check,
         describe_gate,
@@ -48,6 +50,7 @@ def approvals(*, env: str, show_gates: bool = False, gate: str | None = None,
     )
 
     load_environment(env)
+    approved = break_glass_environment(env) if break_glass else env
     if sum((show_gates, bool(gate), baseline)) > 1:
         raise UserError("Pass one of --gates, --gate and --baseline; nothing was checked.")
     if baseline:
@@ -56,14 +59,14 @@ def approvals(*, env: str, show_gates: bool = False, gate: str | None = None,
         print(recorded)
         return 0
     if show_gates:
-        names = json.dumps(gates(env))
+        names = json.dumps(gates(approved))
         github.set_output("gates", names)
         print(names)
         return 0
     if gate:
-        console.print(describe_gate(env, gate), markup=False)
+        console.print(describe_gate(approved, gate), markup=False)
         return 0
-    sentence = verdict(check(env))
+    sentence = verdict(check(approved))
     github.job_summary(f"**Approvals**: {sentence}")
     console.print(sentence, markup=False)
     return 0

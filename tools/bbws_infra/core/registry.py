@@ -29,6 +29,23 @@ PROMOTION_ORDER = ("dev", "sit", "prod")
 # approval, so the workflows add approval jobs and the apply job counts (see approvals.py).
 REQUIRED_APPROVALS = {"dev": 1, "sit": 2, "prod": 3}
 
+# Where deletion protection is on, deleting a protected table, bucket or vault needs the
+# break-glass role, which only jobs bound to this GitHub environment may assume; a run through
+# it needs one approval more than the env's own (see docs/decisions/deletion-protection.md).
+BREAK_GLASS_SUFFIX = "-break-glass"
+BREAK_GLASS = "break-glass"  # the role's part of its name (role_name)
+
+
+def break_glass_environment(env_name: str) -> str:
+    """prod -> prod-break-glass: the GitHub environment of protected deletions in env_name."""
+    return f"{env_name}{BREAK_GLASS_SUFFIX}"
+
+
+def role_name(role: str, env_name: str) -> str:
+    """The IAM role a GitHub job assumes in env_name's account: bbws-infra-plan-dev,
+    bbws-infra-deploy-sit, bbws-infra-break-glass-prod (pipeline/iam_policy.py writes them)."""
+    return f"bbws-infra-{role}-{env_name}"
+
 # Component folders and the prefix of their state keys (the repository names the state layout
 # was agreed with).
 STATE_KEY_PREFIXES = {"dynamodb": "2_1_bbws_dynamodb_schemas", "s3": "2_1_bbws_s3_schemas"}

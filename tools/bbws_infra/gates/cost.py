@@ -26,26 +26,16 @@ from typing import cast
 
 from bbws_infra.core.errors import OperationError, UserError
 from bbws_infra.core.untyped import JsonObject
-from bbws_infra.gates.cost_estimate import PRICERS as PRICERS
-from bbws_infra.gates.cost_estimate import ComponentCost as ComponentCost
-from bbws_infra.gates.cost_estimate import CostLine as CostLine
-from bbws_infra.gates.cost_estimate import _region_resolver
-from bbws_infra.gates.cost_estimate import estimate as estimate
-from bbws_infra.gates.cost_table import FREE_TYPES as FREE_TYPES
-from bbws_infra.gates.cost_table import INFRACOST_ENGINE as INFRACOST_ENGINE
-from bbws_infra.gates.cost_table import PRICE_KEYS as PRICE_KEYS
-from bbws_infra.gates.cost_table import PRICES_PATH as PRICES_PATH
-from bbws_infra.gates.cost_table import REVIEW_THRESHOLD_USD as REVIEW_THRESHOLD_USD
-from bbws_infra.gates.cost_table import TABLE_ENGINE as TABLE_ENGINE
-from bbws_infra.gates.cost_table import UNPRICED as UNPRICED
-from bbws_infra.gates.cost_table import USAGE_KEYS as USAGE_KEYS
-from bbws_infra.gates.cost_table import Price as Price
-from bbws_infra.gates.cost_table import PriceTable as PriceTable
-from bbws_infra.gates.cost_table import _resource_type
-from bbws_infra.gates.cost_table import load_prices as load_prices
-from bbws_infra.gates.cost_usage import Usage as Usage
-from bbws_infra.gates.cost_usage import load_usage as load_usage
-from bbws_infra.gates.cost_usage import usage_path as usage_path
+from bbws_infra.gates.cost_estimate import ComponentCost, CostLine, _region_resolver, estimate
+from bbws_infra.gates.cost_table import (
+    INFRACOST_ENGINE,
+    PRICES_PATH,
+    REVIEW_THRESHOLD_USD,
+    UNPRICED,
+    _resource_type,
+    load_prices,
+)
+from bbws_infra.gates.cost_usage import load_usage, usage_path
 
 # --- Report ----------------------------------------------------------------------------------
 

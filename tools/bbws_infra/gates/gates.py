@@ -35,41 +35,33 @@ from bbws_infra.core import registry, tables
 from bbws_infra.core.errors import OperationError, UserError
 from bbws_infra.core.findings import Finding
 from bbws_infra.core.paths import REPO_ROOT, file_lock, relative_name, work_dir
-from bbws_infra.gates.parsers import from_validator as from_validator
-from bbws_infra.gates.parsers import json_path_line as json_path_line
-from bbws_infra.gates.parsers import parse_actionlint as parse_actionlint
-from bbws_infra.gates.parsers import parse_checkov as parse_checkov
-from bbws_infra.gates.parsers import parse_fmt_diff as parse_fmt_diff
-from bbws_infra.gates.parsers import parse_mypy as parse_mypy
-from bbws_infra.gates.parsers import parse_ruff as parse_ruff
-from bbws_infra.gates.parsers import parse_terraform_diagnostics as parse_terraform_diagnostics
-from bbws_infra.gates.parsers import parse_tfsec as parse_tfsec
-from bbws_infra.gates.parsers import parse_trivy as parse_trivy
-from bbws_infra.gates.parsers import parse_zizmor as parse_zizmor
-from bbws_infra.gates.results import Checked as Checked
-from bbws_infra.gates.results import GateError as GateError
-from bbws_infra.gates.results import GateFinding as GateFinding
-from bbws_infra.gates.results import GateResult as GateResult
-from bbws_infra.gates.results import GateSkipped as GateSkipped
-from bbws_infra.gates.scanners import BLOCKING_SEVERITIES as BLOCKING_SEVERITIES
-from bbws_infra.gates.scanners import SETUP_MESSAGE as SETUP_MESSAGE
-from bbws_infra.gates.scanners import TOOL_TIMEOUT_S as TOOL_TIMEOUT_S
-from bbws_infra.gates.scanners import WORKFLOWS_DIR as WORKFLOWS_DIR
-from bbws_infra.gates.scanners import _dedupe as _dedupe
-from bbws_infra.gates.scanners import _dev_binary as _dev_binary
-from bbws_infra.gates.scanners import _json_output as _json_output
-from bbws_infra.gates.scanners import _last_line as _last_line
-from bbws_infra.gates.scanners import _relocate as _relocate
-from bbws_infra.gates.scanners import _requirements_digest as _requirements_digest
-from bbws_infra.gates.scanners import _run_tool as _run_tool
-from bbws_infra.gates.scanners import _unstage as _unstage
-from bbws_infra.gates.scanners import repo_file as repo_file
-from bbws_infra.gates.scanners import scan_dirs as scan_dirs
-from bbws_infra.gates.scanners import scanner_env as scanner_env
-from bbws_infra.gates.scanners import scanner_env_dir as scanner_env_dir
-from bbws_infra.gates.scanners import scanner_requirements as scanner_requirements
-from bbws_infra.gates.scanners import stage_scan_tree as stage_scan_tree
-from bbws_infra.gates.scanners import trivy_binary as trivy_binary
+from bbws_infra.gates.parsers import (
+    from_validator,
+    parse_actionlint,
+    parse_checkov,
+    parse_fmt_diff,
+    parse_mypy,
+    parse_ruff,
+    parse_terraform_diagnostics,
+    parse_tfsec,
+    parse_trivy,
+    parse_zizmor,
+)
+from bbws_infra.gates.results import Checked, GateError, GateResult, GateSkipped
+from bbws_infra.gates.scanners import (
+    WORKFLOWS_DIR,
+    _dedupe,
+    _dev_binary,
+    _json_output,
+    _last_line,
+    _relocate,
+    _run_tool,
+    _unstage,
+    scan_dirs,
+    scanner_env,
+    stage_scan_tree,
+    trivy_binary,
+)
 
 if TYPE_CHECKING:
     from bbws_infra.docs.doc_commands import DocProblem
@@ -228,13 +220,14 @@ def gate_mypy(root: Path) -> Checked:
 def _cost_input_findings(root: Path) -> list[Finding]:
     """The price table and every env's usage file must load (file, line, sentence)."""
     from bbws_infra.core.errors import InputFileError
-    from bbws_infra.gates import cost
+    from bbws_infra.gates.cost_table import load_prices
+    from bbws_infra.gates.cost_usage import load_usage
 
     findings = []
     prices = root / "pricing" / "prices.json"
     loaders: list[tuple[Callable[[Path], object], Path]] = (
-        [(cost.load_prices, prices)] if prices.exists() else [])
-    loaders += [(cost.load_usage, path) for path in sorted((root / "envs").glob("*.usage.yml"))]
+        [(load_prices, prices)] if prices.exists() else [])
+    loaders += [(load_usage, path) for path in sorted((root / "envs").glob("*.usage.yml"))]
     for load, path in loaders:
         try:
             load(path)

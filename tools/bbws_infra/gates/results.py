@@ -11,9 +11,6 @@ from bbws_infra.core.findings import Finding
 # ---- results -----------------------------------------------------------------------------
 
 
-GateFinding = Finding  # the gates' name for the one problem type (core/findings.py)
-
-
 @dataclass
 class Checked:
     """What a gate function returns."""

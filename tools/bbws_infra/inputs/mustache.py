@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from bbws_infra.core.findings import Finding
+
 NAME = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*|\.")
 FORBIDDEN_TAGS = {
     ">": "partial {{>...}} is not allowed: S3 consumers render each file alone",
@@ -32,17 +34,17 @@ class Tag:
         return "{{" + self.kind + self.name + "}}"
 
 
-def tokenize(source: str) -> tuple[list[Tag], list[tuple[int, str]]]:
-    """Mustache tags of `source` and its syntax errors as (line, message), with exact lines."""
+def tokenize(source: str, file: str) -> tuple[list[Tag], list[Finding]]:
+    """Mustache tags of `source` (the text of `file`) and its syntax errors, with exact lines."""
     tags: list[Tag] = []
-    errors: list[tuple[int, str]] = []
+    errors: list[Finding] = []
     open_sections: list[Tag] = []
     pos = 0
     while (start := source.find("{{", pos)) != -1:
         line = source.count("\n", 0, start) + 1
         end = source.find("}}", start + 2)
         if end == -1:
-            errors.append((line, "unclosed tag: '{{' without '}}'"))
+            errors.append(Finding(file, line, "unclosed tag: '{{' without '}}'"))
             break
         body, pos = source[start + 2 : end], end + 2
         kind = body[:1] if body[:1] in {"#", "^", "/", "!", "{", "&", *FORBIDDEN_TAGS} else ""
@@ -50,30 +52,32 @@ def tokenize(source: str) -> tuple[list[Tag], list[tuple[int, str]]]:
         if kind == "!":
             continue
         if kind == "{" and not source.startswith("}", pos):
-            errors.append((line, "triple mustache '{{{' must be closed with '}}}'"))
+            errors.append(Finding(file, line, "triple mustache '{{{' must be closed with '}}}'"))
         elif kind in FORBIDDEN_TAGS:
-            errors.append((line, FORBIDDEN_TAGS[kind]))
+            errors.append(Finding(file, line, FORBIDDEN_TAGS[kind]))
         elif not NAME.fullmatch(name):
-            errors.append((line, f"invalid tag name {name!r}"))
+            errors.append(Finding(file, line, f"invalid tag name {name!r}"))
         elif kind in {"#", "^"}:
             open_sections.append(Tag(kind, name, line))
             tags.append(open_sections[-1])
         elif kind == "/":
             names = [tag.name for tag in open_sections]
             if name not in names:
-                errors.append((line, f"{{{{/{name}}}}} closes a section that is not open"))
+                errors.append(Finding(file, line,
+                                      f"{{{{/{name}}}}} closes a section that is not open"))
                 continue
             if names[-1] != name:
                 top = open_sections[-1]
-                errors.append((line, f"{{{{/{name}}}}} closes '{name}' while section "
-                                     f"'{top.name}' (line {top.line}) is still open"))
+                errors.append(Finding(file, line, f"{{{{/{name}}}}} closes '{name}' while "
+                                      f"section '{top.name}' (line {top.line}) is still open"))
             while open_sections.pop().name != name:
                 pass
             tags.append(Tag(kind, name, line))
         else:
             pos += kind == "{"  # the third closing brace
             tags.append(Tag(kind, name, line))
-    errors += [(tag.line, f"section '{tag.name}' is never closed") for tag in open_sections]
+    errors += [Finding(file, tag.line, f"section '{tag.name}' is never closed")
+               for tag in open_sections]
     return tags, sorted(errors)
 
 

@@ -23,18 +23,13 @@ from bbws_infra.core.findings import Finding
 from bbws_infra.core.paths import REPO_ROOT
 from bbws_infra.core.registry import Component
 from bbws_infra.core.untyped import Json, JsonObject
-from bbws_infra.inputs.schema_rules import CHECKED_FORMATS as CHECKED_FORMATS
-from bbws_infra.inputs.schema_rules import DRAFT_2020_12 as DRAFT_2020_12
-from bbws_infra.inputs.schema_rules import FORMAT_CHECKER as FORMAT_CHECKER
-from bbws_infra.inputs.schema_rules import MAX_GSIS as MAX_GSIS
-from bbws_infra.inputs.schema_rules import MAX_PROJECTED_ATTRIBUTES as MAX_PROJECTED_ATTRIBUTES
-from bbws_infra.inputs.schema_rules import META_VALIDATOR as _META
-from bbws_infra.inputs.schema_rules import XDYNAMODB_SCHEMA as XDYNAMODB_SCHEMA
-from bbws_infra.inputs.schema_rules import XDYNAMODB_VALIDATOR as _XDYNAMODB
-from bbws_infra.inputs.schema_rules import format_checker as format_checker
-
-Problem = tuple[str, str]  # (JSON path, message) of a check below; _findings() makes Findings
-
+from bbws_infra.inputs.schema_rules import (
+    DRAFT_2020_12,
+    FORMAT_CHECKER,
+    MAX_PROJECTED_ATTRIBUTES,
+    META_VALIDATOR,
+    XDYNAMODB_VALIDATOR,
+)
 
 # --- table definition ----------------------------------------------------------------------
 
@@ -101,9 +96,9 @@ def schema_file(component: Component, repo_root: Path = REPO_ROOT) -> Path:
 def load_table_definition(path: Path) -> TableDefinition:
     """Read the table definition of a schema file; raise SchemaFileError if it is unusable."""
     schema = _load_schema(path)
-    problems = _table_problems(schema, path)
+    problems = _table_problems(schema, path, path.as_posix())
     if problems:
-        raise SchemaFileError(_findings(path.as_posix(), problems))
+        raise SchemaFileError(problems)
     spec, properties = schema["x-dynamodb"], schema["properties"]
     gsis = [
         Gsi(
@@ -146,21 +141,19 @@ def validate_schema_file(path: Path, repo_root: Path = REPO_ROOT) -> list[Findin
     except SchemaFileError as exc:
         return [replace(f, file=file) for f in exc.findings]
     if not isinstance(schema, dict):
-        problems: list[Problem] = [("$", "The schema must be a JSON object.")]
-    else:
-        meta = sorted(_explain(error, "$") for error in _META.iter_errors(schema))
-        problems = _header_problems(schema) + meta + _table_problems(schema, path)
-        if not meta:  # an invalid schema cannot validate its examples
-            problems += _example_problems(schema)
-    return _findings(file, problems)
+        return [Finding.at_path(file, "$", "The schema must be a JSON object.")]
+    meta = sorted(_explain(error, file, "$") for error in META_VALIDATOR.iter_errors(schema))
+    problems = _header_problems(schema, file) + meta + _table_problems(schema, path, file)
+    if not meta:  # an invalid schema cannot validate its examples
+        problems += _example_problems(schema, file)
+    return problems
 
 
 def validate_all(repo_root: Path = REPO_ROOT) -> list[Finding]:
     """Validate every schema file of the repository."""
     files = schema_files(repo_root)
     if not files:
-        return [Finding("dynamodb", None, "No schema files match dynamodb/*/*.schema.json.",
-                        path="$")]
+        return [Finding.at_path("dynamodb", "$", "No schema files match dynamodb/*/*.schema.json.")]
     return [finding for path in files for finding in validate_schema_file(path, repo_root)]
 
 
@@ -175,14 +168,12 @@ def validate_item(
     else:
         schema = _load_schema(Path(path_or_definition))
     validator = Draft202012Validator(schema, format_checker=FORMAT_CHECKER)
-    return [f"{where}: {message}" for where, message in _item_problems(validator, item, "$")]
+    # an item is no file: its problems are told by their place in the item alone
+    return [f"{problem.where}: {problem.message}"
+            for problem in _item_problems(validator, item, "", "$")]
 
 
-# --- checks --------------------------------------------------------------------------------
-
-
-def _findings(file: str, problems: Iterable[Problem]) -> list[Finding]:
-    return [Finding(file, None, message, path=where) for where, message in problems]
+# --- checks: each names the file its findings are in (`file`, as the caller prints it) ------
 
 
 def _read_json(path: Path) -> Json:
@@ -192,60 +183,58 @@ def _read_json(path: Path) -> Json:
         problem = Finding(path.as_posix(), exc.lineno,
                           f"Invalid JSON: {exc.msg} at column {exc.colno}.")
     except (OSError, UnicodeDecodeError) as exc:
-        problem = Finding(path.as_posix(), None, f"Cannot read the file: {exc}.", path="$")
+        problem = Finding.at_path(path.as_posix(), "$", f"Cannot read the file: {exc}.")
     raise SchemaFileError([problem])
 
 
 def _load_schema(path: Path) -> JsonObject:
     schema = _read_json(path)
     if not isinstance(schema, dict):
-        raise SchemaFileError([Finding(path.as_posix(), None, "The schema must be a JSON object.",
-                                       path="$")])
+        raise SchemaFileError([Finding.at_path(path.as_posix(), "$",
+                                               "The schema must be a JSON object.")])
     return schema
 
 
-def _header_problems(schema: JsonObject) -> list[Problem]:
-    problems: list[Problem] = []
+def _header_problems(schema: JsonObject, file: str) -> list[Finding]:
+    problems: list[Finding] = []
     if schema.get("$schema") != DRAFT_2020_12:
-        problems.append(("$.$schema", f"$schema must be {DRAFT_2020_12!r} (JSON Schema 2020-12)."))
+        problems.append(Finding.at_path(
+            file, "$.$schema", f"$schema must be {DRAFT_2020_12!r} (JSON Schema 2020-12)."))
     if schema.get("additionalProperties") is not False:
-        problems.append(
-            (
-                "$.additionalProperties",
-                "additionalProperties must be false so items carry only declared attributes.",
-            )
-        )
+        problems.append(Finding.at_path(
+            file, "$.additionalProperties",
+            "additionalProperties must be false so items carry only declared attributes."))
     return problems
 
 
-def _table_problems(schema: JsonObject, path: Path) -> list[Problem]:
+def _table_problems(schema: JsonObject, path: Path, file: str) -> list[Finding]:
     spec = schema.get("x-dynamodb")
     if spec is None:
-        return [("$.x-dynamodb", "The schema lacks the x-dynamodb table definition.")]
-    problems = sorted(_explain(error, "$.x-dynamodb") for error in _XDYNAMODB.iter_errors(spec))
+        return [Finding.at_path(file, "$.x-dynamodb",
+                                "The schema lacks the x-dynamodb table definition.")]
+    problems = sorted(_explain(error, file, "$.x-dynamodb")
+                      for error in XDYNAMODB_VALIDATOR.iter_errors(spec))
     if problems:  # the semantic checks below rely on the shape
         return problems
     properties = schema.get("properties")
     properties = properties if isinstance(properties, dict) else {}
     if path.parent.parent.name == "dynamodb" and spec["tableName"] != path.parent.name:
-        problems.append(
-            (
-                "$.x-dynamodb.tableName",
-                f"Table name {spec['tableName']!r} differs from its component directory "
-                f"{path.parent.name!r}.",
-            )
-        )
+        problems.append(Finding.at_path(
+            file, "$.x-dynamodb.tableName",
+            f"Table name {spec['tableName']!r} differs from its component directory "
+            f"{path.parent.name!r}."))
     problems += [
-        (_jsonpath("$.properties", [name]), "Attribute names must be 1-255 bytes long.")
+        Finding.at_path(file, _jsonpath("$.properties", [name]),
+                        "Attribute names must be 1-255 bytes long.")
         for name in properties
         if not 1 <= len(name.encode()) <= 255
     ]
-    problems += _key_problems(schema, spec, properties)
-    problems += _projection_problems(spec["globalSecondaryIndexes"], properties)
-    problems += _duplicate_problems(spec)
+    problems += _key_problems(schema, spec, properties, file)
+    problems += _projection_problems(spec["globalSecondaryIndexes"], properties, file)
+    problems += _duplicate_problems(spec, file)
     required = schema.get("required", [])
     problems += [
-        ("$.required", f"Table key attribute {key!r} must be required.")
+        Finding.at_path(file, "$.required", f"Table key attribute {key!r} must be required.")
         for key in (spec["hashKey"], spec.get("rangeKey"))
         if key and key in properties and key not in required
     ]
@@ -267,57 +256,53 @@ def _indexes(spec: JsonObject) -> list[tuple[str, str, str, str | None]]:
 
 
 def _key_problems(
-    schema: JsonObject, spec: JsonObject, properties: JsonObject
-) -> Iterator[Problem]:
+    schema: JsonObject, spec: JsonObject, properties: JsonObject, file: str
+) -> Iterator[Finding]:
     for label, where, *keys in _indexes(spec):
         for role, attribute in zip(("hashKey", "rangeKey"), keys, strict=True):
             problem = attribute and _key_problem(
                 schema, properties, attribute, f"{role} of {label}"
             )
             if problem:
-                yield f"{where}.{role}", problem
+                yield Finding.at_path(file, f"{where}.{role}", problem)
 
 
 def _projection_problems(
-    gsis: list[JsonObject], properties: JsonObject
-) -> Iterator[Problem]:
+    gsis: list[JsonObject], properties: JsonObject, file: str
+) -> Iterator[Finding]:
     for i, gsi in enumerate(gsis):
         for j, attribute in enumerate(gsi.get("nonKeyAttributes", [])):
             if attribute not in properties:
-                yield (
-                    f"$.x-dynamodb.globalSecondaryIndexes[{i}].nonKeyAttributes[{j}]",
+                yield Finding.at_path(
+                    file, f"$.x-dynamodb.globalSecondaryIndexes[{i}].nonKeyAttributes[{j}]",
                     f"Index {gsi['name']!r} projects {attribute!r}, which is not defined in "
-                    "properties.",
-                )
+                    "properties.")
     projected = sum(len(gsi.get("nonKeyAttributes", [])) for gsi in gsis)
     if projected > MAX_PROJECTED_ATTRIBUTES:
-        yield (
-            "$.x-dynamodb.globalSecondaryIndexes",
+        yield Finding.at_path(
+            file, "$.x-dynamodb.globalSecondaryIndexes",
             f"The indexes project {projected} non-key attributes; DynamoDB allows "
-            f"{MAX_PROJECTED_ATTRIBUTES} over all secondary indexes.",
-        )
+            f"{MAX_PROJECTED_ATTRIBUTES} over all secondary indexes.")
 
 
-def _duplicate_problems(spec: JsonObject) -> Iterator[Problem]:
+def _duplicate_problems(spec: JsonObject, file: str) -> Iterator[Finding]:
     first_with_name: dict[str, int] = {}
     for i, gsi in enumerate(spec["globalSecondaryIndexes"]):
         first = first_with_name.setdefault(gsi["name"], i)
         if first != i:
-            yield (
-                f"$.x-dynamodb.globalSecondaryIndexes[{i}].name",
+            yield Finding.at_path(
+                file, f"$.x-dynamodb.globalSecondaryIndexes[{i}].name",
                 f"Index name {gsi['name']!r} is already used by globalSecondaryIndexes[{first}]; "
-                "index names must be unique.",
-            )
+                "index names must be unique.")
     first_with_keys: dict[tuple[str, str | None], tuple[str, str]] = {}
     for label, where, hash_key, range_key in _indexes(spec):
         other, other_where = first_with_keys.setdefault((hash_key, range_key), (label, where))
         if other_where != where:
             keys = f"{hash_key}, {range_key}" if range_key else hash_key
-            yield (
-                where,
+            yield Finding.at_path(
+                file, where,
                 f"{label[0].upper()}{label[1:]} has the same keys ({keys}) as {other}; "
-                "one of them is redundant.",
-            )
+                "one of them is redundant.")
 
 
 def _key_problem(
@@ -335,36 +320,43 @@ def _key_problem(
     return None
 
 
-def _example_problems(schema: JsonObject) -> list[Problem]:
+def _example_problems(schema: JsonObject, file: str) -> list[Finding]:
     examples = schema.get("examples")
     if not isinstance(examples, list) or not examples:
-        return [("$.examples", "The schema has no examples; add at least one valid item.")]
+        return [Finding.at_path(file, "$.examples",
+                                "The schema has no examples; add at least one valid item.")]
     spec: Json = schema.get("x-dynamodb")
-    spec = spec if _XDYNAMODB.is_valid(spec) else {}  # a broken definition is reported already
+    # a broken definition is reported already
+    spec = spec if XDYNAMODB_VALIDATOR.is_valid(spec) else {}
     table_keys = [spec[key] for key in ("hashKey", "rangeKey") if key in spec]
     validator = Draft202012Validator(schema, format_checker=FORMAT_CHECKER)
-    problems: list[Problem] = []
+    problems: list[Finding] = []
     for i, item in enumerate(examples):
         prefix = f"$.examples[{i}]"
         missing = [key for key in table_keys if isinstance(item, dict) and key not in item]
         problems += [
-            (_jsonpath(prefix, [key]), f"Example lacks the table key attribute {key!r}.")
+            Finding.at_path(file, _jsonpath(prefix, [key]),
+                            f"Example lacks the table key attribute {key!r}.")
             for key in missing
         ]
         reported = {_jsonpath(prefix, [key]) for key in missing}
         try:
-            problems += [p for p in _item_problems(validator, item, prefix) if p[0] not in reported]
+            problems += [p for p in _item_problems(validator, item, file, prefix)
+                         if p.path not in reported]
         except Unresolvable as exc:
-            return [*problems, ("$", f"Cannot resolve the reference {exc.ref!r}.")]
+            return [*problems,
+                    Finding.at_path(file, "$", f"Cannot resolve the reference {exc.ref!r}.")]
     return problems
 
 
-def _item_problems(validator: Draft202012Validator, item: Json, prefix: str) -> list[Problem]:
-    return sorted(_explain(error, prefix) for error in validator.iter_errors(item))
+def _item_problems(
+    validator: Draft202012Validator, item: Json, file: str, prefix: str
+) -> list[Finding]:
+    return sorted(_explain(error, file, prefix) for error in validator.iter_errors(item))
 
 
-def _explain(error: ValidationError, prefix: str) -> Problem:
-    """A jsonschema error as (JSON path, one sentence), pointing at the member concerned."""
+def _explain(error: ValidationError, file: str, prefix: str) -> Finding:
+    """A jsonschema error as one sentence at the JSON path of the member concerned."""
     path: list[str | int] = list(error.absolute_path)
     message = error.message
     instance = error.instance if isinstance(error.instance, Mapping) else {}
@@ -397,7 +389,8 @@ def _explain(error: ValidationError, prefix: str) -> Problem:
     if custom:
         count = len(error.instance) if isinstance(error.instance, list | dict | str) else 0
         message = custom.format(value=error.instance, count=count)
-    return _jsonpath(prefix, path), message if message.endswith(".") else f"{message}."
+    return Finding.at_path(file, _jsonpath(prefix, path),
+                           message if message.endswith(".") else f"{message}.")
 
 
 _PLAIN_MEMBER = re.compile(r"[A-Za-z_$][A-Za-z0-9_$-]*")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import html
 import json
 import re
+from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -31,9 +32,7 @@ from html5lib.constants import E as HTML5LIB_MESSAGES
 from bbws_infra.core.findings import Finding
 from bbws_infra.core.paths import REPO_ROOT
 from bbws_infra.core.untyped import Json, JsonObject
-from bbws_infra.inputs.mustache import Tag as Tag
-from bbws_infra.inputs.mustache import resolve as resolve
-from bbws_infra.inputs.mustache import tokenize as tokenize
+from bbws_infra.inputs.mustache import Tag, resolve, tokenize
 
 TEMPLATE_ROOT = Path("s3/templates")
 CONTRACTS = TEMPLATE_ROOT / "contracts.json"
@@ -76,28 +75,29 @@ def neutralise(source: str) -> str:
     return MUSTACHE.sub(mask, source)
 
 
-def parse_errors(source: str) -> list[tuple[int, str]]:
-    """html5lib parse errors of the neutralised source as (line, message); also the doctype."""
+def parse_errors(source: str, file: str) -> list[Finding]:
+    """html5lib parse errors of the neutralised source (the text of `file`); also the doctype."""
     masked = neutralise(source)
     errors = []
     if not masked.lstrip().lower().startswith("<!doctype html>"):
-        errors.append((masked[: len(masked) - len(masked.lstrip())].count("\n") + 1,
-                       "the file must start with <!DOCTYPE html>"))
+        errors.append(Finding(file, masked[: len(masked) - len(masked.lstrip())].count("\n") + 1,
+                              "the file must start with <!DOCTYPE html>"))
     parser = html5lib.HTMLParser(strict=False)  # strict=True stops at the first error
     parser.parse(masked)
     for (line, _column), code, data in parser.errors:
         message = HTML5LIB_MESSAGES.get(code, code) % (data or {})
-        errors.append((line, f"HTML parse error: {message}"))
+        errors.append(Finding(file, line, f"HTML parse error: {message}"))
     return errors
 
 
 class _Scan(HTMLParser):
     """Element-level checks on the raw source: email-unsafe markup, images, footer, banner."""
 
-    def __init__(self, context: JsonObject) -> None:
+    def __init__(self, context: JsonObject, file: str) -> None:
         super().__init__(convert_charrefs=True)
         self.context = context
-        self.problems: list[tuple[int, str]] = []
+        self.file = file
+        self.problems: list[Finding] = []
         self.open: list[str] = []
         self.lines: dict[str, int] = {}
         self.unsubscribe = False
@@ -105,27 +105,30 @@ class _Scan(HTMLParser):
         self.body_text = ""
         self.links: list[tuple[int, str, list[str]]] = []  # (line, href, text chunks)
 
+    def report(self, line: int, message: str) -> None:
+        self.problems.append(Finding(self.file, line, message))
+
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         line, values = self.getpos()[0], {name: value or "" for name, value in attrs}
         if tag == "body":
             self.lines["body"] = line
         if tag == "script":
-            self.problems.append((line, "<script> is not allowed: email clients drop JavaScript"))
+            self.report(line, "<script> is not allowed: email clients drop JavaScript")
         if tag == "style":
-            self.problems.append((line, "<style> block: use inline style attributes only"))
+            self.report(line, "<style> block: use inline style attributes only")
         if tag == "link" and "stylesheet" in values.get("rel", "").lower():
-            self.problems.append((line, "<link rel=stylesheet> loads external CSS"))
+            self.report(line, "<link rel=stylesheet> loads external CSS")
         for name, value in values.items():
             if name.startswith("on") or value.strip().lower().startswith("javascript:"):
-                self.problems.append((line, f"JavaScript in attribute {name} of <{tag}>"))
+                self.report(line, f"JavaScript in attribute {name} of <{tag}>")
         widths = [values.get("width", ""), *PIXELS.findall(values.get("style", ""))]
         if any(w.isdigit() and int(w) > MAX_WIDTH for w in widths):
-            self.problems.append((line, f"<{tag}> is wider than {MAX_WIDTH}px"))
+            self.report(line, f"<{tag}> is wider than {MAX_WIDTH}px")
         if tag == "img":
             if not values.get("alt", "").strip():
-                self.problems.append((line, "<img> needs a non-empty alt text"))
+                self.report(line, "<img> needs a non-empty alt text")
             if not chevron.render(values.get("src", ""), self.context).startswith("https://"):
-                self.problems.append((line, "<img> src must be an absolute https:// URL"))
+                self.report(line, "<img> src must be an absolute https:// URL")
         if tag == "a":
             self.unsubscribe |= bool(UNSUBSCRIBE.search(values.get("href", "")))
             self.links.append((line, values.get("href", ""), []))
@@ -149,43 +152,43 @@ class _Scan(HTMLParser):
         text = neutralise(data)
         if self.open and self.open[-1] in TABLE_CONTEXT and text.strip():
             line = self.getpos()[0] + text[: len(text) - len(text.lstrip())].count("\n")
-            self.problems.append((line, f"text directly inside <{self.open[-1]}> is moved out "
-                                        "of the table by browsers; put it in a <td>"))
+            self.report(line, f"text directly inside <{self.open[-1]}> is moved out "
+                        "of the table by browsers; put it in a <td>")
 
 
-def markup_problems(source: str, contract: Contract) -> list[tuple[int, str]]:
-    """Email-safety, image, width, footer and banner problems of an HTML part: (line, message).
+def markup_problems(source: str, contract: Contract, file: str) -> list[Finding]:
+    """Email-safety, image, width, footer and banner problems of an HTML part (`file`).
 
     Legal footer: every template names the sender's postal address in an <address> element;
     customer mail must offer an unsubscribe link, internal mail must not (staff cannot opt out
     of operational notifications).
     """
-    scan = _Scan(contract["sample_context"])
+    scan = _Scan(contract["sample_context"], file)
     scan.feed(source)
     scan.close()
-    problems = scan.problems + [
-        (number, "@import loads external CSS")
-        for number, text in enumerate(source.splitlines(), 1) if "@import" in text
-    ]
+    for number, text in enumerate(source.splitlines(), 1):
+        if "@import" in text:
+            scan.report(number, "@import loads external CSS")
     end = scan.lines.get("/body", source.count("\n") + 1)
     if not COMPANY_ADDRESS.search(scan.address):
-        problems.append((end, "template needs the legal footer: the company address "
-                              "{{companyAddress}} inside an <address> element"))
+        scan.report(end, "template needs the legal footer: the company address "
+                         "{{companyAddress}} inside an <address> element")
     if contract["audience"] == "customer":
         if not scan.unsubscribe:
-            problems.append((end, "customer template needs a footer unsubscribe "
-                                                  'link: <a href="{{unsubscribeUrl}}">'))
+            scan.report(end, "customer template needs a footer unsubscribe "
+                             'link: <a href="{{unsubscribeUrl}}">')
     else:
         if "INTERNAL" not in scan.body_text:
-            problems.append((scan.lines.get("body", 1), "internal template needs a visible "
-                                                        "INTERNAL banner"))
-        problems += [(line, INTERNAL_UNSUBSCRIBE) for line, href, text in scan.links
-                     if UNSUBSCRIBE.search(href) or UNSUBSCRIBE_WORDS.search(href + "".join(text))]
-    return sorted(set(problems))
+            scan.report(scan.lines.get("body", 1), "internal template needs a visible "
+                                                   "INTERNAL banner")
+        for line, href, chunks in scan.links:
+            if UNSUBSCRIBE.search(href) or UNSUBSCRIBE_WORDS.search(href + "".join(chunks)):
+                scan.report(line, INTERNAL_UNSUBSCRIBE)
+    return sorted(set(scan.problems))
 
 
-def escaping_problems(tags: list[Tag], text_part: bool) -> list[tuple[int, str]]:
-    """Variables written in the wrong form for their part: (line, message).
+def escaping_problems(tags: list[Tag], text_part: bool, file: str) -> list[Finding]:
+    """Variables written in the wrong form for their part (`file`).
 
     chevron, like every Mustache renderer, HTML-escapes {{var}}: right for HTML, wrong for a
     text/plain part, where `&amp;` would reach the reader. Unescaped tags in HTML would let a
@@ -194,21 +197,24 @@ def escaping_problems(tags: list[Tag], text_part: bool) -> list[tuple[int, str]]
     problems = []
     for tag in tags:
         if text_part and tag.kind == "":
-            problems.append((tag.line, f"{tag}: use {{{{{{{tag.name}}}}}}} in plain-text parts "
-                                       "so values are not HTML-escaped"))
+            message = (f"{tag}: use {{{{{{{tag.name}}}}}}} in plain-text parts "
+                       "so values are not HTML-escaped")
         elif text_part and tag.kind == "&":
-            problems.append((tag.line, f"{tag}: write unescaped values as {{{{{{{tag.name}}}}}}} "
-                                       "in plain-text parts, the one form the contract allows"))
+            message = (f"{tag}: write unescaped values as {{{{{{{tag.name}}}}}}} "
+                       "in plain-text parts, the one form the contract allows")
         elif not text_part and tag.kind in {"{", "&"}:
-            problems.append((tag.line, f"{tag} is unescaped in an HTML part, so a value could "
-                                       f"inject HTML: use {{{{{tag.name}}}}}"))
+            message = (f"{tag} is unescaped in an HTML part, so a value could "
+                       f"inject HTML: use {{{{{tag.name}}}}}")
+        else:
+            continue
+        problems.append(Finding(file, tag.line, message))
     return problems
 
 
 def text_footer_problems(
-    source: str, tags: list[Tag], contract: Contract
-) -> list[tuple[int, str]]:
-    """Legal-footer problems of a plain-text part: (line, message).
+    source: str, tags: list[Tag], contract: Contract, file: str
+) -> list[Finding]:
+    """Legal-footer problems of a plain-text part (`file`).
 
     The footer is what follows the last `--` line, as mail clients treat a signature. It must
     hold {{{companyAddress}}}; a customer footer also {{{unsubscribeUrl}}}. An internal part
@@ -220,18 +226,19 @@ def text_footer_problems(
     footer = {tag.name for tag in tags if tag.kind in VARIABLE_KINDS and tag.line > footer_start}
     problems = []
     if not separators:
-        problems.append((max(len(lines), 1), "plain-text part needs the legal footer: a '--' "
-                                             "line followed by the company address "
-                                             "{{{companyAddress}}}"))
+        problems.append(Finding(file, max(len(lines), 1), "plain-text part needs the legal "
+                                "footer: a '--' line followed by the company address "
+                                "{{{companyAddress}}}"))
     elif "companyAddress" not in footer:
-        problems.append((footer_start, "the plain-text footer (below '--') needs the company "
-                                       "address {{{companyAddress}}}"))
+        problems.append(Finding(file, footer_start, "the plain-text footer (below '--') needs "
+                                "the company address {{{companyAddress}}}"))
     if contract["audience"] == "customer":
         if separators and "unsubscribeUrl" not in footer:
-            problems.append((footer_start, "customer plain-text footer (below '--') needs the "
-                                           "unsubscribe link {{{unsubscribeUrl}}}"))
+            problems.append(Finding(file, footer_start, "customer plain-text footer (below '--') "
+                                    "needs the unsubscribe link {{{unsubscribeUrl}}}"))
     else:
-        problems += [(number, INTERNAL_UNSUBSCRIBE) for number, text in enumerate(lines, 1)
+        problems += [Finding(file, number, INTERNAL_UNSUBSCRIBE)
+                     for number, text in enumerate(lines, 1)
                      if UNSUBSCRIBE_WORDS.search(text) and TEXT_LINK.search(text)]
     return sorted(set(problems))
 
@@ -295,9 +302,10 @@ def check_contract_data(index: int, contract: Contract) -> list[Finding]:
     if contract["text_key"] != contract["key"].removesuffix(".html") + ".txt":
         findings.append(Finding.at_path(rel, f"{at}.text_key",
                                         "text_key must be the key with .txt"))
-    tags, errors = tokenize(contract["subject"])
+    tags, errors = tokenize(contract["subject"], rel)
     unknown = [] if errors else resolve(tags, declared)[1]
-    findings += [Finding.at_path(rel, f"{at}.subject", message) for _, message in errors]
+    # the subject is a value inside contracts.json: its place is a JSON path, not a line
+    findings += [Finding.at_path(rel, f"{at}.subject", error.message) for error in errors]
     # subjects stay {{var}}: render_subject unescapes the whole rendered line, so one form is exact
     findings += [Finding.at_path(rel, f"{at}.subject",
                                  f"{tag}: write {{{{{tag.name}}}}} in subjects")
@@ -348,18 +356,17 @@ def check_template(index: int, contract: Contract, repo_root: Path) -> list[Find
             continue
         source = path.read_text(encoding="utf-8")
         findings += check_sizes(path, repo_root)
-        tags, errors = tokenize(source)
+        tags, errors = tokenize(source, rel)
         html_part = field == "key"
-        rules = markup_problems(source, contract) if html_part else []
+        rules = markup_problems(source, contract, rel) if html_part else []
         if not errors:  # tag-based rules need a well-formed tag list
-            rules += escaping_problems(tags, text_part=not html_part)
-            rules += [] if html_part else text_footer_problems(source, tags, contract)
+            rules += escaping_problems(tags, not html_part, rel)
+            rules += [] if html_part else text_footer_problems(source, tags, contract, rel)
             if contract["audience"] == "internal":
-                rules += [(tag.line, INTERNAL_UNSUBSCRIBE) for tag in tags
+                rules += [Finding(rel, tag.line, INTERNAL_UNSUBSCRIBE) for tag in tags
                           if tag.kind in VARIABLE_KINDS and tag.name == "unsubscribeUrl"]
-        problems = (parse_errors(source) if html_part else []) + sorted(set(rules))
-        findings += [Finding(rel, line, message) for line, message in problems]
-        findings += [Finding(rel, n, f"Mustache: {message}") for n, message in errors]
+        findings += (parse_errors(source, rel) if html_part else []) + sorted(set(rules))
+        findings += [replace(error, message=f"Mustache: {error.message}") for error in errors]
         if errors:
             continue
         used, unknown = resolve(tags, declared)

@@ -38,7 +38,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from bbws_infra.core.errors import OperationError, UserError
-from bbws_infra.core.registry import REQUIRED_APPROVALS
+from bbws_infra.core.registry import (
+    BREAK_GLASS_SUFFIX,
+    REQUIRED_APPROVALS,
+    load_environment,
+)
 from bbws_infra.core.untyped import Json
 from bbws_infra.pipeline import github
 
@@ -50,18 +54,36 @@ _REPOSITORY = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9._-]+")
 
 
 def required(env_name: str) -> int:
-    """How many different people must approve a run that changes env_name."""
+    """How many different people must approve a run that changes env_name; for its
+    break-glass environment (`<env>-break-glass`, protected deletions), one more."""
+    base = _base_env(env_name)
     try:
-        return REQUIRED_APPROVALS[env_name]
+        count = REQUIRED_APPROVALS[base]
     except KeyError:
         raise UserError(f"Unknown environment {env_name!r}; choose one of: "
                         f"{', '.join(REQUIRED_APPROVALS)}.") from None
+    if base == env_name:
+        return count
+    if not load_environment(base).deletion_protection:
+        raise UserError(f"{base} has no deletion protection (envs/{base}.tfvars), so it has no "
+                        f"break-glass environment: its own deploy role deletes; nothing was "
+                        "checked.")
+    return count + 1
 
 
 def gates(env_name: str) -> list[str]:
     """The approval environments a run passes before the env's own: `<env>-approval-1` to
-    `<env>-approval-<N-1>` (none where one approval is enough)."""
-    return [f"{env_name}-approval-{n}" for n in range(1, required(env_name))]
+    `<env>-approval-<N-1>` (none where one approval is enough). A break-glass run passes the
+    env's approval environments, one more, and then its own."""
+    base = _base_env(env_name)
+    return [f"{base}-approval-{n}" for n in range(1, required(env_name))]
+
+
+def _base_env(env_name: str) -> str:
+    """prod-break-glass -> prod; an env name stays itself."""
+    if env_name.endswith(BREAK_GLASS_SUFFIX):
+        return env_name.removesuffix(BREAK_GLASS_SUFFIX)
+    return env_name
 
 
 def counted_environments(env_name: str) -> list[str]:

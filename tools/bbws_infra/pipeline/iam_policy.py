@@ -9,7 +9,13 @@ keys), and the least-privilege policy each holds: exactly what the task runner a
   lock table (a `dynamodb:LeadingKeys` condition names them), never a state digest.
 - The deploy role, `bbws-infra-deploy-<env>`, is trusted only by `...:environment:<env>`: the
   apply, promotion and rollback jobs, whose environment requires reviewers. It may create,
-  change and delete the managed resources and write the state.
+  change and delete the managed resources and write the state; where the env's tfvars turn
+  deletion protection on (prod), an explicit Deny (the protected-deletes guard policy) keeps it
+  from deleting, and so from replacing, any table, bucket or backup vault.
+- The break-glass role, `bbws-infra-break-glass-<env>`, exists only where deletion protection
+  is on. It holds the deploy role's permissions without that Deny and is trusted only by
+  `...:environment:<env>-break-glass`, whose runs need one approval more than the env's
+  (the break-glass workflow: a promotion with `--allow-destroy`).
 
 A job without an environment, bound to another one (the approval environments), or on a branch
 or pull request subject cannot assume either. The ledger is write-once for both: a record is
@@ -17,14 +23,10 @@ created only with `If-None-Match: *` (S3 then refuses to replace an existing key
 the deploy role, and explicit Denies (the ledger guard policy, attached to both roles) forbid
 deleting any record or any of its versions and any write without that header.
 
-Names are derived the way the Terraform names them: tables from the schema files'
-x-dynamodb.tableName, backup vault/plan/role from dynamodb/table_main.tf and modules/backup
-(`bbws-<component>-<env>`, `-dr`, `-backup`), buckets and the replication role from
-s3/templates/main.tf and modules/replication (`bbws-<component>-<env>`, `-logs`, `-replica`,
-`-replication`). Resources a feature creates (access-log bucket, replica bucket and its role,
-DR vaults, anything in dr_region) are allowed only where the env's tfvars switch that feature
-on, so the policy follows envs/<env>.tfvars: switching a feature on needs this policy updated
-before the deployment; switching it off, only after the deployment removed what it made.
+Every name in them is derived the way the Terraform derives it (iam_resources.py); resources a
+feature creates are allowed only where the env's tfvars switch that feature on, so the policy
+follows envs/<env>.tfvars: switching a feature on needs this policy updated before the
+deployment; switching it off, only after the deployment removed what it made.
 
 Later environments (sit, prod) also read the previous environment's ledger in that account's
 state bucket (promotion picks the commit from it); that bucket's policy must allow both roles
@@ -37,16 +39,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from bbws_infra.core import registry
 from bbws_infra.core.errors import UserError
-from bbws_infra.core.paths import REPO_ROOT
 from bbws_infra.core.registry import (
+    BREAK_GLASS,
     COMPONENTS,
-    PROMOTION_ORDER,
     STATE_KEY_PREFIXES,
     Environment,
+    break_glass_environment,
 )
 from bbws_infra.core.untyped import JsonObject
-from bbws_infra.inputs import schemas
 from bbws_infra.pipeline.iam_documents import (
     arn,
     dynamodb_arn,
@@ -57,12 +59,22 @@ from bbws_infra.pipeline.iam_documents import (
     sid_part,
     statement,
 )
+from bbws_infra.pipeline.iam_resources import (
+    backup_names,
+    bucket_names,
+    copy_to_dr,
+    lock_ids,
+    previous_name,
+    replicated_bucket_names,
+    state_bucket_of,
+    table_names,
+    vault_arns,
+)
 from bbws_infra.state.ledger import INTENTS_PREFIX
 from bbws_infra.state.ledger import PREFIX as LEDGER_PREFIX
-from bbws_infra.state.state_backend import lock_id
 
 PLAN, DEPLOY = "plan", "deploy"
-ROLES = (PLAN, DEPLOY)
+ROLES = (PLAN, DEPLOY)  # every env has these two; break-glass only where protection is on
 GITHUB_OIDC_PROVIDER = "token.actions.githubusercontent.com"
 GITHUB_AUDIENCE = "sts.amazonaws.com"
 POLICY_VERSION = "2012-10-17"
@@ -83,9 +95,14 @@ _UNSCOPED_WRITES = ("backup-storage:MountCapsule",)
 _REPOSITORY = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}")
 
 
+def roles(env: Environment) -> tuple[str, ...]:
+    """The roles env has: plan and deploy, and break-glass where deletion protection is on."""
+    return (*ROLES, BREAK_GLASS) if env.deletion_protection else ROLES
+
+
 def role_name(env: Environment, role: str) -> str:
-    """bbws-infra-plan-dev, bbws-infra-deploy-dev, ..."""
-    return f"bbws-infra-{_checked(role)}-{env.name}"
+    """bbws-infra-plan-dev, bbws-infra-deploy-dev, bbws-infra-break-glass-prod, ..."""
+    return registry.role_name(_checked(role, env), env.name)
 
 
 def role_arn(env: Environment, role: str) -> str:
@@ -100,13 +117,14 @@ def oidc_provider_arn(env: Environment) -> str:
 def github_environment(env: Environment, role: str) -> str:
     """The one GitHub environment whose jobs may assume the role: `<env>` (approved apply,
     promotion and rollback jobs) for the deploy role, `<env>-plan` (plan and drift, no
-    reviewers) for the plan role."""
-    return env.name if _checked(role) == DEPLOY else f"{env.name}-plan"
+    reviewers) for the plan role, `<env>-break-glass` (protected deletions) for break-glass."""
+    return {DEPLOY: env.name, PLAN: f"{env.name}-plan",
+            BREAK_GLASS: break_glass_environment(env.name)}[_checked(role, env)]
 
 
 def github_environments(env: Environment) -> list[str]:
     """Every GitHub environment some role of env trusts."""
-    return [github_environment(env, role) for role in (DEPLOY, PLAN)]
+    return [github_environment(env, role) for role in (DEPLOY, PLAN, *roles(env)[2:])]
 
 
 def github_subject(env: Environment, repository: str, environment: str | None = None) -> str:
@@ -142,8 +160,9 @@ def trust_policy(env: Environment, repository: str, role: str) -> JsonObject:
 def permissions_policy(env: Environment, role: str) -> JsonObject:
     """What the role may do: the state backend, the named tables, buckets, backup vaults and
     plans, and the two kinds of service role; the plan role only the reads of each, and the
-    lock items. (Reading the previous env is previous_env_read_policy, attached beside.)"""
-    _checked(role)
+    lock items; break-glass the deploy role's. (Reading the previous env is
+    previous_env_read_policy, attached beside.)"""
+    _checked(role, env)
     statements = [
         *_unscoped(env, role), *_state_backend(env, role), *_tables(env, role),
         *_buckets(env, role), *_backup(env, role), *_kms(env, role),
@@ -158,12 +177,20 @@ def ledger_guard_policy_name(env: Environment) -> str:
 
 
 def ledger_guard_policy(env: Environment) -> JsonObject:
-    """Explicit Denies attached to both roles beside their permissions policy: no other
-    policy attached to a role can grant back deleting a ledger record (or any version of it)
-    or a write that could replace one. (A managed policy of its own: the deploy role's
-    permissions policy of prod has no room left for it.)"""
+    """Explicit Denies attached to every role beside its permissions policy: no other
+    policy attached to a role can grant back deleting a ledger record (or any version of it),
+    a write that could replace one, or deleting a state object or any version in the state
+    bucket. (A managed policy of its own: the deploy role's permissions policy of prod has no
+    room left for it.)"""
     ledger = _ledger_objects(env)
+    bucket = s3_arn(env, env.state_bucket)
     return fitting({"Version": POLICY_VERSION, "Statement": [
+        # Every earlier state stays recoverable; a lock file (`.tflock`) may still be deleted
+        # (a delete marker), its versions may not.
+        statement("StateVersionsAreNeverDeleted", ["s3:DeleteObjectVersion"],
+                   [f"{bucket}/*"], effect="Deny"),
+        statement("StateObjectsAreNeverDeleted", ["s3:DeleteObject"],
+                   [f"{bucket}/{c.state_key}" for c in COMPONENTS.values()], effect="Deny"),
         statement("LedgerRecordsAreNeverDeleted",
                    ["s3:DeleteObject", "s3:DeleteObjectVersion"], ledger, effect="Deny"),
         # Multipart uploads would need an s3:ObjectCreationOperation exemption (their parts
@@ -179,12 +206,33 @@ def _ledger_objects(env: Environment) -> list[str]:
     return [f"{bucket}/{LEDGER_PREFIX}*", f"{bucket}/{INTENTS_PREFIX}*"]
 
 
+def protected_deletes_guard_policy_name(env: Environment) -> str:
+    return f"bbws-infra-protected-deletes-guard-{env.name}"
+
+
+def protected_deletes_guard_policy(env: Environment) -> JsonObject | None:
+    """Where deletion protection is on, explicit Denies attached to the deploy role: it can
+    neither delete nor replace (a replacement deletes first) a table, bucket or backup vault,
+    whatever the tool is told; only the break-glass role can. None where protection is off."""
+    if not env.deletion_protection:
+        return None
+    buckets = [s3_arn(env, name) for name in bucket_names(env)]
+    return fitting({"Version": POLICY_VERSION, "Statement": [
+        statement("ProtectedTablesAreNotDeleted", ["dynamodb:DeleteTable"],
+                   [dynamodb_arn(env, f"table/{t}") for t in table_names()], effect="Deny"),
+        statement("ProtectedBucketsAreNotDeleted", ["s3:DeleteBucket"], buckets,
+                   effect="Deny"),
+        statement("ProtectedVaultsAreNotDeleted", ["backup:DeleteBackupVault"],
+                   vault_arns(env), effect="Deny"),
+    ]}, f"The protected-deletes guard policy of {env.name}")
+
+
 def previous_env_read_policy_name(env: Environment) -> str:
     return f"bbws-infra-previous-env-read-{env.name}"
 
 
 def previous_env_read_policy(env: Environment) -> JsonObject | None:
-    """After the first env, attached to both roles: a promotion's plan job and its apply job
+    """After the first env, attached to every role: a promotion's plan job and its apply job
     each check the previous env's ledger, and the state versions its records name (a record
     counts only when that version exists as recorded). None for the first env. (A managed
     policy of its own: prod's deploy permissions policy has no room left.)"""
@@ -196,27 +244,33 @@ def previous_env_read_policy(env: Environment) -> JsonObject | None:
 
 
 def policies(env: Environment, repository: str) -> JsonObject:
-    """Everything needed to create both roles: `plan_role` and `deploy_role`, each with its
-    name, ARN, the GitHub environment it trusts, trust policy and permissions policy, the
-    `ledger_guard_policy` to attach to both, and after the first env the
-    `previous_env_read_policy` to attach to both."""
-    roles = {f"{role}_role": {
+    """Everything needed to create the env's roles: `plan_role`, `deploy_role` (and
+    `break_glass_role` where deletion protection is on), each with its name, ARN, the GitHub
+    environment it trusts, trust policy and permissions policy, the `ledger_guard_policy` to
+    attach to all, the `protected_deletes_guard_policy` to attach to the deploy role where
+    protection is on, and after the first env the `previous_env_read_policy` for all."""
+    documents = {f"{role.replace('-', '_')}_role": {
         "role_name": role_name(env, role),
         "role_arn": role_arn(env, role),
         "github_environment": github_environment(env, role),
         "trust_policy": trust_policy(env, repository, role),
         "permissions_policy": permissions_policy(env, role),
-    } for role in ROLES}
-    both = [role_name(env, role) for role in ROLES]
+    } for role in roles(env)}
+    every_role = [role_name(env, role) for role in roles(env)]
     shared = {"ledger_guard_policy": {
-        "policy_name": ledger_guard_policy_name(env), "attach_to": both,
+        "policy_name": ledger_guard_policy_name(env), "attach_to": every_role,
         "policy_document": ledger_guard_policy(env)}}
+    guard = protected_deletes_guard_policy(env)
+    if guard is not None:
+        shared["protected_deletes_guard_policy"] = {
+            "policy_name": protected_deletes_guard_policy_name(env),
+            "attach_to": [role_name(env, DEPLOY)], "policy_document": guard}
     reads = previous_env_read_policy(env)
     if reads is not None:
         shared["previous_env_read_policy"] = {
-            "policy_name": previous_env_read_policy_name(env), "attach_to": both,
+            "policy_name": previous_env_read_policy_name(env), "attach_to": every_role,
             "policy_document": reads}
-    return {**roles, **shared}
+    return {**documents, **shared}
 
 
 def ledger_read_bucket_policy(previous: Environment, reader: Environment) -> JsonObject:
@@ -226,12 +280,12 @@ def ledger_read_bucket_policy(previous: Environment, reader: Environment) -> Jso
     promotion's plan job checks the commit there with the plan role, its apply job again with
     the deploy role. Merge them into that bucket's policy (a document with just these is
     returned)."""
-    if _previous_name(reader) != previous.name:
+    if previous_name(reader) != previous.name:
         raise UserError(f"{reader.name} promotes from "
-                        f"{_previous_name(reader) or 'no environment'}, not {previous.name}; "
+                        f"{previous_name(reader) or 'no environment'}, not {previous.name}; "
                         "only that environment's ledger is read.")
     bucket = s3_arn(previous, previous.state_bucket)
-    principal = {"AWS": sorted(role_arn(reader, role) for role in ROLES)}
+    principal = {"AWS": sorted(role_arn(reader, role) for role in roles(reader))}
     name = reader.name.capitalize()
     return {
         "Version": POLICY_VERSION,
@@ -291,13 +345,13 @@ def _state_backend(env: Environment, role: str) -> list[JsonObject]:
         # refuses a request without keys, which ForAllValues alone would let through.
         statements.append(statement(
             "PlanLocksStatesOnly", ["dynamodb:DeleteItem", "dynamodb:PutItem"], [table],
-            condition={"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": _lock_ids(env)},
+            condition={"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": lock_ids(env)},
                        "Null": {"dynamodb:LeadingKeys": "false"}}))
     return statements
 
 
 def _tables(env: Environment, role: str) -> list[JsonObject]:
-    tables = _table_names()
+    tables = table_names()
     table_arns = [dynamodb_arn(env, f"table/{t}") for t in tables]
     return [
         # What hashicorp/aws 3.39 aws_dynamodb_table calls (create, read, update, delete,
@@ -319,7 +373,7 @@ def _tables(env: Environment, role: str) -> list[JsonObject]:
 
 
 def _buckets(env: Environment, role: str) -> list[JsonObject]:
-    arns = [s3_arn(env, name) for name in _bucket_names(env)]
+    arns = [s3_arn(env, name) for name in bucket_names(env)]
     # aws_s3_bucket in 3.39 reads every bucket setting (one Get* per inline block) and writes
     # them with Put*; objects are the uploaded templates (and their versions on delete).
     return _grant(role, "TemplateLogAndReplicaBuckets", arns + [f"{arn}/*" for arn in arns],
@@ -329,10 +383,7 @@ def _buckets(env: Environment, role: str) -> list[JsonObject]:
 
 
 def _backup(env: Environment, role: str) -> list[JsonObject]:
-    vaults = [arn(env, "backup", f"backup-vault:{name}") for name in _backup_names(env)]
-    if _copy_to_dr(env):
-        vaults += [arn(env, "backup", f"backup-vault:{name}-dr", env.dr_region)
-                   for name in _backup_names(env)]
+    vaults = vault_arns(env)
     tag_writes = ["backup:TagResource", "backup:UntagResource"]
     return [
         *_grant(role, "BackupVaults", vaults,
@@ -350,7 +401,7 @@ def _backup(env: Environment, role: str) -> list[JsonObject]:
 
 
 def _kms(env: Environment, role: str) -> list[JsonObject]:
-    regions = [env.region, env.dr_region] if _copy_to_dr(env) else [env.region]
+    regions = [env.region, env.dr_region] if copy_to_dr(env) else [env.region]
     # A vault encrypted with the AWS-managed key aws/backup needs these on that key when it is
     # created; only through AWS Backup, never directly. Nothing a plan does needs a key.
     return _grant(role, "AwsManagedKeyViaBackupForNewVaults",
@@ -362,9 +413,9 @@ def _kms(env: Environment, role: str) -> list[JsonObject]:
 
 
 def _service_roles(env: Environment, role: str) -> list[JsonObject]:
-    backup_roles = [iam_arn(env, f"role/{name}-backup") for name in _backup_names(env)]
+    backup_roles = [iam_arn(env, f"role/{name}-backup") for name in backup_names(env)]
     replication_roles = [iam_arn(env, f"role/{name}-replication")
-                         for name in _replicated_bucket_names(env)]
+                         for name in replicated_bucket_names(env)]
     statements = [
         # aws_iam_role in 3.39: create (with tags), read (inline and attached policies),
         # update (trust policy, description), delete (after its instance profiles).
@@ -403,11 +454,11 @@ def _state_objects(bucket: str) -> list[str]:
 
 def _previous_ledger(env: Environment) -> list[JsonObject]:
     """Both roles: a promotion's plan and its apply each check the previous env's ledger."""
-    previous = _previous_name(env)
+    previous = previous_name(env)
     if previous is None:
         return []
     # Another account's bucket: its policy must allow this too (ledger_read_bucket_policy).
-    bucket = f"arn:{partition(env)}:s3:::{_state_bucket_of(previous)}"
+    bucket = f"arn:{partition(env)}:s3:::{state_bucket_of(previous)}"
     return [
         statement("PromoteListsPreviousEnvLedger", ["s3:ListBucket"],
                    [bucket], condition={"StringLike": {"s3:prefix": [f"{LEDGER_PREFIX}*"]}}),
@@ -418,75 +469,23 @@ def _previous_ledger(env: Environment) -> list[JsonObject]:
     ]
 
 
-# --- names --------------------------------------------------------------------------------
-
-
-def _table_names() -> list[str]:
-    """Every table, as its schema file names it (x-dynamodb.tableName)."""
-    return sorted(schemas.load_table_definition(p).table_name
-                  for p in schemas.schema_files(REPO_ROOT))
-
-
-def _backup_names(env: Environment) -> list[str]:
-    """Vault, plan and selection name of each table component (dynamodb/table_main.tf)."""
-    return sorted(f"bbws-{c.name}-{env.name}" for c in COMPONENTS.values()
-                  if c.kind == "dynamodb")
-
-
-def _replicated_bucket_names(env: Environment) -> list[str]:
-    if not env.values.get("replication_enabled"):
-        return []
-    return sorted(f"bbws-{c.name}-{env.name}" for c in COMPONENTS.values() if c.kind == "s3")
-
-
-def _bucket_names(env: Environment) -> list[str]:
-    """Each bucket component's bucket (s3/templates/main.tf), with its -logs and -replica
-    buckets where the env's tfvars switch them on."""
-    names = []
-    for component in (c for c in COMPONENTS.values() if c.kind == "s3"):
-        bucket = f"bbws-{component.name}-{env.name}"
-        names.append(bucket)
-        if env.values.get("access_logging_enabled"):
-            names.append(f"{bucket}-logs")
-        if env.values.get("replication_enabled"):
-            names.append(f"{bucket}-replica")
-    return sorted(names)
-
-
-def _lock_ids(env: Environment) -> list[str]:
-    """The S3 backend's lock item of each component's state (its LockID, `<bucket>/<key>`)."""
-    return sorted(lock_id(env, c.state_key) for c in COMPONENTS.values())
-
-
-def _copy_to_dr(env: Environment) -> bool:
-    return bool(env.values.get("backup_copy_to_dr"))
-
-
-def _previous_name(env: Environment) -> str | None:
-    """The environment whose ledger this one promotes from (deploy.previous_env's rule)."""
-    index = PROMOTION_ORDER.index(env.name)
-    return PROMOTION_ORDER[index - 1] if index else None
-
-
-def _state_bucket_of(env_name: str) -> str:
-    return f"bbws-terraform-state-{env_name}"  # Environment.state_bucket, by name
-
-
 # --- building blocks ----------------------------------------------------------------------
 
 
-def _checked(role: str) -> str:
-    if role not in ROLES:
-        raise ValueError(f"unknown role {role!r}; one of {ROLES}")
+def _checked(role: str, env: Environment | None = None) -> str:
+    known = (*ROLES, BREAK_GLASS) if env is None else roles(env)
+    if role not in known:
+        raise ValueError(f"unknown role {role!r}; one of {known}")
     return role
 
 
 def _grant(role: str, sid: str, resources: list[str], *, reads: Iterable[str] = (),
            writes: Iterable[str] = (), condition: JsonObject | None = None
            ) -> list[JsonObject]:
-    """One Allow statement of `reads`, plus `writes` for the deploy role; none when the role
-    gets no action here. Reads and writes of a resource stay side by side in one place."""
-    actions = [*reads, *(writes if role == DEPLOY else ())]
+    """One Allow statement of `reads`, plus `writes` for the roles that change things (deploy,
+    break-glass); none when the role gets no action here. Reads and writes of a resource stay
+    side by side in one place."""
+    actions = [*reads, *(writes if role != PLAN else ())]
     if not actions:
         return []
     return [statement(sid, actions, resources, condition=condition)]

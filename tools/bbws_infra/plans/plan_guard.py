@@ -40,7 +40,8 @@ def check(env: Environment, component: str, protected: list[str],
     if not protected:
         return
     where = switched_on_by or f"envs/{env.name}.tfvars"
-    allowed = set(allow_destroy)
+    # one value may name several addresses, space-separated (a workflow input is one string)
+    allowed = {address for value in allow_destroy for address in value.split()}
     missing = [address for address in protected
                if address not in allowed and f"{component}:{address}" not in allowed]
     flags = " ".join(f"--allow-destroy {component}:{address}" for address in protected)

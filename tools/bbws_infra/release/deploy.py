@@ -41,7 +41,8 @@ from bbws_infra.core.untyped import JsonObject, Session
 from bbws_infra.engine import interrupts
 from bbws_infra.plans import bundle, operations, plan_guard, runner
 from bbws_infra.plans.plan_summary import PlanSummary, summarise
-from bbws_infra.release import pre_deploy_backups, verify, worktrees
+from bbws_infra.release import break_glass, pre_deploy_backups, verify, worktrees
+from bbws_infra.release.verify_checks import Check
 from bbws_infra.state import ledger, state_versions
 from bbws_infra.state.doctor import age_text
 from bbws_infra.targets import targets
@@ -320,6 +321,8 @@ def apply(request: DeployRequest, console: Console,
     states = check_state(ctx.live_session, request, approved)
     check_release_order(request, ctx.live_session, approved)
     check_protection_kept(request, ctx.live_session, approved)
+    break_glass.check(request.target, request.env, ctx.live_session,
+                      {item.name: item.protected_types_removed for item in approved})
     # every backup before any apply: one that fails stops the whole deployment
     backups = {item.name: pre_deploy_backups.take(ctx.live_session, request.env, item.plan_json)
                for item in approved}
@@ -411,7 +414,7 @@ def _deploy_one(request: DeployRequest, ctx: targets.TargetContext, item: Approv
     except BaseException as error:  # recorded below, then raised again
         failure = error
     after = remote_state(ctx.live_session, env, item.component)
-    checks: list[verify.Check] = []
+    checks: list[Check] = []
     verification = ledger.SKIPPED
     if failure is None:
         bundle.archive(request.target, env.name, item.component, record.plan_sha256)

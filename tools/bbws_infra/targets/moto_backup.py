@@ -15,8 +15,13 @@ Backup REST API (botocore's service model):
 | ListBackupSelections | GET /backup/plans/{id}/selections/ | MaxResults and NextToken |
 
 and makes DeleteBackupPlan refuse a plan that still has selections (InvalidRequestException),
-as AWS does. moto's own routes (`/backup/plans/<anything>`) already reach these URIs, and its
-rest-json dispatch names the method from botocore's model (method and URI to the operation,
+as AWS does. CreateBackupSelection refuses, as AWS does, an IamRoleArn that AWS Backup cannot
+assume: a role missing from the account, or one whose trust policy does not allow the
+service principal backup.amazonaws.com (InvalidParameterValueException "IAM Role <arn> cannot
+be assumed by AWS Backup", the text the provider retries on while a new role propagates).
+
+moto's own routes (`/backup/plans/<anything>`) already reach these URIs, and its rest-json
+dispatch names the method from botocore's model (method and URI to the operation,
 CreateBackupSelection to `create_backup_selection`), so adding the methods is enough.
 
 Errors follow AWS: an unknown or deleted plan is InvalidParameterValueException "Cannot find
@@ -41,6 +46,7 @@ from moto.backup.exceptions import (
 from moto.backup.models import BackupBackend, Plan
 from moto.backup.responses import BackupResponse
 from moto.core.utils import unix_time
+from moto.iam.models import iam_backends
 from moto.moto_api._internal import mock_random
 
 from bbws_infra.core.untyped import JsonObject
@@ -49,6 +55,7 @@ PLAN_NOT_FOUND = "Failed reading Backup plan with provided version"  # moto's ow
 PLAN_HAS_SELECTIONS = ("Related backup plan selections must be deleted prior to backup plan "
                        "deletion")
 MAX_RESULTS = 1000
+BACKUP_PRINCIPAL = "backup.amazonaws.com"
 _PATH = re.compile(r"/backup/plans/(?P<plan>[^/]+)(?:/selections/?(?P<selection>[^/]*))?/?$")
 
 
@@ -110,6 +117,35 @@ def _selection_plan(backend: BackupBackend, plan_id: str) -> Plan:
     return plan
 
 
+def _as_list(value: object) -> list[object]:
+    return value if isinstance(value, list) else [value]
+
+
+def _trusts_backup(document: str) -> bool:
+    """Whether a role's trust policy lets AWS Backup assume it."""
+    try:
+        policy = json.loads(unquote(document)) if isinstance(document, str) else document
+    except ValueError:
+        return False
+    for statement in _as_list(policy.get("Statement") if isinstance(policy, dict) else None):
+        if not isinstance(statement, dict) or str(statement.get("Effect")).lower() != "allow":
+            continue
+        actions = {str(a).lower() for a in _as_list(statement.get("Action"))}
+        principal = statement.get("Principal")
+        services = _as_list(principal.get("Service")) if isinstance(principal, dict) else []
+        if actions & {"sts:assumerole", "sts:*", "*"} and BACKUP_PRINCIPAL in services:
+            return True
+    return False
+
+
+def _check_role(backend: BackupBackend, role_arn: str) -> None:
+    iam = iam_backends[backend.account_id][backend.partition]
+    role = next((r for r in iam.get_roles() if r.arn == role_arn), None)
+    if role is None or not _trusts_backup(role.assume_role_policy_document):
+        raise InvalidParameterValueException(
+            msg=f"IAM Role {role_arn} cannot be assumed by AWS Backup")
+
+
 def update_backup_plan(self: BackupBackend, backup_plan_id: str,
                        backup_plan: JsonObject) -> Plan:
     plan = _live_plan(self, backup_plan_id)
@@ -158,6 +194,7 @@ def create_backup_selection(self: BackupBackend, backup_plan_id: str,
         raise InvalidParameterValueException(
             msg="Invalid backup selection. Either 'ListOfTags' or 'Resources' section must be "
                 "non-empty.")
+    _check_role(self, backup_selection["IamRoleArn"])
     plan_selections = _selections(self).setdefault(backup_plan_id, {})
     if creator_request_id:  # a retried request: the selection it already created
         for existing in plan_selections.values():

@@ -13,11 +13,12 @@ import sys
 
 from moto import server
 
-from bbws_infra.targets import moto_backup
+from bbws_infra.targets import moto_backup, moto_validation
 
 
 def main(argv: list[str] | None = None) -> None:
     moto_backup.apply()
+    moto_validation.apply()
     server.main(sys.argv[1:] if argv is None else argv)
 
 
