@@ -102,16 +102,10 @@ def calls(entries: list[dict[str, Any]], envs: dict[str, Environment]) -> list[C
     return found
 
 
-# Creating a vault encrypted with the AWS-managed key aws/backup: AWS Backup mounts its storage
-# and uses the key on the caller's behalf (AWS Backup's documented permissions for
-# CreateBackupVault).
-_NEW_VAULT_KEY_ACTIONS = ("kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey",
-                          "kms:GenerateDataKey", "kms:RetireGrant")
-
-
 def implied(made: Call, entry: dict[str, Any]) -> list[Call]:
     """What IAM also authorises for a request, beyond its own action: handing a role to a
-    service (iam:PassRole) and what a new vault needs."""
+    service (iam:PassRole), tags given at creation (iam:TagRole), and mounting a new vault's
+    storage (backup-storage:MountCapsule, which CreateBackupVault needs)."""
     body = _body(entry)
     text = body.decode(errors="replace") if isinstance(body, bytes) else body
     found: list[tuple[str, str, dict[str, ContextValue]]] = []
@@ -124,12 +118,11 @@ def implied(made: Call, entry: dict[str, Any]) -> list[Call]:
             raise ValueError(f"a replication configuration without a role: {text[:200]}")
         found.append(("iam:PassRole", role.group(1),
                       {"iam:PassedToService": "s3.amazonaws.com"}))
-    elif made.operation == "CreateBackupVault" and "EncryptionKeyArn" not in (text or "{}"):
-        _, _, _, region, account, *_ = made.request.resource.split(":")
-        key = f"arn:aws:kms:{region}:{account}:key/aws-backup-managed-key"
-        via = {"kms:ViaService": f"backup.{region}.amazonaws.com"}
-        found += [("backup-storage:MountCapsule", "*", {})]
-        found += [(action, key, via) for action in _NEW_VAULT_KEY_ACTIONS]
+    elif made.operation == "CreateBackupVault":
+        found.append(("backup-storage:MountCapsule", "*", {}))
+    elif made.operation == "CreateRole" and "Tags.member." in text:
+        # IAM authorises a role created with tags as iam:TagRole too
+        found.append(("iam:TagRole", made.request.resource, {}))
     return [Call(made.env, made.service, f"{made.operation} (implies {action})",
                  Request(action, resource, context)) for action, resource, context in found]
 
@@ -280,8 +273,9 @@ class _Where:
                 context = {"dynamodb:LeadingKeys": [item["LockID"]["S"]]}
             if operation == "ListBackups":
                 resource = "*"
-        elif "KeyId" in body:
-            resource = self._arn("kms", f"key/{body['KeyId']}")
+        elif "KeyId" in body and operation != "ListAliases":  # there KeyId only filters
+            key = body["KeyId"]
+            resource = key if key.startswith("arn:") else self._arn("kms", f"key/{key}")
         return self._call(service, operation, Request(f"{service}:{operation}", resource, context))
 
     def query_call(self, service: str, operation: str, form: dict[str, str]) -> Call:

@@ -148,8 +148,12 @@ def evaluate(evaluations: Sequence[Evaluation], mode: str = "Strict") -> list[De
     names: dict[str, str] = {}  # policy JSON -> name in the batch
     policies: dict[str, Mapping[str, Any]] = {}
 
+    texts: dict[int, str] = {}  # the same documents come again and again: dump each once
+
     def named(label: str, document: Mapping[str, Any]) -> str:
-        text = json.dumps(document, sort_keys=True)
+        if id(document) not in texts:
+            texts[id(document)] = json.dumps(document, sort_keys=True)
+        text = texts[id(document)]
         if text not in names:
             names[text] = f"{label}#{len(names)}"
             policies[names[text]] = document

@@ -11,6 +11,7 @@ ledger crosses accounts, so that bucket's policy (ledger_read_bucket_policy) mus
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 import urllib.request
@@ -106,15 +107,26 @@ class Recorder:
         return flow
 
 
+REPOSITORY = "acme/bbws-infra"
+
+
+@functools.cache
+def _policies(env_name: str) -> dict[str, Any]:
+    documents: dict[str, Any] = iam_policy.policies(load_environment(env_name), REPOSITORY)
+    return documents
+
+
 def holds(env: Environment, role: str) -> dict[str, Mapping[str, Any]]:
-    """Every identity policy attached to the role, by name."""
+    """Every identity policy attached to the role, by name, as iam_policy.policies() says:
+    its permissions policy and each shared policy attached to it (ledger guard, protected
+    deletes guard, previous-environment reads)."""
+    documents = _policies(env.name)
+    name = iam_policy.role_name(env, role)
     attached: dict[str, Mapping[str, Any]] = {
-        iam_policy.role_name(env, role): iam_policy.permissions_policy(env, role),
-        iam_policy.ledger_guard_policy_name(env): iam_policy.ledger_guard_policy(env),
-    }
-    reads = iam_policy.previous_env_read_policy(env)
-    if reads is not None:
-        attached[iam_policy.previous_env_read_policy_name(env)] = reads
+        name: documents[f"{role.replace('-', '_')}_role"]["permissions_policy"]}
+    for shared in documents.values():
+        if name in shared.get("attach_to", ()):
+            attached[shared["policy_name"]] = shared["policy_document"]
     return attached
 
 

@@ -44,12 +44,11 @@ from tests.support.iam_evaluation import (
 REPO = "acme/bbws-infra"
 ENVS = list(PROMOTION_ORDER)
 ENV_ROLES = [(e, r) for e in ENVS for r in ROLES]
-# The only actions that may have Resource "*": IAM cannot scope them to a resource.
+# The only actions that may have Resource "*": IAM cannot scope them to a resource. (No
+# sts:GetCallerIdentity: it needs no permission.)
 NEEDS_STAR = {
-    PLAN: {"sts:GetCallerIdentity", "dynamodb:ListBackups", "backup:ListBackupPlans",
-           "kms:ListAliases"},
-    DEPLOY: {"sts:GetCallerIdentity", "dynamodb:ListBackups", "backup:ListBackupPlans",
-             "backup-storage:MountCapsule", "kms:ListAliases"},
+    PLAN: {"dynamodb:ListBackups", "backup:ListBackupPlans", "kms:ListAliases"},
+    DEPLOY: {"backup:ListBackupPlans", "backup-storage:MountCapsule", "kms:ListAliases"},
 }
 # Every service either role touches: the plan role must be refused each one's write actions.
 SERVICES = ("s3", "dynamodb", "backup", "backup-storage", "iam", "kms", "sts")
@@ -385,8 +384,10 @@ def test_the_plan_role_reads_state_ledger_and_previous_ledger(env_name: str):
         assert not could_allow(document, "s3:PutObject", state)
     ledger = f"{bucket}/ledger/tenants/20260101T000000Z-apply-0a1b2c3d.json"
     assert allowed(document, Request("s3:GetObject", ledger))
-    for action in ("s3:ListBucket", "s3:ListBucketVersions", "s3:GetBucketVersioning"):
+    for action in ("s3:ListBucket", "s3:ListBucketVersions"):
         assert allowed(document, Request(action, bucket))
+    # records are write-once: no earlier version of one to read
+    assert not could_allow(document, "s3:GetObjectVersion", ledger)
     index = PROMOTION_ORDER.index(env_name)
     if index:  # a promotion's plan job checks the previous env's ledger
         previous = f"arn:aws:s3:::bbws-terraform-state-{PROMOTION_ORDER[index - 1]}"
@@ -444,8 +445,9 @@ def test_state_backend_access_is_limited_to_the_state_keys_and_ledger(env_name: 
         f"{bucket}/ledger/*", f"{bucket}/ledger-intents/*"}
     # the ledger is append-only: nothing in the state bucket may be deleted
     assert not any(bucket in r for r in resources_of(env_name, "s3:DeleteObject"))
+    # earlier state versions (a rollback), never of ledger records (write-once)
     own = {r for r in resources_of(env_name, "s3:GetObjectVersion") if r.startswith(bucket)}
-    assert own == resources_of(env_name, "s3:PutObject")
+    assert own == {f"{bucket}/2_1_bbws_dynamodb_schemas/*", f"{bucket}/2_1_bbws_s3_schemas/*"}
     assert bucket in resources_of(env_name, "s3:ListBucketVersions")
     assert resources_of(env_name, "dynamodb:PutItem") == {
         f"arn:aws:dynamodb:{env.region}:{env.account_id}:table/{env.lock_table}"}
@@ -460,10 +462,14 @@ def test_tables_come_from_the_schema_files(env_name: str):
     assert tables == ["campaigns", "products", "tenants"]
     prefix = f"arn:aws:dynamodb:{env.region}:{env.account_id}:table/"
     for action in ("dynamodb:CreateTable", "dynamodb:UpdateTable", "dynamodb:DeleteTable",
-                   "dynamodb:CreateBackup", "dynamodb:UpdateContinuousBackups"):
+                   "dynamodb:UpdateContinuousBackups"):
         assert resources_of(env_name, action) == {prefix + t for t in tables}, action
-    assert resources_of(env_name, "dynamodb:DescribeBackup") == {
-        f"{prefix}{t}/backup/*" for t in tables}
+    # pre-deploy backups (and waiting for them) only where the env takes them
+    backups = {prefix + t for t in tables} if env.pre_deploy_backup else set()
+    assert resources_of(env_name, "dynamodb:CreateBackup") == backups
+    assert resources_of(env_name, "dynamodb:DescribeBackup") == {f"{b}/backup/*"
+                                                                 for b in backups}
+    assert not resources_of(env_name, "dynamodb:DescribeBackup", PLAN)
 
 
 def test_buckets_follow_each_environments_tfvars():
@@ -580,7 +586,7 @@ def test_the_previous_state_bucket_lets_the_reader_role_read_its_ledger(previous
         ({"AWS": roles}, ["s3:ListBucket"], [bucket],
          {"StringLike": {"s3:prefix": ["ledger/*"]}}),
         ({"AWS": roles}, ["s3:GetObject"], [f"{bucket}/ledger/*"], None),
-        ({"AWS": roles}, ["s3:GetObject", "s3:GetObjectVersion"],
+        ({"AWS": roles}, ["s3:GetObjectVersion"],
          [f"{bucket}/2_1_bbws_dynamodb_schemas/*", f"{bucket}/2_1_bbws_s3_schemas/*"], None),
     ]
     assert all(s["Sid"] and s["Effect"] == "Allow" for s in document["Statement"])

@@ -7,6 +7,7 @@ import shlex
 
 import pytest
 
+from bbws_infra.core.registry import BREAK_GLASS
 from bbws_infra.pipeline.iam_policy import DEPLOY, PLAN
 from bbws_infra.pipeline.job_roles import DEPLOY_TASKS, PLAN_TASKS, ROLE_VARIABLES, role_for
 from tests.support.workflow_files import all_workflows, run_lines
@@ -16,6 +17,9 @@ from tests.support.workflow_files import all_workflows, run_lines
     ("plan --env dev", PLAN), ("drift --env prod", PLAN), ("verify --env sit", PLAN),
     ("doctor --env dev", PLAN), ("doctor --env dev --fix-digest", DEPLOY),
     ("promote --to sit --plan-only", PLAN), ("promote --to sit --confirm promote-sit", DEPLOY),
+    ("promote --to prod --reviewed --allow-destroy tenants:x --confirm-destroy destroy-prod",
+     BREAK_GLASS),
+    ("promote --to prod --plan-only --allow-destroy tenants:x", PLAN),
     ("apply --env dev --confirm deploy-dev", DEPLOY), ("rollback --env dev", DEPLOY),
     ("unlock --env dev", DEPLOY), ("status", PLAN), ("history --env dev", PLAN),
     ("approvals --env dev", None), ("notify --env dev", None), ("matrix", None),
@@ -56,5 +60,6 @@ def test_the_workflows_assume_the_role_job_roles_names():
         assert needed, f"{where} assumes a role but runs no task that uses AWS"
         if role == PLAN:
             assert needed == {PLAN}, where
-        else:  # a deploy job runs a task that needs the role (and may read, e.g. doctor)
-            assert DEPLOY in needed, where
+        else:  # the job runs a task that needs its role (and may read, e.g. doctor)
+            assert role in needed and needed <= {role, PLAN}, where
+    assert {by_variable[v] for _, _, v, _ in jobs} == {PLAN, DEPLOY, BREAK_GLASS}
