@@ -191,6 +191,8 @@ def checked(flows: list[Flow]) -> list[Checked]:
 def test_every_request_of_every_flow_is_allowed_to_the_role_its_job_assumes(
         flows: list[Flow], checked: list[Checked]):
     assert refused(checked) == []
+    # and the allow-list is needed: what it tolerates is really refused
+    assert all(not c.decision.allowed for c in checked if c.call.request.action in TOLERATED)
     counts = Counter((c.env, c.role) for c in checked)
     recorded = sum(len(f.calls) for f in flows)
     print(f"\n{recorded} requests recorded (with implied ones), {len(checked)} evaluated "
