@@ -377,3 +377,8 @@ def test_the_prod_deploy_role_deletes_nothing_protected_and_break_glass_may(flow
 
     assert decisions(DEPLOY) == [DENY] * len(protected)
     assert decisions(BREAK_GLASS) == ["Allow"] * len(protected)
+    # the whole destroy flow as the deploy role: refused exactly its protected deletes
+    as_deploy = check([destroy], role=DEPLOY)
+    assert {(c.call.request.action, c.decision.decision) for c in as_deploy
+            if not c.decision.allowed and c.call.request.action not in TOLERATED} == {
+        ("dynamodb:DeleteTable", DENY)}
