@@ -249,8 +249,9 @@ def backups(c: Context, env: str, component: str | None = None, target: str | No
 def doctor(c: Context, env: str, component: str | None = None, target: str | None = None,
            fix_digest: bool = False, json: bool = False) -> None:
     """Check each component's state: readable, lineage and serial, the lock table's digest
-    against the state object, no lock held, and the current version is the ledger's last;
-    exit 1 on any problem, with the fix."""
+    against the state object, no lock held, and the current version is the ledger's last; the
+    state bucket's protections; with --target aws the account checks (regions, AWS Backup,
+    bucket names). Exit 1 on any problem, with the fix."""
     _exit(listings.doctor(env=env, component=component, target=target, fix_digest=fix_digest,
                           as_json=json))
 
@@ -264,7 +265,8 @@ def unlock(c: Context, env: str, component: str, lock_id: str, target: str | Non
 
 @task(help={"env": ENV_HELP, "target": TARGET_HELP})
 def bootstrap(c: Context, env: str, target: str | None = None) -> None:
-    """Create the env's Terraform state bucket and lock table when missing (idempotent)."""
+    """Create the env's state bucket and lock table when missing and harden the bucket
+    (idempotent); with --target aws only after the account checks pass."""
     _exit(terraform.bootstrap(env=env, target=target))
 
 

@@ -43,5 +43,13 @@ resource "aws_dynamodb_table" "this" {
     }
   }
 
+  # Adding a GSI to a table that holds data waits for its backfill, which on a large table
+  # takes hours (docs/runbooks/deployment.md, "Long waits: GSI backfills"); the provider's
+  # default (60m) would fail the apply while DynamoDB goes on building. The release
+  # workflows' apply and rollback jobs allow more than this.
+  timeouts {
+    update = "4h"
+  }
+
   tags = var.tags
 }

@@ -311,9 +311,13 @@ def test_removing_a_used_permission_fails_naming_it(flows: list[Flow], action: s
 
 
 def _lock_item(c: Checked) -> bool:
-    """Taking or releasing a state lock: the one write the plan role may make."""
-    keys = c.call.request.context.get("dynamodb:LeadingKeys", [])
-    return (c.call.request.action in ("dynamodb:PutItem", "dynamodb:DeleteItem")
+    """Taking or releasing a state lock (a lock table item, or the S3 backend's `.tflock`
+    object): the one write the plan role may make."""
+    request = c.call.request
+    if request.action in ("s3:PutObject", "s3:DeleteObject"):
+        return request.resource.endswith(".tflock")
+    keys = request.context.get("dynamodb:LeadingKeys", [])
+    return (request.action in ("dynamodb:PutItem", "dynamodb:DeleteItem")
             and bool(keys) and not any(str(k).endswith("-md5") for k in keys))
 
 

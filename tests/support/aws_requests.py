@@ -28,7 +28,7 @@ from tests.support.iam_evaluation import ContextValue, Request
 # S3 operations whose action is named differently (AWS's "Actions, resources, and condition
 # keys for Amazon S3"); Delete* of a bucket setting is authorised as its Put*.
 _S3_ACTIONS = {
-    "HeadBucket": "ListBucket", "ListObjects": "ListBucket", "ListObjectsV2": "ListBucket",
+    "ListBuckets": "ListAllMyBuckets", "HeadBucket": "ListBucket", "ListObjects": "ListBucket", "ListObjectsV2": "ListBucket",
     "ListObjectVersions": "ListBucketVersions", "HeadObject": "GetObject",
     "CopyObject": "PutObject", "DeleteObjects": "DeleteObject",
     "GetBucketEncryption": "GetEncryptionConfiguration",
@@ -171,6 +171,9 @@ def call(entry: dict[str, Any], envs: dict[str, Environment]) -> Call:
         return where.s3_call(operation, params, query, headers)
     if service == "backup":
         return where.backup_call(operation, params)
+    if service == "account":  # GetRegionOptStatus and the like: on the account itself
+        return Call(env.name, service, operation, Request(
+            f"account:{operation}", f"arn:aws:account::{env.account_id}:account"))
     raise ValueError(f"service not mapped here: {service} ({entry['method']} {entry['url']})")
 
 
@@ -294,6 +297,8 @@ class _Where:
         action = _S3_ACTIONS.get(operation, operation)
         if "versionId" in query:
             action = _S3_VERSIONED.get(action, action)
+        if "bucket" not in params:  # ListBuckets: the account's, no bucket
+            return self._call("s3", operation, Request(f"s3:{action}", "*"))
         resource = f"arn:aws:s3:::{params['bucket']}"
         if "key" in params:
             resource += f"/{params['key']}"

@@ -212,7 +212,7 @@ def test_policies_are_json_and_deterministic():
         first_env = env_name == PROMOTION_ORDER[0]
         protected = env.deletion_protection
         assert set(again) == {
-            "plan_role", "deploy_role", "ledger_guard_policy",
+            "plan_role", "deploy_role", "ledger_guard_policy", "account_health_read_policy",
             *(() if first_env else ("previous_env_read_policy",)),
             *(("break_glass_role", "protected_deletes_guard_policy") if protected else ())}
         both = [f"bbws-infra-plan-{env_name}", f"bbws-infra-deploy-{env_name}",
@@ -227,7 +227,8 @@ def test_policies_are_json_and_deterministic():
         for role in ROLES:
             documents = again[f"{role}_role"]
             assert set(documents) == {"role_name", "role_arn", "github_environment",
-                                      "trust_policy", "permissions_policy"}
+                                      "trust_policy", "permissions_policy",
+                                      "max_session_duration"}
             assert documents["role_name"] == role_name(env, role) == (
                 f"bbws-infra-{role}-{env_name}")
             assert documents["role_arn"] == role_arn(env, role) == (
@@ -312,9 +313,9 @@ def test_the_plan_role_is_refused_every_write_action_on_every_resource(env_name:
     document = policy(env_name, PLAN)
     lock_table = f"arn:aws:dynamodb:{load_environment(env_name).region}:" \
                  f"{load_environment(env_name).account_id}:table/terraform-state-lock-{env_name}"
-    # ("*" asks for some resource: the lock table is one)
+    # ("*" asks for some resource: the lock table and the lock objects are some)
     locking = {(a, r) for a in ("dynamodb:PutItem", "dynamodb:DeleteItem")
-               for r in (lock_table, "*")}
+               for r in (lock_table, "*")} | {("s3:PutObject", "*"), ("s3:DeleteObject", "*")}
     resources = [*env_resources(env_name), lock_table, "*"]  # "*": actions that take none
     writes = [a for service in SERVICES for a in write_actions(service)]
     assert len(writes) > 300  # the database really was read
@@ -328,12 +329,20 @@ def test_the_plan_role_is_refused_every_write_action_on_every_resource(env_name:
 def test_everything_the_plan_role_allows_reads_or_lists(env_name: str):
     """The other direction: each action the plan role is granted, wildcards expanded through
     AWS's list, is of access level Read or List; the two lock-table writes carry their
-    LeadingKeys condition."""
+    LeadingKeys condition, and the lock objects are all it may create (only where none
+    exists) or remove."""
+    lock_objects = [f"arn:aws:s3:::{load_environment(env_name).state_bucket}/*.tflock"]
     for statement in statements(env_name, PLAN):
         if statement["Effect"] == "Deny":
             continue
         for action in (a for pattern in statement["Action"] for a in expand(pattern)):
             if access_level(action) in ("Read", "List"):
+                continue
+            if action.startswith("s3:"):
+                assert action in ("s3:PutObject", "s3:DeleteObject"), action
+                assert statement["Resource"] == lock_objects
+                if action == "s3:PutObject":
+                    assert statement["Condition"] == {"Null": {"s3:if-none-match": "false"}}
                 continue
             assert action in ("dynamodb:PutItem", "dynamodb:DeleteItem"), action
             assert "dynamodb:LeadingKeys" in json.dumps(statement["Condition"])
@@ -443,8 +452,10 @@ def test_state_backend_access_is_limited_to_the_state_keys_and_ledger(env_name: 
     assert resources_of(env_name, "s3:PutObject") == {
         f"{bucket}/2_1_bbws_dynamodb_schemas/*", f"{bucket}/2_1_bbws_s3_schemas/*",
         f"{bucket}/ledger/*", f"{bucket}/ledger-intents/*"}
-    # the ledger is append-only: nothing in the state bucket may be deleted
-    assert not any(bucket in r for r in resources_of(env_name, "s3:DeleteObject"))
+    # the ledger is append-only: nothing in the state bucket may be deleted but the S3
+    # backend's lock objects
+    assert {r for r in resources_of(env_name, "s3:DeleteObject") if bucket in r} == {
+        f"{bucket}/*.tflock"}
     # earlier state versions (a rollback), never of ledger records (write-once)
     own = {r for r in resources_of(env_name, "s3:GetObjectVersion") if r.startswith(bucket)}
     assert own == {f"{bucket}/2_1_bbws_dynamodb_schemas/*", f"{bucket}/2_1_bbws_s3_schemas/*"}

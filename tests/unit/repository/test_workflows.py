@@ -15,7 +15,7 @@ import pytest
 import tasks
 from bbws_infra.commands import ci
 from bbws_infra.core.registry import PROMOTION_ORDER, REQUIRED_APPROVALS
-from bbws_infra.pipeline import approvals
+from bbws_infra.pipeline import approvals, iam_policy
 from tests.support.workflow_files import WORKFLOWS as WORKFLOW_DIR
 from tests.support.workflow_files import all_workflows, run_lines
 
@@ -301,3 +301,18 @@ def test_plan_jobs_assume_the_plan_role_and_only_gated_jobs_the_deploy_role():
     for path in WORKFLOW_DIR.glob("*.yml"):
         if path.name != "break-glass.yml":
             assert "BREAK_GLASS" not in path.read_text(), path.name
+
+
+def test_an_apply_job_s_credentials_last_as_long_as_the_job_and_its_role_allows_it():
+    """A job that may wait hours (a GSI backfill) holds its session for its whole timeout,
+    within the MaxSessionDuration `invoke iam-policy` gives the role it assumes; the plan jobs
+    keep STS's default hour."""
+    roles = {DEPLOY_ROLE: iam_policy.DEPLOY, BREAK_GLASS_ROLE: iam_policy.BREAK_GLASS,
+             PLAN_ROLE: iam_policy.PLAN}
+    for name, job_id, job, role in _aws_jobs():
+        (step,) = [s for s in job["steps"]
+                   if "configure-aws-credentials" in str(s.get("uses", ""))]
+        duration = int(step["with"].get("role-duration-seconds", 3600))
+        assert duration <= iam_policy.max_session_duration(roles[role]), (name, job_id)
+        if roles[role] != iam_policy.PLAN:
+            assert duration >= job["timeout-minutes"] * 60, (name, job_id)

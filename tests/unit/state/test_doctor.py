@@ -13,7 +13,7 @@ from moto import mock_aws
 
 from bbws_infra.core.errors import UserError
 from bbws_infra.core.registry import COMPONENTS, load_environment
-from bbws_infra.state import doctor, ledger
+from bbws_infra.state import doctor, ledger, state_bucket
 from tests.support.moto_session import MotoSession
 
 TENANTS = COMPONENTS["tenants"]
@@ -33,8 +33,9 @@ def session(dev):
         s3 = session.client("s3", region_name=dev.region)
         s3.create_bucket(Bucket=dev.state_bucket,
                          CreateBucketConfiguration={"LocationConstraint": dev.region})
-        s3.put_bucket_versioning(Bucket=dev.state_bucket,
-                                 VersioningConfiguration={"Status": "Enabled"})
+        # hardened as bootstrap leaves it (versioning, TLS only, access logs, ...)
+        state_bucket.ensure_log_bucket(s3, dev, [])
+        state_bucket.protect_state_bucket(s3, dev, [])
         session.client("dynamodb", region_name=dev.region).create_table(
             TableName=dev.lock_table, BillingMode="PAY_PER_REQUEST",
             AttributeDefinitions=[{"AttributeName": "LockID", "AttributeType": "S"}],

@@ -214,11 +214,13 @@ def test_both_targets_run_the_same_module_settings():
 
 def test_the_sandbox_runs_motos_server_after_adding_the_operations(monkeypatch):
     calls: list[Any] = []
-    monkeypatch.setattr(sandbox_server.moto_backup, "apply", lambda: calls.append("apply"))
-    monkeypatch.setattr(sandbox_server.moto_validation, "apply",
-                        lambda: calls.append("validate"))
+    for extension in sandbox_server.EXTENSIONS:
+        monkeypatch.setattr(extension, "apply",
+                            lambda name=extension.__name__: calls.append(name))
     monkeypatch.setattr(sandbox_server.server, "main", calls.append)
     sandbox_server.main(["-H", "127.0.0.1", "-p", "5000"])
-    assert calls == ["apply", "validate", ["-H", "127.0.0.1", "-p", "5000"]]
+    names = [e.__name__ for e in sandbox_server.EXTENSIONS]
+    assert calls == [*names, ["-H", "127.0.0.1", "-p", "5000"]]
+    assert names[0] == "bbws_infra.targets.moto_backup"
     assert sandbox._moto_command(5000) == [
         sys.executable, "-m", "bbws_infra.targets.sandbox_server", "-H", "127.0.0.1", "-p", "5000"]

@@ -29,6 +29,7 @@ def test_backend_settings_name_the_state_bucket_key_and_lock_table():
         "key": "2_1_bbws_dynamodb_schemas/products/terraform.tfstate",
         "region": "af-south-1",
         "dynamodb_table": "terraform-state-lock-sit",
+        "use_lockfile": True,  # both locks (docs/decisions/state-locking.md)
         "encrypt": True,
     }
 

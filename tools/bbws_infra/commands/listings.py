@@ -16,17 +16,18 @@ from bbws_infra.commands.common import console, guarded
 from bbws_infra.core import tables
 from bbws_infra.core.errors import OperationError, UserError
 from bbws_infra.core.registry import (
+    Environment,
     env_names,
     load_environment,
     one_component,
     resolve_components,
     resolve_target,
 )
-from bbws_infra.core.untyped import Json
+from bbws_infra.core.untyped import Json, Session
 from bbws_infra.pipeline import github
-from bbws_infra.state import ledger
+from bbws_infra.state import account_checks, ledger
 from bbws_infra.state.backups import list_backups, table_names
-from bbws_infra.state.doctor import examine, fix_digests, markdown
+from bbws_infra.state.doctor import Finding, examine, examine_backend, fix_digests, markdown
 from bbws_infra.state.state_versions import versions
 from bbws_infra.targets import targets
 
@@ -153,11 +154,26 @@ def backups(*, env: str, component: str | None, target: str | None,
         empty=f"no on-demand backups in {environment.name} ({target_name})"), as_json)
 
 
+def bootstrap_command(env: str, target: str) -> str:
+    """The command that (re)creates and hardens the env's state backend."""
+    return f"invoke bootstrap --env {env}" + (" --target aws" if target == "aws" else "")
+
+
+def backend_and_account(session: Session, environment: Environment, target: str
+                        ) -> tuple[list[Finding], list[str]]:
+    """The state bucket's finding and, on AWS, the account checks; the notes to print."""
+    findings = examine_backend(session, environment,
+                               bootstrap_command(environment.name, target))
+    if target != "aws":
+        return findings, [account_checks.SKIPPED_ON_SANDBOX]
+    return [*account_checks.examine_account(session, environment), *findings], []
+
+
 @guarded
 def doctor(*, env: str, component: str | None, target: str | None, fix_digest: bool = False,
            as_json: bool = False) -> int:
-    """The health of each component's state: readable, sane serial, digest, lock, ledger; a
-    failure when any check fails."""
+    """The account (on AWS) and the state bucket, then the health of each component's state:
+    readable, sane serial, digest, lock, ledger; a failure when any check fails."""
     environment, components = load_environment(env), resolve_components(component)
     target_name = resolve_target(target)
     session = targets.reader_session(target_name, environment)
@@ -170,6 +186,8 @@ def doctor(*, env: str, component: str | None, target: str | None, fix_digest: b
         if not fixed:
             console.print("no digest needed fixing")
         findings = examine(session, environment, components)  # re-check after acting
+    first, notes = backend_and_account(session, environment, target_name)
+    findings = [*first, *findings]
     title = f"state health in {environment.name} ({target_name})"
     # in a workflow (a cancelled or failed apply job): the findings in the job summary too;
     # a summary that cannot be written must not turn doctor's own verdict into an error
@@ -180,5 +198,5 @@ def doctor(*, env: str, component: str | None, target: str | None, fix_digest: b
         [[f.component, f.check, "[green]ok[/green]" if f.ok else "[red]FAIL[/red]", f.found]
          for f in findings],
         [asdict(f) for f in findings],
-        notes=[f"fix {f.component} {f.check}: {f.fix}" for f in findings if f.fix],
+        notes=[*notes, *(f"fix {f.component} {f.check}: {f.fix}" for f in findings if f.fix)],
         failed=any(not f.ok for f in findings)), as_json)

@@ -15,17 +15,19 @@ from bbws_infra.commands.common import (
     rel,
     watch_locks,
 )
-from bbws_infra.core.errors import UserError
+from bbws_infra.core.errors import OperationError, UserError
 from bbws_infra.core.registry import (
     Component,
     load_environment,
     resolve_components,
     resolve_target,
 )
+from bbws_infra.core.untyped import Session
 from bbws_infra.pipeline import github
 from bbws_infra.plans import bundle, operations, runner
 from bbws_infra.release import deploy, worktrees
 from bbws_infra.release.promote import prepare, replan_hint
+from bbws_infra.state import account_checks, state_bucket
 from bbws_infra.state.doctor import age_text, lock_info
 from bbws_infra.state.state_backend import ensure_state_backend
 from bbws_infra.targets import sandbox, targets
@@ -133,15 +135,26 @@ def unlock(*, env: str, component: str, target: str | None, lock_id: str) -> int
 
 @guarded
 def bootstrap(*, env: str, target: str | None) -> int:
+    """Create what is missing of the env's state backend and (re)apply the state bucket's
+    protections; on AWS only after the account checks pass (nothing is created otherwise)."""
     environment = load_environment(env)
     target_name = resolve_target(target)
+    session: Session
     if target_name == "sandbox":
-        _, _, created = sandbox.session_for(environment)
+        _, session, created = sandbox.session_for(environment)
+        console.print(account_checks.SKIPPED_ON_SANDBOX, markup=False)
     else:
-        created = ensure_state_backend(targets.aws_session(environment), environment,
-                                       enforce=True)
+        session = targets.aws_session(environment)
+        refused = account_checks.refusal(account_checks.examine_account(session, environment))
+        if refused:
+            raise OperationError(f"{environment.name}: account {environment.account_id} is not "
+                                 f"ready; nothing was created.\n{refused}")
+        created = []
+    created += ensure_state_backend(session, environment, enforce=True)
     for line in created:
         console.print(f"created {line}")
     console.print(f"{environment.name} ({target_name}): state bucket {environment.state_bucket} "
-                  f"and lock table {environment.lock_table} are ready.")
+                  f"(versioned, encrypted, private, TLS only, access logs in "
+                  f"{state_bucket.log_bucket(environment)}) and lock table "
+                  f"{environment.lock_table} are ready.")
     return 0

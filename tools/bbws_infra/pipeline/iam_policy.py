@@ -64,6 +64,7 @@ from bbws_infra.pipeline.iam_resources import (
     bucket_names,
     copy_to_dr,
     lock_ids,
+    lock_objects,
     previous_name,
     replicated_bucket_names,
     state_bucket_of,
@@ -72,9 +73,13 @@ from bbws_infra.pipeline.iam_resources import (
 )
 from bbws_infra.state.ledger import INTENTS_PREFIX
 from bbws_infra.state.ledger import PREFIX as LEDGER_PREFIX
+from bbws_infra.state.state_bucket import log_bucket
 
 PLAN, DEPLOY = "plan", "deploy"
 ROLES = (PLAN, DEPLOY)  # every env has these two; break-glass only where protection is on
+# IAM's default session, and the apply jobs' (their role-duration-seconds: 5 hours, as long
+# as their timeout-minutes, above the table module's 4h update timeout).
+DEFAULT_SESSION_S, APPLY_SESSION_S = 3600, 18000
 GITHUB_OIDC_PROVIDER = "token.actions.githubusercontent.com"
 GITHUB_AUDIENCE = "sts.amazonaws.com"
 POLICY_VERSION = "2012-10-17"
@@ -135,6 +140,13 @@ def github_subject(env: Environment, repository: str, environment: str | None = 
         raise UserError(f"Repository {repository!r} is not of the form <owner>/<name> "
                         "(e.g. acme/bbws-infra); no policy was written.")
     return f"repo:{repository}:environment:{environment or env.name}"
+
+
+def max_session_duration(role: str) -> int:
+    """The role's MaxSessionDuration (seconds): the jobs that apply hold their session for as
+    long as their timeout-minutes (a GSI backfill may take hours); a plan job needs IAM's
+    default hour."""
+    return DEFAULT_SESSION_S if _checked(role) == PLAN else APPLY_SESSION_S
 
 
 def trust_policy(env: Environment, repository: str, role: str) -> JsonObject:
@@ -228,6 +240,30 @@ def protected_deletes_guard_policy(env: Environment) -> JsonObject | None:
     ]}, f"The protected-deletes guard policy of {env.name}")
 
 
+def account_health_read_policy_name(env: Environment) -> str:
+    return f"bbws-infra-account-health-read-{env.name}"
+
+
+def account_health_read_policy(env: Environment) -> JsonObject:
+    """What `invoke doctor` reads besides the state (attached to every role, so a failed job's
+    doctor step sees it too): the state bucket's hardening and its log bucket, whether the
+    env's regions are enabled, AWS Backup's region settings, which planned bucket names the
+    account owns. Reads only. (A managed policy of its own: the permissions policies have no
+    room left.)"""
+    logs = s3_arn(env, log_bucket(env))
+    return fitting({"Version": POLICY_VERSION, "Statement": [
+        statement("StateBucketHardeningRead", [
+            "s3:GetBucketLogging", "s3:GetBucketPolicy", "s3:GetBucketPublicAccessBlock",
+            "s3:GetEncryptionConfiguration"], [s3_arn(env, env.state_bucket), logs]),
+        statement("StateLogBucketExists", ["s3:ListBucket"], [logs]),
+        statement("AccountRegionsEnabled", ["account:GetRegionOptStatus"],
+                  [f"arn:{partition(env)}:account::{env.account_id}:account"]),
+        # IAM scopes neither to a resource
+        statement("BackupRegionSettingsAndOwnedBuckets",
+                  ["backup:DescribeRegionSettings", "s3:ListAllMyBuckets"], ["*"]),
+    ]}, f"The account health read policy of {env.name}")
+
+
 def previous_env_read_policy_name(env: Environment) -> str:
     return f"bbws-infra-previous-env-read-{env.name}"
 
@@ -256,11 +292,15 @@ def policies(env: Environment, repository: str) -> JsonObject:
         "github_environment": github_environment(env, role),
         "trust_policy": trust_policy(env, repository, role),
         "permissions_policy": permissions_policy(env, role),
+        "max_session_duration": max_session_duration(role),
     } for role in roles(env)}
     every_role = [role_name(env, role) for role in roles(env)]
     shared = {"ledger_guard_policy": {
         "policy_name": ledger_guard_policy_name(env), "attach_to": every_role,
         "policy_document": ledger_guard_policy(env)}}
+    shared["account_health_read_policy"] = {
+        "policy_name": account_health_read_policy_name(env), "attach_to": every_role,
+        "policy_document": account_health_read_policy(env)}
     guard = protected_deletes_guard_policy(env)
     if guard is not None:
         shared["protected_deletes_guard_policy"] = {
@@ -338,6 +378,9 @@ def _state_backend(env: Environment, role: str) -> list[JsonObject]:
         *_grant(role, "StateLockTable", [table],
                 reads=["dynamodb:DescribeTable", "dynamodb:GetItem"],
                 writes=["dynamodb:DeleteItem", "dynamodb:PutItem"]),
+        # The S3 backend's lock objects (use_lockfile) beside the states: every role removes
+        # them (a run's end, unlock); the deploy role's state writes already create them.
+        statement("StateLockObjectsReleased", ["s3:DeleteObject"], lock_objects(env)),
     ]
     if role == PLAN:
         # Plans keep locking (a plan never reads a state an apply is half-way through), but
@@ -348,6 +391,11 @@ def _state_backend(env: Environment, role: str) -> list[JsonObject]:
             "PlanLocksStatesOnly", ["dynamodb:DeleteItem", "dynamodb:PutItem"], [table],
             condition={"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": lock_ids(env)},
                        "Null": {"dynamodb:LeadingKeys": "false"}}))
+        # and creates a lock object only where none exists (Terraform writes it with
+        # If-None-Match: *), so it never replaces another run's lock
+        statements.append(statement(
+            "PlanCreatesLockObjectsOnly", ["s3:PutObject"], lock_objects(env),
+            condition={"Null": {"s3:if-none-match": "false"}}))
     return statements
 
 

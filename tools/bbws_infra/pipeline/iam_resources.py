@@ -10,8 +10,9 @@ from __future__ import annotations
 from bbws_infra.core.paths import REPO_ROOT
 from bbws_infra.core.registry import COMPONENTS, PROMOTION_ORDER, Environment
 from bbws_infra.inputs import schemas
-from bbws_infra.pipeline.iam_documents import arn
-from bbws_infra.state.state_backend import lock_id
+from bbws_infra.pipeline.iam_documents import arn, s3_arn
+from bbws_infra.state.planned_buckets import component_buckets
+from bbws_infra.state.state_backend import lock_id, lockfile_key
 
 
 def table_names() -> list[str]:
@@ -33,17 +34,17 @@ def replicated_bucket_names(env: Environment) -> list[str]:
 
 
 def bucket_names(env: Environment) -> list[str]:
-    """Each bucket component's bucket (s3/templates/main.tf), with its -logs and -replica
-    buckets where the env's tfvars switch them on."""
-    names = []
-    for component in (c for c in COMPONENTS.values() if c.kind == "s3"):
-        bucket = f"bbws-{component.name}-{env.name}"
-        names.append(bucket)
-        if env.values.get("access_logging_enabled"):
-            names.append(f"{bucket}-logs")
-        if env.values.get("replication_enabled"):
-            names.append(f"{bucket}-replica")
-    return sorted(names)
+    """The buckets the bucket components create in env, as their roots name them (the
+    template bucket, and its -logs and -replica buckets where the tfvars switch them on)."""
+    return sorted(name for component in COMPONENTS.values() if component.kind == "s3"
+                  for name in component_buckets(env, component))
+
+
+def lock_objects(env: Environment) -> list[str]:
+    """The S3 backend's lock objects (`<key>.tflock`) beside the states, as one pattern: the
+    deploy policy of prod has no room for each key, and the pattern reaches no state or
+    ledger object."""
+    return [f"{s3_arn(env, env.state_bucket)}/*.{lockfile_key('').lstrip('.')}"]
 
 
 def lock_ids(env: Environment) -> list[str]:

@@ -21,7 +21,7 @@ from botocore.exceptions import ClientError
 from bbws_infra.core.errors import UserError
 from bbws_infra.core.registry import Component, Environment
 from bbws_infra.core.untyped import JsonObject, Session
-from bbws_infra.state import ledger, state_backend, state_versions
+from bbws_infra.state import ledger, state_backend, state_bucket, state_versions
 
 STATE_READABLE = "state readable"
 LINEAGE_SERIAL = "lineage and serial"
@@ -324,6 +324,28 @@ def examine(session: Session, env: Environment, components: list[Component]) -> 
         else:
             findings.append(_lock(session, env, component))
     return findings
+
+
+BACKEND = "(state bucket)"  # the component column of the state bucket's own finding
+HARDENED = "hardened"
+
+
+def examine_backend(session: Session, env: Environment, bootstrap: str) -> list[Finding]:
+    """Whether the state bucket has every protection bootstrap sets (`bootstrap` is the
+    command that sets them); nothing when the bucket does not exist (the components' "state
+    readable" findings say so)."""
+    s3 = session.client("s3", region_name=env.region)
+    try:
+        problems = state_bucket.hardening_problems(s3, env)
+    except ClientError as error:
+        if error.response["Error"]["Code"] in ("NoSuchBucket", "404", "NotFound"):
+            return []
+        raise
+    if not problems:
+        return [Finding(BACKEND, HARDENED, True,
+                        "versioned, encrypted, private, TLS only, access logs on")]
+    return [Finding(BACKEND, HARDENED, False, "; ".join(problems),
+                    f"{bootstrap} (sets every protection again; changes nothing else)")]
 
 
 def _cell(text: str) -> str:

@@ -11,12 +11,14 @@ from dataclasses import dataclass
 from botocore.exceptions import ClientError
 
 from bbws_infra.core.registry import Environment
-from bbws_infra.core.untyped import Client, Session
+from bbws_infra.core.untyped import Session
+from bbws_infra.state import state_bucket
 
 
 def ensure_state_backend(session: Session, env: Environment, enforce: bool = False) -> list[str]:
     """Create what is missing (idempotent) and return a line for each thing created. With
-    enforce (the bootstrap task), re-assert the bucket's protections even when it exists."""
+    enforce (the bootstrap task), re-assert the protections of a bucket that exists, so a
+    bucket made before them (or changed by hand) is hardened (state_bucket.py)."""
     created: list[str] = []
     s3 = session.client("s3", region_name=env.region)
     dynamodb = session.client("dynamodb", region_name=env.region)
@@ -30,7 +32,8 @@ def ensure_state_backend(session: Session, env: Environment, enforce: bool = Fal
                          CreateBucketConfiguration={"LocationConstraint": env.region})
         created.append(f"state bucket {bucket}")
     if created or enforce:
-        _protect_bucket(s3, env)
+        created += state_bucket.ensure_log_bucket(s3, env, _tags(env))
+        state_bucket.protect_state_bucket(s3, env, _tags(env))
 
     table = env.lock_table
     try:
@@ -49,18 +52,6 @@ def ensure_state_backend(session: Session, env: Environment, enforce: bool = Fal
         dynamodb.get_waiter("table_exists").wait(TableName=table)
         created.append(f"lock table {table}")
     return created
-
-
-def _protect_bucket(s3: Client, env: Environment) -> None:
-    """Versioning (every state version can be restored), encryption, no public access, tags."""
-    bucket = env.state_bucket
-    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-    s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={
-        "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
-    s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration={
-        "BlockPublicAcls": True, "IgnorePublicAcls": True,
-        "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
-    s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": _tags(env)})
 
 
 def _tags(env: Environment) -> list[dict[str, str]]:
@@ -138,16 +129,31 @@ def parse_lock_info(raw: str) -> LockInfo:
                     path=str(info.get("Path", "")))
 
 
+def lockfile_key(state_key: str) -> str:
+    """The S3 backend's lock object (use_lockfile) beside a state: `<key>.tflock`, holding the
+    same Info as the lock item while a run holds the lock."""
+    return f"{state_key}.tflock"
+
+
 def read_lock(session: Session, env: Environment, state_key: str) -> LockInfo | None:
-    """The lock held on one state right now, None when it is not locked (only Terraform's lock
-    item carries Info; the digest item never does)."""
+    """The lock held on one state right now, None when it is not locked: the lock table's
+    item (only Terraform's lock item carries Info; the digest item never does), else the lock
+    object (a run that died between taking one lock and the other leaves only that one)."""
     dynamodb = session.client("dynamodb", region_name=env.region)
     # consistent: a lock taken or released a moment ago must show as it is now
     item = dynamodb.get_item(TableName=env.lock_table, ConsistentRead=True,
                              Key={"LockID": {"S": lock_id(env, state_key)}}).get("Item")
-    if not item or "Info" not in item:
-        return None
-    return parse_lock_info(str(item["Info"].get("S", "")))
+    if item and "Info" in item:
+        return parse_lock_info(str(item["Info"].get("S", "")))
+    s3 = session.client("s3", region_name=env.region)
+    try:
+        body = s3.get_object(Bucket=env.state_bucket, Key=lockfile_key(state_key))["Body"]
+    except ClientError as error:
+        # no object, or no bucket (doctor reports that one itself)
+        if error.response["Error"]["Code"] in ("NoSuchKey", "NoSuchBucket", "404", "NotFound"):
+            return None
+        raise
+    return parse_lock_info(body.read().decode("utf-8", errors="replace"))
 
 
 def held_locks(session: Session, env: Environment, state_keys: list[str]

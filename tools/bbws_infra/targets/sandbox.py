@@ -153,6 +153,8 @@ def _moto_command(port: int) -> list[str]:
 
 def _server_env() -> dict[str, str]:
     # AWS managed policies (e.g. AWSBackupServiceRolePolicyForBackup) exist in every account.
+    # The invoking environment passes through, BBWS_SANDBOX_WAIT_SECONDS included (AWS's
+    # CREATING/ENABLING waits, bbws_infra.targets.moto_waits; read once, when the server starts).
     env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
     # moto's request recorder (off until /moto-api/recorder/start-recording) writes here, not
     # into whatever directory the server was started from.

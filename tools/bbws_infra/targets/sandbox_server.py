@@ -1,10 +1,18 @@
-"""The sandbox's emulator: moto's server with the AWS Backup operations moto lacks
-(bbws_infra.targets.moto_backup).
+"""The sandbox's emulator: moto's server, first extended so that it answers as AWS does where
+moto does not (each extension's module says what it adds):
+
+- moto_backup: the AWS Backup operations moto lacks (plan updates, selections);
+- moto_account: the account answers doctor's checks read (a region's opt-in status, AWS
+  Backup's region settings);
+- moto_validation: every request checked against botocore's service model, plus AWS's semantic
+  rules (moto_semantics), refused with the service's own error;
+- moto_waits: with BBWS_SANDBOX_WAIT_SECONDS set, DynamoDB's CREATING/UPDATING/ENABLING
+  states last that long, so the provider's waits are exercised.
 
     python -m bbws_infra.targets.sandbox_server -H 127.0.0.1 -p <port>
 
-takes the arguments of `moto_server` and runs moto's own server main() after adding the
-operations, so everything else behaves exactly as `moto_server` does. sandbox.py starts it.
+takes the arguments of `moto_server` and runs moto's own server main() after applying the
+extensions, so everything else behaves exactly as `moto_server` does. sandbox.py starts it.
 """
 
 from __future__ import annotations
@@ -13,12 +21,15 @@ import sys
 
 from moto import server
 
-from bbws_infra.targets import moto_backup, moto_validation
+from bbws_infra.targets import moto_account, moto_backup, moto_validation, moto_waits
+
+# Applied in this order, each once, before the server starts.
+EXTENSIONS = (moto_backup, moto_account, moto_validation, moto_waits)
 
 
 def main(argv: list[str] | None = None) -> None:
-    moto_backup.apply()
-    moto_validation.apply()
+    for extension in EXTENSIONS:
+        extension.apply()
     server.main(sys.argv[1:] if argv is None else argv)
 
 

@@ -129,12 +129,15 @@ def hcl_value(value: Json) -> str:
 
 def backend_settings(env: Environment, component: Component) -> JsonObject:
     """The S3 backend settings common to both targets: the environment's state bucket and lock
-    table, the component's state key, and encryption on."""
+    table, the component's state key, and encryption on. Both locks (docs/decisions/
+    state-locking.md): the lock object `<key>.tflock` beside the state (S3 conditional writes)
+    and the lock table's item, so runs with either setting still exclude each other."""
     return {
         "bucket": env.state_bucket,
         "key": component.state_key,
         "region": env.region,
         "dynamodb_table": env.lock_table,
+        "use_lockfile": True,
         "encrypt": True,
     }
 
