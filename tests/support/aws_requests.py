@@ -28,7 +28,8 @@ from tests.support.iam_evaluation import ContextValue, Request
 # S3 operations whose action is named differently (AWS's "Actions, resources, and condition
 # keys for Amazon S3"); Delete* of a bucket setting is authorised as its Put*.
 _S3_ACTIONS = {
-    "ListBuckets": "ListAllMyBuckets", "HeadBucket": "ListBucket", "ListObjects": "ListBucket", "ListObjectsV2": "ListBucket",
+    "ListBuckets": "ListAllMyBuckets", "HeadBucket": "ListBucket",
+    "ListObjects": "ListBucket", "ListObjectsV2": "ListBucket",
     "ListObjectVersions": "ListBucketVersions", "HeadObject": "GetObject",
     "CopyObject": "PutObject", "DeleteObjects": "DeleteObject",
     "GetBucketEncryption": "GetEncryptionConfiguration",
