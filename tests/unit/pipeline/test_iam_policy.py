@@ -393,7 +393,7 @@ def test_the_plan_role_reads_state_ledger_and_previous_ledger(env_name: str):
         assert not could_allow(document, "s3:PutObject", state)
     ledger = f"{bucket}/ledger/tenants/20260101T000000Z-apply-0a1b2c3d.json"
     assert allowed(document, Request("s3:GetObject", ledger))
-    for action in ("s3:ListBucket", "s3:ListBucketVersions"):
+    for action in ("s3:ListBucket", "s3:ListBucketVersions", "s3:GetBucketVersioning"):
         assert allowed(document, Request(action, bucket))
     # records are write-once: no earlier version of one to read
     assert not could_allow(document, "s3:GetObjectVersion", ledger)

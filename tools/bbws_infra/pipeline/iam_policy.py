@@ -362,7 +362,7 @@ def _state_backend(env: Environment, role: str) -> list[JsonObject]:
         # HeadBucket (ListBucket), the backend's reads, the ledger listing, and the state
         # versions a rollback chooses from.
         *_grant(role, "StateBucketListForBackendAndRollback", [bucket], reads=[
-            "s3:ListBucket", "s3:ListBucketVersions"]),
+            "s3:GetBucketVersioning", "s3:ListBucket", "s3:ListBucketVersions"]),
         # State objects and ledger records; GetObjectVersion reads the earlier state versions
         # a rollback restores (and state-versions shows). Terraform rewrites the state objects.
         *_grant(role, "StateObjects", keys, reads=["s3:GetObject", "s3:GetObjectVersion"],
