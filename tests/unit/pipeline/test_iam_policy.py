@@ -34,7 +34,9 @@ from tests.support.iam_evaluation import (
     access_level,
     allowed,
     could_allow,
+    could_allow_all,
     decide,
+    decide_all,
     expand,
     write_actions,
 )
@@ -42,12 +44,11 @@ from tests.support.iam_evaluation import (
 REPO = "acme/bbws-infra"
 ENVS = list(PROMOTION_ORDER)
 ENV_ROLES = [(e, r) for e in ENVS for r in ROLES]
-# The only actions that may have Resource "*": IAM cannot scope them to a resource.
+# The only actions that may have Resource "*": IAM cannot scope them to a resource. (No
+# sts:GetCallerIdentity: it needs no permission.)
 NEEDS_STAR = {
-    PLAN: {"sts:GetCallerIdentity", "dynamodb:ListBackups", "backup:ListBackupPlans",
-           "kms:ListAliases"},
-    DEPLOY: {"sts:GetCallerIdentity", "dynamodb:ListBackups", "backup:ListBackupPlans",
-             "backup-storage:MountCapsule", "kms:ListAliases"},
+    PLAN: {"dynamodb:ListBackups", "backup:ListBackupPlans", "kms:ListAliases"},
+    DEPLOY: {"backup:ListBackupPlans", "backup-storage:MountCapsule", "kms:ListAliases"},
 }
 # Every service either role touches: the plan role must be refused each one's write actions.
 SERVICES = ("s3", "dynamodb", "backup", "backup-storage", "iam", "kms", "sts")
@@ -253,9 +254,11 @@ def _assumable_by(env_name: str, role: str) -> set[str]:
     env = load_environment(env_name)
     provider = f"arn:aws:iam::{env.account_id}:oidc-provider/{OIDC}"
     document = trust_policy(env, REPO, role)
-    return {sub for sub in _subjects(env_name) if allowed(document, Request(
-        "sts:AssumeRoleWithWebIdentity", "*", principal=provider,
-        context={f"{OIDC}:aud": "sts.amazonaws.com", f"{OIDC}:sub": sub}))}
+    subjects = _subjects(env_name)
+    decisions = decide_all(document, [Request(
+        "sts:AssumeRoleWithWebIdentity", role_arn(env, role), principal=provider,
+        context={f"{OIDC}:aud": "sts.amazonaws.com", f"{OIDC}:sub": sub}) for sub in subjects])
+    return {sub for sub, decision in zip(subjects, decisions, strict=True) if decision == ALLOW}
 
 
 @pytest.mark.parametrize("env_name", ENVS)
@@ -310,11 +313,15 @@ def test_the_plan_role_is_refused_every_write_action_on_every_resource(env_name:
     document = policy(env_name, PLAN)
     lock_table = f"arn:aws:dynamodb:{load_environment(env_name).region}:" \
                  f"{load_environment(env_name).account_id}:table/terraform-state-lock-{env_name}"
-    locking = {("dynamodb:PutItem", lock_table), ("dynamodb:DeleteItem", lock_table)}
-    resources = [*env_resources(env_name), lock_table]
+    # ("*" asks for some resource: the lock table and the lock objects are some)
+    locking = {(a, r) for a in ("dynamodb:PutItem", "dynamodb:DeleteItem")
+               for r in (lock_table, "*")} | {("s3:PutObject", "*"), ("s3:DeleteObject", "*")}
+    resources = [*env_resources(env_name), lock_table, "*"]  # "*": actions that take none
     writes = [a for service in SERVICES for a in write_actions(service)]
     assert len(writes) > 300  # the database really was read
-    allowed_writes = {(a, r) for a in writes for r in resources if could_allow(document, a, r)}
+    pairs = [(a, r) for a in writes for r in resources]
+    allowed_writes = {p for p, ok in zip(pairs, could_allow_all(document, pairs), strict=True)
+                      if ok}
     assert allowed_writes == locking
 
 
@@ -388,6 +395,8 @@ def test_the_plan_role_reads_state_ledger_and_previous_ledger(env_name: str):
     assert allowed(document, Request("s3:GetObject", ledger))
     for action in ("s3:ListBucket", "s3:ListBucketVersions", "s3:GetBucketVersioning"):
         assert allowed(document, Request(action, bucket))
+    # records are write-once: no earlier version of one to read
+    assert not could_allow(document, "s3:GetObjectVersion", ledger)
     index = PROMOTION_ORDER.index(env_name)
     if index:  # a promotion's plan job checks the previous env's ledger
         previous = f"arn:aws:s3:::bbws-terraform-state-{PROMOTION_ORDER[index - 1]}"
@@ -447,8 +456,9 @@ def test_state_backend_access_is_limited_to_the_state_keys_and_ledger(env_name: 
     # backend's lock objects
     assert {r for r in resources_of(env_name, "s3:DeleteObject") if bucket in r} == {
         f"{bucket}/*.tflock"}
+    # earlier state versions (a rollback), never of ledger records (write-once)
     own = {r for r in resources_of(env_name, "s3:GetObjectVersion") if r.startswith(bucket)}
-    assert own == resources_of(env_name, "s3:PutObject")
+    assert own == {f"{bucket}/2_1_bbws_dynamodb_schemas/*", f"{bucket}/2_1_bbws_s3_schemas/*"}
     assert bucket in resources_of(env_name, "s3:ListBucketVersions")
     assert resources_of(env_name, "dynamodb:PutItem") == {
         f"arn:aws:dynamodb:{env.region}:{env.account_id}:table/{env.lock_table}"}
@@ -463,10 +473,14 @@ def test_tables_come_from_the_schema_files(env_name: str):
     assert tables == ["campaigns", "products", "tenants"]
     prefix = f"arn:aws:dynamodb:{env.region}:{env.account_id}:table/"
     for action in ("dynamodb:CreateTable", "dynamodb:UpdateTable", "dynamodb:DeleteTable",
-                   "dynamodb:CreateBackup", "dynamodb:UpdateContinuousBackups"):
+                   "dynamodb:UpdateContinuousBackups"):
         assert resources_of(env_name, action) == {prefix + t for t in tables}, action
-    assert resources_of(env_name, "dynamodb:DescribeBackup") == {
-        f"{prefix}{t}/backup/*" for t in tables}
+    # pre-deploy backups (and waiting for them) only where the env takes them
+    backups = {prefix + t for t in tables} if env.pre_deploy_backup else set()
+    assert resources_of(env_name, "dynamodb:CreateBackup") == backups
+    assert resources_of(env_name, "dynamodb:DescribeBackup") == {f"{b}/backup/*"
+                                                                 for b in backups}
+    assert not resources_of(env_name, "dynamodb:DescribeBackup", PLAN)
 
 
 def test_buckets_follow_each_environments_tfvars():
@@ -583,7 +597,7 @@ def test_the_previous_state_bucket_lets_the_reader_role_read_its_ledger(previous
         ({"AWS": roles}, ["s3:ListBucket"], [bucket],
          {"StringLike": {"s3:prefix": ["ledger/*"]}}),
         ({"AWS": roles}, ["s3:GetObject"], [f"{bucket}/ledger/*"], None),
-        ({"AWS": roles}, ["s3:GetObject", "s3:GetObjectVersion"],
+        ({"AWS": roles}, ["s3:GetObjectVersion"],
          [f"{bucket}/2_1_bbws_dynamodb_schemas/*", f"{bucket}/2_1_bbws_s3_schemas/*"], None),
     ]
     assert all(s["Sid"] and s["Effect"] == "Allow" for s in document["Statement"])
@@ -597,8 +611,8 @@ def test_the_previous_state_bucket_lets_the_reader_role_read_its_ledger(previous
     for arn in roles:
         assert allowed(document, Request("s3:GetObject", f"{bucket}/ledger/tenants/x.json",
                                          principal=arn))
-        assert not could_allow(document, "s3:PutObject", f"{bucket}/ledger/tenants/x.json")
-        assert not could_allow(document, "s3:PutObject", f"{bucket}/2_1_bbws_s3_schemas/x")
+        assert not could_allow(document, "s3:PutObject", f"{bucket}/ledger/tenants/x.json", arn)
+        assert not could_allow(document, "s3:PutObject", f"{bucket}/2_1_bbws_s3_schemas/x", arn)
 
 
 @pytest.mark.parametrize(("previous", "reader"), [("dev", "prod"), ("sit", "dev"),

@@ -89,14 +89,15 @@ BACKUP_MANAGED_POLICIES = (
     "service-role/AWSBackupServiceRolePolicyForRestores",
 )
 # Calls IAM cannot scope to a resource, each with the reason it is needed; the only "*".
+# (sts:GetCallerIdentity, which the task runner calls first, needs no permission at all.)
 UNSCOPED_ACTIONS = {
-    "sts:GetCallerIdentity": "the task runner proves it holds the env's account first",
-    "dynamodb:ListBackups": "invoke backups lists the on-demand backups",
+    "dynamodb:ListBackups": "invoke backups (a plan-role read-out) lists the on-demand backups",
     "backup:ListBackupPlans": "verify finds each backup plan by its name",
     "backup-storage:MountCapsule": "CreateBackupVault mounts the new vault's storage",
     "kms:ListAliases": "verify names each table's key by its alias (aws/dynamodb)",
 }
 _UNSCOPED_WRITES = ("backup-storage:MountCapsule",)
+_UNSCOPED_PLAN_ONLY = ("dynamodb:ListBackups",)
 _REPOSITORY = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}")
 
 
@@ -336,8 +337,7 @@ def ledger_read_bucket_policy(previous: Environment, reader: Environment) -> Jso
             statement(f"{name}PromoteReadsLedger", ["s3:GetObject"],
                        [f"{bucket}/{LEDGER_PREFIX}*"], principal=principal),
             # the state versions the ledger's records name, read to check them
-            statement(f"{name}PromoteReadsStateVersions",
-                       ["s3:GetObject", "s3:GetObjectVersion"],
+            statement(f"{name}PromoteReadsStateVersions", ["s3:GetObjectVersion"],
                        _state_objects(bucket), principal=principal),
         ],
     }
@@ -347,7 +347,8 @@ def ledger_read_bucket_policy(previous: Environment, reader: Environment) -> Jso
 
 
 def _unscoped(env: Environment, role: str) -> list[JsonObject]:
-    reads = [a for a in UNSCOPED_ACTIONS if a not in _UNSCOPED_WRITES]
+    reads = [a for a in UNSCOPED_ACTIONS if a not in _UNSCOPED_WRITES
+             and (role == PLAN or a not in _UNSCOPED_PLAN_ONLY)]
     return _grant(role, "CallsWithNoResourceScope", ["*"], reads=reads,
                   writes=_UNSCOPED_WRITES)
 
@@ -366,8 +367,8 @@ def _state_backend(env: Environment, role: str) -> list[JsonObject]:
         # a rollback restores (and state-versions shows). Terraform rewrites the state objects.
         *_grant(role, "StateObjects", keys, reads=["s3:GetObject", "s3:GetObjectVersion"],
                 writes=["s3:PutObject"]),
-        *_grant(role, "LedgerRecordsRead", ledger,
-                reads=["s3:GetObject", "s3:GetObjectVersion"]),
+        # (records are write-once: never an earlier version to read)
+        *_grant(role, "LedgerRecordsRead", ledger, reads=["s3:GetObject"]),
         # A new record only: with If-None-Match: * S3 refuses (412) to replace an existing key.
         # The condition is the one AWS documents for enforcing conditional writes.
         *_grant(role, "LedgerNewRecordsOnly", ledger, writes=["s3:PutObject"],
@@ -401,6 +402,8 @@ def _state_backend(env: Environment, role: str) -> list[JsonObject]:
 def _tables(env: Environment, role: str) -> list[JsonObject]:
     tables = table_names()
     table_arns = [dynamodb_arn(env, f"table/{t}") for t in tables]
+    # the pre-deploy on-demand backups, where the env takes them (pre_deploy_backup)
+    backups = ["dynamodb:CreateBackup"] if env.pre_deploy_backup else []
     return [
         # What hashicorp/aws 3.39 aws_dynamodb_table calls (create, read, update, delete,
         # tags, PITR, TTL), plus the pre-deploy on-demand backup of a changed table. All of
@@ -409,14 +412,15 @@ def _tables(env: Environment, role: str) -> list[JsonObject]:
             # read-only: DescribeTable, DescribeContinuousBackups, DescribeTimeToLive, ...
             "dynamodb:Describe*", "dynamodb:ListTagsOfResource",
         ], writes=[
-            "dynamodb:CreateBackup", "dynamodb:CreateTable", "dynamodb:DeleteTable",
+            *backups, "dynamodb:CreateTable", "dynamodb:DeleteTable",
             "dynamodb:TagResource", "dynamodb:UntagResource",
             "dynamodb:UpdateContinuousBackups", "dynamodb:UpdateTable",
             "dynamodb:UpdateTimeToLive",
         ]),
-        # Waiting for a pre-deploy backup to become AVAILABLE.
+        # Waiting for a pre-deploy backup to become AVAILABLE (a read only the deploy path
+        # makes, hence among the writes).
         *_grant(role, "WaitForPreDeployBackups", [f"{arn}/backup/*" for arn in table_arns],
-                reads=["dynamodb:DescribeBackup"]),
+                writes=["dynamodb:DescribeBackup"] if backups else []),
     ]
 
 
@@ -513,7 +517,7 @@ def _previous_ledger(env: Environment) -> list[JsonObject]:
         statement("PromoteReadsPreviousEnvLedger", ["s3:GetObject"],
                    [f"{bucket}/{LEDGER_PREFIX}*"]),
         statement("PromoteReadsPreviousEnvStateVersions",
-                   ["s3:GetObject", "s3:GetObjectVersion"], _state_objects(bucket)),
+                   ["s3:GetObjectVersion"], _state_objects(bucket)),
     ]
 
 

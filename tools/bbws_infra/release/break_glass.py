@@ -9,7 +9,7 @@ role and the workflow. See docs/decisions/deletion-protection.md.
 
 On the sandbox one operator key stands for every role (moto does not enforce the policies):
 there the roles are proven by evaluating the recorded requests against each role's policy
-(tests/e2e/test_iam_policy.py), and this check does not apply.
+(tests/e2e/test_iam_flows.py), and this check does not apply.
 """
 
 from __future__ import annotations
