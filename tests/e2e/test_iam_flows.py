@@ -64,8 +64,9 @@ _ROLE_UPDATES = "a change of a service role in place (trust policy, description,
 _KMS = ("AWS Backup uses the AWS-managed key aws/backup on the caller's behalf when a vault is "
         "created (kms:ViaService); the sandbox's AWS Backup makes no KMS call")
 _ACCOUNT = ("the account health read policy's account checks (regions enabled, AWS Backup's "
-            "region settings, owned bucket names): doctor on the sandbox makes none of these "
-            "calls at this commit")
+            "region settings, owned bucket names): doctor makes them with --target aws only "
+            "(on the sandbox it skips the account rows); tests/e2e/test_first_real_deploy.py "
+            "runs them against the sandbox's answers")
 _SIT_ROLLBACK = ("the rollback job's listing and reading of earlier state versions; rollback "
                  "runs in dev and prod here, sit's is the same task")
 UNEXERCISED: dict[str, str] = {
