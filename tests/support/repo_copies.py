@@ -64,7 +64,10 @@ class Copy:
         data_buckets = [b for b in buckets
                         if b != env.state_bucket and not b.endswith("-logs")]
         return {
-            "state": sorted((v["Key"], v["VersionId"]) for v in versions.get("Versions", [])),
+            # every lock taken and released leaves a version of its lock object (`.tflock`)
+            # in the versioned bucket, as the lock table's item leaves nothing: not state
+            "state": sorted((v["Key"], v["VersionId"]) for v in versions.get("Versions", [])
+                            if not v["Key"].endswith(".tflock")),
             "tables": tables,
             "items": {t: sorted(json.dumps(i, sort_keys=True)
                                 for i in dynamodb.scan(TableName=t)["Items"]) for t in tables},
