@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 
-from bbws_infra.targets import moto_s3_policy
+from tests.support.aws_errors import refusal, send_as_insecure
 from tests.support.repo_copies import Copy, make_copy
 
 pytestmark = pytest.mark.e2e
@@ -30,14 +29,6 @@ ACL_ERROR = ("AccessControlListNotSupported", "The bucket does not allow ACLs", 
 @pytest.fixture(scope="module")
 def copy(work: Path, tmp_path_factory: pytest.TempPathFactory):
     yield from make_copy("sandbox-s3-rules", work, tmp_path_factory)
-
-
-def _error(call: Any, **kwargs: Any) -> tuple[str, str, int]:
-    with pytest.raises(ClientError) as caught:
-        call(**kwargs)
-    response = caught.value.response
-    return (response["Error"]["Code"], response["Error"]["Message"],
-            response["ResponseMetadata"]["HTTPStatusCode"])
 
 
 def _ownership(s3: Any, bucket: str) -> str:
@@ -109,7 +100,7 @@ def test_refused_requests_carry_aws_errors_and_accepted_variants_pass(copy: Copy
     # CreateBucket: private is accepted (and the bucket is owner-enforced), public-read is not
     s3.create_bucket(Bucket="bbws-rules-private", ACL="private", CreateBucketConfiguration=where)
     assert _ownership(s3, "bbws-rules-private") == "BucketOwnerEnforced"
-    assert _error(s3.create_bucket, Bucket="bbws-rules-public", ACL="public-read",
+    assert refusal(s3.create_bucket, Bucket="bbws-rules-public", ACL="public-read",
                   CreateBucketConfiguration=where) == (
         "InvalidBucketAclWithObjectOwnership",
         "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting", 400)
@@ -117,23 +108,23 @@ def test_refused_requests_carry_aws_errors_and_accepted_variants_pass(copy: Copy
     # Object and bucket ACLs on the deployed, owner-enforced template bucket
     s3.put_object(Bucket=BUCKET, Key="rules/owner.txt", Body=b"x",
                   ACL="bucket-owner-full-control")
-    assert _error(s3.put_object, Bucket=BUCKET, Key="rules/private.txt", Body=b"x",
+    assert refusal(s3.put_object, Bucket=BUCKET, Key="rules/private.txt", Body=b"x",
                   ACL="private") == ACL_ERROR
-    assert _error(s3.create_multipart_upload, Bucket=BUCKET, Key="rules/mp.txt",
+    assert refusal(s3.create_multipart_upload, Bucket=BUCKET, Key="rules/mp.txt",
                   ACL="public-read") == ACL_ERROR
-    assert _error(s3.put_object_acl, Bucket=BUCKET, Key="rules/owner.txt",
+    assert refusal(s3.put_object_acl, Bucket=BUCKET, Key="rules/owner.txt",
                   ACL="private") == ACL_ERROR
-    assert _error(s3.put_bucket_acl, Bucket=BUCKET, ACL="log-delivery-write") == ACL_ERROR
+    assert refusal(s3.put_bucket_acl, Bucket=BUCKET, ACL="log-delivery-write") == ACL_ERROR
 
     # Lifecycle and policy rules
-    assert _error(s3.put_bucket_lifecycle_configuration, Bucket="bbws-rules-private",
+    assert refusal(s3.put_bucket_lifecycle_configuration, Bucket="bbws-rules-private",
                   LifecycleConfiguration={"Rules": [{"ID": "r", "Status": "Enabled",
                                                      "Filter": {"Prefix": ""},
                                                      "Expiration": {"Days": 0}}]}) == (
         "InvalidArgument", "'Days' for Expiration action must be a positive integer", 400)
     account = session.client("sts").get_caller_identity()["Account"]
     for principal in (f"arn:aws:iam::{account}:role/bbws-no-such-role", "999999999999"):
-        assert _error(s3.put_bucket_policy, Bucket="bbws-rules-private", Policy=json.dumps({
+        assert refusal(s3.put_bucket_policy, Bucket="bbws-rules-private", Policy=json.dumps({
             "Version": "2012-10-17", "Statement": [{
                 "Effect": "Allow", "Principal": {"AWS": principal}, "Action": "s3:GetObject",
                 "Resource": "arn:aws:s3:::bbws-rules-private/*"}]})) == (
@@ -147,13 +138,10 @@ def test_refused_requests_carry_aws_errors_and_accepted_variants_pass(copy: Copy
 
     insecure = session.client("s3")
 
-    def mark(request: Any, **_: Any) -> None:
-        request.headers[moto_s3_policy.INSECURE_HEADER] = "true"
-
-    insecure.meta.events.register("before-sign.s3.*", mark)
+    send_as_insecure(insecure)
     denied = ("AccessDenied", "Access Denied", 403)
-    assert _error(insecure.get_object, Bucket=BUCKET, Key="rules/owner.txt") == denied
-    assert _error(insecure.put_object, Bucket=BUCKET, Key="rules/plain.txt", Body=b"x") == denied
-    assert _error(insecure.get_bucket_policy, Bucket=BUCKET) == denied
+    assert refusal(insecure.get_object, Bucket=BUCKET, Key="rules/owner.txt") == denied
+    assert refusal(insecure.put_object, Bucket=BUCKET, Key="rules/plain.txt", Body=b"x") == denied
+    assert refusal(insecure.get_bucket_policy, Bucket=BUCKET) == denied
     # a bucket without the policy is not affected
     insecure.put_object(Bucket="bbws-rules-private", Key="plain.txt", Body=b"x")

@@ -8,11 +8,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.s3.models import OWNER
 
 from bbws_infra.targets import moto_s3_policy, moto_s3_rules
+from tests.support.aws_errors import refusal, send_as_insecure
 from tests.support.moto_session import MotoSession
 
 BUCKET = "bbws-templates-dev"
@@ -36,14 +36,6 @@ def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
             yield client
     finally:
         moto_s3_rules.restore()
-
-
-def _error(call: Any, **kwargs: Any) -> tuple[str, str, int]:
-    with pytest.raises(ClientError) as caught:
-        call(**kwargs)
-    response = caught.value.response
-    return (response["Error"]["Code"], response["Error"]["Message"],
-            response["ResponseMetadata"]["HTTPStatusCode"])
 
 
 ACL_ERROR = ("AccessControlListNotSupported", "The bucket does not allow ACLs", 400)
@@ -174,7 +166,7 @@ def test_a_new_bucket_is_owner_enforced_and_an_explicit_setting_is_kept(s3):
     s3.create_bucket(Bucket="bbws-private", ACL="private",
                      CreateBucketConfiguration={"LocationConstraint": REGION})
     assert owner("bbws-private") == "BucketOwnerEnforced"
-    assert _error(s3.create_bucket, Bucket="bbws-public", ACL="public-read",
+    assert refusal(s3.create_bucket, Bucket="bbws-public", ACL="public-read",
                   CreateBucketConfiguration={"LocationConstraint": REGION}) == BUCKET_ACL_ERROR
     assert "bbws-public" not in {b["Name"] for b in s3.list_buckets()["Buckets"]}
 
@@ -182,16 +174,16 @@ def test_a_new_bucket_is_owner_enforced_and_an_explicit_setting_is_kept(s3):
 def test_acl_setting_requests_are_refused_while_enforced(s3):
     s3.put_object(Bucket=BUCKET, Key="a.txt", Body=b"a")
     s3.put_object(Bucket=BUCKET, Key="b.txt", Body=b"b", ACL="bucket-owner-full-control")
-    assert _error(s3.put_object, Bucket=BUCKET, Key="c.txt", Body=b"c", ACL="private") == \
+    assert refusal(s3.put_object, Bucket=BUCKET, Key="c.txt", Body=b"c", ACL="private") == \
         ACL_ERROR
-    assert _error(s3.copy_object, Bucket=BUCKET, Key="d.txt", ACL="public-read",
+    assert refusal(s3.copy_object, Bucket=BUCKET, Key="d.txt", ACL="public-read",
                   CopySource={"Bucket": BUCKET, "Key": "a.txt"}) == ACL_ERROR
-    assert _error(s3.create_multipart_upload, Bucket=BUCKET, Key="e.txt",
+    assert refusal(s3.create_multipart_upload, Bucket=BUCKET, Key="e.txt",
                   ACL="private") == ACL_ERROR
-    assert _error(s3.put_object_acl, Bucket=BUCKET, Key="a.txt", ACL="private") == ACL_ERROR
+    assert refusal(s3.put_object_acl, Bucket=BUCKET, Key="a.txt", ACL="private") == ACL_ERROR
     s3.put_object_acl(Bucket=BUCKET, Key="a.txt", ACL="bucket-owner-full-control")
-    assert _error(s3.put_bucket_acl, Bucket=BUCKET, ACL="private") == ACL_ERROR
-    assert _error(s3.put_bucket_acl, Bucket=BUCKET, ACL="log-delivery-write") == ACL_ERROR
+    assert refusal(s3.put_bucket_acl, Bucket=BUCKET, ACL="private") == ACL_ERROR
+    assert refusal(s3.put_bucket_acl, Bucket=BUCKET, ACL="log-delivery-write") == ACL_ERROR
     assert s3.get_bucket_acl(Bucket=BUCKET)["Grants"]  # reading ACLs still works
 
     s3.put_bucket_ownership_controls(Bucket=BUCKET, OwnershipControls={
@@ -199,18 +191,18 @@ def test_acl_setting_requests_are_refused_while_enforced(s3):
     s3.put_object(Bucket=BUCKET, Key="c.txt", Body=b"c", ACL="private")
     s3.put_bucket_acl(Bucket=BUCKET, ACL="public-read")
     # back to enforced is refused while the bucket ACL still shares the bucket
-    assert _error(s3.put_bucket_ownership_controls, Bucket=BUCKET, OwnershipControls={
+    assert refusal(s3.put_bucket_ownership_controls, Bucket=BUCKET, OwnershipControls={
         "Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}) == BUCKET_ACL_ERROR
     s3.put_bucket_acl(Bucket=BUCKET, ACL="private")
     s3.put_bucket_ownership_controls(Bucket=BUCKET, OwnershipControls={
         "Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]})
-    assert _error(s3.put_object, Bucket=BUCKET, Key="c.txt", Body=b"c", ACL="private") == \
+    assert refusal(s3.put_object, Bucket=BUCKET, Key="c.txt", Body=b"c", ACL="private") == \
         ACL_ERROR
 
 
 def test_lifecycle_with_zero_days_is_invalid_argument(s3):
     rule = {"ID": "r", "Status": "Enabled", "Filter": {"Prefix": ""}}
-    assert _error(s3.put_bucket_lifecycle_configuration, Bucket=BUCKET, LifecycleConfiguration={
+    assert refusal(s3.put_bucket_lifecycle_configuration, Bucket=BUCKET, LifecycleConfiguration={
         "Rules": [{**rule, "Expiration": {"Days": 0}}]}) == (
         "InvalidArgument", "'Days' for Expiration action must be a positive integer", 400)
     s3.put_bucket_lifecycle_configuration(Bucket=BUCKET, LifecycleConfiguration={
@@ -231,7 +223,7 @@ def test_a_policy_naming_a_missing_principal_is_malformed(s3):
                  {"AWS": "arn:aws:iam::123456789012:root"}):
         put(fine)
     for missing in ("arn:aws:iam::123456789012:role/missing", "999999999999"):
-        assert _error(put, principal={"AWS": missing}) == (
+        assert refusal(put, principal={"AWS": missing}) == (
             "MalformedPolicy", "Invalid principal in policy", 400)
 
 
@@ -242,11 +234,8 @@ def test_the_tls_only_policy_refuses_only_requests_marked_insecure(s3):
     s3.put_object(Bucket=BUCKET, Key="b.txt", Body=b"b")
     s3.get_bucket_policy(Bucket=BUCKET)
 
-    def insecure(request: Any, **_: Any) -> None:
-        request.headers[moto_s3_policy.INSECURE_HEADER] = "true"
-
-    s3.meta.events.register("before-sign.s3.*", insecure)
+    send_as_insecure(s3)
     denied = ("AccessDenied", "Access Denied", 403)
-    assert _error(s3.get_object, Bucket=BUCKET, Key="a.txt") == denied
-    assert _error(s3.put_object, Bucket=BUCKET, Key="c.txt", Body=b"c") == denied
-    assert _error(s3.get_bucket_policy, Bucket=BUCKET) == denied
+    assert refusal(s3.get_object, Bucket=BUCKET, Key="a.txt") == denied
+    assert refusal(s3.put_object, Bucket=BUCKET, Key="c.txt", Body=b"c") == denied
+    assert refusal(s3.get_bucket_policy, Bucket=BUCKET) == denied

@@ -6,14 +6,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
-from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from bbws_infra.targets import moto_backup, moto_semantics, moto_validation
 from bbws_infra.targets.moto_semantics import cron_problem
+from tests.support.aws_errors import refusal, unvalidated_client
 
 TABLE = {"TableName": "tenants", "BillingMode": "PAY_PER_REQUEST",
          "KeySchema": [{"AttributeName": "tenantId", "KeyType": "HASH"}],
@@ -57,17 +55,10 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         yield
 
 
-def _client(service: str) -> Any:
-    return boto3.client(service, region_name="af-south-1", aws_access_key_id="testing",
-                        aws_secret_access_key="testing",
-                        config=Config(parameter_validation=False))
-
-
 def _error(call: Any, **kwargs: Any) -> tuple[str, str]:
-    with pytest.raises(ClientError) as caught:
-        call(**kwargs)
-    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
-    return caught.value.response["Error"]["Code"], caught.value.response["Error"]["Message"]
+    code, message, status = refusal(call, **kwargs)
+    assert status == 400
+    return code, message
 
 
 def _ttl(enabled: bool) -> dict[str, Any]:
@@ -78,7 +69,7 @@ def _ttl(enabled: bool) -> dict[str, Any]:
 def test_time_to_live_changes_once_an_hour(aws, monkeypatch: pytest.MonkeyPatch):
     now = [1_000_000.0]
     monkeypatch.setattr(moto_semantics, "clock", lambda: now[0])
-    dynamodb = _client("dynamodb")
+    dynamodb = unvalidated_client("dynamodb")
     dynamodb.create_table(**TABLE)
     dynamodb.update_time_to_live(**_ttl(True))
     now[0] += 3599
@@ -102,7 +93,7 @@ def _index(name: str, key: str) -> dict[str, Any]:
 
 
 def test_one_index_is_created_or_deleted_per_update(aws):
-    dynamodb = _client("dynamodb")
+    dynamodb = unvalidated_client("dynamodb")
     dynamodb.create_table(**TABLE)
     updates = [_index("EmailIndex", "email"), _index("StatusIndex", "status")]
     assert _error(dynamodb.update_table, TableName="tenants",
@@ -128,7 +119,7 @@ def _plan(schedule: str, copy_to: str | None = None) -> dict[str, Any]:
 
 
 def test_backup_plans_need_an_aws_cron_schedule(aws):
-    backup = _client("backup")
+    backup = unvalidated_client("backup")
     backup.create_backup_vault(BackupVaultName="bbws-tenants-dev")
     code, message = _error(backup.create_backup_plan, BackupPlan=_plan("cron(0 2 * * * *)"))
     assert code == "InvalidParameterValueException"
@@ -143,7 +134,7 @@ def test_backup_plans_need_an_aws_cron_schedule(aws):
 
 
 def test_recovery_points_stay_90_days_in_cold_storage(aws):
-    backup = _client("backup")
+    backup = unvalidated_client("backup")
     backup.create_backup_vault(BackupVaultName="bbws-tenants-dev")
     plan = _plan("cron(0 2 * * ? *)")
     plan["Rules"][0]["Lifecycle"] = {"MoveToColdStorageAfterDays": 30, "DeleteAfterDays": 119}
@@ -156,7 +147,7 @@ def test_recovery_points_stay_90_days_in_cold_storage(aws):
 
 
 def test_a_copy_to_a_vault_that_does_not_exist_is_accepted_as_aws_accepts_it(aws):
-    backup = _client("backup")
+    backup = unvalidated_client("backup")
     backup.create_backup_vault(BackupVaultName="bbws-tenants-dev")
     nowhere = "arn:aws:backup:eu-west-1:123456789012:backup-vault:never-created"
     plan_id = backup.create_backup_plan(

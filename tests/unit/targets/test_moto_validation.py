@@ -7,9 +7,7 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.core.responses import BaseResponse
@@ -17,6 +15,7 @@ from moto.core.utils import get_service_model
 
 from bbws_infra.targets import moto_validation
 from bbws_infra.targets.moto_validation import check, refusal
+from tests.support.aws_errors import unvalidated_client
 
 TABLE = {"TableName": "tenants", "BillingMode": "PAY_PER_REQUEST",
          "KeySchema": [{"AttributeName": "tenantId", "KeyType": "HASH"}],
@@ -125,11 +124,6 @@ def validated(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
         moto_validation.LOG.removeHandler(caplog.handler)
 
 
-def _client(service: str) -> Any:
-    # boto3 would refuse most of these itself: the point is what the server does
-    return boto3.client(service, region_name="af-south-1", aws_access_key_id="testing",
-                        aws_secret_access_key="testing",
-                        config=Config(parameter_validation=False))
 
 
 def _refused(call: Any, **kwargs: Any) -> dict[str, Any]:
@@ -141,7 +135,7 @@ def _refused(call: Any, **kwargs: Any) -> dict[str, Any]:
 
 
 def test_the_hook_refuses_before_moto_answers_and_logs_it(validated):
-    dynamodb = _client("dynamodb")
+    dynamodb = unvalidated_client("dynamodb")
     error = _refused(dynamodb.create_table, **{**TABLE, "BillingMode": "FREE"})
     assert error == {"Code": "ValidationException", "Message": (
         "1 validation error detected: Value 'FREE' at 'billingMode' failed to satisfy "
@@ -155,7 +149,7 @@ def test_the_hook_refuses_before_moto_answers_and_logs_it(validated):
 
 
 def test_query_protocol_services_get_their_xml_error(validated):
-    error = _refused(_client("iam").create_role, RoleName="bad name",
+    error = _refused(unvalidated_client("iam").create_role, RoleName="bad name",
                      AssumeRolePolicyDocument="{}")
     assert error["Code"] == "ValidationError"
     assert error["Message"] == (
@@ -168,8 +162,8 @@ def test_a_fault_in_a_check_is_logged_and_moto_answers(validated, monkeypatch):
         raise RuntimeError("a bug in a rule")
 
     monkeypatch.setattr(moto_validation.moto_semantics, "before", broken)
-    _client("dynamodb").create_table(**TABLE)
-    assert _client("dynamodb").list_tables()["TableNames"] == ["tenants"]
+    unvalidated_client("dynamodb").create_table(**TABLE)
+    assert unvalidated_client("dynamodb").list_tables()["TableNames"] == ["tenants"]
     assert [r.getMessage() for r in validated.records] == [
         f"sandbox could not check dynamodb.{operation}; moto answers it unchecked"
         for operation in ("CreateTable", "ListTables")]
