@@ -17,9 +17,8 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from bbws_infra.core.registry import PROMOTION_ORDER, load_environment
+from bbws_infra.core.registry import PROMOTION_ORDER, Environment, load_environment
 from bbws_infra.pipeline import iam_policy
-from bbws_infra.pipeline.iam_policy import ROLES
 from bbws_infra.targets import sandbox
 
 pytestmark = pytest.mark.e2e
@@ -41,41 +40,59 @@ def _oidc_provider(iam, expected_arn: str) -> str:
     return expected_arn
 
 
-@pytest.mark.parametrize("env_name", PROMOTION_ORDER)
-def test_roles_and_policies_are_accepted_and_read_back_unchanged(work: Path, env_name: str):
-    env = load_environment(env_name)
+def _create_roles(env: Environment) -> dict:
+    """Everything `invoke iam-policy` prints for env, created in its sandbox account as the
+    setup guide says: each role with its trust policy, session length and permissions policy,
+    each shared policy attached where `attach_to` says. Returns the printed documents."""
     _, session, _ = sandbox.session_for(env)
     iam = session.client("iam")
     documents = iam_policy.policies(env, REPO)
-    guard = documents["ledger_guard_policy"]
-    guard_arn = iam.create_policy(PolicyName=guard["policy_name"],
-                                  PolicyDocument=json.dumps(guard["policy_document"]),
-                                  Description="No ledger record deleted or overwritten"
-                                  )["Policy"]["Arn"]
-    for role in ROLES:
-        described = documents[f"{role}_role"]
+    shared = {key: iam.create_policy(PolicyName=value["policy_name"],
+                                     PolicyDocument=json.dumps(value["policy_document"])
+                                     )["Policy"]["Arn"]
+              for key, value in documents.items() if key.endswith("_policy")}
+    for role in iam_policy.roles(env):
+        described = documents[f"{role.replace('-', '_')}_role"]
         name, trust = described["role_name"], described["trust_policy"]
-        permissions = described["permissions_policy"]
         provider = _oidc_provider(iam, trust["Statement"][0]["Principal"]["Federated"])
         assert provider == iam_policy.oidc_provider_arn(env)
-
         created = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust),
-                                  Description=f"GitHub Actions {role} jobs of {env_name}")
+                                  MaxSessionDuration=described["max_session_duration"],
+                                  Description=f"GitHub Actions {role} jobs of {env.name}")
         assert created["Role"]["Arn"] == described["role_arn"] == iam_policy.role_arn(env, role)
         assert created["Role"]["Arn"].split(":")[4] == env.account_id  # the env's own account
-        policy_arn = iam.create_policy(PolicyName=name, PolicyDocument=json.dumps(permissions),
-                                       Description=f"Least privilege: {role} of {env_name}"
-                                       )["Policy"]["Arn"]
-        assert policy_arn == f"arn:aws:iam::{env.account_id}:policy/{name}"
+        policy_arn = iam.create_policy(
+            PolicyName=name, PolicyDocument=json.dumps(described["permissions_policy"]),
+            Description=f"Least privilege: {role} of {env.name}")["Policy"]["Arn"]
         iam.attach_role_policy(RoleName=name, PolicyArn=policy_arn)
-        assert name in guard["attach_to"]
-        iam.attach_role_policy(RoleName=name, PolicyArn=guard_arn)
+        for key, arn in shared.items():
+            if name in documents[key]["attach_to"]:
+                iam.attach_role_policy(RoleName=name, PolicyArn=arn)
+    return documents
 
-        assert iam.get_role(RoleName=name)["Role"]["AssumeRolePolicyDocument"] == trust
+
+@pytest.mark.parametrize("env_name", PROMOTION_ORDER)
+def test_roles_and_policies_are_accepted_and_read_back_unchanged(work: Path, env_name: str):
+    env = load_environment(env_name)
+    documents = _create_roles(env)
+    iam = sandbox.session_for(env)[1].client("iam")
+    shared = {key: f"arn:aws:iam::{env.account_id}:policy/{value['policy_name']}"
+              for key, value in documents.items() if key.endswith("_policy")}
+    assert "ledger_guard_policy" in shared and "account_health_read_policy" in shared
+    assert ("protected_deletes_guard_policy" in shared) == env.deletion_protection
+    for role in iam_policy.roles(env):
+        described = documents[f"{role.replace('-', '_')}_role"]
+        name = described["role_name"]
+        stored = iam.get_role(RoleName=name)["Role"]
+        assert stored["AssumeRolePolicyDocument"] == described["trust_policy"]
+        assert stored["MaxSessionDuration"] == described["max_session_duration"]
+        own = f"arn:aws:iam::{env.account_id}:policy/{name}"
         attached = iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]
-        assert sorted(p["PolicyArn"] for p in attached) == sorted([policy_arn, guard_arn])
-        assert _stored(iam, policy_arn) == permissions
-    assert _stored(iam, guard_arn) == guard["policy_document"]
+        assert sorted(p["PolicyArn"] for p in attached) == sorted(
+            [own, *(arn for key, arn in shared.items() if name in documents[key]["attach_to"])])
+        assert _stored(iam, own) == described["permissions_policy"]
+    for key, arn in shared.items():
+        assert _stored(iam, arn) == documents[key]["policy_document"]
 
 
 def _stored(iam, policy_arn: str) -> dict:
@@ -99,6 +116,9 @@ def test_the_sandbox_really_checks_policy_syntax(work: Path):
 def test_previous_state_bucket_takes_the_ledger_read_policy(work: Path, reader_name: str):
     reader = load_environment(reader_name)
     previous = load_environment(PROMOTION_ORDER[PROMOTION_ORDER.index(reader_name) - 1])
+    # S3 accepts a policy naming roles only once they exist
+    with contextlib.suppress(ClientError):
+        _create_roles(reader)
     _, session, _ = sandbox.session_for(previous)
     s3 = session.client("s3")
     document = iam_policy.ledger_read_bucket_policy(previous, reader)
