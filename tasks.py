@@ -345,10 +345,12 @@ def notify(c: Context, env: str, action: str, result: str, component: str | None
       help={"env": ENV_HELP, "repository": "owner/name of the GitHub repository the roles "
                                            "trust."})
 def iam_policy(c: Context, env: str, repository: str) -> None:
-    """Print the env's two GitHub OIDC roles as JSON: plan_role (trusted by <env>-plan jobs
-    only, reads and state locks only) and deploy_role (trusted by <env> jobs only), each with
-    name, ARN, trust and least-privilege permissions policy; the ledger_guard_policy both get
-    (no ledger delete or overwrite); for sit and prod the previous env's ledger bucket policy."""
+    """Print the env's GitHub OIDC roles as JSON: plan_role (trusted by <env>-plan jobs only,
+    reads and state locks only), deploy_role (trusted by <env> jobs only) and, where deletion
+    protection is on, break_glass_role (trusted by <env>-break-glass jobs only), each with name,
+    ARN, trust, session length and least-privilege permissions policy; the policies attached
+    beside them (ledger guard, account health reads, protected-deletes guard on prod's deploy
+    role); for sit and prod the previous env's read policy and ledger bucket policy."""
     _exit(ci.iam_policy(env=env, repository=repository))
 
 

@@ -18,7 +18,7 @@ from bbws_infra.core.registry import (
     REQUIRED_APPROVALS,
     load_environment,
 )
-from bbws_infra.pipeline import approvals, iam_policy
+from bbws_infra.pipeline import approvals, iam_guards, iam_policy
 from bbws_infra.pipeline.approvals import Review
 from bbws_infra.pipeline.iam_policy import DEPLOY, PLAN
 from tests.support.iam_evaluation import Request, allowed
@@ -43,7 +43,7 @@ def identity(env_name: str, role: str) -> dict[str, Any]:
 def protected_deletes(env_name: str) -> list[Request]:
     """Each delete of a protected resource the env's Terraform could make."""
     env = load_environment(env_name)
-    guard = iam_policy.protected_deletes_guard_policy(env)
+    guard = iam_guards.protected_deletes_guard_policy(env)
     assert guard is not None
     return [Request(action, resource) for s in guard["Statement"]
             for action in s["Action"] for resource in s["Resource"]]
@@ -54,7 +54,7 @@ def test_only_environments_with_deletion_protection_have_the_role():
     for env_name in UNPROTECTED:
         env = load_environment(env_name)
         assert iam_policy.roles(env) == (PLAN, DEPLOY)
-        assert iam_policy.protected_deletes_guard_policy(env) is None
+        assert iam_guards.protected_deletes_guard_policy(env) is None
         assert "break_glass_role" not in iam_policy.policies(env, REPO)
         with pytest.raises(ValueError, match="unknown role"):
             iam_policy.role_name(env, BREAK_GLASS)

@@ -13,11 +13,11 @@ from bbws_infra.core.errors import UserError
 from bbws_infra.core.registry import COMPONENTS, PROMOTION_ORDER, load_environment
 from bbws_infra.inputs import schemas
 from bbws_infra.pipeline import iam_documents
+from bbws_infra.pipeline.iam_guards import ledger_guard_policy
 from bbws_infra.pipeline.iam_policy import (
     DEPLOY,
     PLAN,
     ROLES,
-    ledger_guard_policy,
     ledger_read_bucket_policy,
     permissions_policy,
     policies,

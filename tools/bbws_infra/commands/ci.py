@@ -113,8 +113,9 @@ def notify(*, env: str, action: str, result: str, component: str | None) -> int:
 
 @guarded
 def iam_policy(*, env: str, repository: str) -> int:
-    """The env's two GitHub OIDC roles (plan and deploy: name, ARN, trusted GitHub environment,
-    trust and permissions policy), the ledger guard policy both get, from code."""
+    """The env's GitHub OIDC roles (plan, deploy and, where protection is on, break-glass: name,
+    ARN, trusted GitHub environment, trust and permissions policy) and the policies attached
+    beside them, from code."""
     from bbws_infra.pipeline.iam_policy import ledger_read_bucket_policy, policies
 
     environment = load_environment(env)

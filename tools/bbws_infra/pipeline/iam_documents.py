@@ -11,6 +11,7 @@ from bbws_infra.core.errors import UserError
 from bbws_infra.core.registry import Environment
 from bbws_infra.core.untyped import JsonObject
 
+POLICY_VERSION = "2012-10-17"
 # IAM's limit for a customer managed policy (white space not counted).
 MANAGED_POLICY_MAX_CHARS = 6144
 

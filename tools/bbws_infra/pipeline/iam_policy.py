@@ -1,5 +1,5 @@
-"""The two IAM roles GitHub Actions assumes in each environment's account (OIDC, no stored
-keys), and the least-privilege policy each holds: exactly what the task runner and Terraform
+"""The IAM roles GitHub Actions assumes in each environment's account (OIDC, no stored keys),
+and the least-privilege policy each holds: exactly what the task runner and Terraform
 (hashicorp/aws 3.39.0) call for this project's resources, by name.
 
 - The plan role, `bbws-infra-plan-<env>`, is trusted only by `repo:<owner>/<repo>:environment:
@@ -18,10 +18,11 @@ keys), and the least-privilege policy each holds: exactly what the task runner a
   (the break-glass workflow: a promotion with `--allow-destroy`).
 
 A job without an environment, bound to another one (the approval environments), or on a branch
-or pull request subject cannot assume either. The ledger is write-once for both: a record is
+or pull request subject cannot assume any of them. The ledger is write-once: a record is
 created only with `If-None-Match: *` (S3 then refuses to replace an existing key) and only by
-the deploy role, and explicit Denies (the ledger guard policy, attached to both roles) forbid
-deleting any record or any of its versions and any write without that header.
+the roles that deploy, and explicit Denies (the ledger guard policy, attached to every role;
+the policies attached beside the permissions are in iam_guards.py) forbid deleting any record,
+state object or version, and any record write without that header.
 
 Every name in them is derived the way the Terraform derives it (iam_resources.py); resources a
 feature creates are allowed only where the env's tfvars switch that feature on, so the policy
@@ -43,13 +44,13 @@ from bbws_infra.core import registry
 from bbws_infra.core.errors import UserError
 from bbws_infra.core.registry import (
     BREAK_GLASS,
-    COMPONENTS,
     STATE_KEY_PREFIXES,
     Environment,
     break_glass_environment,
 )
 from bbws_infra.core.untyped import JsonObject
 from bbws_infra.pipeline.iam_documents import (
+    POLICY_VERSION,
     arn,
     dynamodb_arn,
     fitting,
@@ -58,6 +59,15 @@ from bbws_infra.pipeline.iam_documents import (
     s3_arn,
     sid_part,
     statement,
+)
+from bbws_infra.pipeline.iam_guards import (
+    account_health_read_policy,
+    account_health_read_policy_name,
+    ledger_guard_policy,
+    ledger_guard_policy_name,
+    ledger_objects,
+    protected_deletes_guard_policy,
+    protected_deletes_guard_policy_name,
 )
 from bbws_infra.pipeline.iam_resources import (
     backup_names,
@@ -71,9 +81,7 @@ from bbws_infra.pipeline.iam_resources import (
     table_names,
     vault_arns,
 )
-from bbws_infra.state.ledger import INTENTS_PREFIX
 from bbws_infra.state.ledger import PREFIX as LEDGER_PREFIX
-from bbws_infra.state.state_bucket import log_bucket
 
 PLAN, DEPLOY = "plan", "deploy"
 ROLES = (PLAN, DEPLOY)  # every env has these two; break-glass only where protection is on
@@ -82,7 +90,6 @@ ROLES = (PLAN, DEPLOY)  # every env has these two; break-glass only where protec
 DEFAULT_SESSION_S, APPLY_SESSION_S = 3600, 18000
 GITHUB_OIDC_PROVIDER = "token.actions.githubusercontent.com"
 GITHUB_AUDIENCE = "sts.amazonaws.com"
-POLICY_VERSION = "2012-10-17"
 # The AWS-managed policies modules/backup attaches to each backup role; nothing else may be.
 BACKUP_MANAGED_POLICIES = (
     "service-role/AWSBackupServiceRolePolicyForBackup",
@@ -185,85 +192,6 @@ def permissions_policy(env: Environment, role: str) -> JsonObject:
                     f"The {role} role's permissions policy of {env.name}")
 
 
-def ledger_guard_policy_name(env: Environment) -> str:
-    return f"bbws-infra-ledger-guard-{env.name}"
-
-
-def ledger_guard_policy(env: Environment) -> JsonObject:
-    """Explicit Denies attached to every role beside its permissions policy: no other
-    policy attached to a role can grant back deleting a ledger record (or any version of it),
-    a write that could replace one, or deleting a state object or any version in the state
-    bucket. (A managed policy of its own: the deploy role's permissions policy of prod has no
-    room left for it.)"""
-    ledger = _ledger_objects(env)
-    bucket = s3_arn(env, env.state_bucket)
-    return fitting({"Version": POLICY_VERSION, "Statement": [
-        # Every earlier state stays recoverable; a lock file (`.tflock`) may still be deleted
-        # (a delete marker), its versions may not.
-        statement("StateVersionsAreNeverDeleted", ["s3:DeleteObjectVersion"],
-                   [f"{bucket}/*"], effect="Deny"),
-        statement("StateObjectsAreNeverDeleted", ["s3:DeleteObject"],
-                   [f"{bucket}/{c.state_key}" for c in COMPONENTS.values()], effect="Deny"),
-        statement("LedgerRecordsAreNeverDeleted",
-                   ["s3:DeleteObject", "s3:DeleteObjectVersion"], ledger, effect="Deny"),
-        # Multipart uploads would need an s3:ObjectCreationOperation exemption (their parts
-        # carry no If-None-Match); ledger records are single small PutObject calls.
-        statement("LedgerRecordsAreNeverOverwritten", ["s3:PutObject"], ledger,
-                   effect="Deny", condition={"Null": {"s3:if-none-match": "true"}}),
-    ]}, f"The ledger guard policy of {env.name}")
-
-
-def _ledger_objects(env: Environment) -> list[str]:
-    """The ledger's records and the intents the deploy path leaves before each apply."""
-    bucket = s3_arn(env, env.state_bucket)
-    return [f"{bucket}/{LEDGER_PREFIX}*", f"{bucket}/{INTENTS_PREFIX}*"]
-
-
-def protected_deletes_guard_policy_name(env: Environment) -> str:
-    return f"bbws-infra-protected-deletes-guard-{env.name}"
-
-
-def protected_deletes_guard_policy(env: Environment) -> JsonObject | None:
-    """Where deletion protection is on, explicit Denies attached to the deploy role: it can
-    neither delete nor replace (a replacement deletes first) a table, bucket or backup vault,
-    whatever the tool is told; only the break-glass role can. None where protection is off."""
-    if not env.deletion_protection:
-        return None
-    buckets = [s3_arn(env, name) for name in bucket_names(env)]
-    return fitting({"Version": POLICY_VERSION, "Statement": [
-        statement("ProtectedTablesAreNotDeleted", ["dynamodb:DeleteTable"],
-                   [dynamodb_arn(env, f"table/{t}") for t in table_names()], effect="Deny"),
-        statement("ProtectedBucketsAreNotDeleted", ["s3:DeleteBucket"], buckets,
-                   effect="Deny"),
-        statement("ProtectedVaultsAreNotDeleted", ["backup:DeleteBackupVault"],
-                   vault_arns(env), effect="Deny"),
-    ]}, f"The protected-deletes guard policy of {env.name}")
-
-
-def account_health_read_policy_name(env: Environment) -> str:
-    return f"bbws-infra-account-health-read-{env.name}"
-
-
-def account_health_read_policy(env: Environment) -> JsonObject:
-    """What `invoke doctor` reads besides the state (attached to every role, so a failed job's
-    doctor step sees it too): the state bucket's hardening and its log bucket, whether the
-    env's regions are enabled, AWS Backup's region settings, which planned bucket names the
-    account owns. Reads only. (A managed policy of its own: the permissions policies have no
-    room left.)"""
-    logs = s3_arn(env, log_bucket(env))
-    return fitting({"Version": POLICY_VERSION, "Statement": [
-        statement("StateBucketHardeningRead", [
-            "s3:GetBucketLogging", "s3:GetBucketPolicy", "s3:GetBucketPublicAccessBlock",
-            "s3:GetEncryptionConfiguration"], [s3_arn(env, env.state_bucket), logs]),
-        statement("StateLogBucketExists", ["s3:ListBucket"], [logs]),
-        statement("AccountRegionsEnabled", ["account:GetRegionOptStatus"],
-                  [f"arn:{partition(env)}:account::{env.account_id}:account"]),
-        # IAM scopes neither to a resource
-        statement("BackupRegionSettingsAndOwnedBuckets",
-                  ["backup:DescribeRegionSettings", "s3:ListAllMyBuckets"], ["*"]),
-    ]}, f"The account health read policy of {env.name}")
-
-
 def previous_env_read_policy_name(env: Environment) -> str:
     return f"bbws-infra-previous-env-read-{env.name}"
 
@@ -356,7 +284,7 @@ def _unscoped(env: Environment, role: str) -> list[JsonObject]:
 def _state_backend(env: Environment, role: str) -> list[JsonObject]:
     bucket = s3_arn(env, env.state_bucket)
     keys = _state_objects(bucket)
-    ledger = _ledger_objects(env)
+    ledger = ledger_objects(env)
     table = dynamodb_arn(env, f"table/{env.lock_table}")
     statements = [
         # HeadBucket (ListBucket), the backend's reads, the ledger listing, and the state
