@@ -387,6 +387,11 @@ def apply() -> None:
         setattr(cls, name, wrap(original))
 
 
+def is_applied() -> bool:
+    """Whether moto in this process answers with the S3 rules now."""
+    return bool(_ORIGINALS)
+
+
 def restore() -> None:
     """Undo apply() (tests that want moto as it is in the same process)."""
     for (cls, name), original in _ORIGINALS.items():

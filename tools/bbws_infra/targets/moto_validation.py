@@ -281,6 +281,11 @@ def apply() -> None:
     BaseResponse.call_action = call_action  # type: ignore[method-assign]
 
 
+def is_applied() -> bool:
+    """Whether requests in this process are validated now."""
+    return BaseResponse.call_action is not _original_call_action
+
+
 def remove() -> None:
     BaseResponse.call_action = _original_call_action  # type: ignore[method-assign]
 
