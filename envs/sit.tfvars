@@ -16,6 +16,13 @@ noncurrent_version_expiration_days = 60
 access_logging_enabled             = true
 replication_enabled                = false
 
+# What watches the data stores (monitoring/alerts): see docs/monitoring.md.
+monitoring = {
+  alarms_enabled        = true
+  alert_email_addresses = ["bbws-platform-alerts@kimmyai.io"]
+  budget_limit_usd      = 1000
+}
+
 tags = {
   Project    = "BBWS WP Containers"
   Owner      = "Tebogo"

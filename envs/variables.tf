@@ -104,3 +104,38 @@ variable "tags" {
   description = "Organisation tags applied to every resource (Project, Owner, CostCenter, ManagedBy); each root checks the full mandatory set once, through modules/mandatory_tags."
   type        = map(string)
 }
+
+variable "monitoring" {
+  description = "What watches the env's data stores (the monitoring/alerts component): who is alerted, which CloudWatch alarms exist and their thresholds, the monthly budget. Backup-failure alerts and the budget are on in every env."
+  type = object({
+    # Table and account CloudWatch alarms; an env may go without (dev), never without
+    # backup-failure and budget alerts.
+    alarms_enabled        = bool
+    alert_email_addresses = list(string)
+    # An HTTPS endpoint (chat integration) that confirms its SNS subscription itself.
+    alert_webhook_endpoint = optional(string)
+    # An alarm fires when the Sum over period_seconds exceeds its threshold in
+    # datapoints_to_alarm of evaluation_periods periods.
+    throttle_events_threshold = optional(number, 0)
+    system_errors_threshold   = optional(number, 0)
+    user_errors_threshold     = optional(number, 10)
+    period_seconds            = optional(number, 300)
+    evaluation_periods        = optional(number, 1)
+    datapoints_to_alarm       = optional(number, 1)
+    # Monthly cost budget of the account, alerting on actual cost past the first percentage and
+    # on forecast cost past the second.
+    budget_limit_usd              = number
+    budget_actual_alert_percent   = optional(number, 80)
+    budget_forecast_alert_percent = optional(number, 100)
+  })
+
+  validation {
+    condition     = length(var.monitoring.alert_email_addresses) >= 1
+    error_message = "The monitoring.alert_email_addresses must name at least one address: nobody would hear of a failed backup or an overrun budget."
+  }
+
+  validation {
+    condition     = var.monitoring.budget_limit_usd > 0
+    error_message = "The monitoring.budget_limit_usd must be more than 0."
+  }
+}

@@ -48,7 +48,8 @@ def role_name(role: str, env_name: str) -> str:
 
 # Component folders and the prefix of their state keys (the repository names the state layout
 # was agreed with).
-STATE_KEY_PREFIXES = {"dynamodb": "2_1_bbws_dynamodb_schemas", "s3": "2_1_bbws_s3_schemas"}
+STATE_KEY_PREFIXES = {"dynamodb": "2_1_bbws_dynamodb_schemas", "s3": "2_1_bbws_s3_schemas",
+                      "monitoring": "2_1_bbws_monitoring"}
 MODULES_DIR = "modules"
 SHARED_DIR = "envs"  # tfvars plus the providers and variables every root links
 # Everything staged, formatted and validated: the component roots, the modules, envs/.

@@ -37,8 +37,10 @@ from bbws_infra.state.state_backend import ensure_state_backend
 HOST = "127.0.0.1"
 START_TIMEOUT_S = 30.0
 OPERATOR_USER = "bbws-sandbox-operator"
-# Services the modules and the state backend call; every one is pointed at the emulator.
-SERVICES = ("s3", "dynamodb", "iam", "sts", "backup", "kms")
+# Services the modules and the state backend call, by the provider's endpoint names; every one
+# is pointed at the emulator.
+SERVICES = ("s3", "dynamodb", "iam", "sts", "backup", "kms", "sns", "cloudwatch",
+            "cloudwatchevents", "budgets")
 
 
 @dataclass
