@@ -242,6 +242,13 @@ def backups(c: Context, env: str, component: str | None = None, target: str | No
     _exit(listings.backups(env=env, component=component, target=target, as_json=json))
 
 
+@task(help={"env": ENV_HELP, "target": TARGET_HELP, "json": JSON_HELP})
+def alarms(c: Context, env: str, target: str | None = None, json: bool = False) -> None:
+    """The env's CloudWatch alarms (firing first: state, since when, why) and each table's
+    last AWS Backup job. Only reads; exit 1 when an alarm fires or a last job failed."""
+    _exit(listings.alarms(env=env, target=target, as_json=json))
+
+
 @task(help={"env": ENV_HELP, "component": COMPONENT_HELP, "target": TARGET_HELP,
             "fix-digest": "Set each mismatched digest item to the current state object's MD5 "
                           "(prints old and new), then check again.",
@@ -384,8 +391,8 @@ sandbox_tasks = Collection("sandbox", sandbox_up, sandbox_down, sandbox_status, 
 templates_tasks = Collection("templates", templates_preview)
 ns = Collection(fmt, validate, validate_schemas, validate_templates, tfsec, checkov,
                 lint_workflows, infracost, check, init, plan, apply, promote, verify, drift,
-                history, status, state_versions, rollback, backups, doctor, unlock, bootstrap,
-                matrix, approvals, comment_plans, notify, iam_policy, bench, docs_tasks,
-                sandbox_tasks, templates_tasks)
+                history, status, state_versions, rollback, backups, alarms, doctor, unlock,
+                bootstrap, matrix, approvals, comment_plans, notify, iam_policy, bench,
+                docs_tasks, sandbox_tasks, templates_tasks)
 # Every parameter a flag, so `invoke <task> --help` prints the help (see bbws_infra.core.cli).
 cli.flags_only(ns)

@@ -1,9 +1,10 @@
-"""The read-only listings: history, status, state-versions, backups and doctor.
+"""The read-only listings: history, status, state-versions, backups, alarms and doctor.
 
 Each builds a Listing (its rows as table cells and as records for `--json`) and hands it to
 show(), the one place that prints a listing and decides its exit code: 0 when the listing
 found nothing wrong, 1 when it found a failure (doctor: a failed check; status: an env whose
-ledger cannot be read). An empty listing is no failure."""
+ledger cannot be read; alarms: an alarm firing or a table whose last backup job failed). An
+empty listing is no failure."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from bbws_infra.core.registry import (
 from bbws_infra.core.untyped import Json, Session
 from bbws_infra.pipeline import github
 from bbws_infra.state import account_checks, ledger
+from bbws_infra.state.alarm_states import alarm_states, last_backup_jobs
 from bbws_infra.state.backups import list_backups, table_names
 from bbws_infra.state.doctor import Finding, examine, examine_backend, fix_digests, markdown
 from bbws_infra.state.state_versions import versions
@@ -152,6 +154,27 @@ def backups(*, env: str, component: str | None, target: str | None,
         [[b.created, b.component, b.name, b.status, str(b.bytes), b.arn] for b in found],
         [asdict(b) for b in found],
         empty=f"no on-demand backups in {environment.name} ({target_name})"), as_json)
+
+
+def alarms(*, env: str, target: str | None, as_json: bool = False) -> int:
+    """The env's alarms (firing first) and each table's last AWS Backup job; a failure when an
+    alarm fires or a last job failed."""
+    environment, target_name = load_environment(env), resolve_target(target)
+    table_of = table_names(resolve_components(None))
+    session = targets.reader_session(target_name, environment)
+    found = alarm_states(session, environment)
+    jobs = last_backup_jobs(session, environment, sorted(set(table_of.values())))
+    rows = [["alarm", a.name, a.state, a.since, a.reason] for a in found]
+    rows += [["last backup", j.table, j.state, j.created, j.message or j.job_id] for j in jobs]
+    notes = [] if found else [
+        f"no alarms in {environment.name}: its tfvars switch them off (monitoring."
+        "alarms_enabled), or monitoring/alerts is not deployed there"]
+    return show(Listing(
+        f"alarms and last backup jobs in {environment.name} ({target_name})",
+        ["kind", "name", "state", "since", tables.prose("reason")], rows,
+        [{"alarms": [asdict(a) for a in found], "backup_jobs": [asdict(j) for j in jobs]}],
+        notes=notes,
+        failed=any(a.firing for a in found) or any(j.failed for j in jobs)), as_json)
 
 
 def bootstrap_command(env: str, target: str) -> str:

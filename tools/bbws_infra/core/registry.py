@@ -50,6 +50,9 @@ def role_name(role: str, env_name: str) -> str:
 # was agreed with).
 STATE_KEY_PREFIXES = {"dynamodb": "2_1_bbws_dynamodb_schemas", "s3": "2_1_bbws_s3_schemas",
                       "monitoring": "2_1_bbws_monitoring"}
+# Files outside its own folder a kind's roots read (with fileset/file), as repository-relative
+# patterns: they are inputs of its plans like its own files (a schema change re-plans monitoring).
+EXTRA_INPUTS = {"monitoring": ("dynamodb/*/*.schema.json",)}
 MODULES_DIR = "modules"
 SHARED_DIR = "envs"  # tfvars plus the providers and variables every root links
 # Everything staged, formatted and validated: the component roots, the modules, envs/.
@@ -125,6 +128,11 @@ class Component:
     def root(self) -> str:
         """Root directory relative to the repository."""
         return f"{self.kind}/{self.name}"
+
+    @property
+    def extra_inputs(self) -> tuple[str, ...]:
+        """Patterns of the files outside its root the component's plan reads."""
+        return EXTRA_INPUTS.get(self.kind, ())
 
     @property
     def state_key(self) -> str:

@@ -185,6 +185,34 @@ def _backup_plan(p: _Pricer, after: JsonObject, use: dict[str, float], _: list[s
         p.free("free (no cross-region copy)")
 
 
+def _metric_alarm(p: _Pricer, after: JsonObject, _use: dict[str, float], _: list[str]) -> None:
+    # An alarm is billed per metric it evaluates: a metric-math alarm counts each metric it
+    # reads (not its expressions).
+    queries = _block(after, "metric_query")
+    metrics = sum(1 for query in queries if isinstance(query, dict) and query.get("metric"))
+    p.add("alarm metrics", "cloudwatch.alarm_metrics", float(metrics if queries else 1))
+
+
+def _dashboard(p: _Pricer, _after: JsonObject, _use: dict[str, float], _: list[str]) -> None:
+    p.add("dashboard", "cloudwatch.dashboards", 1.0)
+
+
+def _kms_key(p: _Pricer, _after: JsonObject, _use: dict[str, float], _: list[str]) -> None:
+    p.add("customer-managed key", "kms.customer_managed_keys", 1.0)
+
+
+def _sns_topic(p: _Pricer, _after: JsonObject, use: dict[str, float], _: list[str]) -> None:
+    p.add("publishes", "sns.requests", use.get("monthly_requests", 0.0))
+
+
+def _sns_subscription(p: _Pricer, after: JsonObject, use: dict[str, float],
+                      warnings: list[str]) -> None:
+    if after.get("protocol") == "email":
+        p.add("email notifications", "sns.email_notifications", use.get("monthly_requests", 0.0))
+    else:  # HTTP(S) deliveries: 0.60 USD per million, not in the table
+        p.free("HTTP(S) deliveries (0.60 USD per million; not priced)")
+
+
 # Resource type -> what prices it: the lines it adds to the pricer, warnings for what the
 # table cannot price. FREE_TYPES cost nothing; any other type is reported as unpriced.
 PricingFunction = Callable[[_Pricer, JsonObject, dict[str, float], list[str]], None]
@@ -193,6 +221,11 @@ PRICERS: dict[str, PricingFunction] = {
     "aws_s3_bucket": _s3_bucket,
     "aws_backup_vault": _backup_vault,
     "aws_backup_plan": _backup_plan,
+    "aws_cloudwatch_metric_alarm": _metric_alarm,
+    "aws_cloudwatch_dashboard": _dashboard,
+    "aws_kms_key": _kms_key,
+    "aws_sns_topic": _sns_topic,
+    "aws_sns_topic_subscription": _sns_subscription,
 }
 
 

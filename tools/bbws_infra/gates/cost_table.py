@@ -42,6 +42,8 @@ USAGE_KEYS: dict[str, frozenset[str]] = {
     }),
     "aws_backup_vault": frozenset({"monthly_dynamodb_backup_gb", "monthly_dynamodb_restore_gb"}),
     "aws_backup_plan": frozenset({"monthly_cross_region_copy_gb"}),  # bbws
+    "aws_sns_topic": frozenset({"monthly_requests"}),
+    "aws_sns_topic_subscription": frozenset({"monthly_requests"}),
 }
 
 # Every region in the price table must price each of these.
@@ -53,6 +55,8 @@ PRICE_KEYS = frozenset({
     "s3.server_access_logging", "s3.replication_transfer",
     "backup.dynamodb_warm_storage", "backup.dynamodb_restore",
     "backup.cross_region_copy_transfer",
+    "cloudwatch.alarm_metrics", "cloudwatch.dashboards", "kms.customer_managed_keys",
+    "sns.requests", "sns.email_notifications",
 })
 _PRICE_FIELDS = {"usd", "unit", "per", "source", "date", "note"}
 _PRICE_REQUIRED = _PRICE_FIELDS - {"note"}
@@ -68,6 +72,11 @@ FREE_TYPES: dict[str, str] = {
     "aws_s3_bucket_object": "free (its bytes count in the bucket's storage)",
     "aws_s3_object": "free (its bytes count in the bucket's storage)",
     "aws_backup_selection": "free (the vault's storage is priced)",
+    "aws_kms_alias": "free",
+    "aws_sns_topic_policy": "free",
+    "aws_cloudwatch_event_rule": "free (AWS service events on the default bus)",
+    "aws_cloudwatch_event_target": "free (AWS service events on the default bus)",
+    "aws_budgets_budget": "free (a budget without actions; the first two are free)",
 }
 
 

@@ -14,6 +14,7 @@ Applied bundles move to applied/<timestamp>/ beside it; they are never deleted.
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import hashlib
 import json
 import re
@@ -168,8 +169,8 @@ def who() -> str:
 def input_files(env: Environment, component: Component, repo_root: Path = REPO_ROOT
                 ) -> list[Path]:
     """Every file a component's plan depends on, as git vouches for it (source_files.py): its
-    root (Terraform, schema or templates, lock file), the modules, the shared Terraform files
-    and the env's tfvars."""
+    root (Terraform, schema or templates, lock file), the files outside it the root reads
+    (Component.extra_inputs), the modules, the shared Terraform files and the env's tfvars."""
     from bbws_infra.targets import source_files
 
     listed = source_files.files(repo_root, TERRAFORM_TREE,
@@ -179,6 +180,8 @@ def input_files(env: Environment, component: Component, repo_root: Path = REPO_R
     wanted = {name for name in listed
               if name.startswith(f"{SHARED_DIR}/") and name.endswith((".tf", ".hcl"))}
     wanted.add(f"{SHARED_DIR}/{env.name}.tfvars")
+    wanted.update(name for name in listed
+                  if any(fnmatch.fnmatchcase(name, pattern) for pattern in component.extra_inputs))
     prefixes = (f"{component.root}/", f"{MODULES_DIR}/")
     return sorted(repo_root / name for name in listed
                   if name in wanted or name.startswith(prefixes))

@@ -10,7 +10,7 @@ A missing resource is a failed check (found = "missing"), never an exception; an
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,7 +19,7 @@ from bbws_infra.core import tables
 from bbws_infra.core.errors import UserError
 from bbws_infra.core.paths import REPO_ROOT
 from bbws_infra.core.registry import Component, Environment, load_environment
-from bbws_infra.core.untyped import Json, JsonObject, Session
+from bbws_infra.core.untyped import JsonObject, Session
 from bbws_infra.plans import runner
 from bbws_infra.plans.plan_summary import summarise
 from bbws_infra.release.verify_buckets import bucket_component
@@ -29,7 +29,10 @@ from bbws_infra.release.verify_checks import (
     Check,
     CheckList,
     get_or_none,
+    normal_document,
+    planned_resources,
 )
+from bbws_infra.release.verify_monitoring import monitoring_component
 from bbws_infra.release.verify_tables import table_component
 
 if TYPE_CHECKING:
@@ -55,22 +58,25 @@ __all__ = [
 ]
 
 
-def resource_checks(session: Session, env: Environment, component: Component, source_root: Path
-                    ) -> list[Check]:
+def resource_checks(session: Session, env: Environment, component: Component, source_root: Path,
+                    plan_json: JsonObject | None = None) -> list[Check]:
     """Every check of one component's deployed resources against the files under source_root.
 
     `session` offers `.client(service, region_name=None)` (a boto3.Session or the sandbox's
     SandboxSession). Tables: the table settings, indexes, tags and AWS Backup vault, plan and
     the selection (on both targets: the sandbox emulator answers the selection calls too).
     s3 components: the buckets (template, access-log and DR replica), their settings and tags,
-    and every template object.
+    and every template object. Monitoring: the topic, alarms, rule, budget and dashboard
+    against the planned values of plan_json (a plan of the source; required there).
     """
     if component.kind == "dynamodb":
         return table_component(session, env, component, source_root)
     if component.kind == "s3":
         return bucket_component(session, env, component, source_root)
+    if component.kind == "monitoring" and plan_json is not None:
+        return monitoring_component(session, env, component, source_root, plan_json)
     raise UserError(f"Component {component.name!r} has kind {component.kind!r}; verify knows "
-                    "dynamodb and s3.")
+                    "dynamodb, s3 and (with a plan of its source) monitoring.")
 
 
 
@@ -91,7 +97,7 @@ def deployed_checks(ctx: TargetContext, component: Component,
     if plan_json is None:
         plan_json = operations.speculative_plan(ctx, component, report=report)
     report("check resources")
-    checks = resource_checks(ctx.live_session, ctx.env, component, ctx.source)
+    checks = resource_checks(ctx.live_session, ctx.env, component, ctx.source, plan_json)
     summary = summarise(plan_json)
     pending = [c.address for c in summary.changes]
     found = summary.counts
@@ -102,34 +108,13 @@ def deployed_checks(ctx: TargetContext, component: Component,
     return checks
 
 
-def _planned(module: JsonObject, kind: str) -> Iterator[JsonObject]:
-    """Every planned resource of one type in a module and its child modules."""
-    for resource in module.get("resources", []):
-        if resource.get("type") == kind and resource.get("mode") == "managed":
-            yield resource
-    for child in module.get("child_modules", []):
-        yield from _planned(child, kind)
-
-
-def _normal(value: Json) -> Json:
-    """A policy document in a form two equivalent ones share: lists sorted, a list of one the
-    same as its element (IAM treats "Action": "x" and ["x"] alike)."""
-    if isinstance(value, dict):
-        return {k: _normal(v) for k, v in sorted(value.items())}
-    if isinstance(value, list):
-        items = sorted((_normal(v) for v in value), key=lambda v: json.dumps(v, sort_keys=True))
-        return items[0] if len(items) == 1 else items
-    return value
-
-
 def policy_checks(session: Session, env: Environment, component: Component,
                   plan_json: JsonObject) -> list[Check]:
     """Every bucket policy the component manages, whole, against the document its source
     produces (the planned value of the source's aws_s3_bucket_policy): a statement added
     outside the source (an ignored override, a console edit) fails, not only a missing one."""
     checks = CheckList(component.name)
-    root = (plan_json.get("planned_values") or {}).get("root_module") or {}
-    for resource in _planned(root, "aws_s3_bucket_policy"):
+    for resource in planned_resources(plan_json, "aws_s3_bucket_policy"):
         values = resource.get("values") or {}
         bucket, planned = values.get("bucket"), values.get("policy")
         if not bucket or not isinstance(planned, str):
@@ -141,8 +126,8 @@ def policy_checks(session: Session, env: Environment, component: Component,
         deployed = get_or_none(session.client("s3", region_name=region).get_bucket_policy,
                         Bucket=bucket)
         found = NONE if deployed is None else (
-            "as the source" if _normal(json.loads(deployed["Policy"]))
-            == _normal(json.loads(planned)) else f"differs: {deployed['Policy']}")
+            "as the source" if normal_document(json.loads(deployed["Policy"]))
+            == normal_document(json.loads(planned)) else f"differs: {deployed['Policy']}")
         checks.add(f"bucket {bucket}: whole policy", "as the source", found)
     return checks
 

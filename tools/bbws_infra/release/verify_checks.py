@@ -3,13 +3,14 @@ DynamoDB and S3 checks in verify_tables and verify_buckets; verify runs them).""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
 
 from bbws_infra.core.registry import Component, Environment
-from bbws_infra.core.untyped import Client, ClientCall, JsonObject
+from bbws_infra.core.untyped import Client, ClientCall, Json, JsonObject
 
 MISSING = "missing"  # the resource itself does not exist
 NONE = "none"  # the resource exists without this setting
@@ -100,3 +101,29 @@ def days_text(days: object) -> str:
     return NONE if days is None else f"{days} day" + ("" if days == 1 else "s")
 
 
+
+
+def planned_resources(plan_json: JsonObject, kind: str) -> Iterator[JsonObject]:
+    """Every managed resource of one type the plan leaves in place, child modules included:
+    what the source defines, with every default Terraform applied."""
+
+    def walk(module: JsonObject) -> Iterator[JsonObject]:
+        for resource in module.get("resources", []):
+            if resource.get("type") == kind and resource.get("mode") == "managed":
+                yield resource
+        for child in module.get("child_modules", []):
+            yield from walk(child)
+
+    yield from walk((plan_json.get("planned_values") or {}).get("root_module") or {})
+
+
+def normal_document(value: Json) -> Json:
+    """A policy (or other JSON) document in a form two equivalent ones share: keys and lists
+    sorted, a list of one the same as its element (IAM treats "Action": "x" and ["x"] alike)."""
+    if isinstance(value, dict):
+        return {k: normal_document(v) for k, v in sorted(value.items())}
+    if isinstance(value, list):
+        items = sorted((normal_document(v) for v in value),
+                       key=lambda v: json.dumps(v, sort_keys=True))
+        return items[0] if len(items) == 1 else items
+    return value

@@ -2,6 +2,7 @@
 moto does not (each extension's module says what it adds):
 
 - moto_backup: the AWS Backup operations moto lacks (plan updates, selections);
+- moto_backup_jobs: on-demand backup jobs (start, describe, list), failing as AWS does;
 - moto_account: the account answers doctor's checks read (a region's opt-in status, AWS
   Backup's region settings);
 - moto_validation: every request checked against botocore's service model, plus AWS's semantic
@@ -23,10 +24,18 @@ import sys
 
 from moto import server
 
-from bbws_infra.targets import moto_account, moto_backup, moto_s3_rules, moto_validation, moto_waits
+from bbws_infra.targets import (
+    moto_account,
+    moto_backup,
+    moto_backup_jobs,
+    moto_s3_rules,
+    moto_validation,
+    moto_waits,
+)
 
 # Applied in this order, each once, before the server starts.
-EXTENSIONS = (moto_backup, moto_account, moto_s3_rules, moto_validation, moto_waits)
+EXTENSIONS = (moto_backup, moto_backup_jobs, moto_account, moto_s3_rules, moto_validation,
+              moto_waits)
 
 
 def main(argv: list[str] | None = None) -> None:
