@@ -57,9 +57,9 @@ def test_unknown_environment_lists_choices_in_promotion_order():
 
 
 def test_components_are_the_folders_holding_a_main_tf():
-    """The repository's components are discovered from dynamodb/ and s3/."""
-    assert list(COMPONENTS) == ["campaigns", "products", "tenants", "templates"]
-    assert {c.kind for c in COMPONENTS.values()} == {"dynamodb", "s3"}
+    """The repository's components are discovered from dynamodb/, s3/ and monitoring/."""
+    assert list(COMPONENTS) == ["campaigns", "products", "tenants", "templates", "alerts"]
+    assert {c.kind for c in COMPONENTS.values()} == {"dynamodb", "s3", "monitoring"}
 
 
 def _tree(root: Path, roots: list[str]) -> Path:
@@ -76,7 +76,7 @@ def test_adding_a_table_is_adding_a_folder(tmp_path: Path):
     (repo / "dynamodb" / "notes").mkdir()
     (repo / "dynamodb" / "notes" / "README.md").write_text("not a root\n")
     found = discover_components(repo)
-    assert list(found) == ["campaigns", "orders", "products", "tenants", "templates"]
+    assert list(found) == ["campaigns", "orders", "products", "tenants", "templates", "alerts"]
     assert found["orders"].root == "dynamodb/orders"
     assert found["orders"].state_key == (
         "2_1_bbws_dynamodb_schemas/orders/terraform.tfstate")
@@ -107,22 +107,23 @@ def test_provider_aliases_come_from_envs_providers_tf():
 
 def test_components_resolution():
     assert [c.name for c in resolve_components(None)] == [
-        "campaigns", "products", "tenants", "templates"]
+        "campaigns", "products", "tenants", "templates", "alerts"]
     assert resolve_components("all") == resolve_components(None)
     assert [c.name for c in resolve_components("templates,tenants,tenants")] == [
         "templates", "tenants"]
     with pytest.raises(UserError) as error:
         resolve_components("tenants,orders")
     assert str(error.value) == ("Unknown component 'orders'; choose one of: campaigns, "
-                                "products, tenants, templates (or omit --component for all).")
+                                "products, tenants, templates, alerts (or omit --component "
+                                "for all).")
 
 
 def test_help_texts_list_the_registry():
     """Flag help is built from the lists, in promotion and discovery order."""
     assert registry.ENV_HELP == ("Environment: dev, sit, prod (values come from "
                                  "envs/<env>.tfvars).")
-    assert registry.COMPONENT_HELP == ("Component: campaigns, products, tenants, templates; "
-                                       "comma-separate several; omit for all.")
+    assert registry.COMPONENT_HELP == ("Component: campaigns, products, tenants, templates, "
+                                       "alerts; comma-separate several; omit for all.")
     assert registry.CONFIRM_HELP == ("The env's confirmation string: deploy-dev, promote-sit, "
                                      "promote-prod.")
 

@@ -111,6 +111,45 @@ def test_backup_plan_without_copy_action_is_free(usage, prices):
     assert [line.monthly for line in lines.values()] == [0]
 
 
+def _monitoring_plan(*resources: tuple[str, str, dict]) -> dict:
+    """A plan creating the given (address, type, after) resources with the default provider."""
+    plan = json.loads(json.dumps(BUCKET_PLAN))
+    plan["resource_changes"] = [
+        {"address": address, "mode": "managed", "type": rtype,
+         "change": {"actions": ["create"], "after": after}} for address, rtype, after in resources]
+    plan["configuration"]["root_module"]["resources"] = [
+        {"address": address, "provider_config_key": "aws"} for address, _, _ in resources]
+    return plan
+
+
+def test_alarms_are_priced_per_metric_they_read(usage, prices):
+    """A single-metric alarm is one alarm metric; a metric-math alarm counts each metric it
+    reads, not its expression; dashboards and keys have a monthly price; budgets, rules and
+    targets are free."""
+    metrics = [{"id": f"m{i}", "metric": [{"metric_name": "SystemErrors"}]} for i in range(10)]
+    math = {"metric_query": [*metrics, {"id": "errors", "expression": "SUM(METRICS())"}]}
+    plan = _monitoring_plan(
+        ("aws_cloudwatch_metric_alarm.throttles", "aws_cloudwatch_metric_alarm",
+         {"metric_name": "ReadThrottleEvents", "metric_query": []}),
+        ("aws_cloudwatch_metric_alarm.system_errors", "aws_cloudwatch_metric_alarm", math),
+        ("aws_cloudwatch_dashboard.data_stores", "aws_cloudwatch_dashboard", {}),
+        ("aws_kms_key.alerts", "aws_kms_key", {}),
+        ("aws_budgets_budget.monthly_cost", "aws_budgets_budget", {}),
+        ("aws_cloudwatch_event_rule.failed_jobs", "aws_cloudwatch_event_rule", {}))
+    estimate = cost_estimate.estimate(plan, "dev", usage, prices, component="alerts")
+    quantities = {line.address: line.quantity for line in estimate.lines}
+    assert quantities["aws_cloudwatch_metric_alarm.throttles"] == 1
+    assert quantities["aws_cloudwatch_metric_alarm.system_errors"] == 10
+    monthly = {line.address: line.monthly for line in estimate.lines}
+    per_metric = prices.price("af-south-1", "cloudwatch.alarm_metrics", "x").usd
+    assert monthly["aws_cloudwatch_metric_alarm.system_errors"] == pytest.approx(10 * per_metric)
+    assert monthly["aws_cloudwatch_dashboard.data_stores"] > 0
+    assert monthly["aws_kms_key.alerts"] > 0
+    assert monthly["aws_budgets_budget.monthly_cost"] == 0
+    assert monthly["aws_cloudwatch_event_rule.failed_jobs"] == 0
+    assert estimate.warnings == []
+
+
 # --- region, actions, free resources ------------------------------------------------------
 
 
@@ -157,17 +196,17 @@ def test_wildcard_and_defaults_merge_key_by_key(usage):
 
 def test_unknown_resource_type_is_flagged_not_hidden(usage, prices):
     plan = json.loads(json.dumps(BUCKET_PLAN))
-    plan["resource_changes"].append({"address": "aws_sns_topic.alerts", "mode": "managed",
-                                     "type": "aws_sns_topic", "change": {"actions": ["create"],
+    plan["resource_changes"].append({"address": "aws_sqs_queue.alerts", "mode": "managed",
+                                     "type": "aws_sqs_queue", "change": {"actions": ["create"],
                                                                          "after": {}}})
     plan["configuration"]["root_module"]["resources"].append(
-        {"address": "aws_sns_topic.alerts", "provider_config_key": "aws"})
+        {"address": "aws_sqs_queue.alerts", "provider_config_key": "aws"})
     estimate = cost_estimate.estimate(plan, "dev", usage, prices, component="templates")
-    assert estimate.warnings == ["aws_sns_topic.alerts: aws_sns_topic is not priced by the "
+    assert estimate.warnings == ["aws_sqs_queue.alerts: aws_sqs_queue is not priced by the "
                                  "bbws table."]
     text = cost.format_table([estimate], 100.0)
-    assert "  not priced: aws_sns_topic x1" in text
-    assert "aws_sns_topic" not in text.split("no charge:")[1].splitlines()[0]
+    assert "  not priced: aws_sqs_queue x1" in text
+    assert "aws_sqs_queue" not in text.split("no charge:")[1].splitlines()[0]
 
 
 def test_empty_usage_entries_are_allowed(tmp_path):

@@ -213,6 +213,7 @@ def test_policies_are_json_and_deterministic():
         protected = env.deletion_protection
         assert set(again) == {
             "plan_role", "deploy_role", "ledger_guard_policy", "account_health_read_policy",
+            "monitoring_read_policy", "monitoring_write_policy",
             *(() if first_env else ("previous_env_read_policy",)),
             *(("break_glass_role", "protected_deletes_guard_policy") if protected else ())}
         both = [f"bbws-infra-plan-{env_name}", f"bbws-infra-deploy-{env_name}",
@@ -451,14 +452,15 @@ def test_state_backend_access_is_limited_to_the_state_keys_and_ledger(env_name: 
     bucket = f"arn:aws:s3:::{env.state_bucket}"
     assert resources_of(env_name, "s3:PutObject") == {
         f"{bucket}/2_1_bbws_dynamodb_schemas/*", f"{bucket}/2_1_bbws_s3_schemas/*",
-        f"{bucket}/ledger/*", f"{bucket}/ledger-intents/*"}
+        f"{bucket}/2_1_bbws_monitoring/*", f"{bucket}/ledger/*", f"{bucket}/ledger-intents/*"}
     # the ledger is append-only: nothing in the state bucket may be deleted but the S3
     # backend's lock objects
     assert {r for r in resources_of(env_name, "s3:DeleteObject") if bucket in r} == {
         f"{bucket}/*.tflock"}
     # earlier state versions (a rollback), never of ledger records (write-once)
     own = {r for r in resources_of(env_name, "s3:GetObjectVersion") if r.startswith(bucket)}
-    assert own == {f"{bucket}/2_1_bbws_dynamodb_schemas/*", f"{bucket}/2_1_bbws_s3_schemas/*"}
+    assert own == {f"{bucket}/2_1_bbws_dynamodb_schemas/*", f"{bucket}/2_1_bbws_s3_schemas/*",
+                   f"{bucket}/2_1_bbws_monitoring/*"}
     assert bucket in resources_of(env_name, "s3:ListBucketVersions")
     assert resources_of(env_name, "dynamodb:PutItem") == {
         f"arn:aws:dynamodb:{env.region}:{env.account_id}:table/{env.lock_table}"}
@@ -598,7 +600,8 @@ def test_the_previous_state_bucket_lets_the_reader_role_read_its_ledger(previous
          {"StringLike": {"s3:prefix": ["ledger/*"]}}),
         ({"AWS": roles}, ["s3:GetObject"], [f"{bucket}/ledger/*"], None),
         ({"AWS": roles}, ["s3:GetObjectVersion"],
-         [f"{bucket}/2_1_bbws_dynamodb_schemas/*", f"{bucket}/2_1_bbws_s3_schemas/*"], None),
+         [f"{bucket}/2_1_bbws_dynamodb_schemas/*", f"{bucket}/2_1_bbws_monitoring/*",
+          f"{bucket}/2_1_bbws_s3_schemas/*"], None),
     ]
     assert all(s["Sid"] and s["Effect"] == "Allow" for s in document["Statement"])
     # it mirrors each reader role's own statements exactly

@@ -69,6 +69,12 @@ from bbws_infra.pipeline.iam_guards import (
     protected_deletes_guard_policy,
     protected_deletes_guard_policy_name,
 )
+from bbws_infra.pipeline.iam_monitoring import (
+    monitoring_read_policy,
+    monitoring_read_policy_name,
+    monitoring_write_policy,
+    monitoring_write_policy_name,
+)
 from bbws_infra.pipeline.iam_resources import (
     backup_names,
     bucket_names,
@@ -213,7 +219,9 @@ def policies(env: Environment, repository: str) -> JsonObject:
     `break_glass_role` where deletion protection is on), each with its name, ARN, the GitHub
     environment it trusts, trust policy and permissions policy, the `ledger_guard_policy` to
     attach to all, the `protected_deletes_guard_policy` to attach to the deploy role where
-    protection is on, and after the first env the `previous_env_read_policy` for all."""
+    protection is on, the monitoring policies (`monitoring_read_policy` for all,
+    `monitoring_write_policy` for the roles that deploy; iam_monitoring.py), and after the
+    first env the `previous_env_read_policy` for all."""
     documents = {f"{role.replace('-', '_')}_role": {
         "role_name": role_name(env, role),
         "role_arn": role_arn(env, role),
@@ -234,6 +242,13 @@ def policies(env: Environment, repository: str) -> JsonObject:
         shared["protected_deletes_guard_policy"] = {
             "policy_name": protected_deletes_guard_policy_name(env),
             "attach_to": [role_name(env, DEPLOY)], "policy_document": guard}
+    shared["monitoring_read_policy"] = {
+        "policy_name": monitoring_read_policy_name(env), "attach_to": every_role,
+        "policy_document": monitoring_read_policy(env)}
+    shared["monitoring_write_policy"] = {
+        "policy_name": monitoring_write_policy_name(env),
+        "attach_to": [role_name(env, role) for role in roles(env) if role != PLAN],
+        "policy_document": monitoring_write_policy(env)}
     reads = previous_env_read_policy(env)
     if reads is not None:
         shared["previous_env_read_policy"] = {
