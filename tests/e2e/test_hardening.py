@@ -96,8 +96,8 @@ def test_ctrl_c_at_every_stage(stage: str, sit_planned: Path, request: pytest.Fi
         assert moto_servers_of(work_dir) == []
         assert not (work_dir / "sandbox" / "server.json").exists()
         assert not (work_dir / "logs").exists() and not (work_dir / "stage").exists()
-    else:
-        assert held_locks(work_dir, "sit") == []
+    else:  # (the task's own output says what it saw of the locks when this fails)
+        assert held_locks(work_dir, "sit") == [], result.stdout + result.stderr
     if stage not in ("sandbox", "stage"):  # the task watched the locks and says so
         assert "no state lock is left held." in result.stderr
     late = _late_commands(result.stdout, stage)

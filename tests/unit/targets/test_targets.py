@@ -167,6 +167,32 @@ def test_only_what_git_vouches_for_is_staged(tmp_path, monkeypatch):
         targets.stage(ctx, [tenants])
 
 
+def test_a_component_git_does_not_vouch_for_is_refused_by_name(tmp_path, monkeypatch):
+    """A new root not yet committed is refused for sit with one sentence naming it, before
+    anything is staged; an ignored one in dev too. An untracked one is planned in dev."""
+    monkeypatch.setenv("BBWS_WORK_DIR", str(tmp_path / "work"))
+    source = tmp_path / "repo"
+    _git_repo(source)
+    shutil.copytree(source / "dynamodb" / "tenants", source / "dynamodb" / "orders",
+                    symlinks=True)
+    orders = registry.Component("orders", "dynamodb")
+    ctx = _sandbox_ctx("sit")
+    ctx.source = source
+    with pytest.raises(UserError, match=r"^dynamodb/orders/main.tf is not committed; sit is "
+                                        r"planned from committed files only"):
+        targets.stage(ctx, [orders])
+    assert ctx.staged is None
+    dev = _sandbox_ctx("dev")
+    dev.source = source
+    targets.stage(dev, [orders])
+    assert (dev.root_dir(orders) / "main.tf").exists()
+    (source / ".git" / "info" / "exclude").write_text("dynamodb/orders/\n")
+    dev = _sandbox_ctx("dev")
+    dev.source = source
+    with pytest.raises(UserError, match=r"^dynamodb/orders/main.tf is ignored by git"):
+        targets.stage(dev, [orders])
+
+
 def test_each_command_stages_into_a_folder_of_its_own(tmp_path, monkeypatch):
     """Two stagings never share a folder; a folder is removed only once no command uses it."""
     monkeypatch.setenv("BBWS_WORK_DIR", str(tmp_path))

@@ -397,6 +397,14 @@ def stage(ctx: TargetContext, components: list[Component]) -> None:
     """Copy the source's tracked Terraform tree into a folder of this command's own and add the
     per-target files."""
     files = deployable_files(ctx)
+    for component in components:
+        if f"{component.root}/main.tf" not in files:
+            raise UserError(
+                f"{component.root}/main.tf is not committed; {ctx.env.name} is planned from "
+                "committed files only: commit it; nothing was started."
+                if ctx.env.name != PROMOTION_ORDER[0] else
+                f"{component.root}/main.tf is ignored by git; only files git tracks or sees "
+                f"reach {ctx.env.name}: unignore it; nothing was started.")
     folder = _new_stage_folder(ctx)
     for name, path in files.items():
         dest = folder / name
