@@ -26,11 +26,14 @@ resource "aws_cloudwatch_event_target" "alerts_topic" {
       state    = "$.detail.state"
       resource = "$.detail.resourceArn"
       vault    = "$.detail.backupVaultName"
+      copy_to  = "$.detail.destinationBackupVaultArn"
       reason   = "$.detail.statusMessage"
       account  = "$.account"
       region   = "$.region"
       time     = "$.time"
     }
-    input_template = "\"AWS Backup: <kind> <state> for <resource> (vault <vault>, account <account>, <region>, <time>): <reason>. What to do: docs/runbooks/alarms.md#backup-job-failed\""
+    # Backup jobs name their vault (vault), copy jobs their destination (copy_to); the other
+    # stays empty.
+    input_template = "\"AWS Backup: <kind> <state> for <resource> (vault <vault>, copy to <copy_to>, account <account>, <region>, <time>): <reason>. What to do: docs/runbooks/alarms.md#backup-job-failed\""
   }
 }

@@ -1,6 +1,6 @@
 # A monthly cost budget of the whole account with two alerts to the alerts topic (and by email):
 # actual cost past actual_alert_percent of the limit, and forecast cost past
-# forecast_alert_percent. Budgets without actions cost nothing (the first two per account).
+# forecast_alert_percent. Budgets without actions cost nothing.
 
 resource "aws_budgets_budget" "monthly_cost" {
   name              = var.name

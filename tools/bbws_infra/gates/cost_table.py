@@ -76,7 +76,7 @@ FREE_TYPES: dict[str, str] = {
     "aws_sns_topic_policy": "free",
     "aws_cloudwatch_event_rule": "free (AWS service events on the default bus)",
     "aws_cloudwatch_event_target": "free (AWS service events on the default bus)",
-    "aws_budgets_budget": "free (a budget without actions; the first two are free)",
+    "aws_budgets_budget": "free (a budget without actions)",
 }
 
 
