@@ -5,9 +5,10 @@ AWS, and a test can make a job fail the way AWS does.
 A job ends at once: COMPLETED, or FAILED with AWS's status message when AWS Backup could not
 have run it (the role does not exist or does not trust backup.amazonaws.com, or the resource
 is no DynamoDB table of the account). AWS runs the job later and reports the failure on the
-job, not on StartBackupJob, which only checks the vault; so does this. The sandbox emits no
-"Backup Job State Change" event (docs/decisions/sandbox.md). Only the sandbox server and the
-unit tests import this module.
+job, not on StartBackupJob, which only checks the vault; so does this. Like AWS Backup, the
+job's end is a "Backup Job State Change" event from aws.backup on the region's default event
+bus, where the monitoring's rule picks up the failures. Only the sandbox server and the unit
+tests import this module.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from moto.backup.exceptions import InvalidParameterValueException, ResourceNotFo
 from moto.backup.models import BackupBackend
 from moto.backup.responses import BackupResponse
 from moto.dynamodb.models import dynamodb_backends
+from moto.events.models import events_backends
 from moto.moto_api._internal import mock_random
 
 from bbws_infra.core.untyped import JsonObject
@@ -73,14 +75,31 @@ def start_backup_job(backend: BackupBackend, body: JsonObject) -> JsonObject:
     if failure is None:
         job["RecoveryPointArn"] = recovery_point
     _jobs(backend)[job_id] = job
+    _announce(backend, job)
     return {"BackupJobId": job_id, "RecoveryPointArn": recovery_point, "CreationDate": now,
             "IsParent": False}
 
 
+def _announce(backend: BackupBackend, job: JsonObject) -> None:
+    """The job's end on the default event bus, with the detail AWS Backup sends."""
+    detail = {
+        "backupJobId": job["BackupJobId"], "backupVaultArn": job["BackupVaultArn"],
+        "backupVaultName": job["BackupVaultName"], "resourceArn": job["ResourceArn"],
+        "resourceType": job["ResourceType"], "iamRoleArn": job["IamRoleArn"],
+        "state": job["State"], "statusMessage": job["StatusMessage"],
+        "percentDone": job["PercentDone"],
+        "creationDate": datetime.fromtimestamp(job["CreationDate"], UTC).isoformat(),
+    }
+    events_backends[backend.account_id][backend.region_name].put_events([{
+        "Source": "aws.backup", "DetailType": "Backup Job State Change",
+        "Detail": json.dumps(detail), "Resources": [job["ResourceArn"]],
+        "EventBusName": "default"}])
+
+
 def list_backup_jobs(backend: BackupBackend, query: dict[str, list[str]]) -> JsonObject:
     """Newest first, filtered by resource ARN, state and vault as ListBackupJobs does."""
-    filters = {"ResourceArn": "byResourceArn", "State": "byState",
-               "BackupVaultName": "byBackupVaultName"}
+    filters = {"ResourceArn": "resourceArn", "State": "state",
+               "BackupVaultName": "backupVaultName"}
     jobs = [job for job in _jobs(backend).values()
             if all(job[key] == query[name][0] for key, name in filters.items() if name in query)]
     jobs.sort(key=lambda job: job["CreationDate"], reverse=True)
