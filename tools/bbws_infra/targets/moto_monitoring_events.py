@@ -1,0 +1,93 @@
+"""EventBridge rules that deliver to SNS topics, for the sandbox (bbws_infra.targets.moto_monitoring
+applies this). moto 5.2 raises NotImplementedError for a rule's SNS target, so PutEvents of an
+event such a rule matches answered HTTP 500.
+
+An event a rule matches now reaches each SNS target as AWS delivers it, published as
+events.amazonaws.com for the rule (moto_monitoring_sns.publish_as_service: the topic's access
+policy and its key's policy decide). The message is what the target's input settings make of
+the event:
+
+- no input settings: the event itself as JSON (version, id, detail-type, source, account, time
+  in ISO 8601, region, resources, detail);
+- Input: that text; InputPath: the JSON at that path;
+- InputTransformer: each <name> in InputTemplate replaced by the value at its InputPathsMap
+  path (strings as they are, other values as JSON; a path the event lacks gives an empty
+  string), so a template written as a JSON string arrives with its quotes, as on AWS.
+
+Other targets go to moto as before.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from jsonpath_ng.ext import parse as jsonpath
+from moto.events.models import Rule
+
+from bbws_infra.core.untyped import Json, JsonObject
+from bbws_infra.targets import moto_monitoring_sns
+from bbws_infra.targets.moto_monitoring_policy import Publisher
+
+SERVICE = "events.amazonaws.com"
+_EVENT_KEYS = ("version", "id", "detail-type", "source", "account", "time", "region",
+               "resources", "detail")
+
+
+def event_document(event: JsonObject) -> JsonObject:
+    """The event as AWS hands it to targets (moto keeps `time` as seconds since the epoch)."""
+    document = {key: copy.deepcopy(event.get(key)) for key in _EVENT_KEYS}
+    moment = event.get("time")
+    if isinstance(moment, int | float):
+        document["time"] = datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    document["version"] = document["version"] or "0"
+    return document
+
+
+def _select(path: str, document: JsonObject) -> Json:
+    matches = jsonpath(path).find(document)  # type: ignore[no-untyped-call]
+    return matches[0].value if matches else None
+
+
+def render(target: JsonObject, event: JsonObject) -> str:
+    """The message the target's input settings make of the event."""
+    document = event_document(event)
+    if target.get("Input") is not None:
+        return str(target["Input"])
+    if target.get("InputPath"):
+        return json.dumps(_select(str(target["InputPath"]), document))
+    transformer = target.get("InputTransformer")
+    if not transformer:
+        return json.dumps(document)
+    text = str(transformer.get("InputTemplate", ""))
+    values = {**{name: _select(str(path), document)
+                 for name, path in (transformer.get("InputPathsMap") or {}).items()},
+              "aws.events.event.json": document,
+              "aws.events.event.ingestion-time": document["time"]}
+    for name, value in values.items():
+        shown = "" if value is None else value if isinstance(value, str) else json.dumps(value)
+        text = text.replace(f"<{name}>", shown)
+    return text
+
+
+_original_send_to_targets = Rule.send_to_targets
+
+
+def send_to_targets(self: Rule, original_event: Any, transform_input: bool = True) -> None:
+    """moto's, with the SNS targets delivered here first."""
+    if not self.event_pattern.matches_event(original_event):
+        return
+    others = [t for t in self.targets if ":sns:" not in str(t.get("Arn"))]
+    for target in self.targets:
+        if target in others:
+            continue
+        message = (render(target, original_event) if transform_input
+                   else json.dumps(event_document(original_event)))
+        publisher = Publisher(SERVICE, self.account_id, self.arn)
+        moto_monitoring_sns.publish_as_service(publisher, str(target["Arn"]), message, None)
+    if others:
+        rest = copy.copy(self)
+        rest.targets = others
+        _original_send_to_targets(rest, original_event, transform_input)
