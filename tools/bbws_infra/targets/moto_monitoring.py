@@ -68,7 +68,7 @@ def apply() -> None:
 
 
 def is_applied() -> bool:
-    return SNSBackend.subscribe is moto_monitoring_sns.subscribe  # type: ignore[comparison-overlap]
+    return SNSBackend.subscribe is moto_monitoring_sns.subscribe
 
 
 def restore() -> None:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import functools
 import json
 from datetime import UTC, datetime
-from typing import Any
 
 from botocore.loaders import create_loader
 from moto.cloudwatch.models import Alarm, CloudWatchBackend
@@ -29,7 +28,7 @@ from moto.cloudwatch.responses import CloudWatchResponse
 from moto.core.responses import ActionResult
 from moto.core.utils import utcnow
 
-from bbws_infra.core.untyped import JsonObject
+from bbws_infra.core.untyped import Json, JsonObject
 from bbws_infra.targets import moto_monitoring_sns
 from bbws_infra.targets.moto_monitoring_policy import Publisher
 
@@ -71,7 +70,7 @@ def _add_history(backend: CloudWatchBackend, alarm: Alarm, kind: str, summary: s
 # --- the message CloudWatch publishes ---------------------------------------------------------
 
 
-def _dimensions(dimensions: list[Any]) -> list[dict[str, str]]:
+def _dimensions(dimensions: list[Json]) -> list[dict[str, str]]:
     return [{"value": d.value, "name": d.name} for d in dimensions]
 
 
@@ -90,8 +89,7 @@ def _metrics(alarm: Alarm) -> list[JsonObject]:
                            "MetricName": stat.metric.metric_name,
                            "Namespace": stat.metric.namespace},
                 "Period": int(stat.period), "Stat": stat.stat}
-        item["ReturnData"] = query.return_data is not False and str(
-            query.return_data).lower() != "false"
+        item["ReturnData"] = str(query.return_data).lower() != "false"
         metrics.append(item)
     return metrics
 
@@ -177,7 +175,7 @@ _original_put_metric_alarm = CloudWatchBackend.put_metric_alarm
 _original_set_alarm_state = CloudWatchBackend.set_alarm_state
 
 
-def put_metric_alarm(self: CloudWatchBackend, *args: Any, **kwargs: Any) -> Alarm:
+def put_metric_alarm(self: CloudWatchBackend, *args: Json, **kwargs: Json) -> Alarm:
     name = kwargs["name"] if "name" in kwargs else args[0]
     before = self.alarms.get(name)
     alarm = _original_put_metric_alarm(self, *args, **kwargs)

@@ -28,7 +28,7 @@ from moto.budgets.models import Budget, BudgetsBackend, Notification
 from moto.budgets.responses import BudgetsResponse
 from moto.core.utils import unix_time
 
-from bbws_infra.core.untyped import JsonObject
+from bbws_infra.core.untyped import Json, JsonObject
 
 MAX_RESULTS = 100
 
@@ -57,6 +57,17 @@ def _notification(budget: Budget, details: JsonObject) -> Notification:
                             f"{budget.budget['BudgetName']}.")
 
 
+def _subscribers(notification: Notification) -> list[JsonObject]:
+    """A notification's subscribers (a list; moto's annotation says dict)."""
+    subscribers: Json = notification.subscribers
+    return list(subscribers)
+
+
+def _set_subscribers(notification: Notification, subscribers: list[JsonObject]) -> None:
+    value: Json = subscribers
+    notification.subscribers = value
+
+
 def _subscriber_key(subscriber: JsonObject) -> tuple[str, str]:
     return str(subscriber.get("SubscriptionType")), str(subscriber.get("Address"))
 
@@ -77,27 +88,27 @@ def delete_notification(self: BudgetsBackend, account_id: str, budget_name: str,
 
 def describe_subscribers(self: BudgetsBackend, account_id: str, budget_name: str,
                          notification: JsonObject) -> list[JsonObject]:
-    found = _notification(_budget(self, account_id, budget_name), notification)
-    subscribers: list[JsonObject] = found.subscribers
-    return subscribers
+    return _subscribers(_notification(_budget(self, account_id, budget_name), notification))
 
 
 def create_subscriber(self: BudgetsBackend, account_id: str, budget_name: str,
                       notification: JsonObject, subscriber: JsonObject) -> None:
     found = _notification(_budget(self, account_id, budget_name), notification)
-    if any(_subscriber_key(s) == _subscriber_key(subscriber) for s in found.subscribers):
+    subscribers = _subscribers(found)
+    if any(_subscriber_key(s) == _subscriber_key(subscriber) for s in subscribers):
         raise DuplicateRecordException("subscriber", str(subscriber.get("Address")))
-    found.subscribers.append(subscriber)
+    _set_subscribers(found, [*subscribers, subscriber])
 
 
 def delete_subscriber(self: BudgetsBackend, account_id: str, budget_name: str,
                       notification: JsonObject, subscriber: JsonObject) -> None:
     found = _notification(_budget(self, account_id, budget_name), notification)
-    kept = [s for s in found.subscribers if _subscriber_key(s) != _subscriber_key(subscriber)]
-    if len(kept) == len(found.subscribers):
+    subscribers = _subscribers(found)
+    kept = [s for s in subscribers if _subscriber_key(s) != _subscriber_key(subscriber)]
+    if len(kept) == len(subscribers):
         raise NotFoundException("Unable to find subscriber "
                                 f"{subscriber.get('Address')} for the notification.")
-    found.subscribers = kept
+    _set_subscribers(found, kept)
 
 
 def update_subscriber(self: BudgetsBackend, account_id: str, budget_name: str,

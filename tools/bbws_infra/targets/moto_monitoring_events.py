@@ -22,10 +22,10 @@ from __future__ import annotations
 import copy
 import json
 from datetime import UTC, datetime
-from typing import Any
 
-from jsonpath_ng.ext import parse as jsonpath
+from jsonpath_ng.ext.parser import parse as jsonpath
 from moto.events.models import Rule
+from moto.events.utils import EventMessageType
 
 from bbws_infra.core.untyped import Json, JsonObject
 from bbws_infra.targets import moto_monitoring_sns
@@ -47,7 +47,7 @@ def event_document(event: JsonObject) -> JsonObject:
 
 
 def _select(path: str, document: JsonObject) -> Json:
-    matches = jsonpath(path).find(document)  # type: ignore[no-untyped-call]
+    matches = jsonpath(path).find(document)
     return matches[0].value if matches else None
 
 
@@ -75,7 +75,7 @@ def render(target: JsonObject, event: JsonObject) -> str:
 _original_send_to_targets = Rule.send_to_targets
 
 
-def send_to_targets(self: Rule, original_event: Any, transform_input: bool = True) -> None:
+def send_to_targets(self: Rule, original_event: EventMessageType, transform_input: bool = True) -> None:
     """moto's, with the SNS targets delivered here first."""
     if not self.event_pattern.matches_event(original_event):
         return
@@ -83,8 +83,9 @@ def send_to_targets(self: Rule, original_event: Any, transform_input: bool = Tru
     for target in self.targets:
         if target in others:
             continue
-        message = (render(target, original_event) if transform_input
-                   else json.dumps(event_document(original_event)))
+        event: JsonObject = dict(original_event)
+        message = (render(target, event) if transform_input
+                   else json.dumps(event_document(event)))
         publisher = Publisher(SERVICE, self.account_id, self.arn)
         moto_monitoring_sns.publish_as_service(publisher, str(target["Arn"]), message, None)
     if others:

@@ -42,7 +42,7 @@ def sns_deliveries(endpoint: str, topic_arn: str | None = None) -> list[Delivery
     query = f"?{urlencode({'topic_arn': topic_arn})}" if topic_arn else ""
     url = endpoint.rstrip("/") + PATH + query
     try:
-        with urllib.request.urlopen(url, timeout=TIMEOUT_S) as response:  # noqa: S310
+        with urllib.request.urlopen(url, timeout=TIMEOUT_S) as response:
             records = json.loads(response.read())
     except (OSError, ValueError) as error:
         raise OperationError(f"The sandbox at {endpoint} did not answer its SNS deliveries "

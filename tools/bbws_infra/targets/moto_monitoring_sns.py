@@ -24,13 +24,12 @@ from __future__ import annotations
 
 import json
 from datetime import UTC
-from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from moto.core.utils import utcnow
 from moto.sns.models import SNSBackend, Subscription, Topic, sns_backends
 
-from bbws_infra.core.untyped import JsonObject
+from bbws_infra.core.untyped import Json, JsonObject
 from bbws_infra.targets import moto_monitoring_policy
 from bbws_infra.targets.moto_monitoring_policy import Publisher
 
@@ -83,7 +82,7 @@ def subscribe(self: SNSBackend, topic_arn: str, endpoint: str, protocol: str) ->
 
 
 def publish(self: Subscription, message: str, message_id: str, subject: str | None = None,
-            message_attributes: dict[str, Any] | None = None, group_id: str | None = None,
+            message_attributes: JsonObject | None = None, group_id: str | None = None,
             deduplication_id: str | None = None, message_structure: str | None = None) -> None:
     """As moto's, but recorded, and nothing sent over the network."""
     matcher = self._filter_policy_matcher
@@ -138,7 +137,7 @@ def deliveries(topic_arn: str | None) -> list[JsonObject]:
     return sorted(found, key=lambda r: str(r["sent_at"]))
 
 
-def deliveries_response(request: Any, full_url: str, headers: Any
+def deliveries_response(request: Json, full_url: str, headers: Json
                         ) -> tuple[int, dict[str, str], str]:
     query = parse_qs(urlparse(full_url).query)
     topic_arn = query.get("topic_arn", [None])[0]
