@@ -208,3 +208,23 @@ def test_eventbridge_needs_the_topic_policy_to_name_it(aws: Aws):
     (record,) = deliveries(topic)
     assert not record["delivered"]
     assert record["reason"].startswith("Amazon EventBridge is not authorized to perform")
+
+
+def test_a_json_template_quotes_what_it_inserts_outside_strings(aws: Aws):
+    topic = aws.topic()
+    _rule(aws, topic, InputTransformer={
+        "InputPathsMap": {"state": "$.detail.state", "job": "$.detail.backupJobId",
+                          "missing": "$.detail.nothing", "detail": "$.detail"},
+        "InputTemplate": '{"state": <state>, "text": "job <job> is <state>", '
+                         '"gone": <missing>, "detail": <detail>}'}).put_events(
+        Entries=[BACKUP_EVENT])
+    message = json.loads(deliveries(topic)[0]["message"])
+    assert message == {"state": "FAILED", "text": "job job-1 is FAILED", "gone": None,
+                       "detail": json.loads(BACKUP_EVENT["Detail"])}
+    plain = aws.topic(name="plain")
+    aws("events").put_targets(Rule="backup-failed", Targets=[{
+        "Id": "plain", "Arn": plain, "InputTransformer": {
+            "InputPathsMap": {"state": "$.detail.state"},
+            "InputTemplate": "Backup <state>."}}])
+    aws("events").put_events(Entries=[BACKUP_EVENT])
+    assert deliveries(plain)[0]["message"] == "Backup FAILED."

@@ -11,8 +11,10 @@ the event:
   in ISO 8601, region, resources, detail);
 - Input: that text; InputPath: the JSON at that path;
 - InputTransformer: each <name> in InputTemplate replaced by the value at its InputPathsMap
-  path (strings as they are, other values as JSON; a path the event lacks gives an empty
-  string), so a template written as a JSON string arrives with its quotes, as on AWS.
+  path. In a JSON template (one that starts with { or [) a placeholder outside quotes gets the
+  value as JSON (a string quoted, a missing path null) and one inside quotes the value's text;
+  any other template is text, values inserted as they are (a missing path: nothing). So a
+  template written as a JSON string arrives with its quotes, as on AWS.
 
 Other targets go to moto as before.
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from datetime import UTC, datetime
 
 from jsonpath_ng.ext.parser import parse as jsonpath
@@ -32,6 +35,7 @@ from bbws_infra.targets import moto_monitoring_sns
 from bbws_infra.targets.moto_monitoring_policy import Publisher
 
 SERVICE = "events.amazonaws.com"
+PLACEHOLDER = re.compile(r"<([^<>\s]+)>")
 _EVENT_KEYS = ("version", "id", "detail-type", "source", "account", "time", "region",
                "resources", "detail")
 
@@ -61,21 +65,38 @@ def render(target: JsonObject, event: JsonObject) -> str:
     transformer = target.get("InputTransformer")
     if not transformer:
         return json.dumps(document)
-    text = str(transformer.get("InputTemplate", ""))
+    template = str(transformer.get("InputTemplate", ""))
     values = {**{name: _select(str(path), document)
                  for name, path in (transformer.get("InputPathsMap") or {}).items()},
               "aws.events.event.json": document,
               "aws.events.event.ingestion-time": document["time"]}
-    for name, value in values.items():
-        shown = "" if value is None else value if isinstance(value, str) else json.dumps(value)
-        text = text.replace(f"<{name}>", shown)
-    return text
+    is_json = template.lstrip().startswith(("{", "["))
+
+    def substitute(match: re.Match[str]) -> str:
+        name = match[1]
+        if name not in values:
+            return match[0]
+        value = values[name]
+        if not is_json:
+            return "" if value is None else value if isinstance(value, str) else json.dumps(value)
+        if _inside_quotes(template, match.start()):
+            text = value if isinstance(value, str) else json.dumps(value)
+            return json.dumps(text)[1:-1]  # escaped for the string it sits in
+        return json.dumps(value)
+
+    return PLACEHOLDER.sub(substitute, template)
+
+
+def _inside_quotes(template: str, position: int) -> bool:
+    """Whether `position` of a JSON template lies inside a string literal."""
+    return len(re.findall(r'(?<!\\)"', template[:position])) % 2 == 1
 
 
 _original_send_to_targets = Rule.send_to_targets
 
 
-def send_to_targets(self: Rule, original_event: EventMessageType, transform_input: bool = True) -> None:
+def send_to_targets(self: Rule, original_event: EventMessageType,
+                    transform_input: bool = True) -> None:
     """moto's, with the SNS targets delivered here first."""
     if not self.event_pattern.matches_event(original_event):
         return
