@@ -50,6 +50,14 @@ variable "break_key_policy" {
   type    = bool
   default = false
 }
+variable "budget_limit" {
+  type    = string
+  default = "100.0"
+}
+variable "actual_threshold" {
+  type    = number
+  default = 80
+}
 
 provider "aws" {
   region                      = "af-south-1"
@@ -246,14 +254,14 @@ resource "aws_cloudwatch_event_target" "backup_failed" {
 resource "aws_budgets_budget" "monthly" {
   name              = "bbws-probe-monthly"
   budget_type       = "COST"
-  limit_amount      = "100.0"
+  limit_amount      = var.budget_limit
   limit_unit        = "USD"
   time_unit         = "MONTHLY"
   time_period_start = "2026-01-01_00:00"
 
   notification {
     comparison_operator        = "GREATER_THAN"
-    threshold                  = 80
+    threshold                  = var.actual_threshold
     threshold_type             = "PERCENTAGE"
     notification_type          = "ACTUAL"
     subscriber_sns_topic_arns  = [aws_sns_topic.alerts.arn]
@@ -270,6 +278,7 @@ resource "aws_budgets_budget" "monthly" {
 }
 
 output "topic_arn" { value = aws_sns_topic.alerts.arn }
+output "email_subscription_arn" { value = aws_sns_topic_subscription.email.arn }
 '''
 
 
@@ -292,11 +301,14 @@ class Scratch:
     def client(self, service: str) -> Any:
         return self.session.client(service)
 
-    def topic(self) -> str:
+    def output(self, name: str) -> str:
         outputs = json.loads(terraform.run(["output", "-json"], cwd=self.root, env=self.env,
                                            ok_codes=(0,)).stdout)
-        arn: str = outputs["topic_arn"]["value"]
-        return arn
+        value: str = outputs[name]["value"]
+        return value
+
+    def topic(self) -> str:
+        return self.output("topic_arn")
 
     def deliveries(self) -> list[Delivery]:
         return sns_deliveries(self.endpoint, self.topic())
@@ -330,11 +342,13 @@ def test_the_provider_applies_everything_and_a_re_plan_finds_no_changes(scratch:
     assert "No changes." in replanned.stdout
 
     sns = scratch.client("sns")
-    subscriptions = {s["Protocol"]: s for s in sns.list_subscriptions_by_topic(
+    listed = {s["Protocol"]: s["SubscriptionArn"] for s in sns.list_subscriptions_by_topic(
         TopicArn=scratch.topic())["Subscriptions"]}
+    assert listed["email"] == "PendingConfirmation"  # as on AWS until the link is followed
+    assert listed["https"].startswith(scratch.topic() + ":")  # auto-confirmed
     email = sns.get_subscription_attributes(
-        SubscriptionArn=subscriptions["email"]["SubscriptionArn"])["Attributes"]
-    assert email["PendingConfirmation"] == "true"  # as on AWS until the link is followed
+        SubscriptionArn=scratch.output("email_subscription_arn"))["Attributes"]
+    assert email["PendingConfirmation"] == "true"
     budgets = scratch.client("budgets")
     account = scratch.client("sts").get_caller_identity()["Account"]
     notifications = budgets.describe_notifications_for_budget(
@@ -359,7 +373,8 @@ def test_an_alarm_reaches_the_email_and_https_subscriptions(scratch: Scratch):
     assert (message["AlarmName"], message["NewStateValue"], message["OldStateValue"]) == (
         THROTTLES, "ALARM", "INSUFFICIENT_DATA")
     assert message["Region"] == "Africa (Cape Town)"
-    assert message["Trigger"]["Dimensions"] == [
+    # the provider sends the dimensions map in Go's map order: compare as a set
+    assert sorted(message["Trigger"]["Dimensions"], key=lambda d: d["name"]) == [
         {"value": "EmailIndex", "name": "GlobalSecondaryIndexName"},
         {"value": "tenants", "name": "TableName"}]
     (action,) = cloudwatch.describe_alarm_history(
@@ -382,10 +397,22 @@ def test_a_failed_backup_job_arrives_transformed(scratch: Scratch):
         (protocol, TRANSFORMED, "events.amazonaws.com", True) for protocol in ("email", "https")}
 
 
+CHANGED = ("-var=break_key_policy=true", "-var=budget_limit=150.0", "-var=actual_threshold=90")
+
+
 def test_a_key_policy_without_the_services_refuses_their_deliveries(scratch: Scratch):
-    planned = scratch.run("plan", "-var=break_key_policy=true", "-detailed-exitcode", ok=(2,))
-    assert "1 to change" in planned.stdout
-    scratch.run("apply", "-auto-approve", "-var=break_key_policy=true")
+    """The key policy loses the services (PutKeyPolicy) and the budget changes in place
+    (UpdateBudget, the changed notification deleted and created); deliveries are refused."""
+    planned = scratch.run("plan", *CHANGED, "-detailed-exitcode", ok=(2,))
+    assert "0 to add, 2 to change, 0 to destroy" in planned.stdout
+    scratch.run("apply", "-auto-approve", *CHANGED)
+    assert "No changes." in scratch.run("plan", *CHANGED, "-detailed-exitcode").stdout
+    budgets = scratch.client("budgets")
+    account = scratch.client("sts").get_caller_identity()["Account"]
+    budget = budgets.describe_budget(AccountId=account, BudgetName=BUDGET)["Budget"]
+    assert budget["BudgetLimit"]["Amount"] == "150.0"
+    assert sorted(n["Threshold"] for n in budgets.describe_notifications_for_budget(
+        AccountId=account, BudgetName=BUDGET)["Notifications"]) == [90, 100]
     before = len(scratch.deliveries())
     cloudwatch = scratch.client("cloudwatch")
     cloudwatch.set_alarm_state(AlarmName=THROTTLES, StateValue="OK", StateReason="calm")
@@ -404,7 +431,7 @@ def test_a_key_policy_without_the_services_refuses_their_deliveries(scratch: Scr
 
 def test_destroy_removes_everything(scratch: Scratch):
     topic = scratch.topic()
-    destroyed = scratch.run("destroy", "-auto-approve", "-var=break_key_policy=true")
+    destroyed = scratch.run("destroy", "-auto-approve", *CHANGED)
     assert "Resources: 12 destroyed." in destroyed.stdout
     (scratch.root / "terraform.tfstate").unlink()
     assert topic not in [t["TopicArn"] for t in scratch.client("sns").list_topics()["Topics"]]

@@ -35,12 +35,22 @@ EVENTS = Publisher("events.amazonaws.com", ACCOUNT, RULE)
 def test_email_subscriptions_stay_pending_and_https_ones_confirm(aws: Aws):
     sns = aws("sns")
     topic = aws.topic()
-    attributes = {s["Protocol"]: sns.get_subscription_attributes(
-        SubscriptionArn=s["SubscriptionArn"])["Attributes"]
-        for s in sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]}
+    listed = {s["Protocol"]: s["SubscriptionArn"]
+              for s in sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]}
+    assert listed["email"] == "PendingConfirmation"  # as AWS lists a pending one
+    assert listed["https"].startswith(topic + ":")
+    assert [s["SubscriptionArn"] for s in sns.list_subscriptions()["Subscriptions"]] == [
+        listed["email"], listed["https"]]
+    attributes = {r["protocol"]: sns.get_subscription_attributes(
+        SubscriptionArn=r["subscription_arn"])["Attributes"] for r in _published(aws, topic)}
     assert attributes["email"]["PendingConfirmation"] == "true"
     assert attributes["email"]["ConfirmationWasAuthenticated"] == "false"
     assert attributes["https"]["PendingConfirmation"] == "false"
+
+
+def _published(aws: Aws, topic: str) -> list[dict[str, object]]:
+    aws("sns").publish(TopicArn=topic, Message="probe")
+    return deliveries(topic)
 
 
 def test_a_publish_is_recorded_for_every_subscription_and_sent_nowhere(

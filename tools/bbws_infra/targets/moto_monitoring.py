@@ -30,6 +30,7 @@ from moto.cloudwatch.responses import CloudWatchResponse
 from moto.events.models import Rule
 from moto.moto_api._internal import urls as moto_api_urls
 from moto.sns.models import SNSBackend, Subscription
+from moto.sns.responses import SNSResponse
 
 from bbws_infra.targets import (
     moto_monitoring_alarms,
@@ -50,6 +51,8 @@ _PATCHES: list[tuple[type, str, object]] = [
     (BudgetsBackend, "delete_notification", moto_monitoring_budgets.delete_notification),
     (SNSBackend, "subscribe", moto_monitoring_sns.subscribe),
     (Subscription, "publish", moto_monitoring_sns.publish),
+    (SNSResponse, "list_subscriptions", moto_monitoring_sns.list_subscriptions),
+    (SNSResponse, "list_subscriptions_by_topic", moto_monitoring_sns.list_subscriptions_by_topic),
     (CloudWatchBackend, "put_metric_alarm", moto_monitoring_alarms.put_metric_alarm),
     (CloudWatchBackend, "set_alarm_state", moto_monitoring_alarms.set_alarm_state),
     (CloudWatchResponse, "describe_alarm_history",

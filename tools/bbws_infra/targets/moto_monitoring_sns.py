@@ -11,9 +11,11 @@
   policy (moto_monitoring_policy); a refusal is recorded once, with delivered false and
   AWS's reason, and nothing reaches the subscriptions.
 - An email or email-json subscription is pending confirmation, as on AWS until someone clicks
-  the link (PendingConfirmation "true"); the sandbox still records what it would have been
-  sent. http and https subscriptions are confirmed at once (the sandbox stands in for an
-  endpoint that confirms, which `endpoint_auto_confirms` declares).
+  the link (PendingConfirmation "true"; ListSubscriptions and ListSubscriptionsByTopic show its
+  SubscriptionArn as "PendingConfirmation", GetSubscriptionAttributes takes the ARN Subscribe
+  returned); the sandbox still records what it would have been sent. http and https
+  subscriptions are confirmed at once (the sandbox stands in for an endpoint that confirms,
+  which `endpoint_auto_confirms` declares).
 
 `GET /moto-api/bbws/sns-deliveries?topic_arn=<arn>` answers the records of that topic (all
 topics without the parameter) as a JSON list, oldest first; moto_monitoring_reader reads it.
@@ -26,8 +28,10 @@ import json
 from datetime import UTC
 from urllib.parse import parse_qs, urlparse
 
+from moto.core.responses import ActionResult
 from moto.core.utils import utcnow
 from moto.sns.models import SNSBackend, Subscription, Topic, sns_backends
+from moto.sns.responses import SNSResponse
 
 from bbws_infra.core.untyped import Json, JsonObject
 from bbws_infra.targets import moto_monitoring_policy
@@ -95,6 +99,32 @@ def publish(self: Subscription, message: str, message_id: str, subject: str | No
     if self.protocol not in RECORDED_ONLY:
         _original_publish(self, message, message_id, subject, message_attributes, group_id,
                           deduplication_id, message_structure)
+
+
+def pending(subscription: Subscription) -> bool:
+    return bool(subscription.attributes.get("PendingConfirmation"))
+
+
+def _as_listed(result: ActionResult) -> ActionResult:
+    """A listing as AWS shows it: a pending subscription's ARN is "PendingConfirmation"."""
+    listed: JsonObject = dict(result.result)  # type: ignore[call-overload]
+    listed["Subscriptions"] = [
+        {"SubscriptionArn": "PendingConfirmation" if pending(s) else s.arn, "Owner": s.owner,
+         "Protocol": s.protocol, "Endpoint": s.endpoint, "TopicArn": s.topic_arn}
+        for s in listed["Subscriptions"]]
+    return ActionResult(listed)
+
+
+_original_list_subscriptions = SNSResponse.list_subscriptions
+_original_list_by_topic = SNSResponse.list_subscriptions_by_topic
+
+
+def list_subscriptions(self: SNSResponse) -> ActionResult:
+    return _as_listed(_original_list_subscriptions(self))
+
+
+def list_subscriptions_by_topic(self: SNSResponse) -> ActionResult:
+    return _as_listed(_original_list_by_topic(self))
 
 
 # --- services publishing ----------------------------------------------------------------------
