@@ -19,7 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from bbws_infra.core.registry import load_environment
 from bbws_infra.engine import terraform
@@ -443,3 +446,40 @@ def test_destroy_removes_everything(scratch: Scratch):
         AccountId=account).get("Budgets", [])]
     assert "bbws-probe" not in [d["DashboardName"] for d in scratch.client(
         "cloudwatch").list_dashboards()["DashboardEntries"]]
+
+
+def _refused(call: Any, **kwargs: Any) -> tuple[str, str]:
+    with pytest.raises(ClientError) as caught:
+        call(**kwargs)
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    return caught.value.response["Error"]["Code"], caught.value.response["Error"]["Message"]
+
+
+def test_requests_aws_refuses_are_refused(scratch: Scratch):
+    """What AWS refuses for its shape (Budgets too) or its meaning (a metric-math alarm with
+    two series, an input template with an unknown placeholder) is refused by the sandbox."""
+    def client(service: str) -> Any:
+        return boto3.client(service, endpoint_url=scratch.endpoint, region_name="af-south-1",
+                            aws_access_key_id=scratch.session.access_key,
+                            aws_secret_access_key=scratch.session.secret_key,
+                            config=Config(parameter_validation=False,
+                                          retries={"max_attempts": 1}))
+
+    budget = {"BudgetName": "bad", "BudgetType": "COST", "TimeUnit": "MONTHLY",
+              "BudgetLimit": {"Amount": "1", "Unit": "USD"}}
+    code, message = _refused(client("budgets").create_budget, AccountId="x", Budget=budget)
+    assert code == "ValidationException" and "'accountId'" in message
+    query = {"Id": "m0", "MetricStat": {"Metric": {"Namespace": "AWS/DynamoDB",
+                                                   "MetricName": "SystemErrors"},
+                                        "Period": 300, "Stat": "Sum"}}
+    assert _refused(client("cloudwatch").put_metric_alarm, AlarmName="two-series",
+                    EvaluationPeriods=1, Threshold=0, ComparisonOperator="GreaterThanThreshold",
+                    Metrics=[query, {"Id": "e", "Expression": "m0 * 2"}]) == (
+        "ValidationError", "Exactly one element of the metrics list should return data.")
+    events = client("events")
+    events.put_rule(Name="refusal-probe", EventPattern='{"source": ["aws.backup"]}')
+    assert _refused(events.put_targets, Rule="refusal-probe", Targets=[{
+        "Id": "t", "Arn": "arn:aws:sns:af-south-1:123456789012:x",
+        "InputTransformer": {"InputPathsMap": {}, "InputTemplate": '"<state>"'}}]) == (
+        "ValidationException", "InputTemplate for target t contains invalid placeholder state.")
+    events.delete_rule(Name="refusal-probe")

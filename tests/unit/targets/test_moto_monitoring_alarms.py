@@ -228,3 +228,14 @@ def test_a_json_template_quotes_what_it_inserts_outside_strings(aws: Aws):
             "InputTemplate": "Backup <state>."}}])
     aws("events").put_events(Entries=[BACKUP_EVENT])
     assert deliveries(plain)[0]["message"] == "Backup FAILED."
+
+
+def test_a_disabled_rule_delivers_nothing(aws: Aws):
+    topic = aws.topic()
+    events = _rule(aws, topic)
+    events.disable_rule(Name="backup-failed")
+    events.put_events(Entries=[BACKUP_EVENT])
+    assert deliveries(topic) == []
+    events.enable_rule(Name="backup-failed")
+    events.put_events(Entries=[BACKUP_EVENT])
+    assert len(deliveries(topic)) == 2

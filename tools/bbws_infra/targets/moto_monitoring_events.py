@@ -16,7 +16,8 @@ the event:
   any other template is text, values inserted as they are (a missing path: nothing). So a
   template written as a JSON string arrives with its quotes, as on AWS.
 
-Other targets go to moto as before.
+Other targets go to moto as before. A DISABLED rule delivers nothing, to any target, as on AWS
+(moto sent events through disabled rules).
 """
 
 from __future__ import annotations
@@ -98,7 +99,7 @@ _original_send_to_targets = Rule.send_to_targets
 def send_to_targets(self: Rule, original_event: EventMessageType,
                     transform_input: bool = True) -> None:
     """moto's, with the SNS targets delivered here first."""
-    if not self.event_pattern.matches_event(original_event):
+    if self.state == "DISABLED" or not self.event_pattern.matches_event(original_event):
         return
     others = [t for t in self.targets if ":sns:" not in str(t.get("Arn"))]
     for target in self.targets:

@@ -25,6 +25,7 @@ The records live in each SNS backend, so moto's reset forgets them with the topi
 from __future__ import annotations
 
 import json
+from contextvars import ContextVar
 from datetime import UTC
 from urllib.parse import parse_qs, urlparse
 
@@ -41,6 +42,8 @@ DELIVERIES_PATH = "/moto-api/bbws/sns-deliveries"
 PENDING_PROTOCOLS = frozenset({"email", "email-json"})
 RECORDED_ONLY = frozenset({"email", "email-json", "http", "https", "sms"})
 _RECORDS = "bbws_sns_deliveries"
+# The service principal publishing in this thread (moto's server answers requests in threads).
+_publisher: ContextVar[str] = ContextVar("bbws_sns_publisher", default="")
 
 
 def _now() -> str:
@@ -94,8 +97,7 @@ def publish(self: Subscription, message: str, message_id: str, subject: str | No
         return
     delivered = (self._parse_message_structure(message, self.protocol)
                  if message_structure == "json" else message)
-    _record(self.topic, self, subject, delivered,
-            publisher=self.topic.__dict__.get("bbws_publisher", ""))
+    _record(self.topic, self, subject, delivered, publisher=_publisher.get())
     if self.protocol not in RECORDED_ONLY:
         _original_publish(self, message, message_id, subject, message_attributes, group_id,
                           deduplication_id, message_structure)
@@ -146,11 +148,11 @@ def publish_as_service(publisher: Publisher, topic_arn: str, message: str,
     if reason:
         _record(topic, None, subject, message, reason, publisher.service)
         return reason
-    topic.__dict__["bbws_publisher"] = publisher.service
+    token = _publisher.set(publisher.service)
     try:
         topic.publish(message, subject=subject)
     finally:
-        topic.__dict__.pop("bbws_publisher", None)
+        _publisher.reset(token)
     return None
 
 
