@@ -27,7 +27,11 @@ from botocore.exceptions import ClientError
 from bbws_infra.core.registry import load_environment
 from bbws_infra.engine import terraform
 from bbws_infra.targets import sandbox, targets
-from bbws_infra.targets.moto_monitoring_reader import Delivery, sns_deliveries
+from bbws_infra.targets.moto_monitoring_client import (
+    Delivery,
+    set_budget_spend,
+    sns_deliveries,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -403,6 +407,22 @@ def test_a_failed_backup_job_arrives_transformed(scratch: Scratch):
 CHANGED = ("-var=break_key_policy=true", "-var=budget_limit=150.0", "-var=actual_threshold=90")
 
 
+def test_a_budget_over_its_threshold_alerts_the_topic(scratch: Scratch):
+    account = scratch.client("sts").get_caller_identity()["Account"]
+    before = len(scratch.deliveries())
+    (fired,) = set_budget_spend(scratch.endpoint, account, BUDGET, actual="85.0",
+                                forecasted="95.0")  # 80 % ACTUAL crossed, 100 % forecast not
+    assert fired["notification"]["NotificationType"] == "ACTUAL"
+    assert {s["address"]: s["delivered"] for s in fired["subscribers"]} == {
+        scratch.topic(): True, "oncall@example.com": False}  # AWS mails that one itself
+    new = scratch.deliveries()[before:]
+    assert {(r.protocol, r.publisher, r.subject) for r in new} == {
+        (protocol, "budgets.amazonaws.com",
+         f"AWS Budgets: {BUDGET} has exceeded your alert threshold")
+        for protocol in ("email", "https")}
+    assert "ACTUAL Amount: $85.00" in new[0].message
+
+
 def test_a_key_policy_without_the_services_refuses_their_deliveries(scratch: Scratch):
     """The key policy loses the services (PutKeyPolicy) and the budget changes in place
     (UpdateBudget, the changed notification deleted and created); deliveries are refused."""
@@ -430,6 +450,12 @@ def test_a_key_policy_without_the_services_refuses_their_deliveries(scratch: Scr
     assert latest["HistorySummary"] == (
         f'Failed to execute action {scratch.topic()}. Received error: '
         f'"CloudWatch Alarms {KEY_REFUSED}"')
+    # the key still grants AWS Budgets: its forecast alert (over 100 % of 150 USD) gets through
+    (fired,) = set_budget_spend(scratch.endpoint, account, BUDGET, actual="85.0",
+                                forecasted="160.0")
+    assert fired["notification"]["NotificationType"] == "FORECASTED"
+    assert {s["address"]: (s["delivered"], s["reason"]) for s in fired["subscribers"]}[
+        scratch.topic()] == (True, "")
 
 
 def test_destroy_removes_everything(scratch: Scratch):

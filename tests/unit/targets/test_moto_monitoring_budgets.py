@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from bbws_infra.targets import moto_monitoring, moto_validation
+from bbws_infra.targets import moto_monitoring, moto_monitoring_budget_alerts, moto_validation
 from tests.support.aws_errors import refusal, unvalidated_client
-from tests.unit.targets.monitoring_fixtures import ACCOUNT, Aws
+from tests.unit.targets.monitoring_fixtures import ACCOUNT, Aws, deliveries
 
 TOPIC = f"arn:aws:sns:af-south-1:{ACCOUNT}:alerts"
 ACTUAL = {"NotificationType": "ACTUAL", "ComparisonOperator": "GREATER_THAN",
@@ -119,3 +119,63 @@ def test_restore_takes_the_operations_away_again():
         assert hasattr(BudgetsResponse, "describe_subscribers_for_notification")
     assert not moto_monitoring.is_applied()
     assert not hasattr(BudgetsResponse, "describe_subscribers_for_notification")
+
+
+def _alerting_budget(aws: Aws, topic: str) -> Any:
+    client = aws("budgets")
+    client.create_budget(AccountId=ACCOUNT, Budget=_budget(), NotificationsWithSubscribers=[
+        {"Notification": ACTUAL, "Subscribers": [{**SNS, "Address": topic}, EMAIL]},
+        {"Notification": FORECASTED, "Subscribers": [{**SNS, "Address": topic}]}])
+    return client
+
+
+def _spend(actual: str, forecasted: str) -> list[dict[str, Any]]:
+    from moto.budgets.models import budgets_backends
+
+    return moto_monitoring_budget_alerts.set_spend(
+        budgets_backends[ACCOUNT]["aws"], ACCOUNT, "bbws-monthly", actual, forecasted)
+
+
+def test_a_notification_fires_once_its_threshold_is_crossed(aws: Aws):
+    topic = aws.topic()
+    budgets = _alerting_budget(aws, topic)
+    assert _spend("50", "90") == []  # 80 % of 100 USD not reached, forecast under 100 %
+    (fired,) = _spend("85", "90")
+    assert fired["notification"] == ACTUAL
+    assert fired["subject"] == "AWS Budgets: bbws-monthly has exceeded your alert threshold"
+    assert fired["subscribers"] == [
+        {"address": topic, "delivered": True, "reason": ""},
+        {"address": "oncall@example.com", "delivered": False,
+         "reason": "email: AWS Budgets mails it; the sandbox sends nothing"}]
+    records = deliveries(topic)
+    assert {(r["protocol"], r["publisher"]) for r in records} == {
+        ("email", "budgets.amazonaws.com"), ("https", "budgets.amazonaws.com")}
+    text = records[0]["message"]
+    assert "budget is greater than $80.00 for the current month" in text
+    assert "ACTUAL Amount: $85.00" in text and f"AWS Account {ACCOUNT}" in text
+    assert _spend("86", "90") == []  # still in ALARM: AWS alerts once
+    states = {n["NotificationType"]: n.get("NotificationState") for n in
+              budgets.describe_notifications_for_budget(
+                  AccountId=ACCOUNT, BudgetName="bbws-monthly")["Notifications"]}
+    assert states == {"ACTUAL": "ALARM", "FORECASTED": "OK"}
+    spent = budgets.describe_budget(AccountId=ACCOUNT, BudgetName="bbws-monthly")["Budget"]
+    assert spent["CalculatedSpend"]["ActualSpend"] == {"Amount": "86", "Unit": "USD"}
+    assert [f["notification"]["NotificationType"] for f in _spend("10", "150")] == [
+        "FORECASTED"]
+
+
+def test_a_topic_that_refuses_aws_budgets_is_reported(aws: Aws):
+    topic = aws.topic(key_services=["cloudwatch.amazonaws.com"])
+    _alerting_budget(aws, topic)
+    (fired,) = _spend("85", "0")
+    assert fired["subscribers"][0] == {
+        "address": topic, "delivered": False,
+        "reason": "AWS Budgets does not have authorization to access the SNS topic "
+                  "encryption key."}
+    (record,) = deliveries(topic)
+    assert not record["delivered"] and record["publisher"] == "budgets.amazonaws.com"
+
+
+def test_spend_for_an_unknown_budget_is_refused(aws: Aws):
+    with pytest.raises(ValueError, match="budget bbws-monthly does not exist"):
+        _spend("1", "1")

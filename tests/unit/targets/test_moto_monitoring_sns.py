@@ -1,23 +1,30 @@
 """bbws_infra.targets.moto_monitoring_sns and moto_monitoring_policy: SNS deliveries recorded
 (nothing sent), email pending confirmation, services' publishes allowed or refused by the
 topic's and the key's policies as AWS decides at delivery, and the records read back from a
-running server (moto_monitoring_reader)."""
+running server (moto_monitoring_client)."""
 
 from __future__ import annotations
 
 import json
 import socket
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import requests
 from moto.server import ThreadedMotoServer
 
 from bbws_infra.core.errors import OperationError
-from bbws_infra.targets import moto_monitoring, moto_monitoring_policy, moto_monitoring_reader
+from bbws_infra.targets import moto_monitoring, moto_monitoring_client, moto_monitoring_policy
 from bbws_infra.targets.moto_monitoring_policy import Publisher
 from bbws_infra.targets.moto_monitoring_sns import publish_as_service
-from tests.unit.targets.monitoring_fixtures import ACCOUNT, SERVICES, Aws, deliveries
+from tests.unit.targets.monitoring_fixtures import (
+    ACCOUNT,
+    SERVICES,
+    Aws,
+    deliveries,
+    topic_policy,
+)
 
 
 def free_port() -> int:
@@ -157,12 +164,38 @@ def test_the_records_are_read_back_from_a_running_server(server: str):
     for arn in (topic, other):
         sns.subscribe(TopicArn=arn, Protocol="email", Endpoint="oncall@example.com")
         sns.publish(TopicArn=arn, Message=f"to {arn}")
-    (record,) = moto_monitoring_reader.sns_deliveries(server, topic)
+    (record,) = moto_monitoring_client.sns_deliveries(server, topic)
     assert (record.topic_arn, record.protocol, record.message, record.delivered) == (
         topic, "email", f"to {topic}", True)
-    assert len(moto_monitoring_reader.sns_deliveries(server)) == 2
+    assert len(moto_monitoring_client.sns_deliveries(server)) == 2
+
+
+def test_budget_spend_is_sent_to_a_running_server(server: str):
+    import boto3
+
+    def client(service: str) -> Any:
+        return boto3.client(service, endpoint_url=server, region_name="af-south-1",
+                            aws_access_key_id="testing", aws_secret_access_key="testing")
+
+    sns, budgets = client("sns"), client("budgets")
+    topic = sns.create_topic(Name="alerts")["TopicArn"]
+    sns.set_topic_attributes(
+        TopicArn=topic, AttributeName="Policy",
+        AttributeValue=topic_policy(topic, ["budgets.amazonaws.com"]))
+    budgets.create_budget(
+        AccountId=ACCOUNT, Budget={"BudgetName": "monthly", "BudgetType": "COST",
+                                   "TimeUnit": "MONTHLY",
+                                   "BudgetLimit": {"Amount": "100", "Unit": "USD"}},
+        NotificationsWithSubscribers=[{"Notification": {
+            "NotificationType": "ACTUAL", "ComparisonOperator": "GREATER_THAN",
+            "Threshold": 80, "ThresholdType": "PERCENTAGE"},
+            "Subscribers": [{"SubscriptionType": "SNS", "Address": topic}]}])
+    (fired,) = moto_monitoring_client.set_budget_spend(server, ACCOUNT, "monthly", "90", "0")
+    assert fired["subscribers"] == [{"address": topic, "delivered": True, "reason": ""}]
+    with pytest.raises(OperationError, match="budget never-created does not exist"):
+        moto_monitoring_client.set_budget_spend(server, ACCOUNT, "never-created", "1", "1")
 
 
 def test_reading_a_sandbox_that_does_not_answer_says_so():
     with pytest.raises(OperationError, match="did not answer its SNS deliveries"):
-        moto_monitoring_reader.sns_deliveries(f"http://127.0.0.1:{free_port()}")
+        moto_monitoring_client.sns_deliveries(f"http://127.0.0.1:{free_port()}")

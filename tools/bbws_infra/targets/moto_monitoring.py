@@ -9,7 +9,9 @@ changes in moto 5.2:
 - moto_monitoring_sns: every SNS delivery recorded and none sent over the network, email
   subscriptions pending confirmation, services' publishes checked against the topic's and the
   key's policies (moto_monitoring_policy), the records served at
-  `GET /moto-api/bbws/sns-deliveries` (moto_monitoring_reader reads them);
+  `GET /moto-api/bbws/sns-deliveries` (moto_monitoring_client reads them);
+- moto_monitoring_budget_alerts: a budget's notifications fire once a test says what AWS
+  Budgets measured (`POST /moto-api/bbws/budget-spend`), to SNS as budgets.amazonaws.com;
 - moto_monitoring_alarms: SetAlarmState runs the new state's SNS actions with CloudWatch's
   message, DescribeAlarmHistory (moto lacks it) shows every outcome;
 - moto_monitoring_events: EventBridge rules deliver to SNS targets, input transformers applied.
@@ -34,13 +36,16 @@ from moto.sns.responses import SNSResponse
 
 from bbws_infra.targets import (
     moto_monitoring_alarms,
+    moto_monitoring_budget_alerts,
     moto_monitoring_budgets,
     moto_monitoring_events,
     moto_monitoring_sns,
 )
 
 _MISSING = object()
-_ROUTE = "{0}" + moto_monitoring_sns.DELIVERIES_PATH
+_ROUTES = {"{0}" + moto_monitoring_sns.DELIVERIES_PATH: moto_monitoring_sns.deliveries_response,
+           "{0}" + moto_monitoring_budget_alerts.SPEND_PATH:
+               moto_monitoring_budget_alerts.spend_response}
 
 # (class, attribute, replacement); apply() keeps what each replaced for restore()
 _PATCHES: list[tuple[type, str, object]] = [
@@ -67,7 +72,7 @@ def apply() -> None:
     for cls, name, replacement in _PATCHES:
         _originals.setdefault((cls, name), cls.__dict__.get(name, _MISSING))
         setattr(cls, name, replacement)
-    moto_api_urls.url_paths[_ROUTE] = moto_monitoring_sns.deliveries_response
+    moto_api_urls.url_paths.update(_ROUTES)
 
 
 def is_applied() -> bool:
@@ -83,7 +88,8 @@ def restore() -> None:
         else:
             setattr(cls, name, original)
     _originals.clear()
-    moto_api_urls.url_paths.pop(_ROUTE, None)
+    for route in _ROUTES:
+        moto_api_urls.url_paths.pop(route, None)
 
 
 @contextlib.contextmanager

@@ -18,7 +18,7 @@
   which `endpoint_auto_confirms` declares).
 
 `GET /moto-api/bbws/sns-deliveries?topic_arn=<arn>` answers the records of that topic (all
-topics without the parameter) as a JSON list, oldest first; moto_monitoring_reader reads it.
+topics without the parameter) as a JSON list, oldest first; moto_monitoring_client reads it.
 The records live in each SNS backend, so moto's reset forgets them with the topics.
 """
 
