@@ -80,7 +80,9 @@ _original_publish = Subscription.publish
 def subscribe(self: SNSBackend, topic_arn: str, endpoint: str, protocol: str) -> Subscription:
     existing = self._find_subscription(topic_arn, endpoint, protocol)
     subscription = _original_subscribe(self, topic_arn, endpoint, protocol)
-    if existing is None and protocol in PENDING_PROTOCOLS:
+    if existing is not None:
+        return subscription  # AWS answers the same subscription, in the state it is in
+    if protocol in PENDING_PROTOCOLS:
         subscription.attributes["PendingConfirmation"] = True
         subscription.attributes["ConfirmationWasAuthenticated"] = False
     else:
