@@ -17,7 +17,7 @@ import pytest
 
 from bbws_infra.bench import repo_copy
 from bbws_infra.core.registry import PROMOTION_ORDER, load_environment
-from bbws_infra.targets.moto_monitoring_reader import Delivery, sns_deliveries
+from bbws_infra.targets.moto_monitoring_client import Delivery, sns_deliveries
 from tests.support.repo_copies import Copy, make_copy
 
 pytestmark = pytest.mark.e2e

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bbws_infra.targets import moto_s3_rules, moto_validation
+from bbws_infra.targets import moto_monitoring, moto_s3_rules, moto_validation
 
 
 @pytest.fixture(autouse=True)
@@ -20,4 +20,7 @@ def no_sandbox_rules_left_applied() -> Iterator[None]:
     if moto_s3_rules.is_applied():
         left.append("moto_s3_rules (call moto_s3_rules.restore())")
         moto_s3_rules.restore()
+    if moto_monitoring.is_applied():
+        left.append("moto_monitoring (use moto_monitoring.applied())")
+        moto_monitoring.restore()
     assert not left, f"this test left {', '.join(left)} applied for the tests after it"

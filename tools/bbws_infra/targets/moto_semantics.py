@@ -8,6 +8,8 @@ does, with AWS's code and message. moto_validation's hook runs `before` after th
 | DynamoDB | UpdateTable | one GSI created or deleted per request | LimitExceededException |
 | Backup | Create/UpdateBackupPlan | schedules in AWS cron syntax | InvalidParameterValue... |
 | Backup | Create/UpdateBackupPlan | 90 days in cold before deletion | InvalidParameterValue... |
+| CloudWatch | PutMetricAlarm | MetricName or Metrics, one query returning data | ValidationError |
+| EventBridge | PutTargets | InputTemplate placeholders all defined | ValidationException |
 
 A copy action whose destination vault does not exist is accepted, as AWS accepts it: the
 destination may sit in another account or region, so AWS checks it only when a copy job runs.
@@ -135,11 +137,54 @@ def backup_rules(_: BaseResponse, params: JsonObject) -> None:
                                        f"{problem}.")
 
 
+# --- CloudWatch and EventBridge -----------------------------------------------------------------
+
+ALARM_METRIC_SETTINGS = ("MetricName", "Namespace", "Dimensions", "Period", "Statistic",
+                         "ExtendedStatistic")
+ONE_RETURNS_DATA = "Exactly one element of the metrics list should return data."
+PREDEFINED_PLACEHOLDERS = frozenset({"aws.events.rule-arn", "aws.events.rule-name",
+                                     "aws.events.event.ingestion-time", "aws.events.event",
+                                     "aws.events.event.json"})
+
+
+def alarm_metrics(_: BaseResponse, params: JsonObject) -> None:
+    """An alarm watches one metric (MetricName) or metric math (Metrics), where exactly one
+    query returns data (ReturnData defaults to true) and the metric settings live in the
+    queries. (Anomaly-detection alarms, with ThresholdMetricId, are not modelled.)"""
+    metrics = params.get("Metrics") or []
+    if not metrics:
+        if not params.get("MetricName"):
+            raise ServiceException("ValidationError", "MetricName must not be null")
+        return
+    mixed = [name for name in ALARM_METRIC_SETTINGS if params.get(name)]
+    if mixed:
+        raise ServiceException(
+            "ValidationError", f"With Metrics, {', '.join(mixed)} must not be specified: "
+                               "they belong in the metrics list.")
+    if params.get("ThresholdMetricId"):
+        return
+    if sum(1 for m in metrics if m.get("ReturnData", True)) != 1:
+        raise ServiceException("ValidationError", ONE_RETURNS_DATA)
+
+
+def target_placeholders(_: BaseResponse, params: JsonObject) -> None:
+    for target in params.get("Targets") or []:
+        transformer = target.get("InputTransformer") or {}
+        known = set(transformer.get("InputPathsMap") or {}) | PREDEFINED_PLACEHOLDERS
+        for name in re.findall(r"<([^<>\s]+)>", str(transformer.get("InputTemplate") or "")):
+            if name not in known:
+                raise ServiceException(
+                    "ValidationException", f"InputTemplate for target {target.get('Id')} "
+                                           f"contains invalid placeholder {name}.")
+
+
 _BEFORE: dict[tuple[str, str], Callable[[BaseResponse, JsonObject], None]] = {
     ("dynamodb", "UpdateTimeToLive"): time_to_live,
     ("dynamodb", "UpdateTable"): one_index_per_update,
     ("backup", "CreateBackupPlan"): backup_rules,
     ("backup", "UpdateBackupPlan"): backup_rules,
+    ("cloudwatch", "PutMetricAlarm"): alarm_metrics,
+    ("events", "PutTargets"): target_placeholders,
 }
 _AFTER: dict[tuple[str, str], Callable[[BaseResponse, JsonObject], None]] = {
     ("dynamodb", "UpdateTimeToLive"): time_to_live_changed,

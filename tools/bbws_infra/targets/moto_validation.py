@@ -66,6 +66,7 @@ SERVICES: dict[str, Codes] = {
     "sns": Codes("InvalidParameter", "InvalidParameter", "InvalidParameter"),
     "cloudwatch": Codes("MissingParameter", "InvalidParameterValue", "InvalidParameterValue"),
     "events": Codes("ValidationException", "ValidationException", "SerializationException"),
+    "budgets": Codes("ValidationException", "ValidationException", "SerializationException"),
 }
 
 # Requests AWS accepts that a strict check of today's model would refuse: (service,

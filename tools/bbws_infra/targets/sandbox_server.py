@@ -5,6 +5,9 @@ moto does not (each extension's module says what it adds):
 - moto_backup_jobs: on-demand backup jobs (start, describe, list), failing as AWS does;
 - moto_account: the account answers doctor's checks read (a region's opt-in status, AWS
   Backup's region settings);
+- moto_monitoring: what provider 3.39 calls for alerts (AWS Budgets' subscriber operations),
+  CloudWatch alarm actions and EventBridge targets delivering to SNS as AWS does (policies
+  checked, every delivery recorded, nothing sent);
 - moto_validation: every request checked against botocore's service model, plus AWS's semantic
   rules (moto_semantics), refused with the service's own error;
 - moto_s3_rules: S3 as AWS enforces it (owner-enforced buckets refuse ACLs, lifecycle day
@@ -28,14 +31,15 @@ from bbws_infra.targets import (
     moto_account,
     moto_backup,
     moto_backup_jobs,
+    moto_monitoring,
     moto_s3_rules,
     moto_validation,
     moto_waits,
 )
 
 # Applied in this order, each once, before the server starts.
-EXTENSIONS = (moto_backup, moto_backup_jobs, moto_account, moto_s3_rules, moto_validation,
-              moto_waits)
+EXTENSIONS = (moto_backup, moto_backup_jobs, moto_account, moto_monitoring, moto_s3_rules,
+              moto_validation, moto_waits)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,7 @@
+"""Fixtures of the sandbox extension tests."""
+
+from __future__ import annotations
+
+from tests.unit.targets.monitoring_fixtures import aws
+
+__all__ = ["aws"]
