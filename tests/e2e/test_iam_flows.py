@@ -319,6 +319,19 @@ def test_every_grant_is_used_by_a_flow_of_its_role(checked_as: dict[str, list[Ch
     assert not unused, f"granted to {iam_policy.role_name(env, role)}, used by no flow: {unused}"
 
 
+def test_every_excuse_names_a_grant_some_role_holds():
+    """The list of unused grants stays honest: each entry names a statement and action some
+    role holds as written (in the env or by the role it names, when it names one)."""
+    held = {(env_name, role, sid, pattern)
+            for env_name in PROMOTION_ORDER
+            for role in iam_policy.roles(load_environment(env_name))
+            for _, sid, pattern in _granted(load_environment(env_name), role)}
+    for excuse in UNEXERCISED:
+        sid, pattern, *where = excuse.split(" ")
+        assert any(s == sid and p == pattern and (not where or where[0] in (e, r))
+                   for e, r, s, p in held), excuse
+
+
 # --- proofs -------------------------------------------------------------------------------
 
 
