@@ -51,11 +51,11 @@ from tests.support.repo_copies import Copy, make_copy
 
 pytestmark = pytest.mark.e2e
 
-RUN = "tenants,templates"  # a table and the template bucket: every kind of resource
+RUN = "tenants,templates,alerts"  # a table, the template bucket, the monitoring: every kind
 TABLE = "module.table.aws_dynamodb_table.this"
 TEMPLATE = "s3/templates/templates/receipts/receipt.html"
 # Grants no flow here uses, each with the reason it stays: "<Sid> <action>" (in every env and
-# role holding it) or "<Sid> <action> <env>".
+# role holding it), "<Sid> <action> <env>" or "<Sid> <action> <role>".
 _DELETES = "removing a resource (a component or feature removed); no flow here removes one"
 _TAGS = "a change of the mandatory tags (tags are otherwise given at creation); no flow here " \
         "changes tags"
@@ -67,6 +67,10 @@ _ACCOUNT = ("the account health read policy's account checks (regions enabled, A
             "region settings, owned bucket names): doctor makes them with --target aws only "
             "(on the sandbox it skips the account rows); tests/e2e/test_first_real_deploy.py "
             "runs them against the sandbox's answers")
+_DEV_ALARMS = ("dev's tfvars switch its CloudWatch alarms off (monitoring.alarms_enabled); sit "
+               "and prod create and read theirs, dev's roles would when they are switched on")
+_MONITORING_READS = ("the monitoring read policy is the same for every role; only `invoke "
+                     "alarms`, a plan-role task, lists backup jobs")
 _SIT_ROLLBACK = ("the rollback job's listing and reading of earlier state versions; rollback "
                  "runs in dev and prod here, sit's is the same task")
 UNEXERCISED: dict[str, str] = {
@@ -111,6 +115,35 @@ UNEXERCISED: dict[str, str] = {
     "AccountRegionsEnabled account:GetRegionOptStatus": _ACCOUNT,
     "BackupRegionSettingsAndOwnedBuckets backup:DescribeRegionSettings": _ACCOUNT,
     "BackupRegionSettingsAndOwnedBuckets s3:ListAllMyBuckets": _ACCOUNT,
+    # the monitoring component (monitoring/alerts)
+    "AlertsTopicWrite sns:DeleteTopic": _DELETES,
+    "AlertsTopicWrite sns:Unsubscribe":
+        "removing a subscription (an address taken out of the tfvars) or the topic; " + _DELETES,
+    "AlertsKeyWrite kms:ScheduleKeyDeletion": _DELETES,
+    "AlertsKeyAlias kms:DeleteAlias": _DELETES,
+    "AlarmsWrite cloudwatch:DeleteAlarms":
+        "removing an alarm (a table or an index removed, alarms switched off); " + _DELETES,
+    "DashboardWrite cloudwatch:DeleteDashboards": _DELETES,
+    "BackupFailureRuleWrite events:DeleteRule": _DELETES,
+    "BackupFailureRuleWrite events:RemoveTargets": _DELETES,
+    "AlertsTopicWrite sns:UntagResource": _TAGS,
+    "AlertsKeyWrite kms:UntagResource": _TAGS,
+    "AlarmsWrite cloudwatch:UntagResource": _TAGS,
+    "BackupFailureRuleWrite events:TagResource":
+        "tags of an existing rule (PutRule gives a new rule its tags); " + _TAGS,
+    "BackupFailureRuleWrite events:UntagResource": _TAGS,
+    "AlertsKeyWrite kms:PutKeyPolicy":
+        "a change of the alerts key's policy in place (a publishing service added); the key "
+        "gets its policy at creation and no flow here changes it",
+    "AlertsKeyWrite kms:UpdateKeyDescription":
+        "a change of the alerts key's description in place; no flow here changes it",
+    "AlertsKeyAlias kms:UpdateAlias":
+        "pointing the alias at a replacement key; no flow here replaces the key",
+    "AlarmsRead cloudwatch:ListTagsForResource dev": _DEV_ALARMS,
+    "AlarmsWrite cloudwatch:PutMetricAlarm dev": _DEV_ALARMS,
+    "AlarmsWrite cloudwatch:TagResource dev": _DEV_ALARMS,
+    "BackupJobsList backup:ListBackupJobs deploy": _MONITORING_READS,
+    "BackupJobsList backup:ListBackupJobs break-glass": _MONITORING_READS,
     "ServiceRolesOfBackupAndReplication iam:GetRolePolicy dev":
         "provider 3.39 reads each inline policy a role has; only the replication roles (prod) "
         "have one, a refresh would read one added by hand",
@@ -147,7 +180,7 @@ def _read_outs(recorder: Recorder, env: str) -> list[Flow]:
             for name, args, codes in (
                 ("verify", run, (0,)), ("drift", run, (0, 2)), ("doctor", run, (0,)),
                 ("history", (), (0,)), ("state-versions", ("--component", "templates"), (0,)),
-                ("backups", (), (0,)))]
+                ("backups", (), (0,)), ("alarms", (), (0,)))]
 
 
 @pytest.fixture(scope="module")
@@ -213,12 +246,19 @@ def test_the_flows_cover_what_the_issue_lists(flows: list[Flow]):
     names = {(f.name, f.env) for f in flows}
     for env in PROMOTION_ORDER:
         assert {(n, env) for n in ("verify", "drift", "doctor", "history", "state-versions",
-                                   "backups")} <= names
+                                   "backups", "alarms")} <= names
     assert {("plan", "dev"), ("apply", "dev"), ("promote", "sit"), ("promote", "prod"),
             ("promote (destroy)", "prod"), ("rollback", "dev"), ("rollback", "prod")} <= names
     everything = [c.request.action for f in flows for c in f.calls]
     # implied authorisations are evaluated too: handing the backup role to AWS Backup
     assert "iam:PassRole" in everything and "dynamodb:DeleteTable" in everything
+    # the monitoring, as deployed and read (the alarms only where the tfvars switch them on)
+    assert {"sns:CreateTopic", "kms:CreateKey", "kms:CreateAlias", "cloudwatch:PutDashboard",
+            "events:PutRule", "budgets:ModifyBudget", "cloudwatch:DescribeAlarms",
+            "budgets:ViewBudget", "backup:ListBackupJobs"} <= set(everything)
+    alarms = {c.env for f in flows for c in f.calls
+              if c.request.action == "cloudwatch:PutMetricAlarm"}
+    assert alarms == {"sit", "prod"}
 
 
 def test_every_tolerated_refusal_names_one_real_action():
@@ -271,11 +311,25 @@ def test_every_grant_is_used_by_a_flow_of_its_role(checked_as: dict[str, list[Ch
     unused = []
     for policy, sid, pattern in sorted(_granted(env, role)):
         actions = {a.lower() for a in expand(pattern)}
-        excused = {f"{sid} {pattern}", f"{sid} {pattern} {env_name}"} & set(UNEXERCISED)
+        excused = {f"{sid} {pattern}", f"{sid} {pattern} {env_name}",
+                   f"{sid} {pattern} {role}"} & set(UNEXERCISED)
         if not excused and not any(p == policy and s == sid and a in actions
                                    for p, s, a in used):
             unused.append(f"{sid}: {pattern}")
     assert not unused, f"granted to {iam_policy.role_name(env, role)}, used by no flow: {unused}"
+
+
+def test_every_excuse_names_a_grant_some_role_holds():
+    """The list of unused grants stays honest: each entry names a statement and action some
+    role holds as written (in the env or by the role it names, when it names one)."""
+    held = {(env_name, role, sid, pattern)
+            for env_name in PROMOTION_ORDER
+            for role in iam_policy.roles(load_environment(env_name))
+            for _, sid, pattern in _granted(load_environment(env_name), role)}
+    for excuse in UNEXERCISED:
+        sid, pattern, *where = excuse.split(" ")
+        assert any(s == sid and p == pattern and (not where or where[0] in (e, r))
+                   for e, r, s, p in held), excuse
 
 
 # --- proofs -------------------------------------------------------------------------------
@@ -308,6 +362,14 @@ def _without(action: str, resource_part: str | None = None):
     ("dynamodb:PutItem", None, "dynamodb:PutItem on arn:aws:dynamodb:"),
     ("backup:CreateBackupSelection", None, "backup:CreateBackupSelection on arn:aws:backup:"),
     ("s3:GetObject", "/ledger/", "s3:GetObject on arn:aws:s3:::bbws-terraform-state-"),
+    # the monitoring: an alarm, the tags CreateTopic gives, the key side of an alias, the
+    # budget (read by every role), the rule's target, the alarms' listing
+    ("cloudwatch:PutMetricAlarm", None, "cloudwatch:PutMetricAlarm on arn:aws:cloudwatch:"),
+    ("sns:TagResource", None, "sns:TagResource on arn:aws:sns:"),
+    ("kms:CreateAlias", "key/", "kms:CreateAlias on arn:aws:kms:"),
+    ("budgets:ViewBudget", None, "budgets:ViewBudget on arn:aws:budgets::"),
+    ("events:PutTargets", None, "events:PutTargets on arn:aws:events:"),
+    ("backup:ListBackupJobs", None, "backup:ListBackupJobs on * (ListBackupJobs)"),
 ])
 def test_removing_a_used_permission_fails_naming_it(flows: list[Flow], action: str,
                                                    resource_part: str | None, expected: str):
@@ -340,7 +402,10 @@ def test_the_plan_role_is_refused_every_write_of_the_deploy_flows(flows: list[Fl
     actions = {c.call.request.action for c in results}
     assert {"dynamodb:CreateTable", "dynamodb:DeleteTable", "s3:CreateBucket", "s3:PutObject",
             "iam:CreateRole", "iam:PassRole", "backup:CreateBackupVault",
-            "dynamodb:CreateBackup"} <= actions, actions
+            "dynamodb:CreateBackup", "sns:CreateTopic", "sns:SetTopicAttributes",
+            "kms:CreateKey", "kms:CreateAlias", "cloudwatch:PutMetricAlarm",
+            "cloudwatch:PutDashboard", "events:PutRule", "events:PutTargets",
+            "budgets:ModifyBudget"} <= actions, actions
     # and what the plan flows themselves write is their locks, nothing else
     planning = check(writes(f for f in flows if f.role == PLAN))
     assert planning and all(_lock_item(c) for c in planning), [

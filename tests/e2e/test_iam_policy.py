@@ -79,6 +79,7 @@ def test_roles_and_policies_are_accepted_and_read_back_unchanged(work: Path, env
     shared = {key: f"arn:aws:iam::{env.account_id}:policy/{value['policy_name']}"
               for key, value in documents.items() if key.endswith("_policy")}
     assert "ledger_guard_policy" in shared and "account_health_read_policy" in shared
+    assert "monitoring_read_policy" in shared and "monitoring_write_policy" in shared
     assert ("protected_deletes_guard_policy" in shared) == env.deletion_protection
     for role in iam_policy.roles(env):
         described = documents[f"{role.replace('-', '_')}_role"]
@@ -88,6 +89,7 @@ def test_roles_and_policies_are_accepted_and_read_back_unchanged(work: Path, env
         assert stored["MaxSessionDuration"] == described["max_session_duration"]
         own = f"arn:aws:iam::{env.account_id}:policy/{name}"
         attached = iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]
+        assert len(attached) <= 10  # IAM's default quota of managed policies per role
         assert sorted(p["PolicyArn"] for p in attached) == sorted(
             [own, *(arn for key, arn in shared.items() if name in documents[key]["attach_to"])])
         assert _stored(iam, own) == described["permissions_policy"]

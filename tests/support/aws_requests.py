@@ -4,7 +4,8 @@ resource ARN and condition keys AWS evaluates for it, so a recorded run can be c
 a role's policy (tests/support/iam_evaluation.py).
 
 The operation is found the way the SDKs address it: the X-Amz-Target header (JSON protocols),
-the Action parameter (query protocols), or botocore's HTTP binding of each operation (method,
+the Action parameter (query protocols), the /service/<s>/operation/<op> path (Smithy RPC v2
+CBOR, which boto3 may use for CloudWatch), or botocore's HTTP binding of each operation (method,
 path template, required query keys) for the REST protocols (S3, AWS Backup). An operation
 whose IAM action is not its own name is mapped below; anything unknown raises.
 """
@@ -16,14 +17,24 @@ import functools
 import html
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import botocore.session
+from moto.core import cbor
 
 from bbws_infra.core.registry import Environment
+from tests.support import aws_monitoring_requests as monitoring
+from tests.support.aws_monitoring_requests import KmsKeys, Place
 from tests.support.iam_evaluation import ContextValue, Request
+
+# The monitoring component's services (tests/support/aws_monitoring_requests.py), by the name
+# requests to them are signed with; CloudWatch signs as "monitoring", its IAM prefix is
+# "cloudwatch".
+_MONITORING_SERVICES = frozenset({"sns", "monitoring", "events", "budgets", "kms"})
+_IAM_PREFIXES = {"monitoring": "cloudwatch"}
 
 # S3 operations whose action is named differently (AWS's "Actions, resources, and condition
 # keys for Amazon S3"); Delete* of a bucket setting is authorised as its Put*.
@@ -71,6 +82,8 @@ class Call:
     service: str
     operation: str
     request: Request
+    # the resource's own policy IAM evaluates the request against too (a KMS key's policy)
+    resource_policy: Mapping[str, Any] | None = None
 
     def __str__(self) -> str:
         context = f" {dict(self.request.context)}" if self.request.context else ""
@@ -93,14 +106,72 @@ def _skip_space(text: str, at: int) -> int:
     return at
 
 
-def calls(entries: list[dict[str, Any]], envs: dict[str, Environment]) -> list[Call]:
-    """Each entry as IAM sees it, with the authorisations it implies (implied() below): `envs`
-    maps the sandbox's access keys to environments."""
+def calls(entries: list[dict[str, Any]], envs: dict[str, Environment],
+          kms_keys: KmsKeys | None = None) -> list[Call]:
+    """Each entry as IAM sees it, with the authorisations it implies (implied() below, and
+    tests/support/aws_monitoring_requests.py): `envs` maps the sandbox's access keys to
+    environments; `kms_keys` keeps what earlier recordings said about KMS keys (aliases,
+    key policies)."""
+    kms_keys = kms_keys if kms_keys is not None else KmsKeys()
     found = []
     for entry in entries:
+        monitoring = _monitoring_calls(entry, envs, kms_keys)
+        if monitoring is not None:
+            found += monitoring
+            continue
         made = call(entry, envs)
         found += [*_per_key(made, entry), *implied(made, entry)]
     return found
+
+
+def _signed(entry: dict[str, Any], envs: dict[str, Environment]
+            ) -> tuple[Environment, str, str, dict[str, str]]:
+    """(environment, region, signing name, lower-case headers) of a signed request."""
+    headers = {k.lower(): v for k, v in entry["headers"].items()}
+    scope = re.search(r"Credential=([^/]+)/\d+/([^/]+)/([^/]+)/aws4_request",
+                      headers.get("authorization", ""))
+    if scope is None:
+        raise ValueError(f"unsigned request: {entry['method']} {entry['url']}")
+    return envs[scope.group(1)], scope.group(2), scope.group(3).lower(), headers
+
+
+def _monitoring_calls(entry: dict[str, Any], envs: dict[str, Environment], kms_keys: KmsKeys
+                      ) -> list[Call] | None:
+    """A request to SNS, CloudWatch (signed as "monitoring"), EventBridge, Budgets or KMS, read
+    in whichever protocol it was sent; None for any other service."""
+    env, region, service, headers = _signed(entry, envs)
+    if service not in _MONITORING_SERVICES:
+        return None
+    body = _body(entry)
+    url = urlsplit(entry["url"])
+    target = headers.get("x-amz-target")
+    params: dict[str, Any]
+    if target:  # JSON (awsJson 1.0 / 1.1): X-Amz-Target is <prefix>.<operation>
+        operation = target.rsplit(".", 1)[1]
+        params = json.loads(body or "{}")
+    elif url.path.startswith("/service/"):  # Smithy RPC v2 CBOR: /service/<s>/operation/<op>
+        operation = url.path.rstrip("/").rsplit("/", 1)[1]
+        raw = body if isinstance(body, bytes) else body.encode()
+        params = cbor.loads(raw) if raw else {}
+    else:  # the query protocol: a form, in the body or the query string
+        text = body.decode() if isinstance(body, bytes) else body
+        params = {k: v[0] for k, v in parse_qs(text, keep_blank_values=True).items()}
+        params.update({k: v[0] for k, v in parse_qs(url.query, keep_blank_values=True).items()})
+        operation = params["Action"]
+    place = Place(env.account_id, region)
+    if service == "sns":
+        found = monitoring.sns(place, operation, params)
+    elif service == "monitoring":
+        found = monitoring.cloudwatch(place, operation, params)
+    elif service == "events":
+        found = monitoring.events(place, operation, params)
+    elif service == "budgets":
+        found = monitoring.budgets(operation, params)
+    else:
+        found = monitoring.kms(place, operation, params, kms_keys)
+    iam_service = _IAM_PREFIXES.get(service, service)
+    return [Call(env.name, iam_service, name, request, policy)
+            for name, request, policy in found]
 
 
 def implied(made: Call, entry: dict[str, Any]) -> list[Call]:
@@ -148,18 +219,12 @@ def _per_key(made: Call, entry: dict[str, Any]) -> list[Call]:
 
 
 def call(entry: dict[str, Any], envs: dict[str, Environment]) -> Call:
-    headers = {k.lower(): v for k, v in entry["headers"].items()}
-    scope = re.search(r"Credential=([^/]+)/\d+/([^/]+)/([^/]+)/aws4_request",
-                      headers.get("authorization", ""))
-    if scope is None:
-        raise ValueError(f"unsigned request: {entry['method']} {entry['url']}")
-    key, region, service = scope.group(1), scope.group(2), scope.group(3).lower()
-    env = envs[key]
+    env, region, service, headers = _signed(entry, envs)
     body = _body(entry)
     url = urlsplit(entry["url"])
     query = parse_qs(url.query, keep_blank_values=True)
     where = _Where(env, region)
-    if service in ("dynamodb", "kms"):
+    if service == "dynamodb":
         operation = headers["x-amz-target"].rsplit(".", 1)[1]
         return where.json_call(service, operation, json.loads(body or "{}"))
     if service in ("iam", "sts"):
@@ -277,9 +342,6 @@ class _Where:
                 context = {"dynamodb:LeadingKeys": [item["LockID"]["S"]]}
             if operation == "ListBackups":
                 resource = "*"
-        elif "KeyId" in body and operation != "ListAliases":  # there KeyId only filters
-            key = body["KeyId"]
-            resource = key if key.startswith("arn:") else self._arn("kms", f"key/{key}")
         return self._call(service, operation, Request(f"{service}:{operation}", resource, context))
 
     def query_call(self, service: str, operation: str, form: dict[str, str]) -> Call:

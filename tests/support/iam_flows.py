@@ -22,6 +22,7 @@ from typing import Any
 from bbws_infra.core.registry import PROMOTION_ORDER, Environment, load_environment
 from bbws_infra.pipeline import iam_policy
 from bbws_infra.pipeline.job_roles import role_for
+from tests.support.aws_monitoring_requests import KmsKeys
 from tests.support.aws_requests import Call, calls, load_recording
 from tests.support.iam_evaluation import Decision, Evaluation, evaluate, is_write
 from tests.support.repo_copies import Copy
@@ -74,6 +75,7 @@ class Recorder:
 
     def __init__(self, copy: Copy) -> None:
         self.copy = copy
+        self.kms_keys = KmsKeys()  # KMS keys and aliases an earlier flow created
 
     def _server(self) -> dict[str, Any]:
         server: dict[str, Any] = json.loads((self.copy.work / "sandbox" / "server.json")
@@ -102,7 +104,8 @@ class Recorder:
         known = self._server()["credentials"]  # the accounts the sandbox has keys for yet
         keys = {known[e.account_id]["access_key"]: e
                 for e in map(load_environment, PROMOTION_ORDER) if e.account_id in known}
-        flow.calls = calls(load_recording(self._call("download-recording", "GET")), keys)
+        flow.calls = calls(load_recording(self._call("download-recording", "GET")), keys,
+                           self.kms_keys)
         assert flow.calls, f"nothing recorded for {flow}"
         return flow
 
@@ -146,7 +149,7 @@ def as_role(flow: Flow, call: Call, role: str | None = None, holding: Holding = 
     acting = load_environment(flow.env or call.env)
     role = role or flow.role
     owner = load_environment(call.env)
-    policy = None
+    policy = call.resource_policy  # a KMS key's policy
     if owner.name != acting.name:
         assert call.request.action.startswith("s3:") and owner.state_bucket in \
             call.request.resource, f"{flow}: a request in another account: {call}"

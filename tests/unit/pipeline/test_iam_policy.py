@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bbws_infra.core.errors import UserError
-from bbws_infra.core.registry import COMPONENTS, PROMOTION_ORDER, load_environment
+from bbws_infra.core.registry import BREAK_GLASS, COMPONENTS, PROMOTION_ORDER, load_environment
 from bbws_infra.inputs import schemas
 from bbws_infra.pipeline import iam_documents
 from bbws_infra.pipeline.iam_guards import ledger_guard_policy
@@ -623,3 +623,98 @@ def test_the_previous_state_bucket_lets_the_reader_role_read_its_ledger(previous
 def test_only_the_promotion_order_pairs_get_a_ledger_policy(previous: str, reader: str):
     with pytest.raises(UserError, match="only that environment's ledger is read"):
         ledger_read_bucket_policy(load_environment(previous), load_environment(reader))
+
+
+# --- the monitoring component's policies (pipeline/iam_monitoring.py) ----------------------
+
+MONITORING_SERVICES = ("sns", "kms", "cloudwatch", "events", "budgets", "backup")
+# IAM cannot scope these to a resource: a key not created yet, a listing of backup jobs.
+MONITORING_STAR = {"kms:CreateKey", "backup:ListBackupJobs"}
+
+
+def monitoring_documents(env_name: str) -> dict[str, dict[str, Any]]:
+    """The monitoring policies by role: what policies() attaches to each role's name."""
+    env = load_environment(env_name)
+    shared = policies(env, REPO)
+    held: dict[str, dict[str, Any]] = {}
+    for role in (*ROLES, *([BREAK_GLASS] if env.deletion_protection else [])):
+        name = f"bbws-infra-{role}-{env_name}"
+        held[role] = {"Version": "2012-10-17", "Statement": [
+            s for key in ("monitoring_read_policy", "monitoring_write_policy")
+            if name in shared[key]["attach_to"]
+            for s in shared[key]["policy_document"]["Statement"]]}
+    return held
+
+
+def monitoring_resources(env_name: str) -> list[str]:
+    """An ARN of every kind of resource the monitoring of env_name (and of another env in the
+    same account and region, and any other) could be."""
+    env = load_environment(env_name)
+    account, region = env.account_id, env.region
+    found = []
+    for name in (env_name, "other"):
+        found += [f"arn:aws:sns:{region}:{account}:bbws-alerts-{name}",
+                  f"arn:aws:sns:{region}:{account}:bbws-alerts-{name}:0123-abcd",
+                  f"arn:aws:kms:{region}:{account}:alias/bbws-alerts-{name}",
+                  f"arn:aws:cloudwatch:{region}:{account}:alarm:bbws-tenants-read-throttles-"
+                  f"{name}",
+                  f"arn:aws:cloudwatch::{account}:dashboard/bbws-data-stores-{name}",
+                  f"arn:aws:events:{region}:{account}:rule/bbws-backup-failures-{name}",
+                  f"arn:aws:budgets::{account}:budget/bbws-monthly-cost-{name}"]
+    return [*found, f"arn:aws:kms:{region}:{account}:key/0123abcd", "*"]
+
+
+@pytest.mark.parametrize("env_name", ENVS)
+def test_the_plan_role_holds_no_monitoring_write(env_name: str):
+    """The plan role holds the monitoring read policy only: every action in it, wildcards
+    expanded through AWS's list, is of access level Read or List, and no write action of any
+    service the monitoring uses is allowed on any of its resources under any context."""
+    held = monitoring_documents(env_name)
+    plan = held[PLAN]
+    env = load_environment(env_name)
+    shared = policies(env, REPO)
+    assert role_name(env, PLAN) not in shared["monitoring_write_policy"]["attach_to"]
+    for statement in plan["Statement"]:
+        for action in (a for pattern in statement["Action"] for a in expand(pattern)):
+            assert access_level(action) in ("Read", "List"), action
+    writes = [a for service in MONITORING_SERVICES for a in write_actions(service)]
+    pairs = [(a, r) for a in writes for r in monitoring_resources(env_name)]
+    assert not any(could_allow_all(plan, pairs))
+    # while the roles that deploy may create each kind of resource of the monitoring
+    region, account = env.region, env.account_id
+    for role in (r for r in held if r != PLAN):
+        assert could_allow_all(held[role], [
+            ("sns:CreateTopic", f"arn:aws:sns:{region}:{account}:bbws-alerts-{env_name}"),
+            ("kms:CreateKey", "*"),
+            ("cloudwatch:PutMetricAlarm", f"arn:aws:cloudwatch:{region}:{account}:alarm:"
+                                          f"bbws-tenants-read-throttles-{env_name}"),
+            ("budgets:ModifyBudget",
+             f"arn:aws:budgets::{account}:budget/bbws-monthly-cost-{env_name}")]) == [True] * 4
+
+
+@pytest.mark.parametrize("env_name", ENVS)
+def test_the_monitoring_grants_reach_only_the_names_monitoring_alerts_gives(env_name: str):
+    """Each statement explained and complete; "*" only for the actions IAM cannot scope;
+    every ARN in the env's account, named for the env (keys: any of the account's in its
+    region, a key's id being generated)."""
+    env = load_environment(env_name)
+    shared = policies(env, REPO)
+    for key in ("monitoring_read_policy", "monitoring_write_policy"):
+        document = shared[key]["policy_document"]
+        _check_structure(document)
+        assert iam_documents.policy_size(document) <= 6144
+        for statement in document["Statement"]:
+            assert statement["Effect"] == "Allow"
+            if statement["Resource"] == ["*"]:
+                assert set(statement["Action"]) <= MONITORING_STAR, statement["Sid"]
+                continue
+            for arn in statement["Resource"]:
+                parts = arn.split(":", 5)
+                assert parts[4] == env.account_id, arn
+                assert parts[3] == ("" if parts[2] == "budgets" or "dashboard/" in arn
+                                    else env.region), arn
+                assert arn.endswith((f"-{env_name}", f":{env.account_id}:key/*")), arn
+    allowed_somewhere = {a for key in ("monitoring_read_policy", "monitoring_write_policy")
+                         for s in shared[key]["policy_document"]["Statement"]
+                         if s["Resource"] == ["*"] for a in s["Action"]}
+    assert allowed_somewhere == MONITORING_STAR

@@ -22,6 +22,7 @@ from tests.support.workflow_files import all_workflows, run_lines
     ("promote --to prod --plan-only --allow-destroy tenants:x", PLAN),
     ("apply --env dev --confirm deploy-dev", DEPLOY), ("rollback --env dev", DEPLOY),
     ("unlock --env dev", DEPLOY), ("status", PLAN), ("history --env dev", PLAN),
+    ("alarms --env prod", PLAN),
     ("approvals --env dev", None), ("notify --env dev", None), ("matrix", None),
 ])
 def test_each_task_runs_as_the_role_it_needs(line: str, role: str | None):

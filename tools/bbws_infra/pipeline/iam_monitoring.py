@@ -48,6 +48,7 @@ def monitoring_read_policy(env: Environment) -> JsonObject:
         statement("AlertsKeyRead", ["kms:DescribeKey", "kms:GetKeyPolicy",
                                     "kms:GetKeyRotationStatus", "kms:ListResourceTags"],
                   names["key"]),
+        # DescribeAlarms names its alarms (a refresh), or a name prefix (`invoke alarms`)
         statement("AlarmsRead", ["cloudwatch:DescribeAlarms", "cloudwatch:ListTagsForResource"],
                   names["alarms"]),
         statement("DashboardRead", ["cloudwatch:GetDashboard"], names["dashboard"]),
@@ -66,18 +67,22 @@ def monitoring_write_policy(env: Environment) -> JsonObject:
     """What creating, changing and deleting the monitoring needs (deploying roles only)."""
     names = _names(env)
     statements = [
+        # sns:TagResource: CreateTopic with tags is authorised as it too. (The subscriptions
+        # set no attributes: no sns:SetSubscriptionAttributes.)
         statement("AlertsTopicWrite", [
-            "sns:CreateTopic", "sns:DeleteTopic", "sns:SetSubscriptionAttributes",
-            "sns:SetTopicAttributes", "sns:Subscribe", "sns:TagResource", "sns:Unsubscribe",
-            "sns:UntagResource"], names["topic"]),
+            "sns:CreateTopic", "sns:DeleteTopic", "sns:SetTopicAttributes", "sns:Subscribe",
+            "sns:TagResource", "sns:Unsubscribe", "sns:UntagResource"], names["topic"]),
         # CreateKey names no key yet; IAM cannot scope it.
         statement("AlertsKeyCreate", ["kms:CreateKey"], ["*"]),
+        # kms:TagResource: CreateKey with tags needs it on every key of the account and region
+        # (key/*), which KMS checks before the key exists.
         statement("AlertsKeyWrite", [
             "kms:EnableKeyRotation", "kms:PutKeyPolicy", "kms:ScheduleKeyDeletion",
             "kms:TagResource", "kms:UntagResource", "kms:UpdateKeyDescription"], names["key"]),
         # an alias operation authorises on the alias and on its key
         statement("AlertsKeyAlias", ["kms:CreateAlias", "kms:DeleteAlias", "kms:UpdateAlias"],
                   names["alias"] + names["key"]),
+        # cloudwatch:TagResource: PutMetricAlarm with tags is authorised as it too.
         statement("AlarmsWrite", ["cloudwatch:DeleteAlarms", "cloudwatch:PutMetricAlarm",
                                   "cloudwatch:TagResource", "cloudwatch:UntagResource"],
                   names["alarms"]),

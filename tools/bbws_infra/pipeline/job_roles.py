@@ -20,7 +20,7 @@ from bbws_infra.pipeline.iam_policy import DEPLOY, PLAN
 ROLE_VARIABLES = {PLAN: "AWS_PLAN_ROLE_ARN", DEPLOY: "AWS_DEPLOY_ROLE_ARN",
                   BREAK_GLASS: "AWS_BREAK_GLASS_ROLE_ARN"}
 PLAN_TASKS = frozenset({"plan", "drift", "verify", "doctor", "history", "status",
-                        "state-versions", "backups"})
+                        "state-versions", "backups", "alarms"})
 DEPLOY_TASKS = frozenset({"apply", "promote", "rollback", "unlock"})
 # Flags that turn a plan-role task into one that writes, a deploy task into a plan, or a
 # promotion into one that deletes protected resources.
