@@ -89,7 +89,7 @@ def _run(args: list[str]) -> tuple[int, str, str]:
             finished.set()
 
     threading.Thread(target=target, daemon=True).start()
-    interrupted = False
+    delivered = False
     # An Event, not Thread.join: a join interrupted by KeyboardInterrupt can report the thread
     # as finished while it still runs.
     while not finished.is_set():
@@ -97,14 +97,18 @@ def _run(args: list[str]) -> tuple[int, str, str]:
             finished.wait(0.1)
         except KeyboardInterrupt:
             _stop.set()
-        if _stop.is_set() and not interrupted:  # cancel once: a second would abort Terraform
-            interrupted = True
+        # Cancel until Terraform has the cancel, then never again (a second would abort it
+        # without releasing its lock). A cancel sent before the run registered itself (the
+        # thread just started) reaches nothing and counts 0: without trying again, the command
+        # ran to its end and, under load, past the parent's grace, which then killed it with
+        # its state lock held.
+        if _stop.is_set() and not delivered:
             with contextlib.suppress(Exception):
-                tf_cli._cancel_cli_run(run_id)
+                delivered = bool(tf_cli._cancel_cli_run(run_id))
     if "error" in outcome:
         raise outcome["error"]
     code, stdout, stderr = outcome["result"]
-    if interrupted:
+    if _stop.is_set():
         raise _Interrupted(stdout or "", stderr or "")
     return code, stdout or "", stderr or ""
 

@@ -83,12 +83,11 @@ def _topic_checks(checks: CheckList, session: Session, env: Environment, compone
                    "none" if not key_id else
                    "a customer-managed KMS key" if key and key["KeyManager"] == "CUSTOMER"
                    else f"{key_id} (AWS-managed: services cannot publish)")
-        for policy in _values(plan_json, "aws_sns_topic_policy"):
-            deployed = attributes.get("Policy")
-            checks.add(f"topic {name}: whole policy", SAME,
-                       SAME if deployed and normal_document(json.loads(deployed))
-                       == normal_document(json.loads(str(policy.get("policy"))))
-                       else f"differs: {deployed}")
+        deployed = attributes.get("Policy")
+        checks.add(f"topic {name}: whole policy", SAME,
+                   SAME if deployed and normal_document(json.loads(deployed))
+                   == normal_document(json.loads(str(topic.get("policy"))))
+                   else f"differs: {deployed}")
         tags = tag_map(sns.list_tags_for_resource(ResourceArn=arn).get("Tags", []))
         tag_checks(checks, f"topic {name}", expected_tags(env, component), tags)
         if key:
