@@ -126,6 +126,7 @@ class _Run:
         if not env.pre_deploy_backup:
             self._backed_up.set()
         self._backup_lock = threading.Lock()
+        self._backup_error: OperationError | None = None
 
     def stopped(self) -> bool:
         return self.stop.is_set() or self.should_stop()
@@ -249,15 +250,18 @@ class _Run:
         with self._backup_lock:
             if self._backed_up.is_set():
                 return
+            if self._backup_error is not None:  # one attempt per run: the others stop too
+                raise self._backup_error
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
             table = self.outcome.table
             try:
                 arn = backups.backup_and_wait(self.session, self.env, table,
                                               f"pre-migrate-{table}-{stamp}")
             except Exception as error:
-                raise OperationError(f"The backup of table {table} in {self.env.name} before "
-                                     f"migrating it failed ({error}); nothing was written."
-                                     ) from None
+                self._backup_error = OperationError(
+                    f"The backup of table {table} in {self.env.name} before migrating it "
+                    f"failed ({error}); nothing was written.")
+                raise self._backup_error from None
             self.outcome.backups.append(arn)
             self._backed_up.set()
 
