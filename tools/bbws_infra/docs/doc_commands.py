@@ -31,7 +31,8 @@ SHELL_LANGUAGES = frozenset({"bash", "sh", "shell", "console", "zsh"})
 # Tasks that only read, or write only under the work directory: a documented example of one
 # with concrete values is run on the sandbox by the docs test.
 READ_ONLY_TASKS = frozenset({
-    "backups", "doctor", "drift", "fmt", "history", "iam-policy", "init", "matrix", "plan",
+    "backups", "doctor", "drift", "fmt", "history", "iam-policy", "init", "matrix",
+    "migrations", "plan",
     "sandbox.env", "sandbox.status", "state-versions", "status", "templates.preview",
     "validate", "validate-schemas", "validate-templates", "verify",
 })
