@@ -47,7 +47,7 @@ def _item(index: int) -> dict[str, Any]:
     item = {"PK": {"S": f"TENANT#{uuid.UUID(int=index)}"}, "SK": {"S": "METADATA"},
             "email": {"S": f"u{index}@example.org"}, "status": {"S": "REGISTERED"},
             "active": {"BOOL": active}, "dateCreated": {"S": "2024-01-01T00:00:00Z"},
-            "lastUpdatedBy": {"S": "seed"}}
+            "lastUpdatedBy": {"S": "loader"}}
     if index % 2 == 0:
         item["activePartition"] = {"S": "ACTIVE"}
     return item
