@@ -138,7 +138,7 @@ def test_an_interrupted_run_resumes_from_its_checkpoints(session):
         return _migration().change(item)
 
     migration = replace(_migration(), change=counting)
-    # stop once some pages are done (page size 25 at this rate and 2 segments)
+    # stop once some pages are done (page size 50 at this rate and 2 segments)
     first = runner.run(session, load_environment("dev"), migration,
                        runner.Options(rate=100, segments=2), Console(file=io.StringIO()),
                        should_stop=lambda: len(seen) > 120)

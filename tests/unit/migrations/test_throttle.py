@@ -48,8 +48,9 @@ def test_defaults_and_page_sizes():
     assert throttle.default_rate("prod") < throttle.default_rate("sit") \
         < throttle.default_rate("dev")
     assert throttle.default_rate("qa") == throttle.FALLBACK_RATE
-    assert throttle.page_size(2000, 4) == 250
-    assert throttle.page_size(200, 4) == 25
+    assert throttle.page_size(2000, 4) == 500
+    assert throttle.page_size(200, 4) == 50
+    assert throttle.page_size(50, 4) == 25
     assert throttle.page_size(10**6, 1) == 1000
     with pytest.raises(ValueError):
         throttle.TokenBucket(0)
