@@ -113,7 +113,7 @@ def _key(record: Record, prefix: str = PREFIX) -> str:
 def key_action(key: str) -> str:
     """The action a record's key names (<start>-<action>-<id>.json); "" for another key."""
     parts = key.rsplit("/", 1)[-1].split("-")
-    return parts[1] if len(parts) == 3 else ""
+    return parts[1] if len(parts) == 3 and key_time(key) is not None else ""
 
 
 def key_time(key: str) -> datetime | None:
