@@ -278,8 +278,7 @@ def migrate(c: Context, env: str, component: str | None = None, target: str | No
     conditional writes, checkpointed and resumable, rate limited; a prod table is backed up
     first; each run is recorded in the env's ledger."""
     _exit(migrations.migrate(env=env, component=component, target=target, dry_run=dry_run,
-                             rate=int(rate) if rate else None,
-                             segments=int(segments) if segments else None, confirm=confirm))
+                             rate=rate, segments=segments, confirm=confirm))
 
 
 @task(name="migrations", help={"env": ENV_HELP, "component": COMPONENT_HELP,

@@ -24,6 +24,8 @@ def no_target(monkeypatch):
     ({"confirm": "migrate-dev", "rate": 0}, "--rate must be at least 1"),
     ({"confirm": "migrate-dev", "segments": 0}, "--segments must be between 1 and 64"),
     ({"confirm": "migrate-dev", "segments": 65}, "--segments must be between 1 and 64"),
+    ({"confirm": "migrate-dev", "rate": "fast"}, "--rate takes a whole number, not 'fast'"),
+    ({"confirm": "migrate-dev", "segments": "4.5"}, "--segments takes a whole number"),
     ({"confirm": "migrate-dev", "component": "templates"}, "choose a table component"),
     ({"confirm": "migrate-dev", "component": "orders"}, "Unknown component 'orders'"),
     ({"confirm": "migrate-dev", "env": "qa"}, "Unknown environment 'qa'"),

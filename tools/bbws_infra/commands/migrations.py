@@ -39,12 +39,22 @@ def _all(found: dict[str, list[Migration]]) -> list[Migration]:
     return [m for migrations in found.values() for m in migrations]
 
 
-def _options(environment: Environment, dry_run: bool, rate: int | None,
-             segments: int | None) -> runner.Options:
-    chosen_rate = throttle.default_rate(environment.name) if rate is None else rate
+def _whole(flag: str, value: str | int | None) -> int | None:
+    if value is None or isinstance(value, int):
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise UserError(f"--{flag} takes a whole number, not {value!r}.") from None
+
+
+def _options(environment: Environment, dry_run: bool, rate: str | int | None,
+             segments: str | int | None) -> runner.Options:
+    given_rate, given_segments = _whole("rate", rate), _whole("segments", segments)
+    chosen_rate = throttle.default_rate(environment.name) if given_rate is None else given_rate
     if chosen_rate < 1:
         raise UserError("--rate must be at least 1 item per second.")
-    count = 4 if segments is None else segments
+    count = 4 if given_segments is None else given_segments
     if not 1 <= count <= MAX_SEGMENTS:
         raise UserError(f"--segments must be between 1 and {MAX_SEGMENTS}.")
     return runner.Options(dry_run=dry_run, rate=chosen_rate, segments=count)
@@ -52,7 +62,7 @@ def _options(environment: Environment, dry_run: bool, rate: int | None,
 
 @guarded
 def migrate(*, env: str, component: str | None, target: str | None, dry_run: bool = False,
-            rate: int | None = None, segments: int | None = None,
+            rate: str | int | None = None, segments: str | int | None = None,
             confirm: str | None = None) -> int:
     """Run each table's pending migrations in id order (or count what they would change)."""
     environment, target_name = load_environment(env), resolve_target(target)
