@@ -37,6 +37,16 @@ def test_a_count_above_the_rate_waits_its_share():
     assert clock.now >= 9.0
 
 
+def test_what_a_page_read_is_paid_for_by_the_next_wait():
+    clock = Clock()
+    bucket = throttle.TokenBucket(100, clock=clock, sleep=clock.sleep)
+    for _ in range(10):
+        assert bucket.acquire(0)  # waits off the debt of the page before
+        bucket.spend(300)
+    # 3000 items at 100/s, less the first second's burst and the last page's unpaid debt
+    assert 25.5 <= clock.now <= 27.5
+
+
 def test_a_stop_ends_the_wait():
     clock = Clock()
     bucket = throttle.TokenBucket(1, clock=clock, sleep=clock.sleep)
@@ -51,6 +61,6 @@ def test_defaults_and_page_sizes():
     assert throttle.page_size(2000, 4) == 500
     assert throttle.page_size(200, 4) == 50
     assert throttle.page_size(50, 4) == 25
-    assert throttle.page_size(10**6, 1) == 1000
+    assert throttle.page_size(10**6, 1) == throttle.MAX_PAGE
     with pytest.raises(ValueError):
         throttle.TokenBucket(0)

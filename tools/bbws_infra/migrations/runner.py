@@ -147,16 +147,18 @@ class _Run:
                 request["ExpressionAttributeValues"] = {
                     k: items.to_wire(v) for k, v in scan_filter.values.items()}
         while not self.stopped():
-            if not self.bucket.acquire(self.limit, self.stopped):
+            # wait until the pages read so far are paid for, then pay for this one by what it
+            # read (a page may end before Limit, at 1 MB)
+            if not self.bucket.acquire(0, self.stopped):
                 return
             if start is not None:
                 request["ExclusiveStartKey"] = start
             page = self.dynamodb.scan(**request)
             returned = page.get("Items", [])
+            scanned = page.get("ScannedCount", len(returned))
+            self.bucket.spend(scanned)
             # the items the filter passed over are seen and need nothing
-            self.outcome.counts.add(seen=page.get("ScannedCount", len(returned)),
-                                    skipped=page.get("ScannedCount", len(returned))
-                                    - len(returned))
+            self.outcome.counts.add(seen=scanned, skipped=scanned - len(returned))
             for raw in returned:
                 if self.stopped():
                     return  # this page is not checkpointed: the next run replays it

@@ -18,11 +18,14 @@ def default_rate(env_name: str) -> int:
     return DEFAULT_RATES.get(env_name, FALLBACK_RATE)
 
 
+MAX_PAGE = 10_000  # DynamoDB ends a page at 1 MB anyway (a few thousand of our items)
+
+
 def page_size(rate: int, segments: int) -> int:
     """Items per scan page: about one second of each segment's share of the rate (the pace
-    stays even), at least 25 and at most 1000 (fewer, larger pages also cost the sandbox's
-    emulator less: it reads the whole table for every page)."""
-    return max(25, min(1000, rate // max(1, segments)))
+    stays even), at least 25 and at most MAX_PAGE. Fewer, larger pages also cost the sandbox's
+    emulator less: it sorts the whole table for every page."""
+    return max(25, min(MAX_PAGE, rate // max(1, segments)))
 
 
 class TokenBucket:
@@ -38,6 +41,12 @@ class TokenBucket:
         self._tokens = self.rate
         self._last = clock()
         self._lock = threading.Lock()
+
+    def spend(self, count: int) -> None:
+        """Take `count` tokens without waiting (what a page turned out to read); the balance
+        may go negative, and the next acquire waits it off."""
+        with self._lock:
+            self._tokens -= count
 
     def acquire(self, count: int, stopped: Callable[[], bool] = lambda: False) -> bool:
         """Take `count` tokens, waiting for them; False when `stopped` said so first. A count
