@@ -39,11 +39,11 @@ def needs_backfill(item: JsonObject) -> bool:
         ("activePartition" in item and item["activePartition"] != {"S": "ACTIVE"})
 
 
-def write_tenants(dynamodb: Client, table: str, count: int, seed: int = 7,
+def write_tenants(dynamodb: Client, table: str, count: int, series: int = 7,
                   prefix: str = "TENANT#") -> int:
-    """Write `count` generated tenants (the same ones for the same seed); how many need the
+    """Write `count` generated tenants (the same ones for the same series); how many need the
     backfill."""
-    rng = random.Random(seed)
+    rng = random.Random(series)
     needing = 0
     batch: list[JsonObject] = []
     for index in range(count):
@@ -83,7 +83,7 @@ def wrong_items(dynamodb: Client, table: str) -> int:
     return sum(needs_backfill(item) for item in scan_all(dynamodb, table))
 
 
-def generated(count: int, seed: int = 7, prefix: str = "TENANT#") -> Iterator[JsonObject]:
+def generated(count: int, series: int = 7, prefix: str = "TENANT#") -> Iterator[JsonObject]:
     """The items write_tenants writes, in the same order."""
-    rng = random.Random(seed)
+    rng = random.Random(series)
     return (tenant(index, rng, prefix) for index in range(count))
