@@ -6,7 +6,7 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from bbws_infra.commands import checks, ci, listings, release, sandbox, terraform
+from bbws_infra.commands import checks, ci, listings, migrations, release, sandbox, terraform
 from bbws_infra.core import cli
 from bbws_infra.core.registry import (
     COMPONENT_CHOICES,
@@ -270,6 +270,33 @@ def unlock(c: Context, env: str, component: str, lock_id: str, target: str | Non
     _exit(terraform.unlock(env=env, component=component, target=target, lock_id=lock_id))
 
 
+@task(help={"env": ENV_HELP, "component": COMPONENT_HELP, "target": TARGET_HELP,
+            "dry-run": "Count what would change and show up to 3 items before and after; "
+                       "write nothing (no item, checkpoint or ledger record).",
+            "rate": "Items read per second, all segments together (default per env: dev "
+                    "2000, sit 1000, prod 200).",
+            "segments": "Parallel scan segments (default 4; a resumed run keeps its "
+                        "checkpoint's count).",
+            "confirm": "migrate-<env>: confirms a real run (not needed with --dry-run)."})
+def migrate(c: Context, env: str, component: str | None = None, target: str | None = None,
+            dry_run: bool = False, rate: str | None = None, segments: str | None = None,
+            confirm: str | None = None) -> None:
+    """Run the pending data migrations (migrations/<component>/) of each table in id order:
+    conditional writes, checkpointed and resumable, rate limited; a prod table is backed up
+    first; each run is recorded in the env's ledger."""
+    _exit(migrations.migrate(env=env, component=component, target=target, dry_run=dry_run,
+                             rate=rate, segments=segments, confirm=confirm))
+
+
+@task(name="migrations", help={"env": ENV_HELP, "component": COMPONENT_HELP,
+                               "target": TARGET_HELP, "json": JSON_HELP})
+def migrations_list(c: Context, env: str, component: str | None = None,
+                    target: str | None = None, json: bool = False) -> None:
+    """Each data migration of the env's tables, applied (when, who, commit, counts) or
+    pending; only reads. Exit 1 when a migration's last run failed."""
+    _exit(migrations.migrations(env=env, component=component, target=target, as_json=json))
+
+
 @task(help={"env": ENV_HELP, "target": TARGET_HELP})
 def bootstrap(c: Context, env: str, target: str | None = None) -> None:
     """Create the env's state bucket and lock table when missing and harden the bucket
@@ -361,13 +388,15 @@ def iam_policy(c: Context, env: str, repository: str) -> None:
     _exit(ci.iam_policy(env=env, repository=repository))
 
 
-@task(help={"env": ENV_HELP, "repeats": "Runs per warm measurement (the median is reported)."})
-def bench(c: Context, env: str = "dev", repeats: int = 3) -> None:
+@task(help={"env": ENV_HELP, "repeats": "Runs per warm measurement (the median is reported).",
+            "only": "migration: measure only the data migration entry."})
+def bench(c: Context, env: str = "dev", repeats: int = 3, only: str | None = None) -> None:
     """Print one JSON object of wall seconds: init, plans serial and parallel, the same plans
     with bare Terraform, plans of 4, 8 and 16 components, `invoke check`, a full dev deploy
-    (plan, apply, verify) on a fresh sandbox, the promotion to sit and one rollback of
-    templates (throw-away copy)."""
-    _exit(checks.bench(env=env, repeats=int(repeats)))
+    (plan, apply, verify) on a fresh sandbox, the promotion to sit, one rollback of templates,
+    and the activePartition migration over 10,000 and 50,000 items against a plain boto3 loop
+    (items per second, peak memory; throw-away copy)."""
+    _exit(checks.bench(env=env, repeats=int(repeats), only=only))
 
 
 @task(name="check", help={"json": JSON_HELP})
@@ -392,7 +421,7 @@ templates_tasks = Collection("templates", templates_preview)
 ns = Collection(fmt, validate, validate_schemas, validate_templates, tfsec, checkov,
                 lint_workflows, infracost, check, init, plan, apply, promote, verify, drift,
                 history, status, state_versions, rollback, backups, alarms, doctor, unlock,
-                bootstrap, matrix, approvals, comment_plans, notify, iam_policy, bench,
-                docs_tasks, sandbox_tasks, templates_tasks)
+                migrate, migrations_list, bootstrap, matrix, approvals, comment_plans, notify,
+                iam_policy, bench, docs_tasks, sandbox_tasks, templates_tasks)
 # Every parameter a flag, so `invoke <task> --help` prints the help (see bbws_infra.core.cli).
 cli.flags_only(ns)

@@ -20,6 +20,7 @@ LAYERS = [
     "docs",
     "state",
     "targets",
+    "migrations",
     "plans",
     "release",
     "pipeline",

@@ -285,3 +285,29 @@ def test_a_copy_of_a_real_record_under_another_commit_vouches_for_neither(s3_ses
                                           state_after=written))
     assert ledger.verified(s3_session, dev, "tenants", "f" * 40) is None
     assert ledger.verified(s3_session, dev, "tenants", "a" * 40) is None
+
+
+def test_migration_runs_say_nothing_about_what_is_deployed(s3_session):
+    """A migrate record (even of the same commit, even failed, even newest) never withdraws
+    a verification, never counts as what runs, and is skipped without being read; history
+    and the migration listing see it."""
+    dev = load_environment("dev")
+    passed = _record(started="2026-11-26T09:00:00Z")
+    ledger.write(s3_session, dev, passed)
+    for result in (ledger.NOT_APPLIED, ledger.INTERRUPTED, ledger.APPLIED):
+        ledger.write(s3_session, dev, _record(
+            started="2026-11-26T10:00:00Z", action=ledger.MIGRATE, result=result,
+            verification=ledger.SKIPPED, state_before=ledger.StatePoint(),
+            state_after=ledger.StatePoint(), migration="0001_x",
+            counts={"seen": 3, "changed": 1}))
+    assert ledger.verified(s3_session, dev, "tenants", "a" * 40) == passed
+    assert ledger.current(s3_session, dev, "tenants") == passed
+    assert ledger.running_commit(s3_session, dev, "tenants") == passed
+    assert ledger.newest_verified(s3_session, dev, "tenants") == passed
+    assert [r.action for r in ledger.records(s3_session, dev, "tenants")] == ["apply"]
+    assert [r.action for r in ledger.read(s3_session, dev, "tenants")] == \
+        [ledger.MIGRATE] * 3 + ["apply"]
+    runs = list(ledger.migration_records(s3_session, dev, "tenants"))
+    assert [r.migration for r in runs] == ["0001_x"] * 3 and runs[0].counts["changed"] == 1
+    assert ledger.key_action(runs[0].key) == ledger.MIGRATE
+    assert ledger.key_action("ledger/tenants/not-a-record") == ""

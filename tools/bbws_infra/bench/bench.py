@@ -27,7 +27,7 @@ from typing import ParamSpec
 
 from rich.console import Console
 
-from bbws_infra.bench import repo_copy
+from bbws_infra.bench import migration_bench, repo_copy
 from bbws_infra.core.errors import OperationError
 from bbws_infra.core.registry import COMPONENTS, Component, discover_components, load_environment
 from bbws_infra.core.untyped import JsonObject
@@ -355,15 +355,18 @@ def _time_rollback(copy: Path, work: Path, logs: Path) -> JsonObject:
     return {"rollback_templates_s": round(seconds, 2)}
 
 
-def run(env_name: str, repeats: int) -> JsonObject:
+def run(env_name: str, repeats: int, only: str | None = None) -> JsonObject:
     """Copy the repository, add generated components, measure inside the copy, then time
-    `invoke check` there; the scratch directory and its emulator never outlive this call."""
+    `invoke check`, a release and a data migration there (only the migration with
+    only="migration"); the scratch directory and its emulator never outlive this call."""
     scratch = Path(tempfile.mkdtemp(prefix="bbws-bench-"))
     copy, work, logs = scratch / "repo", scratch / "work", scratch / "logs"
     try:
         work.mkdir()
         logs.mkdir()
         repo_copy.copy_repository(copy)
+        if only == "migration":
+            return migration_bench.measure(copy, work, logs)
         real = len(discover_components(copy))
         generate_components(copy, max(0, max(SIZES) - real))
         code, stdout, stderr, _ = _run_child(
@@ -376,6 +379,7 @@ def run(env_name: str, repeats: int) -> JsonObject:
         remove_generated(copy)  # check sees the repository as committed
         result.update(_time_check(copy, work, logs, repeats))
         result.update(_time_release(copy, work, logs))
+        result.update(migration_bench.measure(copy, work, logs))
         result["goals"] = GOALS
         result["met"] = goals_met(result)
         return result
@@ -385,8 +389,8 @@ def run(env_name: str, repeats: int) -> JsonObject:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def main(env_name: str, repeats: int) -> int:
-    print(json.dumps(run(env_name, repeats)))
+def main(env_name: str, repeats: int, only: str | None = None) -> int:
+    print(json.dumps(run(env_name, repeats, only)))
     return 0
 
 

@@ -53,6 +53,7 @@ def guarded(function: Callable[P, int]) -> Callable[P, int]:
                 return _interruptible(function, *args, **kwargs)
             finally:
                 _on_interrupt.clear()
+                _stopped_note.clear()
 
     return wrapper
 
@@ -60,6 +61,14 @@ def guarded(function: Callable[P, int]) -> Callable[P, int]:
 # Registered by a task while it runs: what to tell the user if a signal stops it (or kills
 # one of its Terraform processes).
 _on_interrupt: list[Callable[[], list[str]]] = []
+# What a task that runs no Terraform says instead, once a signal stopped it (set by the task).
+_stopped_note: list[str] = []
+
+
+def on_stop_say(note: str) -> None:
+    """For a task that runs no Terraform: what to say, after "interrupted", if a signal stops
+    it (instead of the Terraform runs and bundles)."""
+    _stopped_note[:] = [note]
 
 
 def _interruptible(function: Callable[P, int], *args: P.args, **kwargs: P.kwargs) -> int:
@@ -80,6 +89,9 @@ def _interruptible(function: Callable[P, int], *args: P.args, **kwargs: P.kwargs
     logs = work_dir() / "logs"
     name = interrupts.signal_name()
     said = "interrupted" if name == "SIGINT" else f"interrupted ({name})"
+    if _stopped_note:
+        err_console.print(f"[yellow]{said}[/yellow]: {_stopped_note[0]}")
+        return interrupts.exit_code()
     err_console.print(f"[yellow]{said}[/yellow]: every Terraform run was stopped and no "
                       "bundle was left half-written"
                       + (f"; the logs are under {rel(logs)}." if logs.exists() else "."))

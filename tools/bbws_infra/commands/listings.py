@@ -64,11 +64,23 @@ def show(listing: Listing, as_json: bool) -> int:
 
 
 def _verification_text(record: ledger.Record) -> str:
-    if record.result != ledger.APPLIED:
+    if record.result != ledger.APPLIED or record.action == ledger.MIGRATE:
         return "-"
     if record.verification == ledger.FAILED:
         return f"[red]failed[/red] ({len(record.failed_checks)})"
     return {"passed": "[green]passed[/green]"}.get(record.verification, record.verification)
+
+
+def _action_text(record: ledger.Record) -> str:
+    """The action; a migration run names its migration."""
+    return f"{record.action} {record.migration}" if record.migration else record.action
+
+
+def _serial_text(record: ledger.Record) -> str:
+    """State serials before and after; a migration run touches no state."""
+    if record.action == ledger.MIGRATE:
+        return "-"
+    return f"{record.state_before.serial} -> {record.state_after.serial}"
 
 
 def _commit_text(record: ledger.Record) -> str:
@@ -89,9 +101,9 @@ def history(*, env: str, component: str | None, target: str | None, limit: int |
     return show(Listing(
         f"history of {environment.name} ({target_name}), newest first",
         ["finished", "component", "action", "commit", "result", "verified", "serial", "who"],
-        [[r.finished_at, r.component, r.action, _commit_text(r),
+        [[r.finished_at, r.component, _action_text(r), _commit_text(r),
           r.result if r.result == ledger.APPLIED else f"[red]{r.result}[/red]",
-          _verification_text(r), f"{r.state_before.serial} -> {r.state_after.serial}", r.who]
+          _verification_text(r), _serial_text(r), r.who]
          for r in found],
         [asdict(r) for r in found],
         empty=f"no deployments recorded in {environment.name} ({target_name}) yet"), as_json)

@@ -100,6 +100,11 @@ class Environment:
         return f"destroy-{self.name}"
 
     @property
+    def migrate_confirmation(self) -> str:
+        """What an operator types to change a table's items: migrate-<env>."""
+        return f"migrate-{self.name}"
+
+    @property
     def pre_deploy_backup(self) -> bool:
         """Whether every change to a table here is preceded by an on-demand backup of it."""
         return bool(self.values.get("pre_deploy_backup", False))

@@ -5,13 +5,12 @@ checks, on the plan file about to be applied, that they cover every table it cha
 
 from __future__ import annotations
 
-import os
-import time
 from datetime import UTC, datetime
 
 from bbws_infra.core.errors import OperationError
 from bbws_infra.core.registry import Environment
-from bbws_infra.core.untyped import Client, JsonObject, Session
+from bbws_infra.core.untyped import JsonObject, Session
+from bbws_infra.state import backups
 
 
 def touched_tables(plan_json: JsonObject) -> list[str]:
@@ -23,44 +22,22 @@ def touched_tables(plan_json: JsonObject) -> list[str]:
                    and set(change["change"].get("actions", [])) & {"update", "delete"}} - {""})
 
 
-BACKUP_WAIT_S = 600.0
-
-
 def take(session: Session, env: Environment, plan_json: JsonObject) -> list[str]:
     """Where the env's tfvars set pre_deploy_backup (prod): an on-demand backup of every table
     the plan changes, waited for until it is available; their ARNs. Any failure stops the
     deployment of this component before anything is applied."""
     if not env.pre_deploy_backup:
         return []
-    tables = touched_tables(plan_json)
-    dynamodb = session.client("dynamodb", region_name=env.region)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     arns = []
-    for table in tables:
+    for table in touched_tables(plan_json):
         try:
-            if os.environ.get("BBWS_FAULT_BACKUP") == table:  # tests: a backup that fails
-                raise RuntimeError("injected failure (BBWS_FAULT_BACKUP)")
-            made = dynamodb.create_backup(TableName=table,
-                                          BackupName=f"pre-deploy-{table}-{stamp}")
-            arn = made["BackupDetails"]["BackupArn"]
-            _wait_available(dynamodb, arn)
+            arns.append(backups.backup_and_wait(session, env, table,
+                                                f"pre-deploy-{table}-{stamp}"))
         except Exception as error:
             raise OperationError(f"The pre-deploy backup of table {table} in {env.name} failed "
                                  f"({error}); nothing was applied.") from None
-        arns.append(arn)
     return arns
-
-
-def _wait_available(dynamodb: Client, arn: str) -> None:
-    deadline = time.monotonic() + BACKUP_WAIT_S
-    while True:
-        status = dynamodb.describe_backup(BackupArn=arn)["BackupDescription"][
-            "BackupDetails"]["BackupStatus"]
-        if status == "AVAILABLE":
-            return
-        if status == "DELETED" or time.monotonic() > deadline:
-            raise RuntimeError(f"backup {arn} is {status}")
-        time.sleep(2)
 
 
 def table_of(arn: str) -> str:

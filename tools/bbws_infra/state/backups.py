@@ -1,14 +1,17 @@
 """The on-demand backups of an env's tables (`invoke backups`): the pre-deploy backups prod
-takes before every change to a table among them."""
+takes before every change to a table among them, and the one way such a backup is taken and
+waited for (the deploy path and data migrations both call backup_and_wait)."""
 
 from __future__ import annotations
 
+import os
+import time
 from dataclasses import dataclass
 
 from bbws_infra.core.errors import UserError
 from bbws_infra.core.paths import REPO_ROOT
 from bbws_infra.core.registry import Component, Environment, resolve_components
-from bbws_infra.core.untyped import Session
+from bbws_infra.core.untyped import Client, Session
 from bbws_infra.inputs import schemas
 
 
@@ -51,3 +54,35 @@ def list_backups(session: Session, env: Environment, tables: dict[str, str]) -> 
                   for page in pages for b in page["BackupSummaries"]]
     found.sort(key=lambda b: b.created, reverse=True)
     return found
+
+
+# How long a backup may take to become AVAILABLE (DynamoDB's are usually seconds: they are
+# snapshots of the table's storage, whatever its size).
+BACKUP_WAIT_S = 600.0
+# Tests: a backup of the table this names fails, as a refused CreateBackup would.
+FAULT_ENV = "BBWS_FAULT_BACKUP"
+
+
+def backup_and_wait(session: Session, env: Environment, table: str, name: str) -> str:
+    """An on-demand backup of the table named `name`, waited for until it is AVAILABLE; its
+    ARN. Raises (the API's error, or RuntimeError) when it cannot be taken or never becomes
+    available: the caller changes nothing then."""
+    if os.environ.get(FAULT_ENV) == table:
+        raise RuntimeError(f"injected failure ({FAULT_ENV})")
+    dynamodb = session.client("dynamodb", region_name=env.region)
+    made = dynamodb.create_backup(TableName=table, BackupName=name)
+    arn: str = made["BackupDetails"]["BackupArn"]
+    _wait_available(dynamodb, arn)
+    return arn
+
+
+def _wait_available(dynamodb: Client, arn: str) -> None:
+    deadline = time.monotonic() + BACKUP_WAIT_S
+    while True:
+        status = dynamodb.describe_backup(BackupArn=arn)["BackupDescription"][
+            "BackupDetails"]["BackupStatus"]
+        if status == "AVAILABLE":
+            return
+        if status == "DELETED" or time.monotonic() > deadline:
+            raise RuntimeError(f"backup {arn} is {status}")
+        time.sleep(2)

@@ -14,6 +14,11 @@ state_after names exists with that serial and lineage (and, when the apply wrote
 written while the apply ran). Before Terraform applies, the deploy path leaves an intent
 (ledger-intents/<component>/<key>) so that a run killed mid-apply is still known to doctor.
 See docs/decisions/ledger.md for who may write here and how AWS enforces it.
+
+A data migration run (`invoke migrate`) is recorded here too, as action "migrate" with the
+migration's id and counts. It changes items, never Terraform state, so every reader of what is
+deployed (current, verified, running_commit, doctor) passes those records over, by their key
+alone; only history and the migration listing read them.
 """
 
 from __future__ import annotations
@@ -35,9 +40,12 @@ PREFIX = "ledger/"
 INTENTS_PREFIX = "ledger-intents/"
 FORMAT = 1
 ACTIONS = ("apply", "promote", "rollback")
+MIGRATE = "migrate"  # a data migration run: no state, no deployment (see the docstring)
 # result values: applied; failed (may have changed something); nothing applied (failed before
 # Terraform changed anything: it withdraws no earlier verification); started (intents only)
 APPLIED, NOT_APPLIED, NOTHING_APPLIED, STARTED = "applied", "failed", "nothing applied", "started"
+# a migration run stopped by a signal: its checkpoints let the next run go on
+INTERRUPTED = "interrupted"
 # How far the clocks of the writer, S3 and the reader may disagree.
 CLOCK_SKEW = timedelta(minutes=5)
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"  # verification values
@@ -73,6 +81,9 @@ class Record:
     backups: list[str] = field(default_factory=list)  # ARNs of on-demand backups taken first
     error: str = ""
     rolled_back_to: str = ""  # rollbacks: the state version id gone back to
+    migration: str = ""  # migrate records: the migration's id
+    counts: dict[str, int] = field(default_factory=dict)  # migrate: seen, changed, ...
+    resumed_from: dict[str, str] = field(default_factory=dict)  # migrate: segment -> position
     key: str = ""  # the object key, filled in when written or read
     format: int = FORMAT
 
@@ -97,6 +108,12 @@ class Record:
 def _key(record: Record, prefix: str = PREFIX) -> str:
     stamp = record.started_at.replace("-", "").replace(":", "")
     return f"{prefix}{record.component}/{stamp}-{record.action}-{uuid.uuid4().hex[:8]}.json"
+
+
+def key_action(key: str) -> str:
+    """The action a record's key names (<start>-<action>-<id>.json); "" for another key."""
+    parts = key.rsplit("/", 1)[-1].split("-")
+    return parts[1] if len(parts) == 3 and key_time(key) is not None else ""
 
 
 def key_time(key: str) -> datetime | None:
@@ -141,10 +158,18 @@ def write(session: Session, env: Environment, record: Record, prefix: str = PREF
 
 
 def records(session: Session, env: Environment, component: str | None = None,
-            include_future: bool = False) -> Iterator[Record]:
+            include_future: bool = False, migrations: bool = False) -> Iterator[Record]:
     """Records newest first, of one component or all; each object is read only when reached.
     Records keyed in the future (no run can have started then) are left out unless asked for:
-    they never count as the newest."""
+    they never count as the newest. Migration records are left out unless `migrations`: they
+    say nothing about what is deployed."""
+    return _records(session, env, component,
+                    lambda key: (include_future or _in_the_past(key))
+                    and (migrations or key_action(key) != MIGRATE))
+
+
+def _records(session: Session, env: Environment, component: str | None,
+             wanted: Callable[[str], bool]) -> Iterator[Record]:
     s3 = session.client("s3", region_name=env.region)
     prefix = f"{PREFIX}{component}/" if component else PREFIX
     keys: list[str] = []
@@ -153,17 +178,22 @@ def records(session: Session, env: Environment, component: str | None = None,
         keys += [item["Key"] for item in page.get("Contents", [])]
     # newest first across components: order by the file name (start time first)
     keys.sort(key=lambda k: k.rsplit("/", 1)[-1], reverse=True)
-    for key in keys:
-        if not include_future and not _in_the_past(key):
-            continue
+    for key in filter(wanted, keys):
         body = s3.get_object(Bucket=env.state_bucket, Key=key)["Body"].read()
         yield Record.from_dict(json.loads(body), key)
 
 
 def read(session: Session, env: Environment, component: str | None = None,
          limit: int | None = None) -> list[Record]:
-    """Up to `limit` records, newest first, all of them (history shows what is there)."""
-    return list(itertools.islice(records(session, env, component, include_future=True), limit))
+    """Up to `limit` records, newest first, all of them (history shows what is there),
+    migration runs included."""
+    return list(itertools.islice(records(session, env, component, include_future=True,
+                                         migrations=True), limit))
+
+
+def migration_records(session: Session, env: Environment, component: str) -> Iterator[Record]:
+    """The component's migration runs, newest first; only their objects are read."""
+    return _records(session, env, component, lambda key: key_action(key) == MIGRATE)
 
 
 def current(session: Session, env: Environment, component: str) -> Record | None:
