@@ -31,6 +31,8 @@ def check(session: nox.Session) -> None:
 @nox.session(venv_backend="none")
 def tests(session: nox.Session) -> None:
     """pytest: unit tests and the end-to-end tests on the sandbox."""
-    # One worker per core, each test module on one worker (module fixtures share a sandbox).
+    # One worker per core, each test module on one worker (module fixtures share a sandbox);
+    # the ten slowest tests are listed at the end (tests/conftest.py starts the slowest files
+    # first).
     session.run(PYTHON, "-m", "pytest", "-q", "-n", "auto", "--dist", "loadfile",
-                *session.posargs)
+                "--durations=10", *session.posargs)
