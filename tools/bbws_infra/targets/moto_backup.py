@@ -138,10 +138,30 @@ def _trusts_backup(document: str) -> bool:
     return False
 
 
-def _check_role(backend: BackupBackend, role_arn: str) -> None:
+def backup_can_assume(backend: BackupBackend, role_arn: str) -> bool:
+    """Whether the role exists in the account and trusts AWS Backup."""
     iam = iam_backends[backend.account_id][backend.partition]
     role = next((r for r in iam.get_roles() if r.arn == role_arn), None)
-    if role is None or not _trusts_backup(role.assume_role_policy_document):
+    return role is not None and _trusts_backup(role.assume_role_policy_document)
+
+
+def list_page(items: list[JsonObject], query: dict[str, list[str]], key: str) -> JsonObject:
+    """One page of a Backup listing under `key`, as its maxResults and nextToken ask."""
+    try:
+        start = int(query.get("nextToken", ["0"])[0])
+        size = int(query.get("maxResults", [str(MAX_RESULTS)])[0])
+    except ValueError:
+        raise InvalidParameterValueException(msg="Invalid nextToken or maxResults.") from None
+    if not 1 <= size <= MAX_RESULTS or start < 0:
+        raise InvalidParameterValueException(msg="Invalid nextToken or maxResults.")
+    page: JsonObject = {key: items[start:start + size]}
+    if start + size < len(items):
+        page["NextToken"] = str(start + size)
+    return page
+
+
+def _check_role(backend: BackupBackend, role_arn: str) -> None:
+    if not backup_can_assume(backend, role_arn):
         raise InvalidParameterValueException(
             msg=f"IAM Role {role_arn} cannot be assumed by AWS Backup")
 
@@ -276,19 +296,8 @@ def response_delete_backup_selection(self: BackupResponse) -> str:
 def response_list_backup_selections(self: BackupResponse) -> str:
     plan_id, _ = _ids(self)
     selections = list_backup_selections(self.backup_backend, backup_plan_id=plan_id)
-    query = parse_qs(self.parsed_url.query)
-    try:
-        start = int(query.get("nextToken", ["0"])[0])
-        size = int(query.get("maxResults", [str(MAX_RESULTS)])[0])
-    except ValueError:
-        raise InvalidParameterValueException(msg="Invalid nextToken or maxResults.") from None
-    if not 1 <= size <= MAX_RESULTS or start < 0:
-        raise InvalidParameterValueException(msg="Invalid nextToken or maxResults.")
-    page: JsonObject = {
-        "BackupSelectionsList": [s.to_list_dict() for s in selections[start:start + size]]}
-    if start + size < len(selections):
-        page["NextToken"] = str(start + size)
-    return json.dumps(page)
+    return json.dumps(list_page([s.to_list_dict() for s in selections],
+                                parse_qs(self.parsed_url.query), "BackupSelectionsList"))
 
 
 _BACKEND = {

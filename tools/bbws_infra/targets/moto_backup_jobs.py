@@ -26,9 +26,7 @@ from moto.events.models import events_backends
 from moto.moto_api._internal import mock_random
 
 from bbws_infra.core.untyped import JsonObject
-from bbws_infra.targets.moto_backup import BACKUP_PRINCIPAL, _trusts_backup
-
-MAX_RESULTS = 1000
+from bbws_infra.targets.moto_backup import BACKUP_PRINCIPAL, backup_can_assume, list_page
 
 
 def _jobs(backend: BackupBackend) -> dict[str, JsonObject]:
@@ -38,11 +36,7 @@ def _jobs(backend: BackupBackend) -> dict[str, JsonObject]:
 
 def _failure(backend: BackupBackend, resource_arn: str, role_arn: str) -> str | None:
     """Why AWS Backup could not run the job, in its words; None when it could."""
-    from moto.iam.models import iam_backends
-
-    iam = iam_backends[backend.account_id][backend.partition]
-    role = next((r for r in iam.get_roles() if r.arn == role_arn), None)
-    if role is None or not _trusts_backup(role.assume_role_policy_document):
+    if not backup_can_assume(backend, role_arn):
         return (f"IAM Role {role_arn} cannot be assumed by AWS Backup "
                 f"({BACKUP_PRINCIPAL} is not trusted, or the role does not exist).")
     tables = dynamodb_backends[backend.account_id][backend.region_name].tables
@@ -103,17 +97,7 @@ def list_backup_jobs(backend: BackupBackend, query: dict[str, list[str]]) -> Jso
     jobs = [job for job in _jobs(backend).values()
             if all(job[key] == query[name][0] for key, name in filters.items() if name in query)]
     jobs.sort(key=lambda job: job["CreationDate"], reverse=True)
-    try:
-        start = int(query.get("nextToken", ["0"])[0])
-        size = int(query.get("maxResults", [str(MAX_RESULTS)])[0])
-    except ValueError:
-        raise InvalidParameterValueException(msg="Invalid nextToken or maxResults.") from None
-    if not 1 <= size <= MAX_RESULTS or start < 0:
-        raise InvalidParameterValueException(msg="Invalid nextToken or maxResults.")
-    page: JsonObject = {"BackupJobs": jobs[start:start + size]}
-    if start + size < len(jobs):
-        page["NextToken"] = str(start + size)
-    return page
+    return list_page(jobs, query, "BackupJobs")
 
 
 def response_start_backup_job(self: BackupResponse) -> str:
