@@ -277,15 +277,18 @@ def unlock(c: Context, env: str, component: str, lock_id: str, target: str | Non
                     "2000, sit 1000, prod 200).",
             "segments": "Parallel scan segments (default 4; a resumed run keeps its "
                         "checkpoint's count).",
-            "confirm": "migrate-<env>: confirms a real run (not needed with --dry-run)."})
+            "confirm": "migrate-<env>: confirms a real run (not needed with --dry-run).",
+            "rerun": "Run this applied migration again (repeatable): migrations are "
+                     "idempotent, so it changes only items an older writer wrote since."},
+      iterable=["rerun"])
 def migrate(c: Context, env: str, component: str | None = None, target: str | None = None,
             dry_run: bool = False, rate: str | None = None, segments: str | None = None,
-            confirm: str | None = None) -> None:
+            confirm: str | None = None, rerun: list[str] | None = None) -> None:
     """Run the pending data migrations (migrations/<component>/) of each table in id order:
     conditional writes, checkpointed and resumable, rate limited; a prod table is backed up
     first; each run is recorded in the env's ledger."""
     _exit(migrations.migrate(env=env, component=component, target=target, dry_run=dry_run,
-                             rate=rate, segments=segments, confirm=confirm))
+                             rate=rate, segments=segments, confirm=confirm, rerun=rerun))
 
 
 @task(name="migrations", help={"env": ENV_HELP, "component": COMPONENT_HELP,

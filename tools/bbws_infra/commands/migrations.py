@@ -3,13 +3,15 @@ counts what they would change), `invoke migrations` lists each one as applied or
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 
 from bbws_infra.commands.common import console, err_console, guarded, on_stop_say
 from bbws_infra.commands.listings import Listing, show
+from bbws_infra.core import git
 from bbws_infra.core.errors import OperationError, UserError
+from bbws_infra.core.paths import REPO_ROOT
 from bbws_infra.core.registry import (
+    PROMOTION_ORDER,
     Component,
     Environment,
     load_environment,
@@ -18,9 +20,8 @@ from bbws_infra.core.registry import (
 )
 from bbws_infra.core.untyped import Json
 from bbws_infra.engine import interrupts
-from bbws_infra.migrations import catalog, checkpoints, recorded, runner, throttle
-from bbws_infra.migrations.catalog import Item, Migration
-from bbws_infra.state import ledger
+from bbws_infra.migrations import catalog, checkpoints, pending, recorded, runner, throttle
+from bbws_infra.migrations.catalog import Migration
 from bbws_infra.targets import targets
 
 MAX_SEGMENTS = 64
@@ -63,7 +64,7 @@ def _options(environment: Environment, dry_run: bool, rate: str | int | None,
 @guarded
 def migrate(*, env: str, component: str | None, target: str | None, dry_run: bool = False,
             rate: str | int | None = None, segments: str | int | None = None,
-            confirm: str | None = None) -> int:
+            confirm: str | None = None, rerun: list[str] | None = None) -> int:
     """Run each table's pending migrations in id order (or count what they would change)."""
     environment, target_name = load_environment(env), resolve_target(target)
     tables = _tables(component)
@@ -72,74 +73,41 @@ def migrate(*, env: str, component: str | None, target: str | None, dry_run: boo
         raise UserError(f"Changing the items of {environment.name}'s tables needs "
                         f"--confirm {environment.migrate_confirmation} (or --dry-run); nothing "
                         "was changed.")
-    found = catalog.discover(tables)  # a broken migration file stops everything first
+    found = _all(catalog.discover(tables))  # a broken migration file stops everything first
+    unknown = sorted(set(rerun or ()) - {m.id for m in found})
+    if unknown:
+        raise UserError(f"--rerun {unknown[0]}: no such migration of "
+                        f"{', '.join(t.name for t in tables)}; see invoke migrations --env "
+                        f"{environment.name}.")
     session = targets.prepare(target_name, environment).live_session
-    statuses = recorded.statuses(session, environment, _all(found))
-    pending = [s.migration for s in statuses if s.applied is None]
-    mode = "dry run" if dry_run else f"at most {options.rate} items/s"
-    if not pending:
+    chosen = pending.pending(session, environment, found, rerun or ())
+    if not chosen:
         console.print(f"{environment.name} ({target_name}): no pending migrations")
         return 0
+    if not dry_run:
+        _check_release_order(environment, target_name, chosen)
     on_stop_say("every segment stopped after the item it was on; each finished page is "
                 "checkpointed under s3://" + environment.state_bucket + "/"
                 + checkpoints.PREFIX + ", and the next invoke migrate goes on from there.")
-    failed_components: set[str] = set()
-    for migration in pending:
-        if migration.component in failed_components:
-            console.print(f"{migration.component} {migration.id}: not started (an earlier "
-                          "migration of this table did not finish)")
-            continue
-        console.print(f"{migration.component} {migration.id} in {environment.name} "
-                      f"({target_name}, {mode}): {migration.description}")
-        try:
-            outcome = runner.run(session, environment, migration, options, console)
-        except runner.NotReady as error:
-            err_console.print(f"[red]error:[/red] {error}")
-            failed_components.add(migration.component)
-            continue
-        if not dry_run:
-            entry = recorded.record(outcome, environment, target_name)
-            ledger.write(session, environment, entry)
-        _report(outcome, dry_run)
-        if outcome.interrupted or interrupts.requested():
-            return interrupts.exit_code()
-        if not dry_run and outcome.result != ledger.APPLIED:
-            failed_components.add(migration.component)
-    return OperationError.exit_code if failed_components else 0
+    results = pending.run_pending(session, environment, target_name, chosen, options, console,
+                                  err_console)
+    if results.interrupted:
+        return interrupts.exit_code()
+    return OperationError.exit_code if results.failed else 0
 
 
-def _report(outcome: runner.Outcome, dry_run: bool) -> None:
-    name = f"{outcome.migration.component} {outcome.migration.id}"
-    counts = outcome.counts.as_dict()
-    for note in outcome.notes:
-        console.print(f"{name}: {note}", markup=False)
-    if outcome.resumed_from:
-        console.print(f"{name}: resumed from the checkpoints: "
-                      + ", ".join(f"segment {s} at {p}" for s, p in
-                                  outcome.resumed_from.items()), markup=False)
-    for arn in outcome.backups:
-        console.print(f"{name}: backed up first: {arn}", markup=False)
-    if dry_run:
-        console.print(f"{name}: would change {counts['changed']:,} of {counts['seen']:,} items "
-                      f"in table {outcome.table} (nothing written)")
-        for before, after in outcome.samples:
-            console.print(f"  before: {_shown(before, after)}", markup=False)
-            console.print(f"  after:  {_shown(after, before)}", markup=False)
-    else:
-        console.print(f"{name}: {outcome.result}: {outcome.counts.text()} "
-                      f"({counts['conflicts']:,} writes retried after a concurrent change)")
-    for failure in outcome.failures:
-        err_console.print(f"{name}: failed: {failure}", markup=False)
-    if outcome.error:
-        err_console.print(f"[red]error:[/red] {name}: {outcome.error}")
-
-
-def _shown(item: Item, other: Item) -> str:
-    """The item's key-like attributes and those that differ from `other`, as JSON."""
-    wanted = {k for k in item if k in ("PK", "SK") or other.get(k, object()) != item[k]}
-    wanted |= {k for k in other if k not in item}
-    shown = {k: item.get(k, "(absent)") for k in sorted(wanted)}
-    return json.dumps(shown, default=str)
+def _check_release_order(environment: Environment, target: str,
+                         chosen: list[Migration]) -> None:
+    """After the first env, a migration runs from a clean tree, once the env before applied
+    that very file: the release order of everything else."""
+    if environment.name == PROMOTION_ORDER[0]:
+        return
+    if git.head_and_dirty(REPO_ROOT)[1]:
+        raise UserError(f"Migrations run in {environment.name} from a clean working tree only "
+                        "(commit first); nothing was changed.")
+    problem = pending.release_order_problem(target, environment, chosen)
+    if problem:
+        raise UserError(f"{problem}; nothing was changed.")
 
 
 @guarded

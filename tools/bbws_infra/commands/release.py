@@ -24,7 +24,7 @@ from bbws_infra.core.registry import (
 )
 from bbws_infra.pipeline import github
 from bbws_infra.plans import bundle, operations, runner
-from bbws_infra.release import deploy
+from bbws_infra.release import data_migrations, deploy
 from bbws_infra.release.drift import (
     Drift,
     classify,
@@ -104,6 +104,9 @@ def rollback(*, env: str, component: str | None, target: str | None, version_id:
     console.print(f"rolling {item.name} in {chosen.env.name} ({target_name}) back to state "
                   f"version {version.version_id} (serial {version.serial}, commit "
                   f"{version.commit[:12] or 'none recorded'})")
+    if item.kind == "dynamodb":
+        console.print("data: " + data_migrations.since_text(chosen.migrations_since, chosen.env),
+                      markup=False)
     if restore_state:
         if dry_run:
             console.print("dry run: the state document would be restored first"

@@ -50,9 +50,13 @@ def role_name(role: str, env_name: str) -> str:
 # was agreed with).
 STATE_KEY_PREFIXES = {"dynamodb": "2_1_bbws_dynamodb_schemas", "s3": "2_1_bbws_s3_schemas",
                       "monitoring": "2_1_bbws_monitoring"}
-# Files outside its own folder a kind's roots read (with fileset/file), as repository-relative
-# patterns: they are inputs of its plans like its own files (a schema change re-plans monitoring).
-EXTRA_INPUTS = {"monitoring": ("dynamodb/*/*.schema.json",)}
+# Files outside its own folder a kind's plans depend on, as repository-relative patterns ({name}:
+# the component's): a monitoring root reads every schema (a schema change re-plans monitoring),
+# and a table's apply runs its data migrations, so a reviewed plan goes stale when they change.
+EXTRA_INPUTS = {"monitoring": ("dynamodb/*/*.schema.json",),
+                "dynamodb": ("migrations/{name}/*.py",)}
+# Top-level folders those patterns reach that are no Terraform.
+EXTRA_INPUT_DIRS = ("migrations",)
 MODULES_DIR = "modules"
 SHARED_DIR = "envs"  # tfvars plus the providers and variables every root links
 # Everything staged, formatted and validated: the component roots, the modules, envs/.
@@ -136,8 +140,8 @@ class Component:
 
     @property
     def extra_inputs(self) -> tuple[str, ...]:
-        """Patterns of the files outside its root the component's plan reads."""
-        return EXTRA_INPUTS.get(self.kind, ())
+        """Patterns of the files outside its root the component's plan depends on."""
+        return tuple(p.format(name=self.name) for p in EXTRA_INPUTS.get(self.kind, ()))
 
     @property
     def state_key(self) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -89,3 +89,22 @@ class ProgressLine:
                 yield self
             finally:
                 self._progress = None
+
+
+class ReportedProgress(ProgressLine):
+    """Progress handed to a callback (a row of the deploy path's table) about once a second,
+    instead of a line of its own."""
+
+    def __init__(self, report: Callable[[str], None], title: str, estimate: int) -> None:
+        super().__init__(Console(quiet=True), title, estimate)
+        self.report = report
+        self._printed = 0.0
+
+    def update(self, counts: Counts) -> None:
+        if time.monotonic() - self._printed >= 1.0:
+            self._printed = time.monotonic()
+            self.report(f"{self.title}: {counts.text()}{self.eta(counts)}")
+
+    @contextmanager
+    def shown(self) -> Iterator[ProgressLine]:
+        yield self

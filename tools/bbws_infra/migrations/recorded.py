@@ -17,9 +17,16 @@ from bbws_infra.migrations.runner import Outcome
 from bbws_infra.state import ledger
 
 
-def record(outcome: Outcome, env: Environment, target: str) -> ledger.Record:
-    """The ledger record of a real run (not yet written)."""
-    commit, dirty = git.head_and_dirty(REPO_ROOT)
+def file_sha256(migration: Migration) -> str:
+    """The migration file's own hash: which code changed the items (a record's inputs_sha256)."""
+    return hashlib.sha256(migration.path.read_bytes()).hexdigest()
+
+
+def record(outcome: Outcome, env: Environment, target: str,
+           source: tuple[str, bool] | None = None) -> ledger.Record:
+    """The ledger record of a real run (not yet written). source: the (commit, dirty) the
+    migration file came from; by default the working tree's."""
+    commit, dirty = source or git.head_and_dirty(REPO_ROOT)
     migration = outcome.migration
     error = outcome.error or ("; ".join(outcome.failures[:3]) if outcome.counts.failed else "")
     if outcome.interrupted:
@@ -27,8 +34,7 @@ def record(outcome: Outcome, env: Environment, target: str) -> ledger.Record:
     return ledger.Record(
         env=env.name, component=migration.component, action=ledger.MIGRATE, target=target,
         commit=commit, dirty=dirty,
-        # the migration file's own hash: which code changed the items
-        inputs_sha256=hashlib.sha256(migration.path.read_bytes()).hexdigest(),
+        inputs_sha256=file_sha256(migration),
         bundle_sha256="", state_before=ledger.StatePoint(), state_after=ledger.StatePoint(),
         who=git.who(), started_at=outcome.started_at, finished_at=outcome.finished_at,
         result=outcome.result, verification=ledger.SKIPPED, backups=list(outcome.backups),
@@ -76,3 +82,20 @@ def statuses(session: Session, env: Environment, migrations: list[Migration]) ->
             session, env, migration.component, migration.id).load()
         found.append(Status(migration, applied, runs[0] if runs else None, checkpoint))
     return found
+
+
+def release_order_problem(session: Session, previous: Environment, migration: Migration,
+                          env_name: str) -> str | None:
+    """Why `migration` may not run in env_name yet, or None: the environment before it must
+    have applied this very file (its hash), as every change passes the environments in order.
+    session reads the previous environment's ledger."""
+    applied = [r for r in ledger.migration_records(session, previous, migration.component)
+               if r.migration == migration.id and r.result == ledger.APPLIED]
+    if not applied:
+        return (f"migration {migration.component} {migration.id} has not been applied in "
+                f"{previous.name}, which every migration passes before {env_name}")
+    if not any(r.inputs_sha256 == file_sha256(migration) for r in applied):
+        return (f"migration {migration.component} {migration.id} is not the file "
+                f"{previous.name} applied (it changed since; a migration that ran is never "
+                "edited: add a new one)")
+    return None

@@ -33,7 +33,7 @@ from bbws_infra.inputs import schemas
 from bbws_infra.migrations import items
 from bbws_infra.migrations.catalog import Item, Migration
 from bbws_infra.migrations.checkpoints import Checkpoint, CheckpointStore, now_iso
-from bbws_infra.migrations.progress import Counts, ProgressLine
+from bbws_infra.migrations.progress import Counts, ProgressLine, ReportedProgress
 from bbws_infra.migrations.throttle import TokenBucket, page_size
 from bbws_infra.state import backups, ledger
 
@@ -269,9 +269,11 @@ class _Run:
 
 
 def run(session: Session, env: Environment, migration: Migration, options: Options,
-        console: Console, should_stop: Callable[[], bool] = interrupts.requested) -> Outcome:
+        console: Console, should_stop: Callable[[], bool] = interrupts.requested,
+        report: Callable[[str], None] | None = None) -> Outcome:
     """Run (or with options.dry_run, count) one migration; the outcome, also when stopped by a
-    signal (outcome.interrupted). NotReady when the table or a needed index is not there."""
+    signal (outcome.interrupted). NotReady when the table or a needed index is not there.
+    Progress goes to a line of its own on console, or to report() when given."""
     table, key_names = table_of(migration.component)
     outcome = Outcome(migration, table, Counts(), started_at=now_iso())
     dynamodb = session.client("dynamodb", region_name=env.region)
@@ -303,8 +305,10 @@ def run(session: Session, env: Environment, migration: Migration, options: Optio
                  should_stop)
     pending = [s for s in range(checkpoint.total_segments) if s not in checkpoint.done]
     share = len(pending) / checkpoint.total_segments
-    line = ProgressLine(console, f"{migration.component} {migration.id}",
-                        int(description.get("ItemCount", 0) * share))
+    title, estimate = f"{migration.component} {migration.id}", int(
+        description.get("ItemCount", 0) * share)
+    line = ProgressLine(console, title, estimate) if report is None else \
+        ReportedProgress(report, title, estimate)
     with line.shown(), ThreadPoolExecutor(max_workers=max(1, len(pending)),
                                           thread_name_prefix="segment") as pool:
         futures = [pool.submit(state.segment, s) for s in pending]

@@ -32,6 +32,7 @@ from bbws_infra.core.errors import NothingApplied, UserError
 from bbws_infra.core.paths import REPO_ROOT, file_lock, files_digest, work_dir
 from bbws_infra.core.registry import (
     COMPONENTS,
+    EXTRA_INPUT_DIRS,
     MODULES_DIR,
     PROMOTION_ORDER,
     SHARED_DIR,
@@ -169,11 +170,11 @@ def who() -> str:
 def input_files(env: Environment, component: Component, repo_root: Path = REPO_ROOT
                 ) -> list[Path]:
     """Every file a component's plan depends on, as git vouches for it (source_files.py): its
-    root (Terraform, schema or templates, lock file), the files outside it the root reads
-    (Component.extra_inputs), the modules, the shared Terraform files and the env's tfvars."""
+    root (Terraform, schema or templates, lock file), the files outside it that it depends on
+    (Component.extra_inputs: schemas a root reads, a table's migrations), the modules, the shared Terraform files and the env's tfvars."""
     from bbws_infra.targets import source_files
 
-    listed = source_files.files(repo_root, TERRAFORM_TREE,
+    listed = source_files.files(repo_root, (*TERRAFORM_TREE, *EXTRA_INPUT_DIRS),
                                 with_untracked=env.name == PROMOTION_ORDER[0])
     # the shared Terraform (providers, variables, lock file); not the other envs' tfvars, the
     # usage files or the drift allowlist, which no plan reads

@@ -36,12 +36,18 @@ from rich.console import Console
 
 from bbws_infra.core.errors import NothingApplied, OperationError, UserError
 from bbws_infra.core.paths import REPO_ROOT
-from bbws_infra.core.registry import PROMOTION_ORDER, Component, Environment, load_environment
+from bbws_infra.core.registry import (
+    PROMOTION_ORDER,
+    Component,
+    Environment,
+    discover_components,
+    load_environment,
+)
 from bbws_infra.core.untyped import JsonObject, Session
 from bbws_infra.engine import interrupts
 from bbws_infra.plans import bundle, operations, plan_guard, runner
 from bbws_infra.plans.plan_summary import PlanSummary, summarise
-from bbws_infra.release import break_glass, pre_deploy_backups, verify, worktrees
+from bbws_infra.release import break_glass, data_migrations, pre_deploy_backups, verify, worktrees
 from bbws_infra.release.verify_checks import Check
 from bbws_infra.state import ledger, state_versions
 from bbws_infra.state.doctor import age_text
@@ -270,10 +276,11 @@ def previous_env(env_name: str) -> str | None:
 
 
 def release_order_problem(target: str, env: Environment, session: Session, component: str,
-                          commit: str) -> str | None:
-    """Why `commit` may not reach `component` in `env` now, or None: the previous environment
-    must have applied and verified exactly this commit from a clean tree, and `env` must not
-    run a newer one (going back is a rollback, never a promotion)."""
+                          commit: str, source: Path) -> str | None:
+    """Why `commit` (checked out in `source`) may not reach `component` in `env` now, or None:
+    the previous environment must have applied and verified exactly this commit from a clean
+    tree and applied its migrations, and `env` must not run a newer one (going back is a
+    rollback, never a promotion)."""
     before = previous_env(env.name)
     if before is None:
         return None
@@ -283,6 +290,11 @@ def release_order_problem(target: str, env: Environment, session: Session, compo
                        commit) is None:
         return (f"{component} at commit {short} has not been applied and verified in "
                 f"{before}, which every change passes before {env.name}")
+    found = discover_components(source).get(component)
+    problem = None if found is None else data_migrations.release_order_problem(
+        target, env, found, source)
+    if problem:
+        return f"{component} at commit {short}: {problem}"
     running = ledger.running_commit(session, env, component)
     if running and running.commit != commit and not worktrees.is_ancestor(running.commit,
                                                                            commit):
@@ -299,7 +311,7 @@ def check_release_order(request: DeployRequest, session: Session,
         return
     for item in approved:
         problem = release_order_problem(request.target, request.env, session, item.name,
-                                        item.record.commit)
+                                        item.record.commit, request.source)
         if problem:
             raise UserError(f"{problem}; nothing was changed.")
 
@@ -435,6 +447,11 @@ def _deploy_one(request: DeployRequest, ctx: targets.TargetContext, item: Approv
             f"failed (recorded in the ledger as {entry.key}); what is deployed differs from "
             "the commit's files.", details=verify.table_text([c for c in checks if not c.ok]))
     note = "applied, verified" if verification == ledger.PASSED else "applied, not verified"
+    if request.action != "rollback":  # a rollback names the runs since instead (rollback.py)
+        ran = data_migrations.run_after_apply(
+            ctx.live_session, env, request.target, item.component, request.source,
+            (record.commit, record.dirty), console, report)
+        note += f", {ran} migration(s) run" if ran else ""
     counts = applied_summary[0] if applied_summary else None
     return operations.Outcome(summary=counts, note=note)
 

@@ -88,11 +88,11 @@ def prepare(to: str, target: str, component: str | None, commit: str | None,
     sha = (reviewed_commit(target, env, components, commit) if reviewed
            else choose_commit(target, previous, components, commit))
     session = targets.reader_session(target, env)
+    source = worktrees.checkout(sha)
     for item in components:
-        problem = deploy.release_order_problem(target, env, session, item.name, sha)
+        problem = deploy.release_order_problem(target, env, session, item.name, sha, source)
         if problem:
             raise UserError(f"{problem}; nothing was changed.")
-    source = worktrees.checkout(sha)
     missing = [c.name for c in components if c.name not in discover_components(source)]
     if missing:
         raise UserError(f"Commit {sha[:12]} has no component {', '.join(missing)}; nothing "

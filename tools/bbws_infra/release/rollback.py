@@ -22,7 +22,7 @@ from bbws_infra.core.paths import work_dir
 from bbws_infra.core.registry import Component, Environment, load_environment, one_component
 from bbws_infra.core.untyped import Session
 from bbws_infra.plans import bundle, operations
-from bbws_infra.release import deploy, worktrees
+from bbws_infra.release import data_migrations, deploy, worktrees
 from bbws_infra.state import ledger, state_backend, state_versions
 from bbws_infra.state.state_versions import StateVersion
 from bbws_infra.targets import targets
@@ -36,6 +36,7 @@ class Rollback:
     current: StateVersion
     source: Path | None  # worktree of the version's commit; None when it has none
     orphans: list[str]  # addresses a state restore would drop (only with restore_state)
+    migrations_since: list[ledger.Record]  # runs that changed items since the version
 
     @property
     def commit(self) -> str:
@@ -90,7 +91,8 @@ def prepare(env_name: str, component: str | None, version_id: str | None, confir
     source = worktrees.checkout(version.commit) if version.commit else None
     return Rollback(env=load_environment(env.name, source) if source else env,
                     component=item, version=version, current=current, source=source,
-                    orphans=orphans)
+                    orphans=orphans, migrations_since=data_migrations.since(
+                        session, env, item, version.last_modified))
 
 
 def _refuse_if_locked(session: Session, env: Environment, component: Component) -> None:
