@@ -92,7 +92,8 @@ def run_pending(session: Session, env: Environment, target: str, migrations: lis
         if not options.dry_run and outcome.result != ledger.APPLIED:
             results.failed[migration.component] = (
                 f"{migration.id} {outcome.result}: {outcome.counts.text()}"
-                + (f"; {outcome.error}" if outcome.error else ""))
+                + (f"; {outcome.error}" if outcome.error else "")
+                + (f"; first: {outcome.failures[0]}" if outcome.failures else ""))
     return results
 
 
