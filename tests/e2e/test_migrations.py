@@ -1,9 +1,10 @@
 """Issue: data migrations as code, safe on live data, on the sandbox.
 
-The dev tables are deployed for real (plan, apply); generated items, some without
-activePartition and some inactive with it, are written with batch_write_item; then the real
-CLI: a dry run that writes nothing; a run stopped by SIGTERM once its checkpoint shows progress,
-while a writer keeps changing items, and resumed from the checkpoints; every item right at the
+The dev tables are deployed for real (plan, apply; the apply runs their backfills, on empty
+tables); generated items, some without activePartition and some inactive with it, are written
+with batch_write_item as an older writer would; then the real CLI runs the backfill again
+(--rerun): a dry run that writes nothing; a run stopped by SIGTERM once its checkpoint shows
+progress, while a writer keeps changing items, and resumed from the checkpoints; every item right at the
 end, the writer's values all kept; a second run that changes nothing; the ledger record and
 `invoke migrations`. A crashed (SIGKILL) run resumes without applying any change twice, and in
 prod the table is backed up first.
@@ -29,7 +30,7 @@ from bbws_infra.bench import table_items
 from bbws_infra.core.paths import REPO_ROOT
 from bbws_infra.core.registry import COMPONENTS, load_environment
 from bbws_infra.inputs import schemas
-from bbws_infra.migrations import catalog, runner
+from bbws_infra.migrations import catalog, pending, runner
 from bbws_infra.migrations.checkpoints import CheckpointStore
 from bbws_infra.state import ledger
 from bbws_infra.targets import sandbox
@@ -54,7 +55,11 @@ def dev(work: Path, tmp_path_factory: pytest.TempPathFactory):
                          "--confirm", "deploy-dev")
         assert applied.returncode == 0, applied.stdout + applied.stderr
         env = load_environment("dev")
-        yield env, sandbox.session_for(env)[1]
+        session = sandbox.session_for(env)[1]
+        for component in ("tenants", "products"):  # the apply ran the backfill: nothing to do
+            (deployed,) = _runs(session, "dev", component)
+            assert (deployed.result, deployed.counts["seen"]) == (ledger.APPLIED, 0)
+        yield env, session
         sandbox.down()
 
 
@@ -127,7 +132,7 @@ def test_a_backfill_of_50000_items_on_live_data(dev):
     # the sandbox's emulator reads the whole table for every scan page: large pages (a high
     # --rate) keep the test short
     dry = invoke("migrate", "--env", "dev", "--component", "tenants", "--dry-run", "--rate",
-                 str(FAST))
+                 str(FAST), "--rerun", ID)
     assert dry.returncode == 0, dry.stdout + dry.stderr
     assert f"would change {needing:,} of {BIG:,} items in table tenants" in dry.stdout
     assert dry.stdout.count("  before: ") == dry.stdout.count("  after:  ") == 3
@@ -135,13 +140,13 @@ def test_a_backfill_of_50000_items_on_live_data(dev):
         key = {"PK": item["PK"], "SK": item["SK"]}
         assert dynamodb.get_item(TableName="tenants", Key=key)["Item"] == item, "it wrote"
     store = _store(session, "dev", "tenants")
-    assert store.load() is None and _runs(session, "dev", "tenants") == []
+    assert store.load() is None and len(_runs(session, "dev", "tenants")) == 1
 
     writer = Writer(session, [i["PK"]["S"] for i in items],
                     {i["PK"]["S"]: i["active"]["BOOL"] for i in items})
     writer.start()
     command = [sys.executable, "-m", "invoke", "migrate", "--env", "dev", "--component",
-               "tenants", "--confirm", "migrate-dev", "--rate", "4000"]
+               "tenants", "--confirm", "migrate-dev", "--rate", "4000", "--rerun", ID]
     process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     try:
@@ -153,13 +158,13 @@ def test_a_backfill_of_50000_items_on_live_data(dev):
             process.kill()
     assert process.returncode == 143, out + err
     assert "interrupted (SIGTERM)" in err and "checkpointed" in err
-    (stopped,) = _runs(session, "dev", "tenants")
+    stopped, _deployed = _runs(session, "dev", "tenants")
     assert stopped.result == ledger.INTERRUPTED and stopped.migration == ID
     saved = store.load()
     assert saved is not None and saved.progressed
 
     resumed = invoke("migrate", "--env", "dev", "--component", "tenants", "--confirm",
-                     "migrate-dev", "--rate", str(FAST))
+                     "migrate-dev", "--rate", str(FAST), "--rerun", ID)
     writer.stop.set()
     writer.join()
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
@@ -207,19 +212,19 @@ def test_a_crashed_run_resumes_and_applies_no_change_twice(dev):
     dynamodb = session.client("dynamodb")
     needing = table_items.write_tenants(dynamodb, "products", 3000, prefix="PRODUCT#")
     crashed = invoke("migrate", "--env", "dev", "--component", "products", "--confirm",
-                     "migrate-dev", "--rate", "2000",
+                     "migrate-dev", "--rate", "2000", "--rerun", ID,
                      env={"BBWS_FAULT_INTERRUPT_AT": runner.FAULT_STAGE,
                           "BBWS_FAULT_SIGNAL": "KILL"})
     assert crashed.returncode == -signal.SIGKILL
     saved = _store(session, "dev", "products").load()
     assert saved is not None and saved.progressed
-    assert _runs(session, "dev", "products") == [], "a killed run writes no record"
+    assert len(_runs(session, "dev", "products")) == 1, "a killed run writes no record"
     done_before = needing - table_items.wrong_items(dynamodb, "products")
 
     resumed = invoke("migrate", "--env", "dev", "--component", "products", "--confirm",
-                     "migrate-dev")
+                     "migrate-dev", "--rerun", ID)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    (record,) = _runs(session, "dev", "products")
+    record, _deployed = _runs(session, "dev", "products")
     assert record.result == ledger.APPLIED and record.resumed_from == saved.describe()
     # the replayed page's items already changed are read as changed and left alone
     assert record.counts["changed"] == needing - done_before
@@ -236,7 +241,9 @@ def test_a_table_not_deployed_waits(dev):
 
 
 def test_prod_is_backed_up_before_the_first_write(dev):
-    """prod's table made directly on the sandbox (a prod deploy needs the whole promotion)."""
+    """prod's table made directly on the sandbox and migrated through the engine's entry point
+    (a prod deploy, and `invoke migrate` in prod, need the whole release order, which
+    tests/e2e/test_release_migrations.py goes through)."""
     env = load_environment("prod")
     session = sandbox.session_for(env)[1]
     dynamodb = session.client("dynamodb")
@@ -253,12 +260,14 @@ def test_prod_is_backed_up_before_the_first_write(dev):
                            *([{"AttributeName": g.range_key, "KeyType": "RANGE"}]
                              if g.range_key else [])]} for g in definition.gsis])
     needing = table_items.write_tenants(dynamodb, "tenants", 500)
-    ran = invoke("migrate", "--env", "prod", "--component", "tenants", "--confirm",
-                 "migrate-prod")
-    assert ran.returncode == 0, ran.stdout + ran.stderr
+    out = io.StringIO()
+    migration = catalog.discover([COMPONENTS["tenants"]])["tenants"][0]
+    ran = pending.run_pending(session, env, "sandbox", [migration],
+                              runner.Options(rate=FAST), Console(file=out, width=300))
+    assert ran.ok, out.getvalue()
     (record,) = _runs(session, "prod", "tenants")
     assert record.counts["changed"] == needing and len(record.backups) == 1
-    assert f"backed up first: {record.backups[0]}" in ran.stdout
+    assert f"backed up first: {record.backups[0]}" in out.getvalue()
     listed = json.loads(invoke("backups", "--env", "prod", "--component", "tenants",
                                "--json").stdout)
     backup = next(b for b in listed if b["arn"] == record.backups[0])

@@ -42,7 +42,7 @@ def first(copy: Copy) -> str:
 
 
 def _history(copy: Copy, env: str, *args: str) -> list[dict]:
-    return copy.json("history", "--env", env, *args)
+    return copy.deployments(env, *args)
 
 
 def _failed_checks(copy: Copy, env: str) -> set[tuple[str, str]]:

@@ -168,8 +168,7 @@ def _forge(copy: Copy, commit: str, state_after: dict, started: str | None = Non
     newest real record of campaigns, claiming `commit`."""
     env = load_environment("dev")
     s3 = copy.session("dev").client("s3")
-    real = json.loads(copy.ok("history", "--env", "dev", "--component", "campaigns",
-                              "--json"))[0]
+    real = copy.deployments("dev", "--component", "campaigns")[0]
     forged = {**real, "commit": commit, "state_after": state_after,
               "started_at": started or real["started_at"]}
     forged.pop("key", None)
@@ -204,7 +203,7 @@ def _burn_cpu(seconds: float) -> list[subprocess.Popen]:
 
 
 def _history(copy: Copy) -> list[dict]:
-    return json.loads(copy.ok("history", "--env", "dev", "--component", "campaigns", "--json"))
+    return copy.deployments("dev", "--component", "campaigns")
 
 
 def _records_are_true(copy: Copy, since: set[str]) -> None:

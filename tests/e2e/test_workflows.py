@@ -201,7 +201,7 @@ def test_deploy_dev_promote_sit_and_rollback_as_the_workflows_run_them(copy: Cop
                     approvers=["bob"])
     assert run.outputs["plan"]["gates"] == "[]"  # dev: no approval jobs
     first = copy.head()
-    dev = copy.json("history", "--env", "dev")
+    dev = copy.deployments("dev")
     assert {(r["action"], r["commit"], r["verification"]) for r in dev} == {
         ("apply", first, "passed")}
 
@@ -213,13 +213,13 @@ def test_deploy_dev_promote_sit_and_rollback_as_the_workflows_run_them(copy: Cop
     run = Run(copy, api)
     run.lister(called, context, "plan")
     assert run.approve(called, context, "plan", "sit", ["bob", "bob"]) == ["sit-approval-1"]
-    before = (copy.snapshot("sit"), copy.json("history", "--env", "sit"))
+    before = (copy.snapshot("sit"), copy.deployments("sit"))
     refused = run.job(job_commands(called, "apply", context), "apply", expect=2)
     assert refused is not None and refused.args[-1] == 'invoke approvals --env "$ENV_NAME"'
     assert " ".join(refused.stderr.split()) == (
         "error: sit needs approvals from 2 different people besides alice, who started this "
         "run, but only bob approved: 1 missing, so nothing was changed.")
-    assert (copy.snapshot("sit"), copy.json("history", "--env", "sit")) == before
+    assert (copy.snapshot("sit"), copy.deployments("sit")) == before
     assert before[1] == []
     # the failed job ends with doctor, whose findings go to the job summary
     assert run.after_failure(called, context, "apply").startswith(
@@ -232,7 +232,7 @@ def test_deploy_dev_promote_sit_and_rollback_as_the_workflows_run_them(copy: Cop
     refused = run.job(job_commands(called, "apply", context), "apply", expect=2)
     assert "re-run all jobs, so that every approval is given again" in " ".join(
         refused.stderr.split())
-    assert (copy.snapshot("sit"), copy.json("history", "--env", "sit")) == before
+    assert (copy.snapshot("sit"), copy.deployments("sit")) == before
 
     # attempt 3, "re-run all jobs": dave approves the gate and the starter sit. Bob's and
     # carol's approvals were given to earlier attempts and the starter's own never counts.
@@ -244,7 +244,7 @@ def test_deploy_dev_promote_sit_and_rollback_as_the_workflows_run_them(copy: Cop
         "error: sit needs approvals from 2 different people besides alice, who started this "
         "run, but only dave approved in attempt 3 of the run (approvals of earlier attempts do "
         "not count) (alice's own approval does not count): 1 missing, so nothing was changed.")
-    assert (copy.snapshot("sit"), copy.json("history", "--env", "sit"))[1] == before[1]
+    assert copy.deployments("sit") == before[1]
 
     # attempt 4: two other people approve this attempt; the reviewed bundles are applied
     run.attempt = 4
@@ -252,7 +252,7 @@ def test_deploy_dev_promote_sit_and_rollback_as_the_workflows_run_them(copy: Cop
     run.approve(called, context, "plan", "sit", ["dave", "carol"])
     run.job(job_commands(called, "apply", context), "apply")
     run.job(job_commands(called, "notify", context), "notify")
-    sit = copy.json("history", "--env", "sit")
+    sit = copy.deployments("sit")
     assert len(sit) == len(dev)
     assert {(r["action"], r["commit"], r["verification"]) for r in sit} == {
         ("promote", first, "passed")}
@@ -321,7 +321,7 @@ def test_break_glass_replaces_a_protected_prod_table_after_one_approval_more(cop
                 "approve")
     # three people, as many as a normal prod promotion needs, are not enough
     api.record(run.id, list(zip(["bob", "carol", "dave"], gates, strict=True)))
-    before = (copy.snapshot("prod"), copy.json("history", "--env", "prod"))
+    before = (copy.snapshot("prod"), copy.deployments("prod"))
     refused = run.job(job_commands(workflow, "apply", context), "apply", expect=2)
     assert refused is not None
     assert refused.args[-1] == 'invoke approvals --env "$ENV_NAME" --break-glass'
@@ -329,7 +329,7 @@ def test_break_glass_replaces_a_protected_prod_table_after_one_approval_more(cop
         "error: prod-break-glass needs approvals from 4 different people besides alice, who "
         "started this run, but bob, carol and dave approved: 1 missing, so nothing was "
         "changed.")
-    assert (copy.snapshot("prod"), copy.json("history", "--env", "prod")) == before
+    assert (copy.snapshot("prod"), copy.deployments("prod")) == before
 
     # the break-glass environment's reviewer approves too: the reviewed plan is applied
     api.record(run.id, [("erin", "prod-break-glass")])
@@ -338,7 +338,7 @@ def test_break_glass_replaces_a_protected_prod_table_after_one_approval_more(cop
     keys = copy.session("prod").client("dynamodb").describe_table(
         TableName="products")["Table"]["KeySchema"]
     assert {"AttributeName": "id", "KeyType": "RANGE"} in keys
-    (record,) = copy.json("history", "--env", "prod", "--component", "products", "--limit", "1")
+    record = copy.deployments("prod", "--component", "products")[0]
     assert (record["action"], record["commit"], record["verification"]) == (
         "promote", rekeyed, "passed")
     assert record["backups"], "the protected env backed the table up before replacing it"

@@ -94,6 +94,13 @@ class Copy:
     def json(self, *args: str) -> object:
         return json.loads(self.ok(*args, "--json"))
 
+    def deployments(self, env: str, *args: str) -> list[dict]:
+        """The env's history without the data migration runs (which a table's apply and
+        promotion make after the deployment itself), newest first."""
+        records = self.json("history", "--env", env, *args)
+        assert isinstance(records, list)
+        return [r for r in records if r["action"] != "migrate"]
+
 
 def make_copy(name: str, work: Path, tmp_path_factory: pytest.TempPathFactory
               ) -> Iterator[Copy]:

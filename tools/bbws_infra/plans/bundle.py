@@ -171,7 +171,8 @@ def input_files(env: Environment, component: Component, repo_root: Path = REPO_R
                 ) -> list[Path]:
     """Every file a component's plan depends on, as git vouches for it (source_files.py): its
     root (Terraform, schema or templates, lock file), the files outside it that it depends on
-    (Component.extra_inputs: schemas a root reads, a table's migrations), the modules, the shared Terraform files and the env's tfvars."""
+    (Component.extra_inputs: schemas a root reads, a table's migrations), the modules, the
+    shared Terraform files and the env's tfvars."""
     from bbws_infra.targets import source_files
 
     listed = source_files.files(repo_root, (*TERRAFORM_TREE, *EXTRA_INPUT_DIRS),
