@@ -4,8 +4,8 @@ The dev tables are deployed for real (plan, apply; the apply runs their backfill
 tables); generated items, some without activePartition and some inactive with it, are written
 with batch_write_item as an older writer would; then the real CLI runs the backfill again
 (--rerun): a dry run that writes nothing; a run stopped by SIGTERM once its checkpoint shows
-progress, while a writer keeps changing items, and resumed from the checkpoints; every item right at the
-end, the writer's values all kept; a second run that changes nothing; the ledger record and
+progress, while a writer keeps changing items, and resumed from the checkpoints; every item
+right at the end, the writer's values all kept; a second run that changes nothing; the ledger record and
 `invoke migrations`. A crashed (SIGKILL) run resumes without applying any change twice, and in
 prod the table is backed up first.
 """
