@@ -5,9 +5,9 @@ tables); generated items, some without activePartition and some inactive with it
 with batch_write_item as an older writer would; then the real CLI runs the backfill again
 (--rerun): a dry run that writes nothing; a run stopped by SIGTERM once its checkpoint shows
 progress, while a writer keeps changing items, and resumed from the checkpoints; every item
-right at the end, the writer's values all kept; a second run that changes nothing; the ledger record and
-`invoke migrations`. A crashed (SIGKILL) run resumes without applying any change twice, and in
-prod the table is backed up first.
+right at the end, the writer's values all kept; a second run that changes nothing; the ledger
+record and `invoke migrations`. A crashed (SIGKILL) run resumes without applying any change
+twice, and in prod the table is backed up first.
 """
 
 from __future__ import annotations
