@@ -83,7 +83,7 @@ def test_a_dev_deploy_verifies_and_is_recorded(copy: Copy, first: str):
         assert record["failed_checks"] == [] and record["backups"] == []
         assert record["who"] == "bbws-test <bbws-test@example.invalid>"
         assert record["started_at"] <= record["finished_at"]
-    (latest,) = _history(copy, "dev", "--component", "tenants", "--limit", "1")
+    latest = _history(copy, "dev", "--component", "tenants")[0]
     assert latest["component"] == "tenants"
     assert "tenants" in copy.ok("history", "--env", "dev")
 
@@ -179,7 +179,7 @@ def test_a_reviewed_plan_whose_state_moved_is_planned_again(copy: Copy, first: s
     out = copy.ok("promote", "--to", "sit", "--component", "campaigns", "--confirm",
                   "promote-sit")
     assert "reviewed plans of this commit kept" not in out
-    (record,) = _history(copy, "sit", "--component", "campaigns", "--limit", "1")
+    record = _history(copy, "sit", "--component", "campaigns")[0]
     assert (record["commit"], record["verification"]) == (first, "passed")
     assert record["state_before"]["serial"] == document["serial"] + 1
 
@@ -280,7 +280,7 @@ def test_a_protected_replacement_in_prod(copy: Copy, first: str):
     for table in ("tenants", "products"):
         keys = dynamodb.describe_table(TableName=table)["Table"]["KeySchema"]
         assert {"AttributeName": "id", "KeyType": "RANGE"} in keys
-        (record,) = _history(copy, "prod", "--component", table, "--limit", "1")
+        record = _history(copy, "prod", "--component", table)[0]
         assert (record["commit"], record["verification"]) == (third, "passed")
         # the protected environment backed the table up before replacing it
         (arn,) = record["backups"]

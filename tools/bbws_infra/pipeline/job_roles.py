@@ -20,12 +20,12 @@ from bbws_infra.pipeline.iam_policy import DEPLOY, PLAN
 ROLE_VARIABLES = {PLAN: "AWS_PLAN_ROLE_ARN", DEPLOY: "AWS_DEPLOY_ROLE_ARN",
                   BREAK_GLASS: "AWS_BREAK_GLASS_ROLE_ARN"}
 PLAN_TASKS = frozenset({"plan", "drift", "verify", "doctor", "history", "status",
-                        "state-versions", "backups", "alarms"})
-DEPLOY_TASKS = frozenset({"apply", "promote", "rollback", "unlock"})
+                        "state-versions", "backups", "alarms", "migrations"})
+DEPLOY_TASKS = frozenset({"apply", "promote", "rollback", "unlock", "migrate"})
 # Flags that turn a plan-role task into one that writes, a deploy task into a plan, or a
 # promotion into one that deletes protected resources.
 _WRITING_FLAGS = {"doctor": "--fix-digest"}
-_PLANNING_FLAGS = {"promote": "--plan-only"}
+_PLANNING_FLAGS = {"promote": "--plan-only", "migrate": "--dry-run"}
 _DESTROYING_FLAGS = {"promote": "--allow-destroy"}
 
 
