@@ -6,6 +6,10 @@ tests/e2e/test_release_migrations.py."""
 from __future__ import annotations
 
 import io
+import json
+import os
+import subprocess
+import sys
 import time
 from dataclasses import replace
 from typing import Any
@@ -154,3 +158,22 @@ def test_a_rollback_names_the_runs_that_changed_items_since_its_version(session)
     assert f"{runs[0].counts['changed']:,} items changed" in text and "ffffffffffff" in text
     assert "reverse migration or restore a backup" in text
     assert data_migrations.since(session, env, tenants, "2999-01-01T00:00:00Z") == []
+
+
+def test_a_lease_whose_process_on_this_machine_is_gone_is_taken_over_at_once(session):
+    env = load_environment("dev")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    crashed = lease.Lease(session, env, "tenants", "0001_x")
+    crashed.take("then")
+    item = session.client("dynamodb").get_item(
+        TableName=env.lock_table, Key={"LockID": {"S": crashed.id}})["Item"]
+    info = json.loads(item["Info"]["S"])
+    assert info["pid"] == os.getpid() and info["host"]
+    # the same lease, as a process that has ended left it
+    item["Info"] = {"S": json.dumps({**info, "pid": int(dead.stdout)})}
+    session.client("dynamodb").put_item(TableName=env.lock_table, Item=item)
+    lease.Lease(session, env, "tenants", "0001_x").take("now")
+    # a live holder (this process) is never taken over
+    with pytest.raises(UserError, match="already being run"):
+        lease.Lease(session, env, "tenants", "0001_x").take("again")

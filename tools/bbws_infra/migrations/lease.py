@@ -5,12 +5,15 @@ with a conditional write and renewed while the run goes on.
 Two runs of one migration would each checkpoint their own positions into the one checkpoint
 object and overwrite each other's, so a resumed run could skip pages neither finished. A run
 that dies without releasing (SIGKILL, a lost machine) leaves a lease that expires LEASE_S after
-its last renewal; the next run takes it over then, and goes on from the checkpoints.
+its last renewal; the next run takes it over then, and goes on from the checkpoints. A holder
+on this very machine whose process is gone is provably dead: its lease is taken over at once.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import socket
 import threading
 import time
 import uuid
@@ -40,12 +43,28 @@ class Holder:
     since: str
     expires: float
     token: str
+    host: str = ""
+    pid: int = 0
 
     @classmethod
     def from_item(cls, item: dict[str, dict[str, str]]) -> Holder:
         info = json.loads(item.get("Info", {}).get("S", "{}"))
         return cls(str(info.get("who", "?")), str(info.get("since", "?")),
-                   float(item.get("Expires", {}).get("N", "0")), item.get("Token", {}).get("S", ""))
+                   float(item.get("Expires", {}).get("N", "0")), item.get("Token", {}).get("S", ""),
+                   str(info.get("host", "")), int(info.get("pid", 0)))
+
+    @property
+    def gone(self) -> bool:
+        """Its process ran on this machine and no longer exists."""
+        if self.host != socket.gethostname() or self.pid <= 0:
+            return False
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:  # another user's live process
+            return False
+        return False
 
 
 class Lease:
@@ -62,7 +81,8 @@ class Lease:
         self.lost = threading.Event()  # set when a renewal failed: the run must stop
 
     def _item(self, since: str) -> dict[str, dict[str, str]]:
-        info = json.dumps({"who": git.who(), "since": since, "operation": "migrate"})
+        info = json.dumps({"who": git.who(), "since": since, "operation": "migrate",
+                           "host": socket.gethostname(), "pid": os.getpid()})
         return {"LockID": {"S": self.id}, "Token": {"S": self.token}, "Info": {"S": info},
                 "Expires": {"N": f"{time.time() + LEASE_S:.0f}"}}
 
@@ -78,12 +98,27 @@ class Lease:
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
             holder = Holder.from_item(self._current())
+            if holder.gone and self._take_over(holder, since):
+                return
             left = max(0.0, holder.expires - time.time())
             raise UserError(
                 f"{self.name} is already being run in {self.env_name} by {holder.who} (since "
                 f"{holder.since}); two runs would overwrite each other's checkpoints, so this "
                 f"one changed nothing. If that run is gone, its lease ends in {left:.0f} s and "
                 "the next run goes on from its checkpoints.") from None
+
+    def _take_over(self, holder: Holder, since: str) -> bool:
+        """Replace a dead holder's lease, as long as it is still that holder's."""
+        try:
+            self.dynamodb.put_item(TableName=self.table, Item=self._item(since),
+                                   ConditionExpression="#token = :token",
+                                   ExpressionAttributeNames={"#token": "Token"},
+                                   ExpressionAttributeValues={":token": {"S": holder.token}})
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
 
     def _current(self) -> dict[str, dict[str, str]]:
         found = self.dynamodb.get_item(TableName=self.table, Key={"LockID": {"S": self.id}},
