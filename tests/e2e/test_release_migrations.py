@@ -2,7 +2,7 @@
 verified apply, recorded against the commit; a migration that needs an index waits for the
 apply that adds it; a migration that failed in dev holds the promotion (and `invoke migrate`)
 in sit back, changing nothing there; once fixed and applied in dev, the promotion runs every
-migration in sit; a rollback names the runs that changed items since its version.
+migration in sit, then in prod; a rollback names the runs that changed items since its version.
 
 Runs in a throw-away git copy of the repository; the tests build on each other in file order.
 """
@@ -174,3 +174,16 @@ def test_a_rollback_names_the_migrations_run_since_its_version(copy: Copy):
     assert f"{DOMAIN} (applied, {ITEMS:,} items changed" in said
     assert f"{BROKEN} (applied, {ITEMS:,} items changed" in said
     assert "reverse migration or restore a backup" in said
+
+
+def test_prod_runs_them_on_promotion_too(copy: Copy):
+    fixed = copy.head()
+    out = copy.ok("promote", "--to", "prod", "--component", "tenants", "--confirm",
+                  "promote-prod")
+    assert "applied, verified, 3 migration(s) run" in out
+    in_prod = _migrations(copy, "prod")
+    assert {(m["status"], m["applied"]["commit"]) for m in in_prod.values()} == {
+        ("applied", fixed)}
+    again = copy.ok("migrate", "--env", "prod", "--component", "tenants", "--confirm",
+                    "migrate-prod")
+    assert "prod (sandbox): no pending migrations" in again
