@@ -4,8 +4,9 @@ account_id  = "536580886816"
 region      = "af-south-1"
 dr_region   = "eu-west-1"
 
-deletion_protection = false
-pre_deploy_backup   = false
+deletion_protection  = false
+pre_deploy_backup    = false
+verify_canary_writes = true
 
 backup_policy         = "daily"
 backup_schedule       = "cron(0 2 * * ? *)"

@@ -4,8 +4,9 @@ account_id  = "093646564004"
 region      = "af-south-1"
 dr_region   = "eu-west-1"
 
-deletion_protection = true
-pre_deploy_backup   = true
+deletion_protection  = true
+pre_deploy_backup    = true
+verify_canary_writes = false
 
 backup_policy         = "hourly"
 backup_schedule       = "cron(0 * * * ? *)"
