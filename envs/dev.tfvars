@@ -4,8 +4,11 @@ account_id  = "536580886816"
 region      = "af-south-1"
 dr_region   = "eu-west-1"
 
-deletion_protection  = false
-pre_deploy_backup    = false
+deletion_protection = false
+pre_deploy_backup   = false
+
+# Whether invoke verify's data stage may write (and then delete) a canary item in each table;
+# off, it only reads (docs/release.md).
 verify_canary_writes = true
 
 backup_policy         = "daily"

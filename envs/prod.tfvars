@@ -4,8 +4,11 @@ account_id  = "093646564004"
 region      = "af-south-1"
 dr_region   = "eu-west-1"
 
-deletion_protection  = true
-pre_deploy_backup    = true
+deletion_protection = true
+pre_deploy_backup   = true
+
+# Whether invoke verify's data stage may write (and then delete) a canary item in each table;
+# off, it only reads (docs/release.md).
 verify_canary_writes = false
 
 backup_policy         = "hourly"

@@ -320,3 +320,11 @@ def test_a_template_object_without_a_variable_or_with_an_unknown_one_fails(aws):
 def test_components_without_data_have_no_data_stage():
     assert verify_data.data_checks(Session(), load_environment("dev"), COMPONENTS["alerts"],
                                    REPO_ROOT) == []
+
+
+def test_the_canary_switch_is_each_envs_tfvars_value_and_off_by_default():
+    assert {e: load_environment(e).verify_canary_writes for e in ("dev", "sit", "prod")} == {
+        "dev": True, "sit": True, "prod": False}
+    dev = load_environment("dev")
+    values = {k: v for k, v in dev.values.items() if k != "verify_canary_writes"}
+    assert Environment(**{**dev.__dict__, "values": values}).verify_canary_writes is False
