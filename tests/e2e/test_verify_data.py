@@ -170,11 +170,12 @@ def test_an_index_and_a_template_changed_behind_terraforms_back_fail_by_name(dev
     session = dev.session("dev")
     dynamodb, s3 = session.client("dynamodb"), session.client("s3")
     # EmailIndex again, but holding the keys only: sign-in would lose the tenant's details
+    defined = dynamodb.describe_table(TableName="tenants")["Table"]["AttributeDefinitions"]
     dynamodb.update_table(TableName="tenants", GlobalSecondaryIndexUpdates=[
         {"Delete": {"IndexName": "EmailIndex"}}])
+    # all of them: the sandbox replaces the table's definitions with these (AWS merges)
     dynamodb.update_table(
-        TableName="tenants", AttributeDefinitions=[{"AttributeName": "email",
-                                                    "AttributeType": "S"}],
+        TableName="tenants", AttributeDefinitions=defined,
         GlobalSecondaryIndexUpdates=[{"Create": {
             "IndexName": "EmailIndex", "KeySchema": [{"AttributeName": "email",
                                                       "KeyType": "HASH"}],
