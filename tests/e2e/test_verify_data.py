@@ -2,7 +2,8 @@
 apply), `invoke verify --env dev` runs every access pattern of every table through a canary and
 renders every template object, leaving no canary behind; an env whose tfvars allow no canary
 writes (prod) only reads; an index whose projection changed and a template variable removed
-behind Terraform's back fail naming the pattern, the index and the attribute.
+behind Terraform's back fail naming the pattern, the index and the attribute; a canary a killed
+run left is removed by the next run, and Ctrl-C leaves none.
 
 Runs in a throw-away copy of the repository with its own sandbox (the breaks stay there).
 """
@@ -164,6 +165,37 @@ def test_where_canary_writes_are_off_the_stage_only_reads(dev: Copy):
     assert all(e["method"] == "GET" for e in recording.entries
                if "x-amz-target" not in {k.lower() for k in e["headers"]})
     assert {t: dynamodb.scan(TableName=t)["Items"] for t in TABLES} == before
+
+
+def test_a_killed_run_leaves_a_canary_the_next_run_removes_and_ctrl_c_leaves_none(dev: Copy):
+    args = ("verify", "--env", "dev", "--component", "tenants", "--json")
+    # killed outright the moment its canary is written: nothing can delete it
+    killed = dev.invoke(*args, BBWS_FAULT_INTERRUPT_AT="canary", BBWS_FAULT_SIGNAL="KILL")
+    assert killed.returncode == -9, killed.stderr
+    (left,) = _canaries(dev)["tenants"]
+    # an hour later, as far as its marker says (younger ones belong to a run under way)
+    dynamodb = dev.session("dev").client("dynamodb")
+    item = dynamodb.get_item(TableName="tenants", Key={"PK": {"S": left},
+                                                       "SK": {"S": "METADATA"}})["Item"]
+    marker = item["lastUpdatedBy"]["S"].split(" ")
+    marker[1] = "2026-01-01T00:00:00Z"
+    dynamodb.update_item(TableName="tenants", Key={"PK": {"S": left}, "SK": {"S": "METADATA"}},
+                         UpdateExpression="SET lastUpdatedBy = :m",
+                         ExpressionAttributeValues={":m": {"S": " ".join(marker)}})
+
+    result = dev.invoke(*args)
+    failed = {c["name"]: c["found"] for c in json.loads(result.stdout) if not c["ok"]}
+    assert result.returncode == 1
+    assert failed == {"data: left-over canaries": f"1 left by an earlier run, 1 removed now: "
+                                                  f"{left}"}
+    assert _canaries(dev)["tenants"] == []
+
+    # Ctrl-C with the canary written: the patterns stop, the canary goes, exit 130
+    stopped = dev.invoke(*args, BBWS_FAULT_INTERRUPT_AT="canary")
+    assert stopped.returncode == 130, stopped.stdout + stopped.stderr
+    assert _canaries(dev)["tenants"] == []
+    _, checks = _verify(dev, ("tenants",))
+    assert all(c["ok"] for c in checks)
 
 
 def test_an_index_and_a_template_changed_behind_terraforms_back_fail_by_name(dev: Copy):

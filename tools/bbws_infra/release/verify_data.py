@@ -242,6 +242,7 @@ def _with_canary(table: _Table, item: Canary) -> None:
         raise
     table.add("canary written", expected, expected)
     try:
+        interrupts.checkpoint("canary")  # the tests stop the run here, the canary written
         for pattern in table.patterns:
             if interrupts.requested():
                 break  # stopping: the canary goes now, the patterns are not run
