@@ -229,6 +229,8 @@ def _with_canary(table: _Table, item: Canary) -> None:
     """Write the canary (only if no item has its key), run every pattern, always delete it."""
     typed = item.typed
     expected = f"{table.definition.hash_key} {item.item[table.definition.hash_key]} written"
+    if interrupts.requested():
+        return  # stopping before anything was written: nothing to clean up
     try:
         table.dynamodb.put_item(
             TableName=table.name, Item=typed,
