@@ -7,6 +7,10 @@ dr_region   = "eu-west-1"
 deletion_protection = true
 pre_deploy_backup   = true
 
+# Whether invoke verify's data stage may write (and then delete) a canary item in each table;
+# off, it only reads (docs/release.md).
+verify_canary_writes = false
+
 backup_policy         = "hourly"
 backup_schedule       = "cron(0 * * * ? *)"
 backup_retention_days = 90

@@ -7,6 +7,10 @@ dr_region   = "eu-west-1"
 deletion_protection = false
 pre_deploy_backup   = false
 
+# Whether invoke verify's data stage may write (and then delete) a canary item in each table;
+# off, it only reads (docs/release.md).
+verify_canary_writes = true
+
 backup_policy         = "daily"
 backup_schedule       = "cron(0 2 * * ? *)"
 backup_retention_days = 14

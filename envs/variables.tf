@@ -49,6 +49,12 @@ variable "pre_deploy_backup" {
   default     = false
 }
 
+variable "verify_canary_writes" {
+  description = "When true the data stage of invoke verify (run after every apply too) writes one marked canary item to each table, queries it through every documented access pattern and deletes it; when false it only reads (no Terraform resource reads it)."
+  type        = bool
+  default     = false
+}
+
 variable "backup_policy" {
   description = "Backup cadence, written to the BackupPolicy tag of every table."
   type        = string

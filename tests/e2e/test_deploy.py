@@ -178,8 +178,10 @@ def _set_dev_protection(copy: Copy, on: bool) -> None:
 
 def _rekey_campaigns(copy: Copy, range_key: str) -> None:
     schema = copy.root / "dynamodb" / "campaigns" / "campaign.schema.json"
-    schema.write_text(re.sub(r'"rangeKey": "\w+"', f'"rangeKey": "{range_key}"',
-                             schema.read_text(), count=1))
+    # the table's range key (SK or code; the indexes' is fromDate) and with it the one of the
+    # access pattern that reads the table by its key (x-accessPatterns)
+    schema.write_text(re.sub(r'"rangeKey": "(?:SK|code)"', f'"rangeKey": "{range_key}"',
+                             schema.read_text()))
 
 
 def test_deletion_protection_cannot_be_edited_out_of_a_bundle_or_switched_off_by_the_change(

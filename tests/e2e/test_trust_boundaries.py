@@ -39,8 +39,10 @@ def _allow(component: str) -> tuple[str, ...]:
 def _rekey(copy: Copy, range_key: str) -> None:
     """Give the campaigns table another range key: a replacement of the table."""
     schema = copy.root / "dynamodb" / "campaigns" / "campaign.schema.json"
-    schema.write_text(re.sub(r'"rangeKey": "\w+"', f'"rangeKey": "{range_key}"',
-                             schema.read_text(), count=1))
+    # the table's range key (SK or code; the indexes' is fromDate) and with it the one of the
+    # access pattern that reads the table by its key (x-accessPatterns)
+    schema.write_text(re.sub(r'"rangeKey": "(?:SK|code)"', f'"rangeKey": "{range_key}"',
+                             schema.read_text()))
 
 
 def _range_key(copy: Copy) -> str:

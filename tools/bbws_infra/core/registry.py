@@ -114,6 +114,12 @@ class Environment:
         return bool(self.values.get("pre_deploy_backup", False))
 
     @property
+    def verify_canary_writes(self) -> bool:
+        """Whether verify's data stage may write (and delete) a canary item in each table here;
+        where not, it only reads."""
+        return bool(self.values.get("verify_canary_writes", False))
+
+    @property
     def uses_dr(self) -> bool:
         """Whether anything in this environment lives in the DR region (backup copies or the
         replica bucket); where not, the DR provider is never started."""

@@ -15,7 +15,7 @@ checks the record before it starts.
 Tests drive the interrupt deterministically: with BBWS_FAULT_INTERRUPT_AT=<stage> the process
 sends itself SIGINT (or the signal BBWS_FAULT_SIGNAL names: INT, TERM, HUP or KILL), exactly as a
 terminal or a runner would, the moment that stage begins (stages: sandbox, stage, init, plan,
-show, apply, next-component).
+show, apply, next-component, and canary: verify's data stage, its canary just written).
 """
 
 from __future__ import annotations

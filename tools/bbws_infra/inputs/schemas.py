@@ -1,7 +1,8 @@
 """Item schemas and the table definitions they carry.
 
 Each ``dynamodb/<component>/*.schema.json`` is a JSON Schema 2020-12 of one table item plus,
-in the member ``x-dynamodb``, the table definition that Terraform reads with ``jsondecode``.
+in the member ``x-dynamodb``, the table definition that Terraform reads with ``jsondecode``, and
+in ``x-accessPatterns`` the application's access patterns (inputs/access_patterns.py).
 This module loads the definition (deriving DynamoDB attribute types from the item schema),
 checks both halves against each other and validates items before they are written.
 """
@@ -23,6 +24,7 @@ from bbws_infra.core.findings import Finding
 from bbws_infra.core.paths import REPO_ROOT
 from bbws_infra.core.registry import Component
 from bbws_infra.core.untyped import Json, JsonObject
+from bbws_infra.inputs import access_patterns
 from bbws_infra.inputs.schema_rules import (
     DRAFT_2020_12,
     FORMAT_CHECKER,
@@ -131,7 +133,8 @@ def load_table_definition(path: Path) -> TableDefinition:
 
 
 def validate_schema_file(path: Path, repo_root: Path = REPO_ROOT) -> list[Finding]:
-    """Every problem in one schema file: JSON, meta-schema, x-dynamodb, keys and examples."""
+    """Every problem in one schema file: JSON, meta-schema, x-dynamodb, keys, access
+    patterns (x-accessPatterns) and examples."""
     try:
         file = path.resolve().relative_to(repo_root.resolve()).as_posix()
     except ValueError:
@@ -143,7 +146,9 @@ def validate_schema_file(path: Path, repo_root: Path = REPO_ROOT) -> list[Findin
     if not isinstance(schema, dict):
         return [Finding.at_path(file, "$", "The schema must be a JSON object.")]
     meta = sorted(_explain(error, file, "$") for error in META_VALIDATOR.iter_errors(schema))
-    problems = _header_problems(schema, file) + meta + _table_problems(schema, path, file)
+    table = _table_problems(schema, path, file)
+    problems = _header_problems(schema, file) + meta + table
+    problems += access_patterns.problems(schema, file, _explain, definition_ok=not table)
     if not meta:  # an invalid schema cannot validate its examples
         problems += _example_problems(schema, file)
     return problems

@@ -3,6 +3,8 @@ every setting is compared with the files of a source tree (schema files, envs/<e
 template files) and with the names and settings the Terraform modules give them.
 
 `invoke verify` prints the checks; the end-to-end tests run the very same checks on the sandbox.
+Its data stage (verify_data, checks named `data: ...`) proves the application can use what is
+deployed: every documented access pattern of each table, and every template rendered.
 A missing resource is a failed check (found = "missing"), never an exception; any other AWS error
 (credentials, permissions) propagates.
 """
@@ -32,6 +34,7 @@ from bbws_infra.release.verify_checks import (
     normal_document,
     planned_resources,
 )
+from bbws_infra.release.verify_data import data_checks
 from bbws_infra.release.verify_monitoring import monitoring_component
 from bbws_infra.release.verify_tables import table_component
 
@@ -90,8 +93,9 @@ def deployed_checks(ctx: TargetContext, component: Component,
                     report: Callable[[str], None] = lambda _: None,
                     plan_json: JsonObject | None = None) -> list[Check]:
     """Every check of one deployed component: its resources against the files of ctx.source,
-    and a plan of those files (plan_json when the caller already made it), which must have
-    nothing pending (it neither locks the state nor writes a bundle)."""
+    a plan of those files (plan_json when the caller already made it), which must have
+    nothing pending (it neither locks the state nor writes a bundle), and the data stage
+    (verify_data: the access patterns and templates work as the application uses them)."""
     from bbws_infra.plans import operations
 
     if plan_json is None:
@@ -105,6 +109,8 @@ def deployed_checks(ctx: TargetContext, component: Component,
         found += ": " + ", ".join(pending[:3]) + (", ..." if len(pending) > 3 else "")
     checks.append(Check(component.name, PENDING, NO_CHANGES, found, not summary.has_changes))
     checks += policy_checks(ctx.live_session, ctx.env, component, plan_json)
+    report("check data")
+    checks += data_checks(ctx.live_session, ctx.env, component, ctx.source)
     return checks
 
 
