@@ -12,12 +12,14 @@ generated policies of the role its job assumes (tests/support/iam_flows.py):
 - every grant of every role is used by some request of a flow that role runs (a permission no
   flow uses fails naming its statement and action), unless listed with a reason below;
 - removing a used permission fails the evaluation, naming it;
-- the plan role is refused every write of the deploy flows but its own lock items.
+- the plan role is refused every write of the deploy flows but its own lock items and verify's
+  canaries (a migration's writes are the deploying roles' alone).
 """
 
 from __future__ import annotations
 
 import copy as deepcopy
+import fnmatch
 import time
 from collections import Counter
 from collections.abc import Mapping
@@ -25,6 +27,7 @@ from typing import Any
 
 import pytest
 
+from bbws_infra.bench import table_items
 from bbws_infra.core.registry import (
     BREAK_GLASS,
     COMPONENTS,
@@ -34,6 +37,7 @@ from bbws_infra.core.registry import (
 )
 from bbws_infra.pipeline import iam_policy
 from bbws_infra.pipeline.iam_policy import DEPLOY, PLAN, ROLES
+from bbws_infra.release import canary
 from bbws_infra.state import state_backend
 from tests.support.iam_evaluation import DENY, Evaluation, Request, evaluate, expand
 from tests.support.iam_flows import (
@@ -53,6 +57,7 @@ pytestmark = pytest.mark.e2e
 
 RUN = "tenants,templates,alerts"  # a table, the template bucket, the monitoring: every kind
 TABLE = "module.table.aws_dynamodb_table.this"
+BACKFILL = "0001_backfill_active_partition"
 TEMPLATE = "s3/templates/templates/receipts/receipt.html"
 # Grants no flow here uses, each with the reason it stays: "<Sid> <action>" (in every env and
 # role holding it), "<Sid> <action> <env>" or "<Sid> <action> <role>".
@@ -180,7 +185,18 @@ def _read_outs(recorder: Recorder, env: str) -> list[Flow]:
             for name, args, codes in (
                 ("verify", run, (0,)), ("drift", run, (0, 2)), ("doctor", run, (0,)),
                 ("history", (), (0,)), ("state-versions", ("--component", "templates"), (0,)),
-                ("backups", (), (0,)), ("alarms", (), (0,)))]
+                ("backups", (), (0,)), ("alarms", (), (0,)),
+                ("migrations", ("--component", "tenants"), (0,)),
+                ("migrate", ("--component", "tenants", "--dry-run"), (0,)))]
+
+
+def _migration_rerun(copy: Copy, recorder: Recorder, env: str) -> Flow:
+    """Tenants an older writer left without activePartition (written by an administrator: not
+    recorded), and the backfill run again over them: a real migration's writes."""
+    table_items.write_tenants(copy.session(env).client("dynamodb"), "tenants", 40)
+    return recorder.run(Flow("migrate", env, (
+        "migrate", "--env", env, "--component", "tenants", "--rerun", BACKFILL, "--confirm",
+        f"migrate-{env}")))
 
 
 @pytest.fixture(scope="module")
@@ -196,6 +212,8 @@ def flows(copy: Copy) -> list[Flow]:
     for env in PROMOTION_ORDER:
         recorded += _release(copy, recorder, env)
         recorded += _read_outs(recorder, env)
+        if env == PROMOTION_ORDER[0]:
+            recorded.append(_migration_rerun(copy, recorder, env))
     recorded.append(recorder.run(Flow("status", None, ("status",))))
     first = {env: copy.json("state-versions", "--env", env, "--component", "templates")[0]
              for env in PROMOTION_ORDER}
@@ -246,7 +264,7 @@ def test_the_flows_cover_what_the_issue_lists(flows: list[Flow]):
     names = {(f.name, f.env) for f in flows}
     for env in PROMOTION_ORDER:
         assert {(n, env) for n in ("verify", "drift", "doctor", "history", "state-versions",
-                                   "backups", "alarms")} <= names
+                                   "backups", "alarms", "migrations", "migrate")} <= names
     assert {("plan", "dev"), ("apply", "dev"), ("promote", "sit"), ("promote", "prod"),
             ("promote (destroy)", "prod"), ("rollback", "dev"), ("rollback", "prod")} <= names
     everything = [c.request.action for f in flows for c in f.calls]
@@ -387,18 +405,39 @@ def _lock_item(c: Checked) -> bool:
     request = c.call.request
     if request.action in ("s3:PutObject", "s3:DeleteObject"):
         return request.resource.endswith(".tflock")
-    keys = request.context.get("dynamodb:LeadingKeys", [])
+    keys = [str(k) for k in request.context.get("dynamodb:LeadingKeys", [])]
+    # (a migration's lease is an item of the lock table too: the deploying roles' alone)
     return (request.action in ("dynamodb:PutItem", "dynamodb:DeleteItem")
-            and bool(keys) and not any(str(k).endswith("-md5") for k in keys))
+            and request.resource.endswith(f":table/{load_environment(c.env).lock_table}")
+            and bool(keys) and not any(k.endswith("-md5") or "/migrations/" in k
+                                       for k in keys))
+
+
+def _canary_item(c: Checked) -> bool:
+    """Writing or deleting one of verify's canaries in a data table: the other write any role
+    that runs verify makes (pipeline/iam_data.py)."""
+    request = c.call.request
+    keys = [str(k) for k in request.context.get("dynamodb:LeadingKeys", [])]
+    return (request.action in ("dynamodb:PutItem", "dynamodb:DeleteItem")
+            and not request.resource.endswith(f":table/{load_environment(c.env).lock_table}")
+            and bool(keys) and all(any(fnmatch.fnmatchcase(k, p)
+                                       for p in canary.LEADING_KEY_PATTERNS) for k in keys))
 
 
 def test_the_plan_role_is_refused_every_write_of_the_deploy_flows(flows: list[Flow]):
     deploying = writes(f for f in flows if f.role != PLAN)
     results = check(deploying, role=PLAN)
     assert len(results) > 100
-    allowed = [str(c) for c in results if c.decision.allowed and not _lock_item(c)]
+    allowed = [str(c) for c in results
+               if c.decision.allowed and not _lock_item(c) and not _canary_item(c)]
     assert allowed == []
-    assert all(c.decision.allowed for c in results if _lock_item(c))
+    assert all(c.decision.allowed for c in results if _lock_item(c) or _canary_item(c))
+    # a migration's writes (its item updates, checkpoints and lease) are the deploy role's
+    migration = [c for c in results if c.call.request.action == "dynamodb:UpdateItem"
+                 or "/migrations/" in c.call.request.resource
+                 or any("/migrations/" in str(k) for k in
+                        c.call.request.context.get("dynamodb:LeadingKeys", []))]
+    assert migration and not any(c.decision.allowed for c in migration)
     actions = {c.call.request.action for c in results}
     assert {"dynamodb:CreateTable", "dynamodb:DeleteTable", "s3:CreateBucket", "s3:PutObject",
             "iam:CreateRole", "iam:PassRole", "backup:CreateBackupVault",
@@ -406,10 +445,13 @@ def test_the_plan_role_is_refused_every_write_of_the_deploy_flows(flows: list[Fl
             "kms:CreateKey", "kms:CreateAlias", "cloudwatch:PutMetricAlarm",
             "cloudwatch:PutDashboard", "events:PutRule", "events:PutTargets",
             "budgets:ModifyBudget"} <= actions, actions
-    # and what the plan flows themselves write is their locks, nothing else
+    # and what the plan flows themselves write is their locks and verify's canaries (dev and
+    # sit, where the tfvars allow canary writes), nothing else
     planning = check(writes(f for f in flows if f.role == PLAN))
-    assert planning and all(_lock_item(c) for c in planning), [
-        str(c) for c in planning if not _lock_item(c)]
+    assert planning and all(_lock_item(c) or _canary_item(c) for c in planning), [
+        str(c) for c in planning if not (_lock_item(c) or _canary_item(c))]
+    assert {c.env for c in planning if _canary_item(c)} == {
+        e for e in PROMOTION_ORDER if load_environment(e).verify_canary_writes}
 
 
 def test_a_plan_locks_its_state_under_the_lock_id_the_plan_role_names(flows: list[Flow]):

@@ -80,6 +80,7 @@ def test_roles_and_policies_are_accepted_and_read_back_unchanged(work: Path, env
               for key, value in documents.items() if key.endswith("_policy")}
     assert "ledger_guard_policy" in shared and "account_health_read_policy" in shared
     assert "monitoring_read_policy" in shared and "monitoring_write_policy" in shared
+    assert "data_read_policy" in shared and "data_write_policy" in shared
     assert ("protected_deletes_guard_policy" in shared) == env.deletion_protection
     for role in iam_policy.roles(env):
         described = documents[f"{role.replace('-', '_')}_role"]

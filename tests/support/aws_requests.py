@@ -336,10 +336,14 @@ class _Where:
         if service == "dynamodb":
             if "TableName" in body:
                 resource = self._arn("dynamodb", f"table/{body['TableName']}")
+                if "IndexName" in body:  # a Query of an index authorises on the index
+                    resource += f"/index/{body['IndexName']}"
             resource = body.get("BackupArn") or body.get("ResourceArn") or resource
             item = body.get("Key") or body.get("Item")
-            if item and "LockID" in item:  # the lock table's partition key
-                context = {"dynamodb:LeadingKeys": [item["LockID"]["S"]]}
+            # the partition key: the lock table's LockID, every data table's PK
+            partition = next((item[k] for k in ("LockID", "PK") if item and k in item), None)
+            if partition is not None:
+                context = {"dynamodb:LeadingKeys": [partition["S"]]}
             if operation == "ListBackups":
                 resource = "*"
         return self._call(service, operation, Request(f"{service}:{operation}", resource, context))

@@ -26,6 +26,7 @@ from bbws_infra.pipeline.iam_policy import (
     role_name,
     trust_policy,
 )
+from bbws_infra.release import canary
 from bbws_infra.state import state_backend
 from tests.support.iam_evaluation import (
     ALLOW,
@@ -213,8 +214,8 @@ def test_policies_are_json_and_deterministic():
         protected = env.deletion_protection
         assert set(again) == {
             "plan_role", "deploy_role", "ledger_guard_policy", "account_health_read_policy",
-            "monitoring_read_policy", "monitoring_write_policy",
-            *(() if first_env else ("previous_env_read_policy",)),
+            "monitoring_read_policy", "monitoring_write_policy", "data_read_policy",
+            "data_write_policy", *(() if first_env else ("previous_env_read_policy",)),
             *(("break_glass_role", "protected_deletes_guard_policy") if protected else ())}
         both = [f"bbws-infra-plan-{env_name}", f"bbws-infra-deploy-{env_name}",
                 *([f"bbws-infra-break-glass-{env_name}"] if protected else [])]
@@ -718,3 +719,48 @@ def test_the_monitoring_grants_reach_only_the_names_monitoring_alerts_gives(env_
                          for s in shared[key]["policy_document"]["Statement"]
                          if s["Resource"] == ["*"] for a in s["Action"]}
     assert allowed_somewhere == MONITORING_STAR
+
+
+# --- the tables' items (pipeline/iam_data.py) ---------------------------------------------
+
+
+def _data_policy(env_name: str, role: str) -> dict[str, Any]:
+    """The item policies a role of env_name holds, as one document."""
+    env = load_environment(env_name)
+    shared = policies(env, REPO)
+    name = role_name(env, role)
+    return {"Version": "2012-10-17", "Statement": [
+        s for key in ("data_read_policy", "data_write_policy")
+        if name in shared[key]["attach_to"] for s in shared[key]["policy_document"]["Statement"]]}
+
+
+@pytest.mark.parametrize("env_name", ENVS)
+def test_every_role_puts_and_deletes_only_canary_items(env_name: str):
+    """Whichever role runs verify writes its canaries, and nothing else: PutItem and DeleteItem
+    are allowed only where the partition key is a canary's (the keys release/canary.py builds);
+    a customer's item, or a request naming no key, is refused. Only the deploying roles
+    update items (a migration's conditional writes)."""
+    env = load_environment(env_name)
+    table = f"arn:aws:dynamodb:{env.region}:{env.account_id}:table/tenants"
+    canary_key = f"TENANT#{canary.CANARY_UUID_PREFIX}4000-8000-000000000000"
+    for role in (*ROLES, *([BREAK_GLASS] if env.deletion_protection else [])):
+        policy = _data_policy(env_name, role)
+        for action in ("dynamodb:PutItem", "dynamodb:DeleteItem"):
+            assert allowed(policy, Request(action, table, {"dynamodb:LeadingKeys": [canary_key]}))
+            assert allowed(policy, Request(action, table, {
+                "dynamodb:LeadingKeys": ["CAMPAIGN#VERIFY-CANARY-0123456789AB"]}))
+            assert not allowed(policy, Request(action, table, {
+                "dynamodb:LeadingKeys": ["TENANT#936be1b8-0aa1-47c8-9265-146145b1aa41"]}))
+            assert not allowed(policy, Request(action, table))
+        assert allowed(policy, Request("dynamodb:Query", f"{table}/index/EmailIndex"))
+        update = allowed(policy, Request("dynamodb:UpdateItem", table, {
+            "dynamodb:LeadingKeys": ["TENANT#936be1b8-0aa1-47c8-9265-146145b1aa41"]}))
+        assert update == (role != PLAN), role
+        checkpoint = f"arn:aws:s3:::{env.state_bucket}/migrations/tenants/0001_x/checkpoint.json"
+        assert allowed(policy, Request("s3:GetObject", checkpoint))
+        assert allowed(policy, Request("s3:PutObject", checkpoint)) == (role != PLAN)
+        # nothing here reaches the state objects or the ledger
+        state = f"arn:aws:s3:::{env.state_bucket}/{COMPONENTS['tenants'].state_key}"
+        assert not allowed(policy, Request("s3:PutObject", state))
+        assert not allowed(policy, Request("s3:DeleteObject",
+                                           f"arn:aws:s3:::{env.state_bucket}/ledger/x.json"))

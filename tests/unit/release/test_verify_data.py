@@ -5,6 +5,7 @@ attribute, a canary never outlives the stage, and where writes are off nothing i
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import uuid
 from collections.abc import Iterator
@@ -126,6 +127,10 @@ def test_a_canary_is_valid_marked_and_new_each_run(component):
     assert first.item["id"] != second.item["id"] and first.item["PK"] != second.item["PK"]
     assert first.item["PK"].endswith(first.item["id"] if component != "campaigns"
                                       else first.item["code"])
+    # IAM tells it from a customer's item by its partition key alone (pipeline/iam_data.py)
+    assert all(fnmatch.fnmatchcase(item["PK"], pattern) for item in (first.item, second.item)
+               for pattern in canary.LEADING_KEY_PATTERNS[:1]) != (component == "campaigns")
+    assert any(fnmatch.fnmatchcase(first.item["PK"], p) for p in canary.LEADING_KEY_PATTERNS)
     assert canary.written_at(first.typed) == NOW
     assert not canary.is_stale(first.typed, NOW + timedelta(minutes=4))
     assert canary.is_stale(first.typed, NOW + timedelta(minutes=6))

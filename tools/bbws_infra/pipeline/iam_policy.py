@@ -49,6 +49,12 @@ from bbws_infra.core.registry import (
     break_glass_environment,
 )
 from bbws_infra.core.untyped import JsonObject
+from bbws_infra.pipeline.iam_data import (
+    data_read_policy,
+    data_read_policy_name,
+    data_write_policy,
+    data_write_policy_name,
+)
 from bbws_infra.pipeline.iam_documents import (
     POLICY_VERSION,
     arn,
@@ -220,8 +226,9 @@ def policies(env: Environment, repository: str) -> JsonObject:
     environment it trusts, trust policy and permissions policy, the `ledger_guard_policy` to
     attach to all, the `protected_deletes_guard_policy` to attach to the deploy role where
     protection is on, the monitoring policies (`monitoring_read_policy` for all,
-    `monitoring_write_policy` for the roles that deploy; iam_monitoring.py), and after the
-    first env the `previous_env_read_policy` for all."""
+    `monitoring_write_policy` for the roles that deploy; iam_monitoring.py), the item
+    policies (`data_read_policy` for all, `data_write_policy` for the roles that deploy;
+    iam_data.py), and after the first env the `previous_env_read_policy` for all."""
     documents = {f"{role.replace('-', '_')}_role": {
         "role_name": role_name(env, role),
         "role_arn": role_arn(env, role),
@@ -249,6 +256,13 @@ def policies(env: Environment, repository: str) -> JsonObject:
         "policy_name": monitoring_write_policy_name(env),
         "attach_to": [role_name(env, role) for role in roles(env) if role != PLAN],
         "policy_document": monitoring_write_policy(env)}
+    shared["data_read_policy"] = {
+        "policy_name": data_read_policy_name(env), "attach_to": every_role,
+        "policy_document": data_read_policy(env)}
+    shared["data_write_policy"] = {
+        "policy_name": data_write_policy_name(env),
+        "attach_to": [role_name(env, role) for role in roles(env) if role != PLAN],
+        "policy_document": data_write_policy(env)}
     reads = previous_env_read_policy(env)
     if reads is not None:
         shared["previous_env_read_policy"] = {

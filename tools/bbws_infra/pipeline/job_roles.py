@@ -3,10 +3,12 @@ the one place the workflows follow (a job that assumes the plan role, `vars.AWS_
 runs only plan-role tasks; a job that assumes the deploy or break-glass role runs at least one
 task that needs it) and the tests evaluate each recorded run against.
 
-The plan role's tasks change nothing in AWS (a state lock aside): plans, drift, verify, doctor
-without --fix-digest, and the read-outs. Everything that writes the state, the ledger or a
-managed resource needs the deploy role; a promotion that deletes protected resources
-(--allow-destroy) the break-glass role. Tasks not listed touch no AWS account.
+The plan role's tasks change nothing in AWS (a state lock aside, and verify's canary items,
+written and deleted within the run where the env's tfvars allow them: pipeline/iam_data.py):
+plans, drift, verify, doctor without --fix-digest, a migration's dry run, and the read-outs.
+Everything that writes the state, the ledger or a managed resource needs the deploy role; a
+promotion that deletes protected resources (--allow-destroy) the break-glass role. Tasks not
+listed touch no AWS account.
 """
 
 from __future__ import annotations

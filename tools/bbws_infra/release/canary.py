@@ -3,8 +3,10 @@ nobody can mistake it for a customer's, written, read back through every access 
 deleted again within the run.
 
 How a canary is built from the schema's richest active example:
-- every uuid attribute gets a value derived from the run's id (so `id`, and with it the key
-  `TENANT#<id>`, is new each run, and `productId` names no real product);
+- every uuid attribute gets a value derived from the run's id, in a reserved range (it starts
+  CANARY_UUID_PREFIX), so `id`, and with it the key `TENANT#<id>`, is new each run,
+  `productId` names no real product, and IAM can tell a canary's key from a customer's
+  (LEADING_KEY_PATTERNS: the only items a role may put or delete);
 - every email is CANARY_EMAIL, on the reserved domain example.invalid (never deliverable);
 - the marker attribute (lastUpdatedBy) is `bbws-verify-canary <written at> <run>`;
 - a key attribute that holds a time or a date (dateCreated, fromDate) gets a fixed moment in
@@ -38,6 +40,11 @@ CANARY_EMAIL = "bbws-verify-canary@example.invalid"
 SENTINEL_TIME = "2000-01-01T00:00:00Z"
 SENTINEL_DATE = "2000-01-01"
 CODE_PREFIX = "VERIFY-CANARY-"
+# The first 12 hex digits of every canary uuid: one customer uuid in 2**48 could share them.
+CANARY_UUID_PREFIX = "0ca4a27e-ca4a-"
+# Every canary's partition key (TENANT#<uuid>, PRODUCT#<uuid>, CAMPAIGN#<code>) matches one of
+# these; pipeline/iam_data.py lets the roles put and delete only such items.
+LEADING_KEY_PATTERNS = [f"*#{CANARY_UUID_PREFIX}*", f"*#{CODE_PREFIX}*"]
 # A canary lives for seconds (the data stage's waits are bounded well below this); one older
 # than this was left by a run that was killed, a younger one belongs to a run under way.
 STALE_AFTER = timedelta(minutes=5)
@@ -106,7 +113,7 @@ def build(definition: TableDefinition, patterns: Iterable[AccessPattern],
         if name == MARKER_ATTRIBUTE:
             new = f"{MARKER} {written.strftime(_TIME_FORMAT)} {run.hex[:12]}"
         elif form == "uuid":
-            new = str(uuid.uuid5(run, name))
+            new = CANARY_UUID_PREFIX + str(uuid.uuid5(run, name))[len(CANARY_UUID_PREFIX):]
         elif form == "email":
             new = CANARY_EMAIL
         elif form == "date-time":
