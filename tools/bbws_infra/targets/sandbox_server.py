@@ -12,6 +12,10 @@ moto does not (each extension's module says what it adds):
   rules (moto_semantics), refused with the service's own error;
 - moto_s3_rules: S3 as AWS enforces it (owner-enforced buckets refuse ACLs, lifecycle day
   limits, bucket-policy principals, aws:SecureTransport; moto_s3_policy evaluates policies);
+- moto_json: DynamoDB's items written into answers directly, as moto's model walk writes them;
+- moto_requests: moto's list of its service packages read once, not for every request;
+- moto_scan: DynamoDB's Scan reads a page from the table's keys sorted once (moto sorts the
+  whole table for every page), with moto's answers;
 - moto_waits: with BBWS_SANDBOX_WAIT_SECONDS set, DynamoDB's CREATING/UPDATING/ENABLING
   states last that long, so the provider's waits are exercised.
 
@@ -31,15 +35,18 @@ from bbws_infra.targets import (
     moto_account,
     moto_backup,
     moto_backup_jobs,
+    moto_json,
     moto_monitoring,
+    moto_requests,
     moto_s3_rules,
+    moto_scan,
     moto_validation,
     moto_waits,
 )
 
 # Applied in this order, each once, before the server starts.
 EXTENSIONS = (moto_backup, moto_backup_jobs, moto_account, moto_monitoring, moto_s3_rules,
-              moto_validation, moto_waits)
+              moto_json, moto_requests, moto_scan, moto_validation, moto_waits)
 
 
 def main(argv: list[str] | None = None) -> None:
