@@ -146,23 +146,25 @@ def scan(self: Table, filters: JsonObject, limit: int, exclusive_start_key: Json
 def _page(table: Table, items: list[Item], first: int, filters: JsonObject, limit: int,
           filter_expression: Json, projection_expression: list[list[str]] | None,
           ) -> tuple[list[Item], int, JsonObject | None]:
-    """moto's page loop (Table.scan after its start key), from `first` on."""
-    results: list[Item] = []
+    """moto's page loop (Table.scan after its start key), from `first` on. moto copies every
+    item it reads before the FilterExpression drops some; only the kept ones are copied here
+    (the expression reads an item, so it answers the same for the item and its copy)."""
+    read: list[Item] = []
     result_size = 0
     scanned_count = 0
     last_evaluated_key = None
     for index in range(first, len(items)):
         item = items[index]
         size = item.size()
-        if len(results) == limit or result_size + size > RESULT_SIZE_LIMIT:
-            last_evaluated_key = table._get_last_evaluated_key(results[-1], None)
+        if len(read) == limit or result_size + size > RESULT_SIZE_LIMIT:
+            last_evaluated_key = table._get_last_evaluated_key(read[-1], None)
             break
         if _passes(item, filters):
-            results.append(copy.deepcopy(item))
+            read.append(item)
             result_size += size
         scanned_count += 1
-    if filter_expression is not None:
-        results = [item for item in results if filter_expression.expr(item)]
+    results = [copy.deepcopy(item) for item in read
+               if filter_expression is None or filter_expression.expr(item)]
     if projection_expression:
         results = [r.project(projection_expression) for r in results]
     return results, scanned_count, last_evaluated_key
