@@ -1,5 +1,6 @@
 """The sandbox's emulator: moto's server, first extended so that it answers as AWS does where
-moto does not (each extension's module says what it adds):
+moto does not, and faster where moto is slow with the same answers (each extension's module
+says what it adds or replaces):
 
 - moto_backup: the AWS Backup operations moto lacks (plan updates, selections);
 - moto_backup_jobs: on-demand backup jobs (start, describe, list), failing as AWS does;
@@ -12,6 +13,12 @@ moto does not (each extension's module says what it adds):
   rules (moto_semantics), refused with the service's own error;
 - moto_s3_rules: S3 as AWS enforces it (owner-enforced buckets refuse ACLs, lifecycle day
   limits, bucket-policy principals, aws:SecureTransport; moto_s3_policy evaluates policies);
+- moto_json: DynamoDB's items written into answers directly, as moto's model walk writes them;
+- moto_managed_policies: AWS's managed policies read once per server, not once per IAM backend
+  (six partitions of every account);
+- moto_requests: moto's list of its service packages read once, not for every request;
+- moto_scan: DynamoDB's Scan reads a page from the table's keys sorted once (moto sorts the
+  whole table for every page), with moto's answers;
 - moto_waits: with BBWS_SANDBOX_WAIT_SECONDS set, DynamoDB's CREATING/UPDATING/ENABLING
   states last that long, so the provider's waits are exercised.
 
@@ -31,15 +38,20 @@ from bbws_infra.targets import (
     moto_account,
     moto_backup,
     moto_backup_jobs,
+    moto_json,
+    moto_managed_policies,
     moto_monitoring,
+    moto_requests,
     moto_s3_rules,
+    moto_scan,
     moto_validation,
     moto_waits,
 )
 
 # Applied in this order, each once, before the server starts.
 EXTENSIONS = (moto_backup, moto_backup_jobs, moto_account, moto_monitoring, moto_s3_rules,
-              moto_validation, moto_waits)
+              moto_json, moto_managed_policies, moto_requests, moto_scan, moto_validation,
+              moto_waits)
 
 
 def main(argv: list[str] | None = None) -> None:

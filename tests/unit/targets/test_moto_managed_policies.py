@@ -1,0 +1,62 @@
+"""bbws_infra.targets.moto_managed_policies: IAM backends get AWS's managed policies as moto
+builds them, from data read once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from moto.iam.models import IAMBackend, ManagedPolicy
+
+from bbws_infra.targets import moto_managed_policies, sandbox_server
+
+
+def _described(policy: ManagedPolicy) -> dict[str, Any]:
+    """Everything of a policy but its random id (its shape is compared instead)."""
+    described = {k: v for k, v in vars(policy).items() if k not in ("id", "versions")}
+    described["versions"] = [vars(v) for v in policy.versions]
+    described.update(arn=policy.arn, id_shape=(policy.id[:1], len(policy.id), policy.id.isalnum()))
+    return described
+
+
+@pytest.fixture
+def managed(monkeypatch):
+    monkeypatch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+    yield
+    moto_managed_policies.remove()
+
+
+def test_backends_get_moto_s_policies(managed):
+    expected = IAMBackend("global", "536580886816")
+    moto_managed_policies.apply()
+    built = IAMBackend("global", "536580886816")
+    assert len(built.aws_managed_policies) == len(expected.aws_managed_policies) > 1000
+    assert [_described(p) for p in built.aws_managed_policies] == \
+        [_described(p) for p in expected.aws_managed_policies]
+    assert built.managed_policies.keys() == expected.managed_policies.keys()
+    assert "arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup" \
+        in built.managed_policies
+
+
+def test_each_backend_has_policies_of_its_own(managed):
+    moto_managed_policies.apply()
+    china = IAMBackend("cn-north-1", "815856636111")
+    other = IAMBackend("global", "093646564004")
+    first, second = china.aws_managed_policies[0], other.aws_managed_policies[0]
+    assert first is not second and first.versions[0] is not second.versions[0]
+    assert first.arn.startswith("arn:aws-cn:") and second.arn.startswith("arn:aws:")
+    first.attachment_count += 1
+    assert second.attachment_count == 0
+
+
+def test_without_the_switch_there_are_none(monkeypatch):
+    monkeypatch.delenv("MOTO_IAM_LOAD_MANAGED_POLICIES", raising=False)
+    moto_managed_policies.apply()
+    try:
+        assert IAMBackend("global", "536580886816").aws_managed_policies == []
+    finally:
+        moto_managed_policies.remove()
+
+
+def test_the_server_applies_it():
+    assert moto_managed_policies in sandbox_server.EXTENSIONS
