@@ -746,9 +746,12 @@ def test_every_role_puts_and_deletes_only_canary_items(env_name: str):
     for role in (*ROLES, *([BREAK_GLASS] if env.deletion_protection else [])):
         policy = _data_policy(env_name, role)
         for action in ("dynamodb:PutItem", "dynamodb:DeleteItem"):
-            assert allowed(policy, Request(action, table, {"dynamodb:LeadingKeys": [canary_key]}))
+            # canaries only where the tfvars allow them (dev, sit; not prod)
             assert allowed(policy, Request(action, table, {
-                "dynamodb:LeadingKeys": ["CAMPAIGN#VERIFY-CANARY-0123456789AB"]}))
+                "dynamodb:LeadingKeys": [canary_key]})) == env.verify_canary_writes
+            assert allowed(policy, Request(action, table, {
+                "dynamodb:LeadingKeys": ["CAMPAIGN#VERIFY-CANARY-0123456789AB"]})) \
+                == env.verify_canary_writes
             assert not allowed(policy, Request(action, table, {
                 "dynamodb:LeadingKeys": ["TENANT#936be1b8-0aa1-47c8-9265-146145b1aa41"]}))
             assert not allowed(policy, Request(action, table))

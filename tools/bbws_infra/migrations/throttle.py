@@ -23,8 +23,8 @@ MAX_PAGE = 10_000  # DynamoDB ends a page at 1 MB anyway (a few thousand of our 
 
 def page_size(rate: int, segments: int) -> int:
     """Items per scan page: about one second of each segment's share of the rate (the pace
-    stays even), at least 25 and at most MAX_PAGE. Fewer, larger pages also cost the sandbox's
-    emulator less: it sorts the whole table for every page."""
+    stays even), at least 25 and at most MAX_PAGE. Fewer, larger pages also mean fewer
+    checkpoint writes and round trips."""
     return max(25, min(MAX_PAGE, rate // max(1, segments)))
 
 

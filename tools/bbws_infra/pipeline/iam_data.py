@@ -3,8 +3,9 @@ permissions policy (prod's has no room left): what verify's data stage and the m
 listing read, for every role; and what a data migration writes, for the roles that deploy.
 
 The canaries of verify's data stage are written by whichever role runs verify (the plan role
-in the workflows' verification, the deploy role right after an apply), so both may PutItem and
-DeleteItem, but only items whose partition key is a canary's (dynamodb:LeadingKeys against the
+in the workflows' verification, the deploy role right after an apply), so where the env's
+tfvars allow canaries (verify_canary_writes) both may PutItem and DeleteItem, but only items
+whose partition key is a canary's (dynamodb:LeadingKeys against the
 patterns release/canary.py builds canary keys from): no role can create or delete a customer's
 item. Only the deploying roles may UpdateItem, which a migration's conditional writes are.
 """
@@ -56,9 +57,10 @@ def data_read_policy(env: Environment) -> JsonObject:
     migration's dry run (Scan), and the checkpoints `invoke migrations` shows."""
     tables = _tables(env)
     return fitting({"Version": POLICY_VERSION, "Statement": [
-        statement("TableItemsRead", ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan"],
+        statement("TableItemsRead", ["dynamodb:Query", "dynamodb:Scan"],
                   tables + [f"{arn}/index/*" for arn in tables]),
-        _canary_writes(env),
+        # only where the env's tfvars let verify write canaries (not prod)
+        *([_canary_writes(env)] if env.verify_canary_writes else []),
         statement("MigrationCheckpointsRead", ["s3:GetObject"], _checkpoints(env)),
     ]}, f"The data read policy of {env.name}")
 
@@ -68,7 +70,9 @@ def data_write_policy(env: Environment) -> JsonObject:
     checkpoints. (Its lease is an item of the state lock table, which the deploy role already
     writes; its ledger record goes where every record goes.)"""
     return fitting({"Version": POLICY_VERSION, "Statement": [
-        statement("MigrationItemUpdates", ["dynamodb:UpdateItem"], _tables(env)),
+        # GetItem: an item a concurrent write changed under the run is read again
+        statement("MigrationItemWrites", ["dynamodb:GetItem", "dynamodb:UpdateItem"],
+                  _tables(env)),
         statement("MigrationCheckpointsWrite", ["s3:DeleteObject", "s3:PutObject"],
                   _checkpoints(env)),
     ]}, f"The data write policy of {env.name}")
