@@ -24,7 +24,7 @@ from bbws_infra.migrations import lease, pending, recorded, runner
 from bbws_infra.release import data_migrations
 from bbws_infra.state import ledger, state_backend
 from tests.support.moto_session import MotoSession
-from tests.unit.migrations.test_runner import ITEMS, _create_table, _item, _migration, _wrong
+from tests.unit.migrations.test_runner import _migration, _wrong, fill
 
 
 @pytest.fixture
@@ -37,11 +37,7 @@ def session():
                 Bucket=env.state_bucket,
                 CreateBucketConfiguration={"LocationConstraint": "af-south-1"})
             state_backend.ensure_state_backend(moto, env)
-        _create_table(moto)
-        dynamodb = moto.client("dynamodb")
-        for start in range(0, ITEMS, 25):
-            dynamodb.batch_write_item(RequestItems={"tenants": [
-                {"PutRequest": {"Item": _item(i)}} for i in range(start, start + 25)]})
+        fill(moto)
         yield moto
 
 

@@ -66,12 +66,17 @@ def session():
             moto.client("s3").create_bucket(
                 Bucket=load_environment(name).state_bucket,
                 CreateBucketConfiguration={"LocationConstraint": "af-south-1"})
-        _create_table(moto)
-        dynamodb = moto.client("dynamodb")
-        for start in range(0, ITEMS, 25):
-            dynamodb.batch_write_item(RequestItems={"tenants": [
-                {"PutRequest": {"Item": _item(i)}} for i in range(start, start + 25)]})
+        fill(moto)
         yield moto
+
+
+def fill(session: Any) -> None:
+    """The tenants table with ITEMS items, _needing() of them in need of the backfill."""
+    _create_table(session)
+    dynamodb = session.client("dynamodb")
+    for start in range(0, ITEMS, 25):
+        dynamodb.batch_write_item(RequestItems={"tenants": [
+            {"PutRequest": {"Item": _item(i)}} for i in range(start, start + 25)]})
 
 
 def _migration() -> Migration:

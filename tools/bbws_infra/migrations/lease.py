@@ -109,16 +109,7 @@ class Lease:
 
     def _take_over(self, holder: Holder, since: str) -> bool:
         """Replace a dead holder's lease, as long as it is still that holder's."""
-        try:
-            self.dynamodb.put_item(TableName=self.table, Item=self._item(since),
-                                   ConditionExpression="#token = :token",
-                                   ExpressionAttributeNames={"#token": "Token"},
-                                   ExpressionAttributeValues={":token": {"S": holder.token}})
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
-            return False
-        return True
+        return self._while_held_by(holder.token, "put_item", Item=self._item(since))
 
     def _current(self) -> dict[str, dict[str, str]]:
         found = self.dynamodb.get_item(TableName=self.table, Key={"LockID": {"S": self.id}},
@@ -126,28 +117,28 @@ class Lease:
         return found or {}
 
     def renew(self, since: str) -> None:
-        try:
-            self.dynamodb.put_item(TableName=self.table, Item=self._item(since),
-                                   ConditionExpression="#token = :token",
-                                   ExpressionAttributeNames={"#token": "Token"},
-                                   ExpressionAttributeValues={":token": {"S": self.token}})
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
+        if not self._while_held_by(self.token, "put_item", Item=self._item(since)):
             raise LeaseLost(f"The lease of {self.name} in {self.env_name} was taken over by "
                             "another run (this one was not renewed in time); this run "
-                            "stopped.") from None
+                            "stopped.")
 
     def release(self) -> None:
         """Remove the lease if it is still this run's (never another run's)."""
+        self._while_held_by(self.token, "delete_item", Key={"LockID": {"S": self.id}})
+
+    def _while_held_by(self, token: str, operation: str, **request: object) -> bool:
+        """A put_item or delete_item of the lease item on the condition that `token` holds it;
+        whether it was made."""
         try:
-            self.dynamodb.delete_item(TableName=self.table, Key={"LockID": {"S": self.id}},
-                                      ConditionExpression="#token = :token",
-                                      ExpressionAttributeNames={"#token": "Token"},
-                                      ExpressionAttributeValues={":token": {"S": self.token}})
+            getattr(self.dynamodb, operation)(
+                TableName=self.table, ConditionExpression="#token = :token",
+                ExpressionAttributeNames={"#token": "Token"},
+                ExpressionAttributeValues={":token": {"S": token}}, **request)
         except ClientError as error:
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
+            return False
+        return True
 
 
 class LeaseLost(UserError):

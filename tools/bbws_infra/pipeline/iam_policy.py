@@ -238,36 +238,26 @@ def policies(env: Environment, repository: str) -> JsonObject:
         "max_session_duration": max_session_duration(role),
     } for role in roles(env)}
     every_role = [role_name(env, role) for role in roles(env)]
-    shared = {"ledger_guard_policy": {
-        "policy_name": ledger_guard_policy_name(env), "attach_to": every_role,
-        "policy_document": ledger_guard_policy(env)}}
-    shared["account_health_read_policy"] = {
-        "policy_name": account_health_read_policy_name(env), "attach_to": every_role,
-        "policy_document": account_health_read_policy(env)}
-    guard = protected_deletes_guard_policy(env)
-    if guard is not None:
-        shared["protected_deletes_guard_policy"] = {
-            "policy_name": protected_deletes_guard_policy_name(env),
-            "attach_to": [role_name(env, DEPLOY)], "policy_document": guard}
-    shared["monitoring_read_policy"] = {
-        "policy_name": monitoring_read_policy_name(env), "attach_to": every_role,
-        "policy_document": monitoring_read_policy(env)}
-    shared["monitoring_write_policy"] = {
-        "policy_name": monitoring_write_policy_name(env),
-        "attach_to": [role_name(env, role) for role in roles(env) if role != PLAN],
-        "policy_document": monitoring_write_policy(env)}
-    shared["data_read_policy"] = {
-        "policy_name": data_read_policy_name(env), "attach_to": every_role,
-        "policy_document": data_read_policy(env)}
-    shared["data_write_policy"] = {
-        "policy_name": data_write_policy_name(env),
-        "attach_to": [role_name(env, role) for role in roles(env) if role != PLAN],
-        "policy_document": data_write_policy(env)}
-    reads = previous_env_read_policy(env)
-    if reads is not None:
-        shared["previous_env_read_policy"] = {
-            "policy_name": previous_env_read_policy_name(env), "attach_to": every_role,
-            "policy_document": reads}
+    deploying = [role_name(env, role) for role in roles(env) if role != PLAN]
+    attached: list[tuple[str, str, JsonObject | None, list[str]]] = [
+        ("ledger_guard_policy", ledger_guard_policy_name(env), ledger_guard_policy(env),
+         every_role),
+        ("account_health_read_policy", account_health_read_policy_name(env),
+         account_health_read_policy(env), every_role),
+        ("protected_deletes_guard_policy", protected_deletes_guard_policy_name(env),
+         protected_deletes_guard_policy(env), [role_name(env, DEPLOY)]),
+        ("monitoring_read_policy", monitoring_read_policy_name(env),
+         monitoring_read_policy(env), every_role),
+        ("monitoring_write_policy", monitoring_write_policy_name(env),
+         monitoring_write_policy(env), deploying),
+        ("data_read_policy", data_read_policy_name(env), data_read_policy(env), every_role),
+        ("data_write_policy", data_write_policy_name(env), data_write_policy(env), deploying),
+        ("previous_env_read_policy", previous_env_read_policy_name(env),
+         previous_env_read_policy(env), every_role),
+    ]
+    # (a policy that does not apply to this env, None, is left out)
+    shared = {key: {"policy_name": name, "attach_to": attach_to, "policy_document": document}
+              for key, name, document, attach_to in attached if document is not None}
     return {**documents, **shared}
 
 
