@@ -67,6 +67,12 @@ TERRAFORM_TREE = (*STATE_KEY_PREFIXES, MODULES_DIR, SHARED_DIR)
 _REQUIRED = ("environment", "account_id", "region", "dr_region")
 
 
+def previous_env(env_name: str) -> str | None:
+    """The environment a change must have passed before this one (None for the first)."""
+    index = PROMOTION_ORDER.index(env_name)
+    return PROMOTION_ORDER[index - 1] if index else None
+
+
 def apply_confirmation(env_name: str) -> str:
     """What an operator types to change an environment: deploy-dev, promote-sit, promote-prod."""
     verb = "deploy" if env_name == PROMOTION_ORDER[0] else "promote"

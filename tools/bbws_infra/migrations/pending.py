@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from rich.console import Console
 
 from bbws_infra.core.errors import UserError
-from bbws_infra.core.registry import PROMOTION_ORDER, Environment, load_environment
+from bbws_infra.core.registry import Environment, load_environment, previous_env
 from bbws_infra.core.untyped import Session
 from bbws_infra.engine import interrupts
 from bbws_infra.migrations import lease, recorded, runner
@@ -47,16 +47,12 @@ def release_order_problem(target: str, env: Environment, migrations: list[Migrat
                           ) -> str | None:
     """Why these migrations may not run in env yet (the previous environment has not applied
     each very file), or None; the first environment takes any."""
-    index = PROMOTION_ORDER.index(env.name)
-    if not index or not migrations:
+    before = previous_env(env.name)
+    if before is None or not migrations:
         return None
-    previous = load_environment(PROMOTION_ORDER[index - 1])
-    session = targets.reader_session(target, previous)
-    for migration in migrations:
-        problem = recorded.release_order_problem(session, previous, migration, env.name)
-        if problem:
-            return problem
-    return None
+    previous = load_environment(before)
+    return recorded.release_order_problem(targets.reader_session(target, previous), previous,
+                                          migrations, env.name)
 
 
 def run_pending(session: Session, env: Environment, target: str, migrations: list[Migration],

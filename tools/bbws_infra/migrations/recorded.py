@@ -84,18 +84,23 @@ def statuses(session: Session, env: Environment, migrations: list[Migration]) ->
     return found
 
 
-def release_order_problem(session: Session, previous: Environment, migration: Migration,
+def release_order_problem(session: Session, previous: Environment, migrations: list[Migration],
                           env_name: str) -> str | None:
-    """Why `migration` may not run in env_name yet, or None: the environment before it must
-    have applied this very file (its hash), as every change passes the environments in order.
-    session reads the previous environment's ledger."""
-    applied = [r for r in ledger.migration_records(session, previous, migration.component)
-               if r.migration == migration.id and r.result == ledger.APPLIED]
-    if not applied:
-        return (f"migration {migration.component} {migration.id} has not been applied in "
-                f"{previous.name}, which every migration passes before {env_name}")
-    if not any(r.inputs_sha256 == file_sha256(migration) for r in applied):
-        return (f"migration {migration.component} {migration.id} is not the file "
-                f"{previous.name} applied (it changed since; a migration that ran is never "
-                "edited: add a new one)")
+    """Why any of `migrations` may not run in env_name yet, or None: the environment before it
+    must have applied each very file (its hash), as every change passes the environments in
+    order. session reads the previous environment's ledger, once per component."""
+    hashes: dict[tuple[str, str], set[str]] = {}
+    for component in dict.fromkeys(m.component for m in migrations):
+        for record in ledger.migration_records(session, previous, component):
+            if record.result == ledger.APPLIED:
+                hashes.setdefault((component, record.migration), set()).add(record.inputs_sha256)
+    for migration in migrations:
+        applied = hashes.get((migration.component, migration.id))
+        if not applied:
+            return (f"migration {migration.component} {migration.id} has not been applied in "
+                    f"{previous.name}, which every migration passes before {env_name}")
+        if file_sha256(migration) not in applied:
+            return (f"migration {migration.component} {migration.id} is not the file "
+                    f"{previous.name} applied (it changed since; a migration that ran is never "
+                    "edited: add a new one)")
     return None

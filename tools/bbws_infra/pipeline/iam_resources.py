@@ -8,7 +8,7 @@ items. Resources a feature creates are named only where the env's tfvars switch 
 from __future__ import annotations
 
 from bbws_infra.core.paths import REPO_ROOT
-from bbws_infra.core.registry import COMPONENTS, PROMOTION_ORDER, Environment
+from bbws_infra.core.registry import COMPONENTS, Environment, previous_env
 from bbws_infra.inputs import schemas
 from bbws_infra.pipeline.iam_documents import arn, s3_arn
 from bbws_infra.state.planned_buckets import component_buckets
@@ -57,9 +57,8 @@ def copy_to_dr(env: Environment) -> bool:
 
 
 def previous_name(env: Environment) -> str | None:
-    """The environment whose ledger this one promotes from (deploy.previous_env's rule)."""
-    index = PROMOTION_ORDER.index(env.name)
-    return PROMOTION_ORDER[index - 1] if index else None
+    """The environment whose ledger this one promotes from."""
+    return previous_env(env.name)
 
 
 def state_bucket_of(env_name: str) -> str:
