@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bbws_infra.commands import migrations
+from bbws_infra.core import git
 from bbws_infra.targets import targets
 
 
@@ -39,3 +40,12 @@ def test_migrate_refuses_bad_input(capsys, arguments, message):
 def test_the_listing_refuses_a_component_without_items(capsys):
     assert migrations.migrations(env="dev", component="templates", target=None) == 2
     assert "choose a table component" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("env", ["sit", "prod"])
+def test_after_dev_a_dirty_tree_is_refused_before_anything_is_read(monkeypatch, capsys, env):
+    monkeypatch.setattr(git, "head_and_dirty", lambda root: ("0" * 40, True))
+    assert migrations.migrate(env=env, component="tenants", target=None,
+                              confirm=f"migrate-{env}") == 2
+    assert (f"Migrations run in {env} from a clean working tree only (commit first); nothing "
+            "was changed.") in capsys.readouterr().err.replace("\n", " ")

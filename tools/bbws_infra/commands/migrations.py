@@ -73,6 +73,8 @@ def migrate(*, env: str, component: str | None, target: str | None, dry_run: boo
         raise UserError(f"Changing the items of {environment.name}'s tables needs "
                         f"--confirm {environment.migrate_confirmation} (or --dry-run); nothing "
                         "was changed.")
+    if not dry_run:
+        _require_clean_tree(environment)
     found = _all(catalog.discover(tables))  # a broken migration file stops everything first
     unknown = sorted(set(rerun or ()) - {m.id for m in found})
     if unknown:
@@ -96,15 +98,20 @@ def migrate(*, env: str, component: str | None, target: str | None, dry_run: boo
     return OperationError.exit_code if results.failed else 0
 
 
-def _check_release_order(environment: Environment, target: str,
-                         chosen: list[Migration]) -> None:
-    """After the first env, a migration runs from a clean tree, once the env before applied
-    that very file: the release order of everything else."""
-    if environment.name == PROMOTION_ORDER[0]:
-        return
-    if git.head_and_dirty(REPO_ROOT)[1]:
+def _require_clean_tree(environment: Environment) -> None:
+    """After the first env, migrations run from committed files only (checked before anything is
+    read, like any other bad input)."""
+    if environment.name != PROMOTION_ORDER[0] and git.head_and_dirty(REPO_ROOT)[1]:
         raise UserError(f"Migrations run in {environment.name} from a clean working tree only "
                         "(commit first); nothing was changed.")
+
+
+def _check_release_order(environment: Environment, target: str,
+                         chosen: list[Migration]) -> None:
+    """After the first env, a migration runs once the env before applied that very file: the
+    release order of everything else."""
+    if environment.name == PROMOTION_ORDER[0]:
+        return
     problem = pending.release_order_problem(target, environment, chosen)
     if problem:
         raise UserError(f"{problem}; nothing was changed.")
