@@ -361,12 +361,41 @@ def approvals(c: Context, env: str, gates: bool = False, gate: str | None = None
                        break_glass=break_glass))
 
 
+@task(name="plan-review", help={"env": ENV_HELP, "component": f"{COMPONENT_CHOICES}; omit "
+                                                               "for every saved bundle.",
+                                "target": TARGET_HELP})
+def plan_review(c: Context, env: str, component: str | None = None,
+                target: str | None = None) -> None:
+    """For each saved plan of the env: the monthly cost now, after its apply and the
+    difference (price table), and the data migrations its apply would run; written beside the
+    bundle (review.json), to the job summary and the log. Only reads."""
+    from bbws_infra.commands import reviews
+
+    _exit(reviews.plan_review(env=env, component=component, target=target))
+
+
 @task(name="comment-plans",
       help={"bundles": "Folder holding plan bundles (e.g. downloaded artifacts)."})
 def comment_plans(c: Context, bundles: str) -> None:
-    """Put every bundle's summary in one pull-request comment (updated in place by later runs)
-    and the job summary; outside a pull request, only the job summary."""
-    _exit(ci.comment_plans(bundles=bundles))
+    """Put every env's cost table, pending data migrations and plan summaries in one
+    pull-request comment (updated in place by later runs, cut to GitHub's size limit) and the
+    job summary; outside a pull request, only the job summary."""
+    from bbws_infra.commands import reviews
+
+    _exit(reviews.comment_plans(bundles=bundles))
+
+
+@task(name="run-summary", help={"env": ENV_HELP, "component": f"{COMPONENT_CHOICES}; omit for "
+                                                              "all.",
+                                "target": TARGET_HELP})
+def run_summary(c: Context, env: str, component: str | None = None,
+                target: str | None = None) -> None:
+    """After an apply job: per component the commit, the state serial before and after, the
+    result and the ledger record, in the job summary (step output `ledger`: the records'
+    links). Only reads."""
+    from bbws_infra.commands import reviews
+
+    _exit(reviews.run_summary(env=env, component=component, target=target))
 
 
 @task(help={"env": ENV_HELP, "action": "deploy, promote, rollback or drift.",
@@ -424,7 +453,8 @@ templates_tasks = Collection("templates", templates_preview)
 ns = Collection(fmt, validate, validate_schemas, validate_templates, tfsec, checkov,
                 lint_workflows, infracost, check, init, plan, apply, promote, verify, drift,
                 history, status, state_versions, rollback, backups, alarms, doctor, unlock,
-                migrate, migrations_list, bootstrap, matrix, approvals, comment_plans, notify,
+                migrate, migrations_list, bootstrap, matrix, approvals, plan_review, comment_plans,
+                run_summary, notify,
                 iam_policy, bench, docs_tasks, sandbox_tasks, templates_tasks)
 # Every parameter a flag, so `invoke <task> --help` prints the help (see bbws_infra.core.cli).
 cli.flags_only(ns)

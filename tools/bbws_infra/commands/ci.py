@@ -1,15 +1,14 @@
-"""The GitHub Actions tasks (CI): matrix, approvals, comment-plans, notify and iam-policy."""
+"""The GitHub Actions tasks (CI): matrix, approvals, notify and iam-policy (the plan reviews and
+the pull-request comment: reviews.py)."""
 
 from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
 from bbws_infra.commands.common import console, guarded
 from bbws_infra.core.errors import UserError
 from bbws_infra.core.registry import (
-    PROMOTION_ORDER,
     break_glass_environment,
     env_names,
     load_environment,
@@ -69,27 +68,6 @@ def approvals(*, env: str, show_gates: bool = False, gate: str | None = None,
     sentence = verdict(check(approved))
     github.job_summary(f"**Approvals**: {sentence}")
     console.print(sentence, markup=False)
-    return 0
-
-
-@guarded
-def comment_plans(*, bundles: str) -> int:
-    """One pull-request comment with the summary of every bundle found under `bundles`
-    (updated in place by each new run)."""
-    root = Path(bundles)
-    records = sorted(root.rglob(bundle.RECORD)) if root.is_dir() else []
-    if not records:
-        raise UserError(f"No plan bundles under {bundles}; nothing to comment.")
-    sections = []
-    for record_path in records:
-        record = bundle.BundleRecord.from_json(record_path.read_text())
-        sections.append((record.env, record.component,
-                         (record_path.parent / bundle.SUMMARY_MARKDOWN).read_text()))
-    order = {name: index for index, name in enumerate(PROMOTION_ORDER)}
-    sections.sort(key=lambda s: (order.get(s[0], 99), s[1]))
-    text = "## Terraform plans\n\n" + "\n".join(s[2] for s in sections)
-    github.job_summary(text)
-    console.print(github.upsert_comment("bbws-infra plans", text))
     return 0
 
 
