@@ -136,3 +136,12 @@ def test_a_comment_over_github_s_limit_is_cut_with_a_pointer_and_accepted(api: G
     assert github.upsert_comment("bbws-infra plans", "small", "p") == \
         "updated the plan comment on pull request #7"
     assert api.comment_bodies(7) == ["<!-- bbws-infra plans -->\nsmall"]
+
+
+def test_what_the_table_cannot_price_is_named_under_the_cost_table():
+    review = _review("tenants", 1.0, 1.0)
+    review.warnings = ["module.table.aws_dynamodb_table.this: global-table replicas are not "
+                       "priced by the bbws table."]
+    text = cost_markdown([review])
+    assert ("Not in the estimate:\n- module.table.aws_dynamodb_table.this: global-table "
+            "replicas are not priced by the bbws table.") in text

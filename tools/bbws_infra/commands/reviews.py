@@ -18,6 +18,7 @@ from bbws_infra.core import git
 from bbws_infra.core.errors import OperationError, UserError
 from bbws_infra.core.paths import REPO_ROOT
 from bbws_infra.core.registry import (
+    COMPONENTS,
     PROMOTION_ORDER,
     Component,
     Environment,
@@ -96,7 +97,7 @@ def plan_review(*, env: str, component: str | None, target: str | None) -> int:
             threshold_usd=cost.threshold, engine=cost.engine, table=item.kind == "dynamodb",
             migrations=migrations.get(item.name, []),
             migrations_unknown=unknown if item.kind == "dynamodb" else "",
-            warnings=[w for w in cost.warnings if item.name in w])
+            warnings=list(priced.warnings))
         path = directories[item.name] / REVIEW_FILE
         incoming = path.with_name(f".{REVIEW_FILE}.incoming")
         incoming.write_text(review.to_json())
@@ -115,7 +116,10 @@ def _unreviewed(env: str, plans: dict[str, JsonObject]) -> list[PlanReview]:
     pending migrations need the ledger, so they are not known here)."""
     cost = price_changes(env, plans)
     return [PlanReview(env, c.component, "", "", 0, c.now, c.after, cost.threshold,
-                       cost.engine, table=False) for c in cost.components]
+                       cost.engine, table=COMPONENTS[c.component].kind == "dynamodb",
+                       migrations_unknown="no review beside this plan: invoke plan-review "
+                                          "did not run", warnings=list(c.warnings))
+            for c in cost.components]
 
 
 @guarded

@@ -58,6 +58,7 @@ class CostChange:
     component: str
     now: float
     after: float
+    warnings: tuple[str, ...] = ()  # what the table could not price after the apply
 
     @property
     def difference(self) -> float:
@@ -98,7 +99,7 @@ def price_changes(env_name: str, plan_jsons: dict[str, JsonObject]) -> EnvCost:
         after = estimate(plan, env_name, usage, prices, component=name)
         now_plan, regions = running_now(plan)
         now = estimate(now_plan, env_name, usage, prices, component=name, regions=regions)
-        components.append(CostChange(name, now.total, after.total))
+        components.append(CostChange(name, now.total, after.total, tuple(after.warnings)))
         warnings += after.warnings
     return EnvCost(env_name, prices.engine, REVIEW_THRESHOLD_USD[env_name], components,
                    warnings)

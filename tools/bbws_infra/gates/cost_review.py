@@ -90,6 +90,9 @@ def cost_markdown(reviews: list[PlanReview]) -> str:
             lines += ["> [!WARNING]", f"> **{verdict}**"]
         else:
             lines.append(verdict)
+        unpriced = [w for r in mine for w in r.warnings]
+        if unpriced:
+            lines += ["", "Not in the estimate:", *(f"- {w}" for w in unpriced)]
         engines = sorted({r.engine for r in mine})
         lines += ["", f"<sub>priced with the {'; '.join(engines)} and "
                       f"envs/{env}.usage.yml</sub>", ""]
