@@ -361,21 +361,66 @@ def approvals(c: Context, env: str, gates: bool = False, gate: str | None = None
                        break_glass=break_glass))
 
 
+@task(name="plan-review", help={"env": ENV_HELP, "component": f"{COMPONENT_CHOICES}; omit "
+                                                               "for every saved bundle.",
+                                "target": TARGET_HELP})
+def plan_review(c: Context, env: str, component: str | None = None,
+                target: str | None = None) -> None:
+    """For each saved plan of the env: the monthly cost now, after its apply and the
+    difference (price table), and the data migrations its apply would run; written beside the
+    bundle (review.json), to the job summary and the log. Only reads."""
+    from bbws_infra.commands import reviews
+
+    _exit(reviews.plan_review(env=env, component=component, target=target))
+
+
 @task(name="comment-plans",
       help={"bundles": "Folder holding plan bundles (e.g. downloaded artifacts)."})
 def comment_plans(c: Context, bundles: str) -> None:
-    """Put every bundle's summary in one pull-request comment (updated in place by later runs)
-    and the job summary; outside a pull request, only the job summary."""
-    _exit(ci.comment_plans(bundles=bundles))
+    """Put every env's cost table, pending data migrations and plan summaries in one
+    pull-request comment (updated in place by later runs, cut to GitHub's size limit) and the
+    job summary; outside a pull request, only the job summary."""
+    from bbws_infra.commands import reviews
+
+    _exit(reviews.comment_plans(bundles=bundles))
+
+
+@task(name="run-summary", help={"env": ENV_HELP, "component": f"{COMPONENT_CHOICES}; omit for "
+                                                              "all.",
+                                "target": TARGET_HELP})
+def run_summary(c: Context, env: str, component: str | None = None,
+                target: str | None = None) -> None:
+    """After an apply job: per component the commit, the state serial before and after, the
+    result and the ledger record, in the job summary (step output `ledger`: the records'
+    links). Only reads."""
+    from bbws_infra.commands import reviews
+
+    _exit(reviews.run_summary(env=env, component=component, target=target))
 
 
 @task(help={"env": ENV_HELP, "action": "deploy, promote, rollback or drift.",
-            "result": "The job's result: success, failure or cancelled.",
-            "component": f"{COMPONENT_CHOICES}; omit for all."})
-def notify(c: Context, env: str, action: str, result: str, component: str | None = None) -> None:
-    """Post one message (env, components, commit, result, who, run link) to the Slack webhook
-    in SLACK_WEBHOOK_URL; without it, say so and succeed."""
-    _exit(ci.notify(env=env, action=action, result=result, component=component))
+            "result": "The job's result: success, failure, cancelled or skipped.",
+            "component": f"{COMPONENT_CHOICES}; omit for all.",
+            "plan-result": "The plan job's result (a failed plan is the run's result).",
+            "approval-result": "The approval jobs' result (failure: a reviewer rejected).",
+            "plan-url": "Link to the plan summary (the bundles artifact).",
+            "ledger": "The apply job's `ledger` output (JSON, component -> link)."})
+def notify(c: Context, env: str, action: str, result: str, component: str | None = None,
+           plan_result: str = "success", approval_result: str = "", plan_url: str = "",
+           ledger: str = "") -> None:
+    """Post one message (env, components, commit, result, who; links to the run, the plan
+    summary and the ledger records) to the Slack webhook in SLACK_WEBHOOK_URL; without it, say
+    so and succeed."""
+    _exit(ci.notify(env=env, action=action, result=result, component=component,
+                    plan_result=plan_result, approval_result=approval_result,
+                    plan_url=plan_url, ledger=ledger))
+
+
+@task(name="deployment-window", help={"env": ENV_HELP})
+def deployment_window(c: Context, env: str) -> None:
+    """Refuse (exit 2, nothing changed) outside the env's deployment window (prod: Monday to
+    Friday, 08:00 to 16:00 SAST); the apply jobs run it after counting the approvals."""
+    _exit(ci.deployment_window(env=env))
 
 
 @task(name="iam-policy",
@@ -424,7 +469,8 @@ templates_tasks = Collection("templates", templates_preview)
 ns = Collection(fmt, validate, validate_schemas, validate_templates, tfsec, checkov,
                 lint_workflows, infracost, check, init, plan, apply, promote, verify, drift,
                 history, status, state_versions, rollback, backups, alarms, doctor, unlock,
-                migrate, migrations_list, bootstrap, matrix, approvals, comment_plans, notify,
+                migrate, migrations_list, bootstrap, matrix, approvals, plan_review, comment_plans,
+                run_summary, notify, deployment_window,
                 iam_policy, bench, docs_tasks, sandbox_tasks, templates_tasks)
 # Every parameter a flag, so `invoke <task> --help` prints the help (see bbws_infra.core.cli).
 cli.flags_only(ns)

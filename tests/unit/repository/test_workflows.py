@@ -20,6 +20,12 @@ from tests.support.workflow_files import WORKFLOWS as WORKFLOW_DIR
 from tests.support.workflow_files import all_workflows, run_lines
 
 WORKFLOWS = all_workflows()
+# `environment: {name, url}`: the checks below read the name (the url: test_environment_urls
+# in tests/unit/pipeline/test_workflow_cockpit.py)
+for _workflow in WORKFLOWS.values():
+    for _job in _workflow["jobs"].values():
+        if isinstance(_job.get("environment"), dict):
+            _job["environment"] = _job["environment"]["name"]
 ALLOWED = ("pip", "invoke", "nox")
 GATE_ENVIRONMENT = "${{ matrix.gate }}"
 CHECK = 'invoke approvals --env "$ENV_NAME"'
@@ -115,8 +121,9 @@ def test_approval_jobs_come_from_the_registry(name: str, source: str, change: st
     jobs = WORKFLOWS[name]["jobs"]
     # one job lists the env's approval environments as an output, with the task
     lister = jobs[source]
-    assert lister["outputs"] == {"gates": "${{ steps.gates.outputs.gates }}",
-                                 "baseline": "${{ steps.baseline.outputs.baseline }}"}
+    assert {k: lister["outputs"][k] for k in ("gates", "baseline")} == {
+        "gates": "${{ steps.gates.outputs.gates }}",
+        "baseline": "${{ steps.baseline.outputs.baseline }}"}
     (step,) = [s for s in lister["steps"] if s.get("id") == "gates"]
     assert step["run"] == f'invoke approvals --env "$ENV_NAME"{flag} --gates'
     # and the review history before this attempt's approvals, which the check subtracts
@@ -181,7 +188,8 @@ def test_the_changing_job_counts_the_approvals_before_anything_else(name: str, s
     assert steps[check]["run"] == CHECK + flag, where
     assert steps[check]["env"] == {
         "GITHUB_TOKEN": "${{ github.token }}",
-        "APPROVALS_BASELINE": f"${{{{ needs.{source}.outputs.baseline }}}}"}, where
+        "APPROVALS_BASELINE": f"${{{{ needs.{source}.outputs.baseline }}}}",
+        "GITHUB_TEAMS_TOKEN": "${{ secrets.APPROVER_TEAMS_TOKEN }}"}, where
     assert "if" not in steps[check], where
     assert all("run" not in s or s["run"].startswith("pip ") for s in steps[:check]), where
     assert all("uses" not in s or s["uses"].startswith(("actions/checkout@",

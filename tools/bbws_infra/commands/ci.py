@@ -1,15 +1,14 @@
-"""The GitHub Actions tasks (CI): matrix, approvals, comment-plans, notify and iam-policy."""
+"""The GitHub Actions tasks (CI): matrix, approvals, notify and iam-policy (the plan reviews and
+the pull-request comment: reviews.py)."""
 
 from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
 from bbws_infra.commands.common import console, guarded
 from bbws_infra.core.errors import UserError
 from bbws_infra.core.registry import (
-    PROMOTION_ORDER,
     break_glass_environment,
     env_names,
     load_environment,
@@ -41,6 +40,7 @@ def approvals(*, env: str, show_gates: bool = False, gate: str | None = None,
     with baseline, the review history before this attempt's approvals (the step output
     `baseline`). With break_glass, all of it for the env's break-glass environment (protected
     deletions: one approval more)."""
+    from bbws_infra.pipeline import approval_teams
     from bbws_infra.pipeline.approvals import (
         check,
         describe_gate,
@@ -66,47 +66,50 @@ def approvals(*, env: str, show_gates: bool = False, gate: str | None = None,
     if gate:
         console.print(describe_gate(approved, gate), markup=False)
         return 0
-    sentence = verdict(check(approved))
+    result = check(approved)
+    # the right people too: each approval role filled by a member of its team
+    sentence = f"{verdict(result)} {approval_teams.check(approved, result.approvers, os.environ)}"
     github.job_summary(f"**Approvals**: {sentence}")
     console.print(sentence, markup=False)
     return 0
 
 
 @guarded
-def comment_plans(*, bundles: str) -> int:
-    """One pull-request comment with the summary of every bundle found under `bundles`
-    (updated in place by each new run)."""
-    root = Path(bundles)
-    records = sorted(root.rglob(bundle.RECORD)) if root.is_dir() else []
-    if not records:
-        raise UserError(f"No plan bundles under {bundles}; nothing to comment.")
-    sections = []
-    for record_path in records:
-        record = bundle.BundleRecord.from_json(record_path.read_text())
-        sections.append((record.env, record.component,
-                         (record_path.parent / bundle.SUMMARY_MARKDOWN).read_text()))
-    order = {name: index for index, name in enumerate(PROMOTION_ORDER)}
-    sections.sort(key=lambda s: (order.get(s[0], 99), s[1]))
-    text = "## Terraform plans\n\n" + "\n".join(s[2] for s in sections)
-    github.job_summary(text)
-    console.print(github.upsert_comment("bbws-infra plans", text))
+def deployment_window(*, env: str) -> int:
+    """Refuse outside the env's deployment window (prod: business hours)."""
+    from bbws_infra.pipeline import release_windows
+
+    load_environment(env)
+    sentence = release_windows.check(env, release_windows.now())
+    github.job_summary(f"**Deployment window**: {sentence}")
+    console.print(sentence, markup=False)
     return 0
 
 
 @guarded
-def notify(*, env: str, action: str, result: str, component: str | None) -> int:
-    """One message about a release run to SLACK_WEBHOOK_URL (said and skipped when unset)."""
-    from bbws_infra.pipeline.notify import Event, send
+def notify(*, env: str, action: str, result: str, component: str | None,
+           plan_result: str = "success", approval_result: str = "", plan_url: str = "",
+           ledger: str = "") -> int:
+    """One message about a run to SLACK_WEBHOOK_URL (said and skipped when unset): its result
+    from the jobs' results, with links to the run, the plan summary and the ledger records
+    (ledger: the apply job's `ledger` output, component -> link)."""
+    from bbws_infra.pipeline.notify import Event, run_result, send
 
     load_environment(env)
-    server = os.environ.get("GITHUB_SERVER_URL", "https://github.com")
-    repository, run_id = os.environ.get("GITHUB_REPOSITORY"), os.environ.get("GITHUB_RUN_ID")
+    try:
+        records = json.loads(ledger) if ledger.strip() else {}
+        if not isinstance(records, dict):
+            raise ValueError
+    except ValueError:
+        raise UserError("--ledger takes the JSON object `invoke run-summary` sets as its "
+                        "`ledger` output; nothing was sent.") from None
+    links = ((("Plan summary and bundles", plan_url),) if plan_url else ()) + tuple(
+        (f"Ledger record: {name}", str(url)) for name, url in sorted(records.items()))
     event = Event(
         env=env, components=[c.name for c in resolve_components(component)],
         commit=os.environ.get("GITHUB_SHA") or bundle.git_state()[0], action=action,
-        result=result, who=bundle.who(),
-        run_url=f"{server}/{repository}/actions/runs/{run_id}" if repository and run_id
-        else "")
+        result=run_result(result, plan_result, approval_result), who=bundle.who(),
+        run_url=github.run_url(), links=links)
     console.print(send(event))
     return 0
 

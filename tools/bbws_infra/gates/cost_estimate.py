@@ -66,7 +66,8 @@ def _provider_keys(module: JsonObject, prefix: str = "") -> dict[str, str]:
     return keys
 
 
-def _region_resolver(plan: JsonObject) -> Callable[[str], str]:
+def _region_resolver(plan: JsonObject, known: dict[str, str] | None = None
+                     ) -> Callable[[str], str]:
     """Region of a resource: where the provider configuration it uses points.
 
     The module path alone cannot tell: the replica bucket sits in a module that uses plain
@@ -75,11 +76,15 @@ def _region_resolver(plan: JsonObject) -> Callable[[str], str]:
     configuration.<module>.resources[], the provider_config_key of the root configuration it
     ends up using ("aws" or "aws.dr"). configuration.provider_config[key].expressions.region
     is then a constant or a reference to a root variable whose value is in plan.variables
-    (var.region = af-south-1, var.dr_region = eu-west-1)."""
+    (var.region = af-south-1, var.dr_region = eu-west-1). `known` gives the region of
+    addresses the configuration no longer has (what runs now, before a delete)."""
     regions = _provider_regions(plan)
+    known = known or {}
     keys = _provider_keys((plan.get("configuration") or {}).get("root_module") or {})
 
     def region_of(address: str) -> str:
+        if address in known:
+            return known[address]
         key = keys.get(_strip_keys(address))
         region = regions.get(key) if key else None
         if not region:
@@ -230,11 +235,12 @@ PRICERS: dict[str, PricingFunction] = {
 
 
 def estimate(plan_json: JsonObject, env_name: str, usage: Usage, prices: PriceTable, *,
-             component: str = "") -> ComponentCost:
+             component: str = "", regions: dict[str, str] | None = None) -> ComponentCost:
     """Monthly cost of the resources the plan leaves in place after apply (creates, updates,
-    replacements and no-ops; deletes and data sources are skipped)."""
+    replacements and no-ops; deletes and data sources are skipped). regions: the region of
+    addresses the plan's configuration does not name."""
     cost = ComponentCost(component, env_name, prices.engine)
-    region_of = _region_resolver(plan_json)
+    region_of = _region_resolver(plan_json, regions)
     for change in plan_json.get("resource_changes") or []:
         actions = (change.get("change") or {}).get("actions") or []
         if change.get("mode", "managed") != "managed" or actions == ["delete"]:

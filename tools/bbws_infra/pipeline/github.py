@@ -17,6 +17,9 @@ from pathlib import Path
 from bbws_infra.core.errors import OperationError, UserError
 from bbws_infra.core.untyped import Json, JsonObject
 
+# GitHub refuses an issue or pull-request comment body longer than this (characters).
+COMMENT_LIMIT = 65_536
+
 
 def job_summary(markdown: str) -> bool:
     """Append to the job summary when running in GitHub Actions; whether it did."""
@@ -75,9 +78,35 @@ def _request(method: str, url: str, token: str, body: JsonObject | None = None,
         raise GitHubError(f"GitHub's answer to {method} {url} is not JSON.") from None
 
 
-def upsert_comment(marker: str, markdown: str) -> str:
+def truncated(markdown: str, limit: int, pointer: str) -> str:
+    """markdown whole when it fits in limit characters; otherwise cut at a line end, with the
+    pointer (where to read the rest) after it, the whole within limit."""
+    if len(markdown) <= limit:
+        return markdown
+    note = f"\n\n---\n**Truncated** to fit GitHub's comment limit: {pointer}\n"
+    room = limit - len(note)
+    if room <= 0:
+        raise ValueError("the truncation note alone exceeds the limit")
+    cut = markdown.rfind("\n", 0, room)
+    kept = markdown[:cut if cut > 0 else room]
+    if kept.count("```") % 2:  # never leave a code block open
+        kept = kept[:kept.rfind("```")].rstrip()
+    return kept.rstrip() + note
+
+
+def run_url() -> str:
+    """This workflow run's page (job summaries, artifacts), or "" outside Actions."""
+    repository, run_id = os.environ.get("GITHUB_REPOSITORY"), os.environ.get("GITHUB_RUN_ID")
+    if not repository or not run_id:
+        return ""
+    server = os.environ.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
+    return f"{server}/{repository}/actions/runs/{run_id}"
+
+
+def upsert_comment(marker: str, markdown: str, pointer: str = "see the job summary") -> str:
     """Create, or update in place, the one comment of this pull request that starts with the
-    hidden marker; a sentence saying what was done."""
+    hidden marker; a sentence saying what was done. A body over GitHub's limit is truncated,
+    the pointer saying where the whole text is."""
     number = pull_request_number()
     if number is None:
         return "not a pull request run: no comment written"
@@ -87,7 +116,8 @@ def upsert_comment(marker: str, markdown: str) -> str:
         raise UserError("Commenting needs GITHUB_TOKEN and GITHUB_REPOSITORY (GitHub Actions "
                         "sets the second; pass the first from secrets.GITHUB_TOKEN).")
     api = api_url()
-    body = f"<!-- {marker} -->\n{markdown}"
+    head = f"<!-- {marker} -->\n"
+    body = head + truncated(markdown, COMMENT_LIMIT - len(head), pointer)
     comments_url = f"{api}/repos/{repository}/issues/{number}/comments"
     page = 1
     while True:

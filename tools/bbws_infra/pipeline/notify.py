@@ -1,5 +1,7 @@
 """One Slack message per deployment event (deploy, promote, rollback, drift...), posted to an
-incoming webhook with the standard library only.
+incoming webhook with the standard library only. A message names env, action, result,
+components, commit and who, and links the workflow run and, where the run has them, the plan
+summary and the ledger records it wrote.
 
 The webhook URL is a secret (whoever holds it can post to the channel): it comes from the
 argument or SLACK_WEBHOOK_URL, and no message, error or return value ever contains it.
@@ -40,6 +42,8 @@ class Event:
     result: str  # e.g. success, failure, cancelled, rejected
     who: str
     run_url: str
+    # More places to read, each (label, https URL): the plan summary, the ledger records.
+    links: tuple[tuple[str, str], ...] = ()
 
     @property
     def marker(self) -> str:
@@ -54,6 +58,18 @@ class Event:
     @property
     def component_list(self) -> str:
         return ", ".join(self.components) or "(no components)"
+
+
+def run_result(apply: str, plan: str = "success", approval: str = "") -> str:
+    """A release run's result from its jobs' (GitHub's success, failure, cancelled, skipped):
+    a failed or cancelled plan; a refused approval job (a reviewer rejected it: GitHub fails
+    the job) is a rejection; otherwise the apply's. An apply skipped after a good plan and
+    no failed approval was rejected too (its own environment's reviewer rejected it)."""
+    if plan and plan != "success":
+        return plan
+    if approval in ("failure", "cancelled"):
+        return "rejected" if approval == "failure" else "cancelled"
+    return "rejected" if apply == "skipped" else apply
 
 
 def _escape(text: str) -> str:
@@ -72,6 +88,8 @@ def message(event: Event) -> JsonObject:
     text = f"{headline} ({e['components']}) at {e['commit']} by {e['who']}"
     if event.run_url:
         text += f"; run: {e['url']}"
+    links = [(_escape(label), _escape(url)) for label, url in event.links if url]
+    text += "".join(f"; {label}: {url}" for label, url in links)
     fields = [("Environment", e["env"]), ("Action", e["action"]), ("Result", e["marker"]),
               ("Components", e["components"]), ("Commit", f"`{e['commit']}`"),
               ("By", e["who"])]
@@ -80,9 +98,10 @@ def message(event: Event) -> JsonObject:
         {"type": "section", "fields": [{"type": "mrkdwn", "text": f"*{name}*\n{value}"}
                                        for name, value in fields]},
     ]
-    if event.run_url:
+    shown = ([("Workflow run", e["url"])] if event.run_url else []) + links
+    if shown:
         blocks.append({"type": "context", "elements": [
-            {"type": "mrkdwn", "text": f"<{e['url']}|Workflow run>"}]})
+            {"type": "mrkdwn", "text": f"<{url}|{label}>"} for label, url in shown]})
     return {"text": text, "blocks": blocks}
 
 
