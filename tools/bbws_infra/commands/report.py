@@ -46,6 +46,7 @@ def _write(path: Path, text: str) -> None:
     handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     with os.fdopen(handle, "w", encoding="utf-8") as out:
         out.write(text)
+    os.chmod(temp, 0o644)  # mkstemp's 0600 would hide the page from a web server or a colleague
     os.replace(temp, path)
 
 

@@ -151,11 +151,12 @@ def _backups(session: Session, env: Environment, status: EnvStatus) -> None:
         status.problems.append(f"backups: {_reason(error)}")
         return
     for name, table in tables.items():
-        backup, job = newest.get(name), jobs[table]
+        job = jobs[table]
+        taken = newest.get(name)
         status.backups.append(BackupInfo(
-            component=name, table=table, last_backup=backup.created if backup else "",
-            backup_name=backup.name if backup else "", backup_status=backup.status if backup
-            else "", backup_arn=backup.arn if backup else "", job_state=job.state,
+            component=name, table=table, last_backup=taken.created if taken else "",
+            backup_name=taken.name if taken else "", backup_status=taken.status if taken
+            else "", backup_arn=taken.arn if taken else "", job_state=job.state,
             job_created=job.created, job_message=job.message or job.job_id))
 
 

@@ -75,22 +75,21 @@ def _component_row(row: ComponentStatus) -> list[str]:
 def _pending(env: EnvStatus, previous: str | None) -> str:
     if previous is None:
         return ""
-    title = f"<h3>Pending promotions from {_e(previous)}</h3>"
     if not env.pending:
-        return title + (f'<p class="muted">none: {_e(env.env)} runs every commit '
-                        f"{_e(previous)} verified.</p>")
+        return (f"<h3>Pending promotions from {_e(previous)}</h3>"
+                f'<p class="muted">none: {_e(env.env)} runs every commit {_e(previous)} verified '
+                "from a clean tree.</p>")
     rows = [[_e(p.component), code(p.commit), _e(p.verified_at),
              code(p.running_here) if p.running_here else '<span class="muted">nothing</span>',
              _e(p.note) or f"invoke promote --to {_e(env.env)}"] for p in env.pending]
-    return title + _table(f"Commits verified in {previous} and not yet in {env.env}",
-                          ["component", f"verified in {previous}", "verified at",
-                           f"runs in {env.env} now", "next step"], rows)
+    return _table(f"Pending promotions: verified in {previous}, not yet in {env.env}",
+                  ["component", f"verified in {previous}", "verified at",
+                   f"runs in {env.env} now", "next step"], rows)
 
 
 def _backups(env: EnvStatus) -> str:
-    title = "<h3>Backups</h3>"
     if not env.backups:
-        return title + '<p class="muted">no table deployed here, so no backups.</p>'
+        return '<h3>Backups</h3><p class="muted">no table deployed here, so no backups.</p>'
     rows = []
     for b in env.backups:
         available = verdicts.OK if b.backup_status == "AVAILABLE" else verdicts.WARN
@@ -103,9 +102,8 @@ def _backups(env: EnvStatus) -> str:
         job = (badge(b.job_state, tone) + (f" {_e(b.job_created)}" if b.job_created else "")
                + (f'<div class="small">{_e(b.job_message)}</div>' if b.job_message else ""))
         rows.append([_e(b.component), _e(b.table), on_demand, job])
-    return title + _table(f"Backups of the tables in {env.env}",
-                          ["component", "table", "newest on-demand backup",
-                           "last AWS Backup job"], rows)
+    return _table("Backups", ["component", "table", "newest on-demand backup",
+                              "last AWS Backup job"], rows)
 
 
 def _alarms(env: EnvStatus) -> str:
@@ -123,8 +121,7 @@ def _alarms(env: EnvStatus) -> str:
     rows = [[_e(a.name), badge(a.state, verdicts.BAD if a.firing else verdicts.OK
                                if a.state == "OK" else verdicts.NONE),
              _e(a.since), _e(a.reason)] for a in env.alarms]
-    table = _table(f"Alarms in {env.env}, firing first", ["alarm", "state", "since", "reason"],
-                   rows, "alarms")
+    table = _table("firing first", ["alarm", "state", "since", "reason"], rows, "alarms")
     listing = table if firing else (f"<details><summary>all {len(env.alarms)} alarms"
                                     f"</summary>{table}</details>")
     return f"{title}<p>{summary} {len(env.alarms)} alarms: {_e(counts)}</p>{listing}"
@@ -139,6 +136,9 @@ def _env_section(env: EnvStatus, previous: str | None) -> str:
         return head + (f'<p class="problem">{_e(env.env)} could not be read: '
                        f"{_e(env.unreachable)}</p></section>")
     problems = "".join(f'<p class="problem">could not read {_e(p)}</p>' for p in env.problems)
+    if not any(c.deployed for c in env.components):
+        return (head + problems + f'<p class="muted">nothing deployed in {_e(env.env)} yet.</p>'
+                + _pending(env, previous) + "</section>")
     components = _table(
         f"What runs in {env.env}",
         ["component", "commit", "deployed", "ledger", "verify", "drift", "state",
@@ -167,8 +167,7 @@ def _overview(report: Report) -> str:
             "-" if env.unreachable else (f"{len(env.firing)} firing of {len(env.alarms)}"
                                          if env.alarms else "none"),
             _e(newest_backup) or '<span class="muted">none</span>',
-            f'<span class="num">{_e(money(None if env.unreachable else env.monthly_usd))}'
-            "</span>"])
+            f'<span class="num">{_e(money(env.monthly_usd if running else None))}</span>'])
     return _table("Every environment at a glance",
                   ["env", "status", "deployed", "verified", "drift", "pending promotions",
                    "alarms", "newest on-demand backup", "per month"], rows, "overview")

@@ -16,16 +16,16 @@ h3 { font-size: 16px; margin: 18px 0 6px; }
 section.env, section.history { background: #fff; border: 1px solid var(--line);
   border-radius: 8px; padding: 16px 20px; margin: 18px 0; }
 table { border-collapse: collapse; width: 100%; margin: 6px 0 4px; background: #fff; }
-caption { text-align: left; font-weight: 600; color: var(--muted); padding: 4px 0; }
+caption { text-align: left; font-weight: 600; font-size: 16px; padding: 12px 0 6px; }
 th, td { text-align: left; vertical-align: top; padding: 6px 8px;
   border-bottom: 1px solid var(--line); }
-thead th { font-size: 13px; color: var(--muted); background: #f6f8fa;
+thead th { font-size: 13px; color: var(--muted); background: #f6f8fa; white-space: nowrap;
   border-bottom: 2px solid var(--line); }
 tbody th { font-weight: 600; white-space: nowrap; }
 table.overview { margin-top: 14px; border: 1px solid var(--line); }
+table.overview caption { font-size: 18px; }
 code.id { font: 12.5px/1.35 ui-monospace, "DejaVu Sans Mono", monospace;
-  overflow-wrap: anywhere; word-break: break-all; background: #f6f8fa; padding: 0 3px;
-  border-radius: 3px; }
+  overflow-wrap: break-word; background: #f6f8fa; padding: 0 3px; border-radius: 3px; }
 .badge { display: inline-block; font-size: 12.5px; font-weight: 600; padding: 1px 8px;
   border-radius: 999px; border: 1px solid currentColor; white-space: nowrap; }
 .badge.ok { color: var(--ok); background: var(--ok-bg); }
