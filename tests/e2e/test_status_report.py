@@ -27,8 +27,10 @@ pytestmark = [
                               "package chromium)"),
 ]
 
-COMPONENTS = "tenants,alerts"
 ADDRESS = "module.table.aws_dynamodb_table.this"
+# monitoring/alerts would add a minute of alarms on every table and index; one alarm of the
+# kind it makes, made and set off through the sandbox's CloudWatch, shows how alarms appear
+ALARM = "bbws-tenants-throttled-requests-sit"
 
 
 @pytest.fixture(scope="module")
@@ -66,10 +68,20 @@ def _shown(dom: str) -> str:
 
 @pytest.fixture(scope="module")
 def released(copy: Copy) -> str:
-    """dev and sit run the copy's commit (a table and the monitoring: sit has alarms)."""
-    copy.ok("plan", "--env", "dev", "--component", COMPONENTS)
+    """dev and sit run the copy's commit of the tenants table; sit has an on-demand backup of
+    it and an alarm firing."""
+    copy.ok("plan", "--env", "dev", "--component", "tenants")
     copy.ok("apply", "--env", "dev", "--confirm", "deploy-dev")
-    copy.ok("promote", "--to", "sit", "--component", COMPONENTS, "--confirm", "promote-sit")
+    copy.ok("promote", "--to", "sit", "--component", "tenants", "--confirm", "promote-sit")
+    sit = copy.session("sit")
+    sit.client("dynamodb").create_backup(TableName="tenants", BackupName="by-hand")
+    cloudwatch = sit.client("cloudwatch")
+    cloudwatch.put_metric_alarm(
+        AlarmName=ALARM, Namespace="AWS/DynamoDB", MetricName="ThrottledRequests",
+        Dimensions=[{"Name": "TableName", "Value": "tenants"}], Statistic="Sum", Period=60,
+        EvaluationPeriods=1, Threshold=0, ComparisonOperator="GreaterThanThreshold")
+    cloudwatch.set_alarm_state(AlarmName=ALARM, StateValue="ALARM",
+                               StateReason="Threshold Crossed: 1 datapoint [3.0] > 0.0")
     return copy.head()
 
 
@@ -93,35 +105,37 @@ def test_the_page_shows_what_runs_where_and_chromium_renders_it(copy: Copy, rele
     envs = {e["env"]: e for e in data["envs"]}
     rows = {(e, c["component"]): c for e in envs for c in envs[e]["components"]}
 
-    assert {rows[("dev", c)]["deployed"]["commit"] for c in ("tenants", "alerts")} == {first}
+    assert rows[("dev", "tenants")]["deployed"]["commit"] == first
+    assert rows[("sit", "tenants")]["deployed"]["commit"] == first
     assert rows[("sit", "tenants")]["deployed"]["action"] == "promote"
-    assert {rows[("sit", c)]["deployed"]["commit"] for c in ("tenants", "alerts")} == {first}
-    assert all(rows[(e, c)]["deployed"]["verification"] == "passed"
-               for e in ("dev", "sit") for c in ("tenants", "alerts"))
+    assert all(rows[(e, "tenants")]["deployed"]["verification"] == "passed"
+               for e in ("dev", "sit"))
     assert rows[("dev", "campaigns")]["deployed"] is None
+    assert rows[("sit", "tenants")]["state"]["serial"] > 0
     assert all(r["deployed"] is None for r in envs["prod"]["components"])
     # the result files, or "not checked"
     assert rows[("dev", "tenants")]["drift"]["status"] == "drifted"
     assert rows[("dev", "tenants")]["drift"]["details"] == [f"{ADDRESS} (update)"]
     assert rows[("sit", "tenants")]["verify"]["status"] == "healthy"
-    assert rows[("sit", "alerts")]["drift"]["status"] == "not checked"
+    assert rows[("sit", "tenants")]["drift"]["status"] == "not checked"
     # pending: nothing for sit (it runs what dev verified), the commit for prod
     assert envs["sit"]["pending"] == [] and envs["dev"]["pending"] == []
-    assert sorted((p["component"], p["commit"], p["running_here"])
-                  for p in envs["prod"]["pending"]) == [("alerts", first, ""),
-                                                        ("tenants", first, "")]
-    # backups of the deployed table; sit's alarms (dev's tfvars switch them off); the cost
-    assert [(b["table"], b["job_state"]) for b in envs["sit"]["backups"]] == [
-        ("tenants", "none")]
-    assert envs["dev"]["alarms"] == [] and envs["sit"]["alarms"]
-    assert all(a["name"].endswith("-sit") for a in envs["sit"]["alarms"])
+    assert [(p["component"], p["commit"], p["verified_in"], p["running_here"])
+            for p in envs["prod"]["pending"]] == [("tenants", first, "sit", "")]
+    # backups of the deployed table, alarms, the cost
+    [backup] = envs["sit"]["backups"]
+    assert (backup["table"], backup["backup_name"], backup["backup_status"],
+            backup["job_state"]) == ("tenants", "by-hand", "AVAILABLE", "none")
+    assert backup["backup_arn"].startswith("arn:aws:dynamodb:af-south-1:815856636111:table/")
+    assert [b["table"] for b in envs["dev"]["backups"]] == ["tenants"]
+    assert envs["dev"]["alarms"] == []
+    assert [(a["name"], a["state"]) for a in envs["sit"]["alarms"]] == [(ALARM, "ALARM")]
     assert rows[("sit", "tenants")]["monthly_usd"] > 0
-    assert envs["sit"]["monthly_usd"] == pytest.approx(
-        rows[("sit", "tenants")]["monthly_usd"] + rows[("sit", "alerts")]["monthly_usd"])
+    assert envs["sit"]["monthly_usd"] == rows[("sit", "tenants")]["monthly_usd"]
     timeline = [(e["env"], e["component"], e["action"]) for e in data["timeline"]]
-    assert ("sit", "alerts", "promote") in timeline and ("dev", "tenants", "apply") in timeline
-    assert timeline.index(("sit", "tenants", "promote")) < timeline.index(
-        ("dev", "tenants", "apply")), "newest first"
+    # newest first; each deployment of a table runs its migrations, which the timeline names
+    assert [t for t in timeline if not t[2].startswith("migrate")] == [
+        ("sit", "tenants", "promote"), ("dev", "tenants", "apply")]
 
     # what the browser shows of the page
     shown = _shown(browser.dump_dom(out / "index.html"))
@@ -129,7 +143,8 @@ def test_the_page_shows_what_runs_where_and_chromium_renders_it(copy: Copy, rele
                  "not checked", "Pending promotions: verified in sit, not yet in prod",
                  "Pending promotions from dev none: sit runs every commit dev verified",
                  "invoke promote --to prod", "History", "nothing deployed in prod yet",
-                 "monthly cost of what runs", "Alarms", "none firing"):
+                 "monthly cost of what runs", backup["backup_arn"], f"{ALARM} ALARM",
+                 "1 firing", "sit needs attention"):
         assert text in shown, text
     assert "unreachable" not in shown and "Partial" not in shown
     png = (out / "report.png").read_bytes()

@@ -139,6 +139,7 @@ def test_the_job_summary_says_the_same_from_the_same_model():
 def test_without_chromium_the_screenshot_names_the_debian_package(monkeypatch, tmp_path):
     monkeypatch.setattr(browser, "CHROMIUM", str(tmp_path / "no-chromium"))
     monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv("BBWS_CHROMIUM", raising=False)
     with pytest.raises(OperationError, match="install the Debian package chromium"):
         browser.screenshot(tmp_path / "index.html", tmp_path / "report.png")
 

@@ -4,6 +4,7 @@ switches off whatever would reach the network on its own."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tempfile
@@ -20,10 +21,15 @@ FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 
 
 def chromium() -> str:
-    """The browser's path; one sentence naming the Debian package when it is missing."""
+    """The browser: BBWS_CHROMIUM when set (as for the docs' diagrams), Debian's Chromium, or
+    a chromium or google-chrome on PATH (a GitHub runner has Chrome); one sentence naming the
+    Debian package when there is none."""
+    chosen = os.environ.get("BBWS_CHROMIUM")
+    if chosen and Path(chosen).is_file():
+        return chosen
     if Path(CHROMIUM).is_file():
         return CHROMIUM
-    found = shutil.which("chromium")
+    found = shutil.which("chromium") or shutil.which("google-chrome")
     if found:
         return found
     raise OperationError(f"--screenshot needs Chromium ({CHROMIUM}), which is not installed: "
