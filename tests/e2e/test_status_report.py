@@ -115,7 +115,8 @@ def test_the_page_shows_what_runs_where_and_chromium_renders_it(copy: Copy, rele
     assert all(r["deployed"] is None for r in envs["prod"]["components"])
     # the result files, or "not checked"
     assert rows[("dev", "tenants")]["drift"]["status"] == "drifted"
-    assert rows[("dev", "tenants")]["drift"]["details"] == [f"{ADDRESS} (update)"]
+    assert rows[("dev", "tenants")]["drift"]["findings"] == [
+        {"address": ADDRESS, "action": "update", "allowed_by": ""}]
     assert rows[("sit", "tenants")]["verify"]["status"] == "healthy"
     assert rows[("sit", "tenants")]["drift"]["status"] == "not checked"
     # pending: nothing for sit (it runs what dev verified), the commit for prod
@@ -139,7 +140,7 @@ def test_the_page_shows_what_runs_where_and_chromium_renders_it(copy: Copy, rele
 
     # what the browser shows of the page
     shown = _shown(browser.dump_dom(out / "index.html"))
-    for text in (f"tenants {first}", f"{ADDRESS} (update)", "drifted (1)", "healthy",
+    for text in (f"tenants {first}", f"{ADDRESS} update", "drifted (1)", "last verify: healthy",
                  "not checked", "Pending promotions: verified in sit, not yet in prod",
                  "Pending promotions from dev none: sit runs every commit dev verified",
                  "invoke promote --to prod", "History", "nothing deployed in prod yet",

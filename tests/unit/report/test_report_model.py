@@ -15,7 +15,8 @@ from moto import mock_aws
 from bbws_infra.core.registry import COMPONENTS, Environment, load_environment
 from bbws_infra.report import result_files, running_cost
 from bbws_infra.report.collect import collect
-from bbws_infra.report.model import NOT_CHECKED
+from bbws_infra.report.model import NOT_CHECKED, Finding
+from bbws_infra.report.sessions import reusing
 from bbws_infra.state import ledger
 from tests.support.moto_session import MotoSession
 
@@ -56,15 +57,15 @@ def test_a_result_file_is_read_and_its_absence_is_not_checked(tmp_path):
                        "fingerprint": "g", "attributes": [], "allowed_by": "provider noise"}])
     found = result_files.read_check("drift", "dev", "tenants", root=tmp_path)
     assert (found.status, found.commit, found.stale) == ("drifted", A, False)
-    assert found.details == ['aws_s3_bucket_object.template["a/b.html"] (update)',
-                             "module.backup.aws_iam_role.backup (update), allowed: provider "
-                             "noise"]
+    assert found.findings == [
+        Finding('aws_s3_bucket_object.template["a/b.html"]', "update"),
+        Finding("module.backup.aws_iam_role.backup", "update", "provider noise")]
     # made before the component's last deployment: shown, but marked stale
     assert result_files.read_check("drift", "dev", "tenants", "2026-12-02T00:00:00+00:00",
                                    root=tmp_path).stale
     _write_result(tmp_path, "verify", "dev", "tenants", checked_at="2026-12-01T10:00:00Z",
                   commit=A, status="failing", problems=["table tenants: stream"], reason=None)
-    assert result_files.read_check("verify", "dev", "tenants", root=tmp_path).details == [
+    assert result_files.read_check("verify", "dev", "tenants", root=tmp_path).problems == [
         "table tenants: stream"]
     broken = result_files.result_path("verify", "dev", "products", tmp_path)
     broken.write_text("{not json")
@@ -167,3 +168,27 @@ def test_the_model_shows_what_runs_pending_promotions_and_an_unreachable_env(
     # that cannot be read is named, and the rest of the env is still shown
     assert [p.split(":")[0] for p in again.envs[0].problems] == ["backups"]
     assert "ListBackupJobs" in again.envs[0].problems[0] and again.partial
+
+
+def test_each_env_session_and_client_is_made_once():
+    made: list[tuple[str, str | None]] = []
+
+    class Counting:
+        def client(self, service: str, /, region_name: str | None = None) -> Any:
+            made.append((service, region_name))
+            return object()
+
+    opened: list[str] = []
+
+    def session_for(env: Environment) -> Any:
+        opened.append(env.name)
+        return Counting()
+
+    shared = reusing(session_for)
+    dev = load_environment("dev")
+    first = shared(dev).client("s3", region_name="af-south-1")
+    assert shared(dev).client("s3", region_name="af-south-1") is first
+    shared(dev).client("dynamodb", region_name="af-south-1")
+    shared(load_environment("sit"))
+    assert opened == ["dev", "sit"]
+    assert made == [("s3", "af-south-1"), ("dynamodb", "af-south-1")]

@@ -21,6 +21,7 @@ from bbws_infra.report.model import (
     Deployment,
     EnvStatus,
     Event,
+    Finding,
     Pending,
     Report,
     StateInfo,
@@ -45,7 +46,7 @@ def _row(component: str, commit: str, verify: Check, drift: Check,
 def _report() -> Report:
     dev = EnvStatus("dev", "536580886816", "af-south-1", components=[
         _row("tenants", B, Check("healthy", "2026-12-02T01:00:00Z", B), Check(
-            "drifted", "2026-12-02T01:00:00Z", B, [f"{ADDRESS} (update)"]))])
+            "drifted", "2026-12-02T01:00:00Z", B, findings=[Finding(ADDRESS, "update")]))])
     sit = EnvStatus("sit", "815856636111", "af-south-1", components=[
         _row("tenants", A, Check(NOT_CHECKED), Check(NOT_CHECKED), "failed")],
         pending=[Pending("tenants", B, "dev", "2026-12-01T09:00:00Z", A)],

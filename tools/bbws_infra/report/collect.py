@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -40,6 +41,7 @@ from bbws_infra.report.model import (
     StateInfo,
 )
 from bbws_infra.report.running_cost import monthly_costs
+from bbws_infra.report.sessions import reusing
 from bbws_infra.state import ledger
 from bbws_infra.state.alarm_states import alarm_states, last_backup_jobs
 from bbws_infra.state.backups import Backup, list_backups, table_names
@@ -193,11 +195,12 @@ def collect(session_for: SessionFor, target: str, envs: list[Environment],
     """The model of the page: each env in promotion order, and one timeline of them all,
     newest first."""
     started = time.monotonic()
-    statuses, timeline = [], []
-    for env in envs:
-        status, events = env_status(session_for, env, components)
-        statuses.append(status)
-        timeline += events
+    shared = reusing(session_for)
+    # one thread per env: the reads are many small requests, each mostly waiting
+    with ThreadPoolExecutor(max_workers=max(1, len(envs))) as pool:
+        found = list(pool.map(lambda env: env_status(shared, env, components), envs))
+    statuses = [status for status, _ in found]
+    timeline = [event for _, events in found for event in events]
     timeline.sort(key=lambda e: e.finished_at, reverse=True)
     head, dirty = git.head_and_dirty(REPO_ROOT)
     return Report(target=target,

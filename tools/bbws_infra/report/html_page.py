@@ -42,13 +42,22 @@ def _table(caption: str, headers: list[str], rows: list[list[str]], css: str = "
             f"</thead><tbody>{body}</tbody></table>")
 
 
-def _check_cell(kind: str, check: Check) -> str:
+def when(text: str) -> str:
+    """A time, never broken across lines."""
+    return f'<span class="when">{_e(text)}</span>' if text else ""
+
+
+def _check_cell(kind: str, check: Check, label: str = "") -> str:
     text, tone = check_verdict(kind, check)
-    parts = [badge(text, tone)]
+    parts = [f'<div class="line">{_e(label)}{badge(text, tone)}</div>']
     if check.checked_at:
-        parts.append(f'<div class="small">checked {_e(check.checked_at)}</div>')
-    parts += [f'<div class="small">{code(detail) if kind == "drift" else _e(detail)}</div>'
-              for detail in check.details]
+        parts.append(f'<div class="small">checked {when(check.checked_at)}</div>')
+    parts += [f'<div class="small">{_e(problem)}</div>' for problem in check.problems]
+    for finding in check.findings:
+        allowed = (f'<div class="small">accepted: {_e(finding.allowed_by)}</div>'
+                   if finding.allowed_by else "")
+        parts.append(f'<div class="small">{code(finding.address)} {_e(finding.action)}'
+                     f"{allowed}</div>")
     return "".join(parts)
 
 
@@ -57,19 +66,22 @@ def _component_row(row: ComponentStatus) -> list[str]:
     if deployed is None:
         commit = deployment = '<span class="muted">never deployed</span>'
     else:
-        commit = code(deployed.commit) + (badge("uncommitted changes", verdicts.WARN)
-                                          if deployed.dirty else "")
-        deployment = (f"{_e(deployed.action)} {_e(deployed.finished_at)}"
+        commit = f'<code class="id commit">{_e(deployed.commit)}</code>' + (
+            f'<div class="line">{badge("uncommitted changes", verdicts.WARN)}</div>'
+            if deployed.dirty else "")
+        deployment = (f"{_e(deployed.action)} {when(deployed.finished_at)}"
                       f'<div class="small">by {_e(deployed.who)}</div>')
-    state = ('<span class="muted">no state</span>' if row.state is None else
-             f"serial {row.state.serial}, {row.state.resources} resources"
-             f'<div class="small">version {code(row.state.version_id)}</div>')
+    if row.state is not None:
+        deployment += (f'<div class="small">state serial {row.state.serial}, '
+                       f"{row.state.resources} resources, version "
+                       f"{code(row.state.version_id)}</div>")
     text, tone = ledger_verdict(row)
+    verification = (f'<div class="line">at deploy: {badge(text, tone)}</div>'
+                    + _check_cell("verify", row.verify, "last verify: "))
     cost = _e(money(row.monthly_usd)) + (f'<div class="small">{_e(row.cost_note)}</div>'
                                          if row.monthly_usd is None and row.cost_note else "")
-    return [_e(row.component), commit, deployment, badge(text, tone),
-            _check_cell("verify", row.verify), _check_cell("drift", row.drift), state,
-            f'<span class="num">{cost}</span>']
+    return [_e(row.component), commit, deployment, verification,
+            _check_cell("drift", row.drift), f'<span class="num">{cost}</span>']
 
 
 def _pending(env: EnvStatus, previous: str | None) -> str:
@@ -81,7 +93,8 @@ def _pending(env: EnvStatus, previous: str | None) -> str:
                 "from a clean tree.</p>")
     rows = [[_e(p.component), code(p.commit), _e(p.verified_at),
              code(p.running_here) if p.running_here else '<span class="muted">nothing</span>',
-             _e(p.note) or f"invoke promote --to {_e(env.env)}"] for p in env.pending]
+             _e(p.note) or f"<code>invoke promote --to {_e(env.env)}</code>"]
+            for p in env.pending]
     return _table(f"Pending promotions: verified in {previous}, not yet in {env.env}",
                   ["component", f"verified in {previous}", "verified at",
                    f"runs in {env.env} now", "next step"], rows)
@@ -141,8 +154,8 @@ def _env_section(env: EnvStatus, previous: str | None) -> str:
                 + _pending(env, previous) + "</section>")
     components = _table(
         f"What runs in {env.env}",
-        ["component", "commit", "deployed", "ledger", "verify", "drift", "state",
-         "per month"], [_component_row(c) for c in env.components], "components")
+        ["component", "commit", "deployed, state", "verification", "drift", "per month"],
+        [_component_row(c) for c in env.components], "components")
     total = f'<p class="total">monthly cost of what runs: {_e(money(env.monthly_usd))}</p>'
     return (head + problems + components + total + _pending(env, previous) + _backups(env)
             + _alarms(env) + "</section>")

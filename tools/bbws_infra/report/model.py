@@ -15,6 +15,15 @@ FORMAT = 1
 
 
 @dataclass(frozen=True)
+class Finding:
+    """An address a drift run found changed outside Terraform."""
+
+    address: str
+    action: str
+    allowed_by: str = ""  # the allowlist's reason when it is accepted
+
+
+@dataclass(frozen=True)
 class Check:
     """A drift or verify result file's verdict for one component (status NOT_CHECKED when
     there is no file). `stale`: it was made before the component's last deployment."""
@@ -22,7 +31,8 @@ class Check:
     status: str
     checked_at: str = ""
     commit: str = ""
-    details: list[str] = field(default_factory=list)  # findings' addresses or problems
+    problems: list[str] = field(default_factory=list)  # verify's, or why it is unreadable
+    findings: list[Finding] = field(default_factory=list)  # drift's
     stale: bool = False
 
 

@@ -8,8 +8,8 @@ STYLE = """
 * { box-sizing: border-box; }
 body { margin: 0; font: 15px/1.45 system-ui, -apple-system, "Segoe UI", "DejaVu Sans",
   sans-serif; color: var(--ink); background: #f6f8fa; }
-header { padding: 20px 32px 12px; background: #fff; border-bottom: 1px solid var(--line); }
-main { padding: 8px 32px 40px; }
+header { padding: 20px 24px 12px; background: #fff; border-bottom: 1px solid var(--line); }
+main { padding: 8px 24px 40px; }
 h1 { font-size: 24px; margin: 0 0 4px; }
 h2 { font-size: 20px; margin: 0 0 4px; display: flex; gap: 10px; align-items: center; }
 h3 { font-size: 16px; margin: 18px 0 6px; }
@@ -25,7 +25,12 @@ tbody th { font-weight: 600; white-space: nowrap; }
 table.overview { margin-top: 14px; border: 1px solid var(--line); }
 table.overview caption { font-size: 18px; }
 code.id { font: 12.5px/1.35 ui-monospace, "DejaVu Sans Mono", monospace;
-  overflow-wrap: break-word; background: #f6f8fa; padding: 0 3px; border-radius: 3px; }
+  overflow-wrap: anywhere; background: #f6f8fa; padding: 0 3px; border-radius: 3px; }
+code.commit { white-space: nowrap; }
+.line { margin: 0 0 3px; white-space: nowrap; }
+.when { white-space: nowrap; font-variant-numeric: tabular-nums; }
+table.components td:nth-child(3) { min-width: 300px; }
+table.components td:nth-child(5) { min-width: 260px; }
 .badge { display: inline-block; font-size: 12.5px; font-weight: 600; padding: 1px 8px;
   border-radius: 999px; border: 1px solid currentColor; white-space: nowrap; }
 .badge.ok { color: var(--ok); background: var(--ok-bg); }
@@ -45,7 +50,7 @@ ol.timeline li.day { margin: 0 0 8px; }
 ol.timeline li.day h3 { margin: 8px 0 4px; }
 ol.timeline li.event { padding: 4px 0 4px 14px; border-left: 3px solid var(--line);
   margin-left: 6px; }
-.when { font-variant-numeric: tabular-nums; color: var(--muted); }
+ol.timeline .when { color: var(--muted); }
 .envname { display: inline-block; min-width: 44px; font-weight: 600; text-transform: uppercase;
   font-size: 12px; color: var(--muted); }
 """

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from bbws_infra.core.paths import work_dir
 from bbws_infra.core.untyped import JsonObject
-from bbws_infra.report.model import NOT_CHECKED, Check
+from bbws_infra.report.model import NOT_CHECKED, Check, Finding
 
 DRIFT, VERIFY = "drift", "verify"
 UNREADABLE = "unreadable"
@@ -21,20 +21,16 @@ def result_path(kind: str, env: str, component: str, root: Path | None = None) -
     return (root or work_dir()) / kind / env / f"{component}.json"
 
 
-def _details(kind: str, data: JsonObject) -> list[str]:
-    """What a drift result found (each address, its action, and why it is accepted) or what
-    a verify result says is wrong."""
-    if kind == VERIFY:
-        problems = [str(p) for p in data.get("problems") or []]
-        reason = data.get("reason")
-        return problems + ([str(reason)] if reason else [])
-    found = []
-    for finding in data.get("findings") or []:
-        text = f"{finding.get('address', '?')} ({finding.get('action', '?')})"
-        if finding.get("allowed_by"):
-            text += f", allowed: {finding['allowed_by']}"
-        found.append(text)
-    return found
+def _problems(data: JsonObject) -> list[str]:
+    """What a verify result says is wrong (its problems, or why it could not tell)."""
+    reason = data.get("reason")
+    return [str(p) for p in data.get("problems") or []] + ([str(reason)] if reason else [])
+
+
+def _findings(data: JsonObject) -> list[Finding]:
+    """Each address a drift result found changed, and why it is accepted where it is."""
+    return [Finding(str(f.get("address", "?")), str(f.get("action", "?")),
+                    str(f.get("allowed_by") or "")) for f in data.get("findings") or []]
 
 
 def read_check(kind: str, env: str, component: str, deployed_at: str = "",
@@ -49,11 +45,12 @@ def read_check(kind: str, env: str, component: str, deployed_at: str = "",
         if not isinstance(data, dict) or not isinstance(data.get("status"), str):
             raise ValueError("no status")
     except (OSError, ValueError) as error:
-        return Check(UNREADABLE, details=[f"{path}: {error}"])
+        return Check(UNREADABLE, problems=[f"{path}: {error}"])
     checked_at = str(data.get("checked_at") or "")
     return Check(status=data["status"], checked_at=checked_at,
                  commit=str(data.get("commit") or ""),
-                 details=_details(kind, data),
+                 problems=_problems(data) if kind == VERIFY else [],
+                 findings=_findings(data) if kind == DRIFT else [],
                  stale=bool(deployed_at and checked_at and _before(checked_at, deployed_at)))
 
 

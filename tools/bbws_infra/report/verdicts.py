@@ -18,8 +18,8 @@ def check_verdict(kind: str, check: Check) -> tuple[str, str]:
         return NOT_CHECKED, NONE
     tones = _VERIFY_TONES if kind == "verify" else _DRIFT_TONES
     text = check.status
-    if kind == "drift" and check.status in ("drifted", "allowlisted") and check.details:
-        text += f" ({len(check.details)})"
+    if check.findings:
+        text += f" ({len(check.findings)})"
     if check.stale:
         return f"{text}, before the last deployment", WARN
     return text, tones.get(check.status, BAD)
