@@ -167,7 +167,7 @@ def test_an_env_that_cannot_be_read_is_shown_and_the_page_still_written(
     assert result.returncode == 1, result.stdout + result.stderr
     assert "prod: unreachable:" in result.stdout and "AccessDenied" in result.stdout
     assert "sit: " in result.stdout and "Traceback" not in result.stderr
-    shown = _shown(browser.dump_dom(tmp_path / "index.html"))
+    shown = _shown((tmp_path / "index.html").read_text())  # the browser was tested above
     assert "prod unreachable:" in shown and "Partial" in shown
     assert "What runs in sit" in shown and "dev" not in [e["env"] for e in json.loads(
         (tmp_path / "report.json").read_text())["envs"]]
