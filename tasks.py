@@ -6,7 +6,16 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from bbws_infra.commands import checks, ci, listings, migrations, release, sandbox, terraform
+from bbws_infra.commands import (
+    checks,
+    ci,
+    listings,
+    migrations,
+    release,
+    report,
+    sandbox,
+    terraform,
+)
 from bbws_infra.core import cli
 from bbws_infra.core.registry import (
     COMPONENT_CHOICES,
@@ -193,6 +202,22 @@ def status(c: Context, target: str | None = None, json: bool = False) -> None:
     """What runs where: per env and component, the commit deployed, when, by whom and whether
     it verified (only reads)."""
     _exit(listings.status(target=target, as_json=json))
+
+
+@task(name="report",
+      help={"env": "Only these environments (comma-separated; default all of them).",
+            "target": TARGET_HELP,
+            "out": "Folder to write index.html, report.json (and report.png) to (default "
+                   "build/report/).",
+            "json": "Also print the page's data as JSON.",
+            "screenshot": "Render the page in headless Chromium to report.png (needs the "
+                          "Debian package chromium)."})
+def status_report(c: Context, env: str | None = None, target: str | None = None,
+                  out: str | None = None, json: bool = False, screenshot: bool = False) -> None:
+    """The status page: per env and component the commit running, when and by whom, verified,
+    drift, pending promotions, backups, alarms and monthly cost, and the history; one
+    self-contained HTML file (only reads; exit 1 when some env could not be read)."""
+    _exit(report.report(env=env, target=target, out=out, as_json=json, screenshot=screenshot))
 
 
 @task(name="state-versions",
@@ -468,9 +493,9 @@ sandbox_tasks = Collection("sandbox", sandbox_up, sandbox_down, sandbox_status, 
 templates_tasks = Collection("templates", templates_preview)
 ns = Collection(fmt, validate, validate_schemas, validate_templates, tfsec, checkov,
                 lint_workflows, infracost, check, init, plan, apply, promote, verify, drift,
-                history, status, state_versions, rollback, backups, alarms, doctor, unlock,
-                migrate, migrations_list, bootstrap, matrix, approvals, plan_review, comment_plans,
-                run_summary, notify, deployment_window,
+                history, status, status_report, state_versions, rollback, backups, alarms,
+                doctor, unlock, migrate, migrations_list, bootstrap, matrix, approvals,
+                plan_review, comment_plans, run_summary, notify, deployment_window,
                 iam_policy, bench, docs_tasks, sandbox_tasks, templates_tasks)
 # Every parameter a flag, so `invoke <task> --help` prints the help (see bbws_infra.core.cli).
 cli.flags_only(ns)

@@ -25,6 +25,7 @@ LAYERS = [
     "release",
     "pipeline",
     "gates",
+    "report",
     "bench",
     "commands",
 ]
