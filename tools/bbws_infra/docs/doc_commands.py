@@ -32,7 +32,7 @@ SHELL_LANGUAGES = frozenset({"bash", "sh", "shell", "console", "zsh"})
 # with concrete values is run on the sandbox by the docs test.
 READ_ONLY_TASKS = frozenset({
     "alarms", "backups", "doctor", "drift", "fmt", "history", "iam-policy", "init", "matrix",
-    "migrations", "plan", "sandbox.env", "sandbox.status", "state-versions", "status",
+    "migrations", "plan", "report", "sandbox.env", "sandbox.status", "state-versions", "status",
     "templates.preview",
     "validate", "validate-schemas", "validate-templates", "verify",
 })
