@@ -24,7 +24,9 @@ from bbws_infra.plans import bundle
 from bbws_infra.release.drift import ALLOWLIST_PATH, DELETED, Drift, classify, load_allowlist
 from bbws_infra.state import ledger
 
-_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+# plain words a YAML reader takes for something else than text
+_YAML_WORDS = {"true", "false", "yes", "no", "on", "off", "null", "y", "n"}
 
 
 # --- revert ------------------------------------------------------------------------------
@@ -61,7 +63,9 @@ def clean_reason(reason: str | None) -> str:
 
 def _quoted(text: str) -> str:
     """A YAML scalar that reads back as exactly text (single-quoted unless a plain name)."""
-    return text if _PLAIN.fullmatch(text) else "'" + text.replace("'", "''") + "'"
+    if _PLAIN.fullmatch(text) and text.lower() not in _YAML_WORDS:
+        return text
+    return "'" + text.replace("'", "''") + "'"
 
 
 def entries_yaml(env_name: str, found: list[Drift], reason: str) -> str:
