@@ -145,12 +145,12 @@ def test_drift_is_one_issue_opened_edited_and_closed_and_slack_hears_each_change
 
     # the drift changes (a tag added by hand): the same issue is edited, one message more
     arn = dynamodb.describe_table(TableName="tenants")["Table"]["TableArn"]
-    dynamodb.tag_resource(ResourceArn=arn, Tags=[{"Key": "Owner", "Value": "someone"}])
+    dynamodb.tag_resource(ResourceArn=arn, Tags=[{"Key": "TouchedBy", "Value": "someone"}])
     run = _scheduled(copy, github, slack, "drift.yml", "drift")
     assert run.returncode == 2, run.output
     assert [i["number"] for i in github.with_label("drift")] == [issue["number"]]
     edited = github.issues[issue["number"]]
-    assert "tags.Owner: (absent) -> \"someone\"" in edited["body"]
+    assert "tags.TouchedBy: (absent) -> \"someone\"" in edited["body"], edited["body"]
     (changed,) = [f for f in _result(copy, "drift", "tenants")["findings"]
                   if f["allowed_by"] is None]
     assert changed["fingerprint"] != finding["fingerprint"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from rich.console import Console
+
 from bbws_infra.commands.common import (
     console,
     deploy_request,
@@ -55,9 +57,22 @@ def verify(*, env: str, component: str | None, target: str | None,
     target_name = resolve_target(target)
     out = err_console if as_json else console  # with --json, stdout carries only the JSON
     code, checks = check_deployed(target_name, environment, components, out, finish)
+    found = _verify_results(target_name, environment, components, checks, code)
+    if not code:
+        code = _verify_report(environment, target_name, checks, found, as_json)
+    if tracker is not None:
+        _triage(tracker, [health_reports.verify_report(r, c) for r, c in found], out)
+    return code
+
+
+def _verify_results(target_name: str, environment: Environment, components: list[Component],
+                    checks: list[Check], code: int
+                    ) -> list[tuple[health_results.VerifyResult, list[Check]]]:
+    """Each component's result, written; unknown when verify did not run through or the
+    ledger cannot vouch for what runs."""
     session = targets.reader_session(target_name, environment)
     head, now = bundle.git_state()[0], bundle.now_iso()
-    found: list[tuple[health_results.VerifyResult, list[Check]]] = []
+    found = []
     for item in components:
         mine = [c for c in checks if c.component == item.name]
         reason = (f"verify of {item.name} in {environment.name} could not run to the end "
@@ -68,10 +83,13 @@ def verify(*, env: str, component: str | None, target: str | None,
                                               current.commit if current else head, now)
         health_results.write(health_results.VERIFY, result)
         found.append((result, mine))
-    if tracker is not None:
-        _triage(tracker, [health_reports.verify_report(r, c) for r, c in found])
-    if code:
-        return code
+    return found
+
+
+def _verify_report(environment: Environment, target_name: str, checks: list[Check],
+                   found: list[tuple[health_results.VerifyResult, list[Check]]],
+                   as_json: bool) -> int:
+    """Print the checks (or their JSON) and the unknown components; the exit code."""
     failed = [c for c in checks if not c.ok]
     unknown = [r for r, _ in found if r.status == health_results.UNKNOWN]
     for result in unknown:
@@ -97,11 +115,12 @@ def verify(*, env: str, component: str | None, target: str | None,
     return 0
 
 
-def _triage(tracker: IssueTracker, reports: list[health_reports.Report]) -> None:
-    """Issues and Slack for these reports; what was done goes to the console and summary."""
+def _triage(tracker: IssueTracker, reports: list[health_reports.Report],
+            out: Console = console) -> None:
+    """Issues and Slack for these reports; what was done goes to `out` and the summary."""
     lines = health_reports.triage(reports, tracker)
     for line in lines:
-        console.print(line, markup=False)
+        out.print(line, markup=False)
     github.job_summary("#### triage\n\n" + "\n".join(f"- {line.strip()}" for line in lines))
 
 
@@ -136,17 +155,23 @@ def drift(*, env: str, component: str | None, target: str | None, triage: bool =
                           console, alive=ctx.alive)
         errors = {row.item.name: _first_line(row.error) for row in rows if not row.ok}
     except (UserError, OperationError) as error:  # nothing checked: every component an error
-        _drift_results(environment, components, found, {c.name: _first_line(error)
-                                                       for c in components}, tracker)
+        reports = _drift_results(environment, components, found,
+                                 {c.name: _first_line(error) for c in components})
+        if tracker is not None:
+            _triage(tracker, reports)
         raise
-    _drift_results(environment, components, found, errors, tracker)
+    reports = _drift_results(environment, components, found, errors)
     code = finish(rows, ctx)
+    every = [d for item in components for d in found.get(item.name, [])]
+    if not code:
+        report = report_text(environment.name, every)
+        console.print(report, markup=False)
+        github.job_summary(f"### drift in {environment.name} ({ctx.target})\n\n```\n"
+                           f"{report}```")
+    if tracker is not None:
+        _triage(tracker, reports)
     if code:
         return code
-    every = [d for item in components for d in found[item.name]]
-    report = report_text(environment.name, every)
-    console.print(report, markup=False)
-    github.job_summary(f"### drift in {environment.name} ({ctx.target})\n\n```\n{report}```")
     if accept:
         return _accept(environment, every, reason, chosen)
     if revert:
@@ -178,8 +203,9 @@ def _first_line(error: BaseException | None) -> str:
 
 
 def _drift_results(environment: Environment, components: list[Component],
-                   found: dict[str, list[Drift]], errors: dict[str, str],
-                   tracker: IssueTracker | None) -> None:
+                   found: dict[str, list[Drift]], errors: dict[str, str]
+                   ) -> list[health_reports.Report]:
+    """Each component's result, written; the reports triage turns into issues."""
     head, now = bundle.git_state()[0], bundle.now_iso()
     reports = []
     for item in components:
@@ -187,8 +213,7 @@ def _drift_results(environment: Environment, components: list[Component],
         result = health_results.drift_result(environment.name, item.name, drifted, head, now)
         health_results.write(health_results.DRIFT, result)
         reports.append(health_reports.drift_report(result, drifted, errors.get(item.name, "")))
-    if tracker is not None:
-        _triage(tracker, reports)
+    return reports
 
 
 def _accept(environment: Environment, every: list[Drift], reason: str | None,
