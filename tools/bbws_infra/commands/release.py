@@ -42,7 +42,6 @@ from bbws_infra.release.drift_actions import clean_reason
 from bbws_infra.release.rollback import Rollback, dry_run_hint, prepare, restore_state
 from bbws_infra.release.verify import check_deployed, table, table_text, to_json
 from bbws_infra.release.verify_checks import Check
-from bbws_infra.state import ledger
 from bbws_infra.targets import targets
 from bbws_infra.targets.targets import TargetContext
 
@@ -57,41 +56,24 @@ def verify(*, env: str, component: str | None, target: str | None,
     target_name = resolve_target(target)
     out = err_console if as_json else console  # with --json, stdout carries only the JSON
     code, checks = check_deployed(target_name, environment, components, out, finish)
-    found = _verify_results(target_name, environment, components, checks, code)
+    found = health_results.write_verify(
+        targets.reader_session(target_name, environment), environment,
+        [c.name for c in components], checks,
+        f"verify could not run to the end (exit code {code})" if code else None,
+        bundle.git_state()[0], bundle.now_iso())
     if not code:
         code = _verify_report(environment, target_name, checks, found, as_json)
     if tracker is not None:
-        _triage(tracker, [health_reports.verify_report(r, c) for r, c in found], out)
+        _triage(tracker, [health_reports.verify_report(
+            r, [c for c in checks if c.component == r.component]) for r in found], out)
     return code
 
 
-def _verify_results(target_name: str, environment: Environment, components: list[Component],
-                    checks: list[Check], code: int
-                    ) -> list[tuple[health_results.VerifyResult, list[Check]]]:
-    """Each component's result, written; unknown when verify did not run through or the
-    ledger cannot vouch for what runs."""
-    session = targets.reader_session(target_name, environment)
-    head, now = bundle.git_state()[0], bundle.now_iso()
-    found = []
-    for item in components:
-        mine = [c for c in checks if c.component == item.name]
-        reason = (f"verify of {item.name} in {environment.name} could not run to the end "
-                  f"(exit code {code})") if code else health_results.unknown_reason(
-            environment.name, item.name, ledger.records(session, environment, item.name))
-        current = ledger.current(session, environment, item.name)
-        result = health_results.verify_result(environment.name, item.name, mine, reason,
-                                              current.commit if current else head, now)
-        health_results.write(health_results.VERIFY, result)
-        found.append((result, mine))
-    return found
-
-
 def _verify_report(environment: Environment, target_name: str, checks: list[Check],
-                   found: list[tuple[health_results.VerifyResult, list[Check]]],
-                   as_json: bool) -> int:
+                   found: list[health_results.VerifyResult], as_json: bool) -> int:
     """Print the checks (or their JSON) and the unknown components; the exit code."""
     failed = [c for c in checks if not c.ok]
-    unknown = [r for r, _ in found if r.status == health_results.UNKNOWN]
+    unknown = [r for r in found if r.status == health_results.UNKNOWN]
     for result in unknown:
         err_console.print(f"unknown: {result.component}: {result.reason}", markup=False)
     if as_json:
@@ -206,14 +188,11 @@ def _drift_results(environment: Environment, components: list[Component],
                    found: dict[str, list[Drift]], errors: dict[str, str]
                    ) -> list[health_reports.Report]:
     """Each component's result, written; the reports triage turns into issues."""
-    head, now = bundle.git_state()[0], bundle.now_iso()
-    reports = []
-    for item in components:
-        drifted = None if item.name in errors else found.get(item.name)
-        result = health_results.drift_result(environment.name, item.name, drifted, head, now)
-        health_results.write(health_results.DRIFT, result)
-        reports.append(health_reports.drift_report(result, drifted, errors.get(item.name, "")))
-    return reports
+    written = health_results.write_drift(environment.name, [c.name for c in components], found,
+                                         errors, bundle.git_state()[0], bundle.now_iso())
+    return [health_reports.drift_report(r, None if r.component in errors
+                                        else found.get(r.component), errors.get(r.component, ""))
+            for r in written]
 
 
 def _accept(environment: Environment, every: list[Drift], reason: str | None,
@@ -241,11 +220,7 @@ def _revert(environment: Environment, ctx: TargetContext, components: list[Compo
     if not drifted:
         console.print("no drift to revert: no bundle was written")
         return 0
-    for item in drifted:
-        problem = drift_actions.revert_problem(ctx.live_session, environment, item,
-                                               ctx.extra_vars)
-        if problem:
-            raise UserError(f"No revert bundle: {problem}; nothing was planned.")
+    drift_actions.check_revertable(ctx.live_session, environment, drifted, ctx.extra_vars)
     watch_locks(ctx, drifted)
     rows = runner.run(f"revert plan {environment.name} ({ctx.target})", drifted,
                       lambda c, report: operations.plan(ctx, c, report), console,

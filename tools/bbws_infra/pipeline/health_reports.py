@@ -18,7 +18,7 @@ from bbws_infra.core import git
 from bbws_infra.core.errors import OperationError, UserError
 from bbws_infra.pipeline import notify
 from bbws_infra.pipeline.health_issues import Issue, IssueTracker, Subject, body_with_markers
-from bbws_infra.release import health_results as results
+from bbws_infra.release import health_results
 from bbws_infra.release.drift import Drift
 from bbws_infra.release.drift_fingerprints import fingerprint, signature
 from bbws_infra.release.verify_checks import Check
@@ -48,7 +48,7 @@ def run_url() -> str:
     return f"{server}/{repository}/actions/runs/{run_id}" if repository and run_id else ""
 
 
-def _checked(result: results.DriftResult | results.VerifyResult) -> str:
+def _checked(result: health_results.DriftResult | health_results.VerifyResult) -> str:
     link = run_url()
     return (f"Checked {result.checked_at} at commit `{result.commit[:12] or 'none'}`"
             + (f" ([run]({link}))." if link else "."))
@@ -57,10 +57,10 @@ def _checked(result: results.DriftResult | results.VerifyResult) -> str:
 # --- drift -------------------------------------------------------------------------------
 
 
-def drift_report(result: results.DriftResult, found: list[Drift] | None,
+def drift_report(result: health_results.DriftResult, found: list[Drift] | None,
                  error: str = "") -> Report:
     env, name = result.env, result.component
-    subject = Subject(results.DRIFT, env, name)
+    subject = Subject(health_results.DRIFT, env, name)
     title = f"Drift: {name} in {env}"
     where = f"`--env {env} --component {name}`"
     if found is None:
@@ -101,11 +101,11 @@ def drift_report(result: results.DriftResult, found: list[Drift] | None,
 # --- verify ------------------------------------------------------------------------------
 
 
-def verify_report(result: results.VerifyResult, checks: list[Check]) -> Report:
+def verify_report(result: health_results.VerifyResult, checks: list[Check]) -> Report:
     env, name = result.env, result.component
-    subject = Subject(results.VERIFY, env, name)
+    subject = Subject(health_results.VERIFY, env, name)
     failed = [c for c in checks if not c.ok]
-    if result.status == results.UNKNOWN:
+    if result.status == health_results.UNKNOWN:
         headline = f"**{name}** in **{env}** is **unknown**: {result.reason}."
     else:
         headline = (f"**{name}** in **{env}** is **failing** verification: {len(failed)} of "
@@ -120,8 +120,8 @@ def verify_report(result: results.VerifyResult, checks: list[Check]) -> Report:
                 "closed when the component verifies healthy.\n")
     problem_signature = "|".join([result.status, result.reason or "",
                                   *sorted(c.name for c in failed)])
-    return Report(subject, result.status != results.HEALTHY, problem_signature, result.status,
-                  f"Verify: {name} in {env} is {result.status}", markdown,
+    return Report(subject, result.status != health_results.HEALTHY, problem_signature,
+                  result.status, f"Verify: {name} in {env} is {result.status}", markdown,
                   f"{name} in {env} verifies healthy again. {_checked(result)}", result.commit)
 
 

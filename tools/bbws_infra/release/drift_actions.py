@@ -49,6 +49,16 @@ def revert_problem(session: Session, env: Environment, component: Component,
     return None
 
 
+def check_revertable(session: Session, env: Environment, components: list[Component],
+                     extra_vars: list[str]) -> None:
+    """UserError, before anything is planned, naming the first component no revert bundle can
+    be made for."""
+    for component in components:
+        problem = revert_problem(session, env, component, extra_vars)
+        if problem:
+            raise UserError(f"No revert bundle: {problem}; nothing was planned.")
+
+
 # --- accept ------------------------------------------------------------------------------
 
 

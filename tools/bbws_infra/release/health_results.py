@@ -27,6 +27,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from bbws_infra.core.paths import work_dir
+from bbws_infra.core.registry import Environment
+from bbws_infra.core.untyped import Session
 from bbws_infra.release.drift import Drift
 from bbws_infra.release.drift_fingerprints import fingerprint
 from bbws_infra.release.verify_checks import Check
@@ -106,6 +108,35 @@ def unknown_reason(env_name: str, component: str, records: Iterable[ledger.Recor
                 f"failed{': ' + error if error else ''}; what runs is unknown until an apply "
                 "goes through")
     return f"nothing was ever applied to {component} in {env_name}"
+
+
+def write_drift(env_name: str, components: list[str], found: dict[str, list[Drift]],
+                errors: dict[str, str], commit: str, checked_at: str) -> list[DriftResult]:
+    """Each component's drift result, written (a component in errors did not run through)."""
+    written = []
+    for name in components:
+        result = drift_result(env_name, name, None if name in errors else found.get(name),
+                              commit, checked_at)
+        write(DRIFT, result)
+        written.append(result)
+    return written
+
+
+def write_verify(session: Session, env: Environment, components: list[str],
+                 checks: list[Check], not_run: str | None, head: str, checked_at: str
+                 ) -> list[VerifyResult]:
+    """Each component's verify result, written: unknown when verify did not run through
+    (not_run says why) or the ledger (read through session) cannot vouch for what runs; the
+    commit is the one its last apply used (HEAD when there was none)."""
+    written = []
+    for name in components:
+        reason = not_run or unknown_reason(env.name, name, ledger.records(session, env, name))
+        current = ledger.current(session, env, name)
+        result = verify_result(env.name, name, [c for c in checks if c.component == name],
+                               reason, current.commit if current else head, checked_at)
+        write(VERIFY, result)
+        written.append(result)
+    return written
 
 
 def result_path(kind: str, env_name: str, component: str) -> Path:
