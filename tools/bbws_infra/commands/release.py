@@ -65,7 +65,8 @@ def verify(*, env: str, component: str | None, target: str | None,
         code = _verify_report(environment, target_name, checks, found, as_json)
     if tracker is not None:
         _triage(tracker, [health_reports.verify_report(
-            r, [c for c in checks if c.component == r.component]) for r in found], out)
+            r, [c for c in checks if c.component == r.component], target_name)
+            for r in found], out)
     return code
 
 
@@ -137,12 +138,12 @@ def drift(*, env: str, component: str | None, target: str | None, triage: bool =
                           console, alive=ctx.alive)
         errors = {row.item.name: _first_line(row.error) for row in rows if not row.ok}
     except (UserError, OperationError) as error:  # nothing checked: every component an error
-        reports = _drift_results(environment, components, found,
+        reports = _drift_results(environment, components, resolve_target(target), found,
                                  {c.name: _first_line(error) for c in components})
         if tracker is not None:
             _triage(tracker, reports)
         raise
-    reports = _drift_results(environment, components, found, errors)
+    reports = _drift_results(environment, components, ctx.target, found, errors)
     code = finish(rows, ctx)
     every = [d for item in components for d in found.get(item.name, [])]
     if not code:
@@ -184,15 +185,15 @@ def _first_line(error: BaseException | None) -> str:
     return text.splitlines()[0] if text else "it failed"
 
 
-def _drift_results(environment: Environment, components: list[Component],
+def _drift_results(environment: Environment, components: list[Component], target: str,
                    found: dict[str, list[Drift]], errors: dict[str, str]
                    ) -> list[health_reports.Report]:
     """Each component's result, written; the reports triage turns into issues."""
     written = health_results.write_drift(environment.name, [c.name for c in components], found,
                                          errors, bundle.git_state()[0], bundle.now_iso())
     return [health_reports.drift_report(r, None if r.component in errors
-                                        else found.get(r.component), errors.get(r.component, ""))
-            for r in written]
+                                        else found.get(r.component), errors.get(r.component, ""),
+                                        target) for r in written]
 
 
 def _accept(environment: Environment, every: list[Drift], reason: str | None,

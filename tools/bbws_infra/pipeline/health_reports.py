@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from bbws_infra.core import git
 from bbws_infra.core.errors import OperationError, UserError
+from bbws_infra.core.registry import apply_confirmation
 from bbws_infra.pipeline import notify
 from bbws_infra.pipeline.health_issues import Issue, IssueTracker, Subject, body_with_markers
 from bbws_infra.release import health_results
@@ -58,16 +59,16 @@ def _checked(result: health_results.DriftResult | health_results.VerifyResult) -
 
 
 def drift_report(result: health_results.DriftResult, found: list[Drift] | None,
-                 error: str = "") -> Report:
+                 error: str = "", target: str = "aws") -> Report:
     env, name = result.env, result.component
     subject = Subject(health_results.DRIFT, env, name)
     title = f"Drift: {name} in {env}"
-    where = f"`--env {env} --component {name}`"
+    where = f"--env {env} --component {name} --target {target}"
     if found is None:
         return Report(subject, True, "error", "error", title,
                       f"The drift check of **{name}** in **{env}** could not run"
                       f"{': ' + error if error else ''}.\n\n{_checked(result)}\n\n"
-                      f"Run `invoke drift --env {env} --component {name}` to see why (its "
+                      f"Run `invoke drift {where}` to see why (its "
                       "Terraform log is under the work directory).\n",
                       f"The drift check of {name} in {env} runs again. {_checked(result)}",
                       result.commit)
@@ -85,8 +86,8 @@ def drift_report(result: health_results.DriftResult, found: list[Drift] | None,
         f"{rows}\n\n```\n{details}\n```\n\n"
         "Either put it back or accept it (both are reviewed changes):\n"
         f"- put back: `invoke drift {where} --revert` writes a plan bundle of the commit "
-        f"that runs there; review it, then `invoke apply --env {env} --component {name} "
-        f"--confirm <confirmation>` applies it like any reviewed plan.\n"
+        f"that runs there; review it, then `invoke apply {where} --confirm "
+        f"{apply_confirmation(env)}` applies it like any reviewed plan.\n"
         f"- accept: `invoke drift {where} --accept --reason \"...\"` prints the entry to add "
         "to envs/drift-allowlist.yml in a pull request.\n\n"
         "This issue is kept by the drift workflow: edited when the drift changes, closed "
@@ -101,8 +102,10 @@ def drift_report(result: health_results.DriftResult, found: list[Drift] | None,
 # --- verify ------------------------------------------------------------------------------
 
 
-def verify_report(result: health_results.VerifyResult, checks: list[Check]) -> Report:
+def verify_report(result: health_results.VerifyResult, checks: list[Check],
+                  target: str = "aws") -> Report:
     env, name = result.env, result.component
+    where = f"--env {env} --component {name} --target {target}"
     subject = Subject(health_results.VERIFY, env, name)
     failed = [c for c in checks if not c.ok]
     if result.status == health_results.UNKNOWN:
@@ -113,8 +116,7 @@ def verify_report(result: health_results.VerifyResult, checks: list[Check]) -> R
     rows = "\n".join(f"| {c.name} | {c.expected} | {c.found} |" for c in failed)
     table = f"\n\n| check | expected | found |\n|---|---|---|\n{rows}" if rows else ""
     markdown = (f"{headline}\n\n{_checked(result)}{table}\n\n"
-                f"See `invoke verify --env {env} --component {name}` and "
-                f"`invoke history --env {env} --component {name}`; the runbook "
+                f"See `invoke verify {where}` and `invoke history {where}`; the runbook "
                 "docs/runbooks/scheduled-verify.md says what to do.\n\n"
                 "This issue is kept by the verify workflow: edited when the result changes, "
                 "closed when the component verifies healthy.\n")
