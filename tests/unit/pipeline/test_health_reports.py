@@ -129,6 +129,10 @@ def test_verify_unknown_and_failing_then_healthy(github: IssuesApi, slack: Slack
     (issue,) = github.with_label("verify", "open")
     assert issue["title"] == "Verify: tenants in dev is unknown"
     assert "is **unknown**: the last apply failed." in issue["body"]
+    writes = len(github.writes())
+    assert health_reports.triage([health_reports.verify_report(unknown, [ok])], tracker) == [
+        "verify tenants in dev: unchanged, issue #1 left as it is"]
+    assert len(github.writes()) == writes
     failing = results.verify_result("dev", "tenants", [ok, bad], None, COMMIT, NOW)
     health_reports.triage([health_reports.verify_report(failing, [ok, bad])], tracker)
     assert github.issues[1]["title"] == "Verify: tenants in dev is failing"

@@ -10,6 +10,7 @@ Drift set aside in the allowlist is no problem: accepting drift closes its issue
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -120,8 +121,8 @@ def verify_report(result: health_results.VerifyResult, checks: list[Check],
                 "docs/runbooks/scheduled-verify.md says what to do.\n\n"
                 "This issue is kept by the verify workflow: edited when the result changes, "
                 "closed when the component verifies healthy.\n")
-    problem_signature = "|".join([result.status, result.reason or "",
-                                  *sorted(c.name for c in failed)])
+    problem_signature = hashlib.sha256("\0".join([result.status, result.reason or "", *sorted(
+        c.name for c in failed)]).encode()).hexdigest()[:16]
     return Report(subject, result.status != health_results.HEALTHY, problem_signature,
                   result.status, f"Verify: {name} in {env} is {result.status}", markdown,
                   f"{name} in {env} verifies healthy again. {_checked(result)}", result.commit)
