@@ -155,6 +155,16 @@ def test_slack_failing_is_reported_after_the_issues(github: IssuesApi,
     assert len(github.with_label("drift", "open")) == 1
 
 
+def test_an_issue_opened_without_its_label_is_an_error(github: IssuesApi,
+                                                       slack: SlackWebhook):
+    """Found by its label only: without it every run would open another issue."""
+    github.drop_labels = True
+    with pytest.raises(OperationError, match="GitHub opened issue #1 without the label "
+                                             "'drift', so the next run could not find it"):
+        health_reports.triage([_drift_report(None)], _tracker(github))
+    assert slack.messages == []
+
+
 def test_triage_needs_the_token_and_repository(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.delenv("GITHUB_TOKEN", raising=False)
     monkeypatch.setenv("GITHUB_REPOSITORY", REPOSITORY)

@@ -116,7 +116,17 @@ class IssueTracker:
                                                  "labels": [subject.label]})
         if not isinstance(created, dict):
             raise github.GitHubError("GitHub's answer to opening an issue is not an object.")
-        return Issue(int(created["number"]), body, str(created.get("html_url") or ""))
+        issue = Issue(int(created["number"]), body, str(created.get("html_url") or ""))
+        labels = {str(label.get("name")) for label in created.get("labels") or []
+                  if isinstance(label, dict)}
+        if subject.label not in labels:
+            # GitHub drops labels silently for a token without the right: the issue could
+            # never be found again, and every run would open another one
+            raise github.GitHubError(
+                f"GitHub opened issue #{issue.number} without the label {subject.label!r}, so "
+                "the next run could not find it; create the label in the repository and give "
+                "the workflow `permissions: issues: write`.")
+        return issue
 
     def update(self, issue: Issue, title: str, body: str, comment: str) -> None:
         self._call("PATCH", f"/issues/{issue.number}", {"title": title, "body": body})
