@@ -101,7 +101,7 @@ def unknown_reason(env_name: str, component: str, records: Iterable[ledger.Recor
             continue  # changed nothing: what ran before still runs
         if record.result == ledger.APPLIED:
             return None
-        error = " ".join(record.error.split())
+        error = " ".join(record.error.split()).rstrip(".")
         error = error if len(error) <= _ERROR_WIDTH else error[:_ERROR_WIDTH - 3] + "..."
         return (f"the last {record.action} of {component} in {env_name} (commit "
                 f"{record.commit[:12] or 'none'}, started {record.started_at} by {record.who}) "
