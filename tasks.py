@@ -170,21 +170,39 @@ def promote(c: Context, to: str, component: str | None = None, target: str | Non
                             max_age=max_age, verify=not no_verify))
 
 
+TRIAGE_HELP = ("Keep one GitHub issue per component (GITHUB_TOKEN, GITHUB_REPOSITORY) and tell "
+               "Slack only what changed since the last run (the scheduled workflows).")
+
+
 @task(help={"env": ENV_HELP, "component": COMPONENT_HELP, "target": TARGET_HELP,
-            "json": JSON_HELP})
+            "json": JSON_HELP, "triage": TRIAGE_HELP})
 def verify(c: Context, env: str, component: str | None = None, target: str | None = None,
-           json: bool = False) -> None:
+           json: bool = False, triage: bool = False) -> None:
     """Check what is deployed against the commit the ledger names (tables, indexes, backups,
     bucket settings, every template object, and a plan with nothing pending); a pass/fail
-    table; exit 1 on any failure."""
-    _exit(release.verify(env=env, component=component, target=target, as_json=json))
+    table; each component's result under <work dir>/verify/<env>/; exit 1 on any failure or
+    when the last apply failed or nothing was applied (unknown)."""
+    _exit(release.verify(env=env, component=component, target=target, as_json=json,
+                         triage=triage))
 
 
-@task(help={"env": ENV_HELP, "component": COMPONENT_HELP, "target": TARGET_HELP})
-def drift(c: Context, env: str, component: str | None = None, target: str | None = None) -> None:
+@task(iterable=["address"], auto_shortflags=False,
+      help={"env": ENV_HELP, "component": COMPONENT_HELP, "target": TARGET_HELP,
+            "triage": TRIAGE_HELP,
+            "revert": "Also write a plan bundle that puts the drifted components back to the "
+                      "files of their last apply, for review and `invoke apply`.",
+            "accept": "Print (and write under the work dir) allowlist entries accepting the "
+                      "component's drift, to add to envs/drift-allowlist.yml in a pull request.",
+            "reason": "With --accept: why the drift is harmless (one sentence).",
+            "address": "With --accept: only this drifted address (repeatable)."})
+def drift(c: Context, env: str, component: str | None = None, target: str | None = None,
+          triage: bool = False, revert: bool = False, accept: bool = False,
+          reason: str | None = None, address: list[str] | None = None) -> None:
     """Refresh-only plans, in parallel and without locking: every address changed outside
-    Terraform and how; exit 2 on drift not accepted in envs/drift-allowlist.yml, 0 otherwise."""
-    _exit(release.drift(env=env, component=component, target=target))
+    Terraform and how, each component's result under <work dir>/drift/<env>/; exit 2 on drift
+    not accepted in envs/drift-allowlist.yml, 0 otherwise (and after --revert or --accept)."""
+    _exit(release.drift(env=env, component=component, target=target, triage=triage,
+                        revert=revert, accept=accept, reason=reason, address=address))
 
 
 @task(help={"env": ENV_HELP, "component": "Only this component.", "target": TARGET_HELP,

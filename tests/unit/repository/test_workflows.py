@@ -281,7 +281,8 @@ def test_plan_jobs_assume_the_plan_role_and_only_gated_jobs_the_deploy_role():
     trust policies refuse it anyway (tests/unit/pipeline/test_iam_policy.py)."""
     jobs = _aws_jobs()
     assert {(n, j) for n, j, _, _ in jobs} == {
-        ("plan.yml", "plan"), ("drift.yml", "drift"), ("_release.yml", "plan"),
+        ("plan.yml", "plan"), ("drift.yml", "drift"), ("verify.yml", "verify"),
+        ("_release.yml", "plan"),
         ("_release.yml", "apply"), ("rollback.yml", "rollback"), ("break-glass.yml", "plan"),
         ("break-glass.yml", "apply")}
     for name, job_id, job, role in jobs:

@@ -19,9 +19,10 @@ naming the line):
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from bbws_infra.core.errors import InputFileError
@@ -80,6 +81,9 @@ class AttributeChange:
     path: str  # dotted path, list indexes as [0]: "point_in_time_recovery[0].enabled"
     before: str  # short JSON rendering; "(absent)" if missing, "(sensitive)" if marked so
     after: str
+    # sha256 of the whole values (the renderings are cut at 60 characters), for fingerprints;
+    # of the renderings only when sensitive: no digest of a secret is ever written anywhere
+    values_sha256: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True)
@@ -222,7 +226,10 @@ def _differences(before: Json, after: Json, path: JsonPath, masks: tuple[Json, J
         return found
     # Sensitive on either side hides both: a value marked on one side is the same secret.
     hidden = any(_marked(mask, path) for mask in masks)
-    return [AttributeChange(_path_text(path), _render(before, hidden), _render(after, hidden))]
+    shown = (_render(before, hidden), _render(after, hidden))
+    whole = shown if hidden else tuple(_full(value) for value in (before, after))
+    return [AttributeChange(_path_text(path), *shown, values_sha256=hashlib.sha256(
+        json.dumps(whole).encode()).hexdigest())]
 
 
 def _unset_equal(before: Json, after: Json) -> bool:
@@ -265,6 +272,11 @@ def _path_text(path: JsonPath) -> str:
         else:
             text += f"[{json.dumps(part)}]"
     return text
+
+
+def _full(value: Json) -> str:
+    return ABSENT_TEXT if value is _ABSENT else json.dumps(value, sort_keys=True,
+                                                           ensure_ascii=False)
 
 
 def _render(value: Json, hidden: bool) -> str:
