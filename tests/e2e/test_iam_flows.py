@@ -370,7 +370,15 @@ def _without(action: str, resource_part: str | None = None):
     """The generated policies with `action` removed from every Allow (only from those whose
     resources contain `resource_part`, when given)."""
 
+    made: dict[tuple[str, str], dict[str, Mapping[str, Any]]] = {}
+
     def holding(env: Environment, role: str) -> dict[str, Mapping[str, Any]]:
+        # asked once per request: made once per (env, role), the same documents after that
+        if (env.name, role) not in made:
+            made[env.name, role] = without(env, role)
+        return made[env.name, role]
+
+    def without(env: Environment, role: str) -> dict[str, Mapping[str, Any]]:
         documents = deepcopy.deepcopy(holds(env, role))
         for document in documents.values():
             for statement in document["Statement"]:

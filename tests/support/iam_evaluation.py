@@ -168,8 +168,37 @@ def evaluate(evaluations: Sequence[Evaluation], mode: str = "Strict") -> list[De
                             if e.resource_policy is not None else None),
         "trust": e.request.action.startswith("sts:AssumeRole"),
     } for e in evaluations]
-    results = _run({"policies": policies, "requests": requests})["results"]
-    return [_decision(e, r) for e, r in zip(evaluations, results, strict=True)]
+    text_of = {name: texts[id(document)] for name, document in policies.items()}
+    keys = [_key(request, text_of) for request in requests]
+    asked = {key: request for key, request in zip(keys, requests, strict=True)
+             if key not in _ANSWERS}
+    if asked:
+        used = {name for request in asked.values() for name in _names(request)}
+        answers = _run({"policies": {n: d for n, d in policies.items() if n in used},
+                        "requests": list(asked.values())})["results"]
+        _ANSWERS.update(zip(asked, answers, strict=True))
+    return [_decision(e, _ANSWERS[key]) for e, key in zip(evaluations, keys, strict=True)]
+
+
+# Every answer the evaluator gave in this process, by its exact request: the request as sent
+# (the policies' names included, which the answer may quote) and the text of each policy it
+# names. The evaluator is a pure function of that, and the flows' checks ask most requests
+# many times (every plan reads the same resources; the same flows are checked as each role,
+# and again with one permission removed), so each distinct request is evaluated once.
+_ANSWERS: dict[str, Mapping[str, Any]] = {}
+
+
+def _names(request: Mapping[str, Any]) -> list[str]:
+    return [*request["identity"], *([request["resource_policy"]]
+                                    if request["resource_policy"] is not None else [])]
+
+
+_TEXTS: dict[str, int] = {}  # each policy text asked about, by a number of its own
+
+
+def _key(request: Mapping[str, Any], text_of: Mapping[str, str]) -> str:
+    texts = [_TEXTS.setdefault(text_of[name], len(_TEXTS)) for name in _names(request)]
+    return json.dumps([request, texts])
 
 
 def _decision(evaluation: Evaluation, result: Mapping[str, Any]) -> Decision:

@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import tasks
-from tests.support.cli import invoke
+from tests.support.cli import invoke, preloaded_cli
 
 
 def _all_tasks(collection):
@@ -28,15 +28,35 @@ def _task_names() -> list[str]:
 
 def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     # a work directory of its own: a task that ran by mistake would start its sandbox here
-    return invoke(*args, env={"BBWS_WORK_DIR": str(tmp_path), "COLUMNS": "100"}, timeout=60)
+    return invoke(*args, env=_cli_env(tmp_path), timeout=60)
+
+
+def _cli_env(tmp_path: Path) -> dict[str, str | None]:
+    return {"BBWS_WORK_DIR": str(tmp_path), "COLUMNS": "100"}
+
+
+def test_the_preloaded_cli_answers_as_the_cli_itself(tmp_path: Path):
+    """preloaded_cli (one import, a fork per command line) gives each line's exit status,
+    stdout and stderr exactly as `python -m invoke` in a process of its own does: help,
+    a refusal, an unknown task, the task list and a failing run."""
+    lines = [["plan", "--help"], ["--help", "sandbox.up"], ["plan", "--component", "x"],
+             ["no-such-task"], ["--list"], ["unlock", "--env", "dev"], ["--version"]]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        own = list(pool.map(lambda line: _cli(tmp_path, *line), lines))
+    with preloaded_cli(_cli_env(tmp_path)) as run:
+        forked = [run(*line) for line in lines]
+    assert [(r.returncode, r.stdout, r.stderr) for r in forked] == [
+        (r.returncode, r.stdout, r.stderr) for r in own]
+    assert {r.returncode for r in own} >= {0, 1, 2} and list(tmp_path.iterdir()) == []
 
 
 def test_help_after_or_before_any_task_name_prints_its_help_and_runs_nothing(tmp_path: Path):
     asked = [(name, form) for name in _task_names()
              for form in ([name, "--help"], [name, "-h"], ["--help", name])]
     assert len(asked) > 60  # every task, also the namespaced ones (sandbox.up, docs.check)
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        results = list(pool.map(lambda a: _cli(tmp_path, *a[1]), asked))
+    # each line as `python -m invoke` runs it, forked from one import (see the test above)
+    with preloaded_cli(_cli_env(tmp_path)) as run:
+        results = [run(*form) for _, form in asked]
     wrong = [f"invoke {' '.join(form)}: exit {r.returncode}: {r.stdout[:200]}{r.stderr[:300]}"
              for (name, form), r in zip(asked, results, strict=True)
              if r.returncode or r.stderr
