@@ -197,7 +197,7 @@ def _read_outs(recorder: Recorder, env: str) -> list[Flow]:
             for name, args, codes in (
                 ("verify", run, (0,)), ("drift", run, (0, 2)), ("doctor", run, (0,)),
                 ("history", (), (0,)), ("state-versions", ("--component", "templates"), (0,)),
-                ("backups", (), (0,)), ("alarms", (), (0,)),
+                ("backups", (), (0,)), ("alarms", (), (0,)), ("report", (), (0,)),
                 ("migrations", ("--component", "tenants"), (0,)),
                 ("migrate", ("--component", "tenants", "--dry-run", "--rerun", BACKFILL),
                  (0,)))]

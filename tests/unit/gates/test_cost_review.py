@@ -124,7 +124,7 @@ def test_a_comment_over_github_s_limit_is_cut_with_a_pointer_and_accepted(api: G
     assert len(huge) > COMMENT_LIMIT
     # GitHub (and the stand-in) refuse the whole text
     with pytest.raises(github.GitHubError, match="422"):
-        github._request("POST", f"{api.url}/repos/{REPOSITORY}/issues/7/comments", TOKEN,
+        github.request("POST", f"{api.url}/repos/{REPOSITORY}/issues/7/comments", TOKEN,
                         {"body": huge})
     said = github.upsert_comment("bbws-infra plans", huge, "the whole text is in the job "
                                  "summary and the plan artifacts.")

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
-from bbws_infra.targets import moto_conditions, moto_scan, sandbox_server
+from bbws_infra.targets import moto_conditions, sandbox_server
 from tests.support.moto_session import MotoSession
 
 KEY = {"PK": {"S": "TENANT#1"}, "SK": {"S": "METADATA"}}
@@ -159,16 +159,10 @@ def test_a_full_cache_starts_over(client, lexed, monkeypatch):
     assert len(moto_conditions._tokens) <= 2
 
 
-def test_apply_is_idempotent_and_the_server_applies_it_with_the_scan():
+def test_apply_is_idempotent_and_the_server_applies_it():
     moto_conditions.apply()
     moto_conditions.apply()
     assert moto_conditions.is_applied()
     moto_conditions.remove()
     assert not moto_conditions.is_applied()
-    moto_scan.apply()
-    try:
-        assert moto_conditions.is_applied()
-    finally:
-        moto_scan.remove()
-    assert not moto_conditions.is_applied()
-    assert moto_scan in sandbox_server.EXTENSIONS
+    assert moto_conditions in sandbox_server.EXTENSIONS

@@ -56,17 +56,18 @@ def api_url() -> str:
 
 def get_json(url: str, token: str, timeout: float = 30) -> Json:
     """GET one REST API resource as JSON; GitHubError with one sentence when that fails."""
-    return _request("GET", url, token, timeout=timeout)
+    return request("GET", url, token, timeout=timeout)
 
 
-def _request(method: str, url: str, token: str, body: JsonObject | None = None,
-             timeout: float = 30) -> Json:
+def request(method: str, url: str, token: str, body: JsonObject | None = None,
+            timeout: float = 30) -> Json:
+    """One REST API call with a JSON body; its JSON answer, or GitHubError with one sentence."""
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method, headers={
+    prepared = urllib.request.Request(url, data=data, method=method, headers={
         "Authorization": f"Bearer {token}", "Accept": "application/vnd.github+json",
         "Content-Type": "application/json", "X-GitHub-Api-Version": "2022-11-28"})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with urllib.request.urlopen(prepared, timeout=timeout) as response:
             return json.loads(response.read() or b"null")
     except urllib.error.HTTPError as error:
         raise GitHubError(f"GitHub answered {error.code} to {method} {url}.",
@@ -121,16 +122,16 @@ def upsert_comment(marker: str, markdown: str, pointer: str = "see the job summa
     comments_url = f"{api}/repos/{repository}/issues/{number}/comments"
     page = 1
     while True:
-        listed = _request("GET", f"{comments_url}?per_page=100&page={page}", token)
+        listed = request("GET", f"{comments_url}?per_page=100&page={page}", token)
         for comment in listed:
             if str(comment.get("body", "")).startswith(f"<!-- {marker} -->"):
-                _request("PATCH", f"{api}/repos/{repository}/issues/comments/{comment['id']}",
+                request("PATCH", f"{api}/repos/{repository}/issues/comments/{comment['id']}",
                          token, {"body": body})
                 return f"updated the plan comment on pull request #{number}"
         if len(listed) < 100:
             break
         page += 1
-    _request("POST", comments_url, token, {"body": body})
+    request("POST", comments_url, token, {"body": body})
     return f"commented the plan on pull request #{number}"
 
 

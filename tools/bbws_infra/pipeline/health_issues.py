@@ -83,7 +83,7 @@ class IssueTracker:
 
     def _call(self, method: str, path: str, body: JsonObject | None = None) -> Json:
         self.requests += 1
-        return github._request(method, f"{self.api}/repos/{self.repository}{path}",
+        return github.request(method, f"{self.api}/repos/{self.repository}{path}",
                                self.token, body)
 
     def find_open(self, subject: Subject) -> Issue | None:

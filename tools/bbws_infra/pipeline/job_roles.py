@@ -6,7 +6,7 @@ task that needs it) and the tests evaluate each recorded run against.
 The plan role's tasks change nothing in AWS (a state lock aside, and verify's canary items,
 written and deleted within the run where the env's tfvars allow them: pipeline/iam_data.py):
 plans, drift, verify, doctor without --fix-digest, a migration's dry run, and the read-outs
-(a plan's review, an apply job's summary among them).
+(a plan's review, an apply job's summary and the status page among them).
 Everything that writes the state, the ledger or a managed resource needs the deploy role; a
 promotion that deletes protected resources (--allow-destroy) the break-glass role. Tasks not
 listed touch no AWS account.
@@ -24,7 +24,7 @@ ROLE_VARIABLES = {PLAN: "AWS_PLAN_ROLE_ARN", DEPLOY: "AWS_DEPLOY_ROLE_ARN",
                   BREAK_GLASS: "AWS_BREAK_GLASS_ROLE_ARN"}
 PLAN_TASKS = frozenset({"plan", "drift", "verify", "doctor", "history", "status",
                         "state-versions", "backups", "alarms", "migrations", "plan-review",
-                        "run-summary"})
+                        "run-summary", "report"})
 DEPLOY_TASKS = frozenset({"apply", "promote", "rollback", "unlock", "migrate"})
 # Flags that turn a plan-role task into one that writes, a deploy task into a plan, or a
 # promotion into one that deletes protected resources.

@@ -31,7 +31,6 @@ from moto.dynamodb.models.table import RESULT_SIZE_LIMIT, Table
 from moto.utilities.utils import md5_hash
 
 from bbws_infra.core.untyped import Json, JsonObject
-from bbws_infra.targets import moto_conditions
 
 _VERSION = "bbws_scan_version"  # on moto's Table: bumped by every put and delete of an item
 _CACHE = "bbws_scan_cache"
@@ -212,9 +211,6 @@ def apply() -> None:
     Table.scan = scan  # type: ignore[method-assign]
     Table.put_item = put_item  # type: ignore[method-assign,assignment]
     Table.delete_item = delete_item  # type: ignore[method-assign,assignment]
-    # the other cost of a migration's requests, its conditions lexed again each time: applied
-    # with the Scan, wherever the Scan is
-    moto_conditions.apply()
 
 
 def is_applied() -> bool:
@@ -226,4 +222,3 @@ def remove() -> None:
     Table.scan = _original_scan  # type: ignore[method-assign]
     Table.put_item = _original_put_item  # type: ignore[method-assign]
     Table.delete_item = _original_delete_item  # type: ignore[method-assign]
-    moto_conditions.remove()

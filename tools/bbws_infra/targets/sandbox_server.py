@@ -19,6 +19,8 @@ says what it adds or replaces):
 - moto_requests: moto's list of its service packages read once, not for every request;
 - moto_scan: DynamoDB's Scan reads a page from the table's keys sorted once (moto sorts the
   whole table for every page), with moto's answers;
+- moto_conditions: each ConditionExpression or FilterExpression text lexed once, not again for
+  every request (twice per UpdateItem), with moto's answers;
 - moto_waits: with BBWS_SANDBOX_WAIT_SECONDS set, DynamoDB's CREATING/UPDATING/ENABLING
   states last that long, so the provider's waits are exercised.
 
@@ -38,6 +40,7 @@ from bbws_infra.targets import (
     moto_account,
     moto_backup,
     moto_backup_jobs,
+    moto_conditions,
     moto_json,
     moto_managed_policies,
     moto_monitoring,
@@ -50,8 +53,8 @@ from bbws_infra.targets import (
 
 # Applied in this order, each once, before the server starts.
 EXTENSIONS = (moto_backup, moto_backup_jobs, moto_account, moto_monitoring, moto_s3_rules,
-              moto_json, moto_managed_policies, moto_requests, moto_scan, moto_validation,
-              moto_waits)
+              moto_json, moto_managed_policies, moto_requests, moto_scan, moto_conditions,
+              moto_validation, moto_waits)
 
 
 def main(argv: list[str] | None = None) -> None:
