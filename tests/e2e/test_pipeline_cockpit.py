@@ -3,7 +3,8 @@ workflow_runs.py): a pull request's plan comment with each component's monthly c
 the apply and the difference, and the data migrations the apply would run, updated in place by
 the next push; an apply refused when an approver is not in the approval role's team, nothing
 changed; a dev success told to Slack with links to the run, the plan and the ledger record.
-GitHub's REST API and the Slack webhook are the local stand-in of tests/support/github_api.py.
+GitHub's REST API and the Slack webhook are the local stand-ins of tests/support/github_api.py
+and tests/support/slack_webhook.py.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pytest
 from tests.support.github_api import TOKEN, GitHubApi
 from tests.support.local_http import serving
 from tests.support.repo_copies import Copy, make_copy
+from tests.support.slack_webhook import SlackWebhook
 from tests.support.workflow_files import called_workflow, job_commands, load
 from tests.support.workflow_runs import Run, release_context
 
@@ -33,6 +35,12 @@ def api() -> Iterator[GitHubApi]:
     with serving(GitHubApi()) as server:
         server.member("bbws-lead-devs", "bob")
         server.member("bbws-qa", "mallory")  # in a team, but not dev's
+        yield server
+
+
+@pytest.fixture(scope="module")
+def slack() -> Iterator[SlackWebhook]:
+    with serving(SlackWebhook()) as server:
         yield server
 
 
@@ -132,13 +140,13 @@ def test_an_approver_outside_the_role_s_team_is_refused_and_nothing_changes(copy
     assert "/orgs/acme/teams/bbws-lead-devs/memberships/mallory" in api.requests
 
 
-def test_a_dev_success_is_told_with_links_to_the_run_the_plan_and_the_ledger(copy: Copy,
-                                                                             api: GitHubApi):
+def test_a_dev_success_is_told_with_links_to_the_run_the_plan_and_the_ledger(
+        copy: Copy, api: GitHubApi, slack: SlackWebhook):
     called, passed = called_workflow(load("deploy-dev.yml"),
                                      {"confirm": "deploy-dev", "component": "templates"})
     context = release_context(passed)
     run = Run(copy, api)
-    run.extra["SLACK_WEBHOOK_URL"] = api.slack_url
+    run.extra["SLACK_WEBHOOK_URL"] = slack.url
     summary = copy.work / f"apply-summary-{run.id}.md"
     run.lister(called, context, "plan")
     run.approve(called, context, "plan", "dev", ["bob"])
@@ -162,7 +170,7 @@ def test_a_dev_success_is_told_with_links_to_the_run_the_plan_and_the_ledger(cop
     context["needs"]["plan"]["outputs"]["bundles_url"] = (
         f"https://github.com/acme/bbws-infra/actions/runs/{run.id}/artifacts/123")
     run.job(job_commands(called, "notify", context), "notify")
-    message = api.slack[-1]
+    message = slack.messages[-1]
     print(message["text"])
     assert message["text"].startswith("dev: deploy succeeded (templates) at ")
     run_url = f"https://github.com/acme/bbws-infra/actions/runs/{run.id}"
@@ -176,4 +184,4 @@ def test_a_dev_success_is_told_with_links_to_the_run_the_plan_and_the_ledger(cop
     context["needs"]["apply"] = {"result": "skipped", "outputs": {}}
     context["needs"]["approve"] = {"result": "failure"}
     run.job(job_commands(called, "notify", context), "notify")
-    assert api.slack[-1]["text"].startswith("dev: deploy rejected (templates)")
+    assert slack.texts()[-1].startswith("dev: deploy rejected (templates)")

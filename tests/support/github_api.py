@@ -5,8 +5,7 @@
 - team membership: GET /orgs/<org>/teams/<team>/memberships/<user> (200 with `state`, or 404),
   with the approver-teams token only (the job's own token cannot read an organisation's teams);
 - a pull request's comments: GET /repos/<repo>/issues/<n>/comments (paged), POST a new one,
-  PATCH /repos/<repo>/issues/comments/<id>; a body over 65,536 characters is refused with 422;
-- a Slack incoming webhook: POST /slack/<anything> records the JSON payload.
+  PATCH /repos/<repo>/issues/comments/<id>; a body over 65,536 characters is refused with 422.
 
 Anything else, or another token, is GitHub's 404.
 """
@@ -31,17 +30,12 @@ class GitHubApi(ThreadingHTTPServer):
         self.history: dict[str, list[dict[str, Any]]] = {}
         self.teams: dict[str, dict[str, str]] = {}  # team slug -> login -> state
         self.comments: dict[int, list[dict[str, Any]]] = {}  # pull request -> comments
-        self.slack: list[dict[str, Any]] = []
         self.requests: list[str] = []
         self._next_comment = 900000001
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}"
-
-    @property
-    def slack_url(self) -> str:
-        return f"{self.url}/slack/T0000/B0000/secretpart"
 
     def record(self, run_id: str, approvals: list[tuple[str, str]]) -> None:
         """More reviews of a run, after those it has: (login, environment) per approval."""
@@ -115,11 +109,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self.server.requests.append(f"POST {self.path}")
-        parts = urlsplit(self.path).path.split("/")
-        if parts[1] == "slack":
-            self.server.slack.append(self._body())
-            return self._answer(200, "ok")
-        number = self._comments_of(parts)
+        number = self._comments_of(urlsplit(self.path).path.split("/"))
         if number is None:
             return self._answer(404, {"message": "Not Found"})
         body = str(self._body()["body"])
