@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 from rich.console import Console
@@ -42,6 +43,7 @@ from bbws_infra.release.drift_actions import clean_reason
 from bbws_infra.release.rollback import Rollback, dry_run_hint, prepare, restore_state
 from bbws_infra.release.verify import check_deployed, table, table_text, to_json
 from bbws_infra.release.verify_checks import Check
+from bbws_infra.state import state_versions
 from bbws_infra.targets import targets
 from bbws_infra.targets.targets import TargetContext
 
@@ -124,6 +126,11 @@ def drift(*, env: str, component: str | None, target: str | None, triage: bool =
         environment, components, ctx = prepare_target(env, component, target)
 
         def one(item: Component, report: Callable[[str], None]) -> operations.Outcome:
+            if not _deployed(ctx, item):
+                # nothing Terraform manages can have changed (and a refresh-only plan of a
+                # root with no state may fail on data sources it never read)
+                found[item.name] = []
+                return operations.Outcome(note="not deployed: nothing to compare")
             plan_json = operations.speculative_plan(ctx, item, refresh_only=True,
                                                     report=report)
             found[item.name] = classify(drifts(item.name, plan_json), allowlist,
@@ -160,6 +167,12 @@ def drift(*, env: str, component: str | None, target: str | None, triage: bool =
     if revert:
         return _revert(environment, ctx, components, found)
     return exit_code(every)
+
+
+def _deployed(ctx: TargetContext, item: Component) -> bool:
+    """Whether the component's state holds any resource (read directly, no Terraform)."""
+    current = state_versions.current_object(ctx.live_session, ctx.env, item)
+    return current is not None and bool(json.loads(current[0] or b"{}").get("resources"))
 
 
 def _drift_options(component: str | None, triage: bool, revert: bool, accept: bool,
