@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from botocore.exceptions import EndpointConnectionError
+from botocore.exceptions import ClientError, EndpointConnectionError
 from moto import mock_aws
 
 from bbws_infra.core.registry import COMPONENTS, Environment, load_environment
+from bbws_infra.report import collect as collect_module
 from bbws_infra.report import result_files, running_cost
 from bbws_infra.report.collect import collect
 from bbws_infra.report.model import NOT_CHECKED, Finding
@@ -164,8 +165,14 @@ def test_the_model_shows_what_runs_pending_promotions_and_an_unreachable_env(
     _deploy(s3_session, sit, "tenants", A, "2026-12-01T11:00:00Z", action="promote")
     again = collect(session_for, "sandbox", [sit], wanted)
     assert again.envs[0].pending == []
-    # moto in-process lacks AWS Backup's job listing (the sandbox adds it): a part of an env
-    # that cannot be read is named, and the rest of the env is still shown
+    # a part of an env that cannot be read (here AWS Backup's job listing, refused) is named,
+    # and the rest of the env is still shown
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}},
+                          "ListBackupJobs")
+
+    monkeypatch.setattr(collect_module, "last_backup_jobs", refused)
+    again = collect(session_for, "sandbox", [sit], wanted)
     assert [p.split(":")[0] for p in again.envs[0].problems] == ["backups"]
     assert "ListBackupJobs" in again.envs[0].problems[0] and again.partial
 

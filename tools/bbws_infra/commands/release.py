@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
 from rich.console import Console
@@ -126,10 +125,8 @@ def drift(*, env: str, component: str | None, target: str | None, triage: bool =
         environment, components, ctx = prepare_target(env, component, target)
 
         def one(item: Component, report: Callable[[str], None]) -> operations.Outcome:
-            if not _deployed(ctx, item):
-                # nothing Terraform manages can have changed (and a refresh-only plan of a
-                # root with no state may fail on data sources it never read)
-                found[item.name] = []
+            if not state_versions.holds_resources(ctx.live_session, ctx.env, item):
+                found[item.name] = []  # no state, no drift (and its refresh plan may fail)
                 return operations.Outcome(note="not deployed: nothing to compare")
             plan_json = operations.speculative_plan(ctx, item, refresh_only=True,
                                                     report=report)
@@ -167,12 +164,6 @@ def drift(*, env: str, component: str | None, target: str | None, triage: bool =
     if revert:
         return _revert(environment, ctx, components, found)
     return exit_code(every)
-
-
-def _deployed(ctx: TargetContext, item: Component) -> bool:
-    """Whether the component's state holds any resource (read directly, no Terraform)."""
-    current = state_versions.current_object(ctx.live_session, ctx.env, item)
-    return current is not None and bool(json.loads(current[0] or b"{}").get("resources"))
 
 
 def _drift_options(component: str | None, triage: bool, revert: bool, accept: bool,

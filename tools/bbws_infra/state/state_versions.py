@@ -51,6 +51,12 @@ def current_object(session: Session, env: Environment, component: Component
             modified.isoformat(timespec="seconds") if modified else None)
 
 
+def holds_resources(session: Session, env: Environment, component: Component) -> bool:
+    """Whether the component's current state holds any resource (never applied: no)."""
+    current = current_object(session, env, component)
+    return current is not None and bool(json.loads(current[0] or b"{}").get("resources"))
+
+
 def document(session: Session, env: Environment, component: Component, version_id: str
              ) -> tuple[bytes, JsonObject | None]:
     """One version's bytes and its parsed document (None when it is not JSON)."""
