@@ -6,7 +6,16 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from bbws_infra.commands import checks, ci, listings, migrations, release, sandbox, terraform
+from bbws_infra.commands import (
+    benchmark,
+    checks,
+    ci,
+    listings,
+    migrations,
+    release,
+    sandbox,
+    terraform,
+)
 from bbws_infra.core import cli
 from bbws_infra.core.registry import (
     COMPONENT_CHOICES,
@@ -392,14 +401,20 @@ def iam_policy(c: Context, env: str, repository: str) -> None:
 
 
 @task(help={"env": ENV_HELP, "repeats": "Runs per warm measurement (the median is reported).",
-            "only": "migration: measure only the data migration entry."})
-def bench(c: Context, env: str = "dev", repeats: int = 3, only: str | None = None) -> None:
-    """Print one JSON object of wall seconds: init, plans serial and parallel, the same plans
-    with bare Terraform, plans of 4, 8 and 16 components, `invoke check`, a full dev deploy
-    (plan, apply, verify) on a fresh sandbox, the promotion to sit, one rollback of templates,
-    and the activePartition migration over 10,000 and 50,000 items against a plain boto3 loop
-    (items per second, peak memory; throw-away copy)."""
-    _exit(checks.bench(env=env, repeats=int(repeats), only=only))
+            "only": "migration: only the data migration entry; release: only the first plan "
+                    "and the release flows (deploy, promotion, rollback); plans: only the "
+                    "plan timings (serial, parallel, bare Terraform, 4, 8 and 16 components).",
+            "json": "Print the whole result as one JSON object instead of the tables."})
+def bench(c: Context, env: str = "dev", repeats: int = 3, only: str | None = None,
+          json: bool = False) -> None:
+    """Wall seconds of what people wait on, each goal measured against its target: init, plans
+    serial and parallel, the same plans with bare Terraform, plans of 4, 8 and 16 components,
+    `invoke check`, the README's first plan (sandbox start included) and `import tasks`, a full
+    dev deploy (plan, apply, verify) on a fresh sandbox, the promotion to sit, one rollback of
+    templates, and the activePartition migration over 10,000 and 50,000 items against a plain
+    boto3 loop; per flow the seconds of each stage and the provider starts per component
+    (throw-away copy)."""
+    _exit(benchmark.bench(env=env, repeats=int(repeats), only=only, as_json=json))
 
 
 @task(name="check", help={"json": JSON_HELP})

@@ -44,7 +44,7 @@ from bbws_infra.core.registry import (
     load_environment,
 )
 from bbws_infra.core.untyped import JsonObject, Session
-from bbws_infra.engine import interrupts
+from bbws_infra.engine import interrupts, timings
 from bbws_infra.plans import bundle, operations, plan_guard, runner
 from bbws_infra.plans.plan_summary import PlanSummary, summarise
 from bbws_infra.release import break_glass, data_migrations, pre_deploy_backups, verify, worktrees
@@ -326,18 +326,22 @@ def apply(request: DeployRequest, console: Console,
     """Check, then apply every approved bundle, verify and record it. Raises UserError
     (nothing changed) on a refusal; returns the per-component rows. on_ready(ctx) runs once
     the target is up, before anything changes (the caller prints, watches locks)."""
-    approved = check_offline(request)
+    with timings.timed("deploy checks offline"):
+        approved = check_offline(request)
     ctx = targets.prepare(request.target, request.env, request.source)
     on_ready(ctx)
     targets.stage(ctx, [item.component for item in approved])
-    states = check_state(ctx.live_session, request, approved)
-    check_release_order(request, ctx.live_session, approved)
-    check_protection_kept(request, ctx.live_session, approved)
-    break_glass.check(request.target, request.env, ctx.live_session,
-                      {item.name: item.protected_types_removed for item in approved})
+    with timings.timed("deploy checks on target"):
+        states = check_state(ctx.live_session, request, approved)
+        check_release_order(request, ctx.live_session, approved)
+        check_protection_kept(request, ctx.live_session, approved)
+        break_glass.check(request.target, request.env, ctx.live_session,
+                          {item.name: item.protected_types_removed for item in approved})
     # every backup before any apply: one that fails stops the whole deployment
-    backups = {item.name: pre_deploy_backups.take(ctx.live_session, request.env, item.plan_json)
-               for item in approved}
+    with timings.timed("pre-deploy backups"):
+        backups = {item.name: pre_deploy_backups.take(ctx.live_session, request.env,
+                                                      item.plan_json)
+                   for item in approved}
 
     def one(item: ApprovedBundle, report: operations.Report) -> operations.Outcome:
         return _deploy_one(request, ctx, item, states[item.name], backups[item.name], report,
@@ -412,8 +416,10 @@ def _deploy_one(request: DeployRequest, ctx: targets.TargetContext, item: Approv
         heading = f"{item.name} in {env.name} ({request.target}), applying now"
         console.print(summary.text(heading, plan_guard.protected_removals(env, summary)),
                       markup=False, highlight=False, end="")
-        ledger.write_intent(ctx.live_session, env, _record(
-            request, item, before, before, started, ledger.STARTED, ledger.SKIPPED, backups))
+        with timings.timed("ledger", item.name):
+            ledger.write_intent(ctx.live_session, env, _record(
+                request, item, before, before, started, ledger.STARTED, ledger.SKIPPED,
+                backups))
         applied_summary.append(summary)
 
     try:
@@ -425,7 +431,8 @@ def _deploy_one(request: DeployRequest, ctx: targets.TargetContext, item: Approv
         raise  # a guard refused the plan before Terraform applied it: nothing is recorded
     except BaseException as error:  # recorded below, then raised again
         failure = error
-    after = remote_state(ctx.live_session, env, item.component)
+    with timings.timed("state read", item.name):
+        after = remote_state(ctx.live_session, env, item.component)
     checks: list[Check] = []
     verification = ledger.SKIPPED
     if failure is None:
@@ -438,7 +445,8 @@ def _deploy_one(request: DeployRequest, ctx: targets.TargetContext, item: Approv
         else ledger.NOT_APPLIED)
     entry = _record(request, item, before, after, started, result, verification, backups,
                     failed_checks=[c.name for c in checks if not c.ok], error=failure)
-    ledger.write(ctx.live_session, env, entry)
+    with timings.timed("ledger", item.name):
+        ledger.write(ctx.live_session, env, entry)
     if failure is not None:
         raise failure
     if verification == ledger.FAILED:
@@ -448,9 +456,10 @@ def _deploy_one(request: DeployRequest, ctx: targets.TargetContext, item: Approv
             "the commit's files.", details=verify.table_text([c for c in checks if not c.ok]))
     note = "applied, verified" if verification == ledger.PASSED else "applied, not verified"
     if request.action != "rollback":  # a rollback names the runs since instead (rollback.py)
-        ran = data_migrations.run_after_apply(
-            ctx.live_session, env, request.target, item.component, request.source,
-            (record.commit, record.dirty), console, report)
+        with timings.timed("migrations", item.name):
+            ran = data_migrations.run_after_apply(
+                ctx.live_session, env, request.target, item.component, request.source,
+                (record.commit, record.dirty), console, report)
         note += f", {ran} migration(s) run" if ran else ""
     counts = applied_summary[0] if applied_summary else None
     return operations.Outcome(summary=counts, note=note)

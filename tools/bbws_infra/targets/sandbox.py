@@ -31,7 +31,7 @@ from bbws_infra.core.errors import OperationError
 from bbws_infra.core.paths import file_lock, work_dir
 from bbws_infra.core.registry import Environment
 from bbws_infra.core.untyped import Client
-from bbws_infra.engine import interrupts
+from bbws_infra.engine import interrupts, timings
 from bbws_infra.state.state_backend import ensure_state_backend
 
 HOST = "127.0.0.1"
@@ -176,6 +176,11 @@ def _preferred_port() -> int:
 
 
 def _start(port: int | None = None) -> SandboxServer:
+    with timings.timed("sandbox start"):
+        return _start_server(port)
+
+
+def _start_server(port: int | None) -> SandboxServer:
     port = port or _preferred_port()
     if _port_taken(port):
         raise OperationError(f"Port {port} on {HOST} is already in use by another program.")

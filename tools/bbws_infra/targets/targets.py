@@ -33,6 +33,7 @@ from bbws_infra.core.registry import (
     provider_aliases,
 )
 from bbws_infra.core.untyped import Json, JsonObject, Session
+from bbws_infra.engine import timings
 from bbws_infra.engine.terraform import cli_config, plugin_cache_dir
 from bbws_infra.targets import sandbox, source_files
 
@@ -235,7 +236,8 @@ TARGET_IMPLEMENTATIONS = {t.name: t for t in (SandboxTarget(), AwsTarget())}
 def prepare(target: str, env: Environment, source: Path = REPO_ROOT) -> TargetContext:
     """Resolve credentials and make sure the state backend exists; refuse on a wrong account.
     `source` is the tree to plan (a commit's worktree when promoting)."""
-    ctx = TARGET_IMPLEMENTATIONS[target].prepare(env)
+    with timings.timed("target set-up"):
+        ctx = TARGET_IMPLEMENTATIONS[target].prepare(env)
     ctx.source = source
     return ctx
 
@@ -396,6 +398,11 @@ def deployable_files(ctx: TargetContext) -> dict[str, Path]:
 def stage(ctx: TargetContext, components: list[Component]) -> None:
     """Copy the source's tracked Terraform tree into a folder of this command's own and add the
     per-target files."""
+    with timings.timed("stage"):
+        _stage(ctx, components)
+
+
+def _stage(ctx: TargetContext, components: list[Component]) -> None:
     files = deployable_files(ctx)
     for component in components:
         if f"{component.root}/main.tf" not in files:
