@@ -1,21 +1,14 @@
 """Invoke tasks: flags and help text only; each task is one call into a module of
 bbws_infra.commands (keyword arguments only)."""
 
+from typing import TYPE_CHECKING
+
 from invoke.collection import Collection
 from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from bbws_infra.commands import (
-    benchmark,
-    checks,
-    ci,
-    listings,
-    migrations,
-    release,
-    sandbox,
-    terraform,
-)
+from bbws_infra.commands import lazy
 from bbws_infra.core import cli
 from bbws_infra.core.registry import (
     COMPONENT_CHOICES,
@@ -25,7 +18,25 @@ from bbws_infra.core.registry import (
     REQUIRED_APPROVALS,
     TARGET_HELP,
 )
-from bbws_infra.release.deploy import DEFAULT_MAX_AGE
+from bbws_infra.release.bundle_age import DEFAULT_MAX_AGE
+
+# The command modules load when a task first calls one (most import boto3 and more): every
+# invoke call imports this file. A new command module goes into both lists.
+if TYPE_CHECKING:
+    from bbws_infra.commands import (
+        benchmark,
+        checks,
+        ci,
+        listings,
+        migrations,
+        release,
+        sandbox,
+        terraform,
+    )
+else:
+    benchmark, checks, ci, listings, migrations, release, sandbox, terraform = lazy.modules(
+        "bbws_infra.commands", "benchmark", "checks", "ci", "listings", "migrations",
+        "release", "sandbox", "terraform")
 
 JSON_HELP = "Print the result as JSON instead of a table."
 ALLOW_DESTROY_HELP = ("<component>:<address> the plan may delete or replace where the env has "

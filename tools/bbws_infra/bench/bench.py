@@ -127,7 +127,8 @@ def _plan_with_runner(ctx: targets.TargetContext, components: list[Component], w
     try:
         started = time.monotonic()
         rows = runner.run("bench", components,
-                          lambda c, report: operations.plan(ctx, c, report), console)
+                          lambda c, report: operations.plan(ctx, c, report), console,
+                          timed_as="plan")
         seconds = time.monotonic() - started
     finally:
         os.environ.pop("BBWS_MAX_WORKERS", None)

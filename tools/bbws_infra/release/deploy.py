@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,23 +47,14 @@ from bbws_infra.engine import interrupts, timings
 from bbws_infra.plans import bundle, operations, plan_guard, runner
 from bbws_infra.plans.plan_summary import PlanSummary, summarise
 from bbws_infra.release import break_glass, data_migrations, pre_deploy_backups, verify, worktrees
+from bbws_infra.release.bundle_age import DEFAULT_MAX_AGE, parse_age
 from bbws_infra.release.verify_checks import Check
 from bbws_infra.state import ledger, state_versions
 from bbws_infra.state.doctor import age_text
 from bbws_infra.targets import targets
 
-DEFAULT_MAX_AGE = "24h"
 # Clocks of the machine that planned and the one that applies may differ by this much.
 CLOCK_SKEW_S = 300.0
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_age(text: str) -> float:
-    """'24h', '90m', '30s', '2d' or plain seconds -> seconds."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", str(text))
-    if not match:
-        raise UserError(f"--max-age {text!r} is not a duration; write e.g. 24h, 90m or 30s.")
-    return float(match.group(1)) * _UNITS[match.group(2) or "s"]
 
 
 @dataclass
@@ -322,15 +312,23 @@ class VerificationFailed(OperationError):
 
 def apply(request: DeployRequest, console: Console,
           on_ready: Callable[[targets.TargetContext], None] = lambda ctx: None,
+          ctx: targets.TargetContext | None = None,
           ) -> tuple[targets.TargetContext, list[runner.Row[ApprovedBundle]]]:
     """Check, then apply every approved bundle, verify and record it. Raises UserError
     (nothing changed) on a refusal; returns the per-component rows. on_ready(ctx) runs once
-    the target is up, before anything changes (the caller prints, watches locks)."""
+    the target is up, before anything changes (the caller prints, watches locks). `ctx`: the
+    request's target already prepared and its source staged for every component (a promotion
+    that just planned them there; on_ready is then the caller's business)."""
     with timings.timed("deploy checks offline"):
         approved = check_offline(request)
-    ctx = targets.prepare(request.target, request.env, request.source)
-    on_ready(ctx)
-    targets.stage(ctx, [item.component for item in approved])
+    if ctx is None:
+        ctx = targets.prepare(request.target, request.env, request.source)
+        on_ready(ctx)
+        targets.stage(ctx, [item.component for item in approved])
+    elif (ctx.target, ctx.env.name, ctx.source) != (request.target, request.env.name,
+                                                      request.source):
+        raise OperationError(f"deploy: the prepared {ctx.target} {ctx.env.name} of "
+                             f"{ctx.source} is not this request's target.")
     with timings.timed("deploy checks on target"):
         states = check_state(ctx.live_session, request, approved)
         check_release_order(request, ctx.live_session, approved)
@@ -348,7 +346,7 @@ def apply(request: DeployRequest, console: Console,
                            console)
 
     rows = runner.run(f"{request.action} {request.env.name} ({request.target})", approved, one,
-                      console, alive=ctx.alive)
+                      console, alive=ctx.alive, timed_as="deploy")
     return ctx, rows
 
 

@@ -215,7 +215,7 @@ def check_deployed(target: str, env: Environment, components: list[Component],
 
         where = "working tree" if source == REPO_ROOT else f"commit {source.name[:12]}"
         rows = runner.run(f"verify {env.name} ({target}) against the {where}", group, one,
-                          console, alive=ctx.alive)
+                          console, alive=ctx.alive, timed_as="verify")
         code = finish(rows, ctx)
         if code:
             return code, []

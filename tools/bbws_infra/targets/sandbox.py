@@ -20,6 +20,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -263,6 +264,30 @@ def down() -> bool:
         return True
 
 
+# One boto3 session for every sandbox client of this process, and the clients made from it,
+# by (endpoint, key, service, region): a client is made once (each costs tens of milliseconds
+# of model loading, and the checks ask for hundreds), under a lock, as boto3 sessions are not
+# safe to make clients from in parallel threads. Clients themselves are thread-safe.
+_client_lock = threading.Lock()
+_clients: dict[tuple[str, str, str, str], Client] = {}
+_boto_session: list[boto3.Session] = []
+
+
+def _client(endpoint: str, access_key: str, secret_key: str, service: str, region: str
+            ) -> Client:
+    key = (endpoint, access_key, service, region)
+    with _client_lock:
+        found = _clients.get(key)
+        if found is None:
+            if not _boto_session:
+                _boto_session.append(boto3.Session())
+            found = _clients[key] = _boto_session[0].client(
+                service, endpoint_url=endpoint, region_name=region,
+                aws_access_key_id=access_key, aws_secret_access_key=secret_key,
+                config=Config(retries={"max_attempts": 2}, s3={"addressing_style": "path"}))
+        return found
+
+
 class SandboxSession:
     """The slice of boto3.Session the tools use, bound to the emulator and one account."""
 
@@ -273,10 +298,8 @@ class SandboxSession:
         self.region = region
 
     def client(self, service: str, region_name: str | None = None) -> Client:
-        return boto3.client(
-            service, endpoint_url=self.endpoint, region_name=region_name or self.region,
-            aws_access_key_id=self.access_key, aws_secret_access_key=self.secret_key,
-            config=Config(retries={"max_attempts": 2}, s3={"addressing_style": "path"}))
+        return _client(self.endpoint, self.access_key, self.secret_key, service,
+                       region_name or self.region)
 
 
 def _create_operator_key(endpoint: str, account_id: str) -> dict[str, str]:
