@@ -4,7 +4,8 @@ per component.
 
 Stages of parallel components overlap, so their sums may exceed the wall time; `unaccounted`
 is the wall time no stage covers (the CLI's start-up and imports, the printing, what is not
-timed), from the union of the stage intervals.
+timed), from the union of the stage intervals. Some stages hold others ("promotion checks"
+holds "worktree"; "target set-up" holds "sandbox start").
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from pathlib import Path
 from bbws_infra.core.untyped import JsonObject
 
 # The order stages are listed in (the order a deploy meets them); others follow by name.
-ORDER = ("sandbox start", "target set-up", "worktree", "stage", "deploy checks offline",
-         "deploy checks on target", "pre-deploy backups", "init check",
+ORDER = ("sandbox start", "target set-up", "promotion checks", "worktree", "stage",
+         "deploy checks offline", "deploy checks on target", "pre-deploy backups", "init check",
          "terraform process start", "init", "plan", "show", "bundle", "show before apply",
          "apply guard", "ledger", "apply", "state read", "verification plan",
          "verification plan show", "boto3 checks", "data checks", "migrations")

@@ -24,6 +24,7 @@ from bbws_infra.core.registry import (
     resolve_target,
 )
 from bbws_infra.core.untyped import Session
+from bbws_infra.engine import timings
 from bbws_infra.pipeline import github
 from bbws_infra.plans import bundle, operations, runner
 from bbws_infra.release.bundle_age import DEFAULT_MAX_AGE
@@ -92,7 +93,8 @@ def promote(*, to: str, component: str | None, target: str | None, commit: str |
     from bbws_infra.release.promote import prepare, replan_hint
 
     target_name = resolve_target(target)
-    chosen = prepare(to, target_name, component, commit, confirm, plan_only, reviewed)
+    with timings.timed("promotion checks"):
+        chosen = prepare(to, target_name, component, commit, confirm, plan_only, reviewed)
     env = chosen.env
     console.print(f"promoting commit {chosen.commit[:12]} ({worktrees.subject(chosen.commit)})"
                   f" from {chosen.previous} to {env.name} ({target_name})")
