@@ -192,6 +192,9 @@ def _start_server(port: int | None) -> SandboxServer:
                                env=_server_env())
     try:
         interrupts.checkpoint("sandbox")
+        # The emulator takes a second or more to boot in its own process: meanwhile load the
+        # AWS models of the first calls every command makes (its key, the state backend).
+        _warm_clients(f"http://{HOST}:{port}")
         deadline = time.monotonic() + START_TIMEOUT_S
         while not _answers(port, timeout=0.5):
             if process.poll() is not None:
@@ -273,19 +276,39 @@ _clients: dict[tuple[str, str, str, str], Client] = {}
 _boto_session: list[boto3.Session] = []
 
 
+def _shared_session() -> boto3.Session:
+    with _client_lock:
+        if not _boto_session:
+            _boto_session.append(boto3.Session())
+        return _boto_session[0]
+
+
 def _client(endpoint: str, access_key: str, secret_key: str, service: str, region: str
             ) -> Client:
     key = (endpoint, access_key, service, region)
+    session = _shared_session()
     with _client_lock:
         found = _clients.get(key)
         if found is None:
-            if not _boto_session:
-                _boto_session.append(boto3.Session())
-            found = _clients[key] = _boto_session[0].client(
+            found = _clients[key] = session.client(
                 service, endpoint_url=endpoint, region_name=region,
                 aws_access_key_id=access_key, aws_secret_access_key=secret_key,
                 config=Config(retries={"max_attempts": 2}, s3={"addressing_style": "path"}))
         return found
+
+
+# What every command calls first on a fresh sandbox: IAM (the operator key), S3 and DynamoDB
+# (the state backend and the ledger).
+_FIRST_SERVICES = ("iam", "s3", "dynamodb")
+
+
+def _warm_clients(endpoint: str) -> None:
+    """Load the models of the first services into the shared boto3 session (a client made
+    and dropped: the session keeps what it loaded)."""
+    session = _shared_session()
+    for service in _FIRST_SERVICES:
+        session.client(service, endpoint_url=endpoint, region_name="us-east-1",
+                       aws_access_key_id="warm-up", aws_secret_access_key="warm-up")
 
 
 class SandboxSession:
@@ -303,8 +326,10 @@ class SandboxSession:
 
 
 def _create_operator_key(endpoint: str, account_id: str) -> dict[str, str]:
-    iam = boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1",
-                       aws_access_key_id="bootstrap", aws_secret_access_key="bootstrap")
+    # its own client (never shared: it carries the account header below)
+    iam = _shared_session().client("iam", endpoint_url=endpoint, region_name="us-east-1",
+                                   aws_access_key_id="bootstrap",
+                                   aws_secret_access_key="bootstrap")
     # moto creates the user inside the account this header names.
     iam.meta.events.register(
         "before-sign.iam.*",
