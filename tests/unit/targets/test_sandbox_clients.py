@@ -35,3 +35,26 @@ def test_warming_up_makes_no_shared_client() -> None:
     before = dict(sandbox._clients)
     sandbox._warm_clients(ENDPOINT)
     assert sandbox._clients == before
+
+
+def test_a_reader_session_is_made_once_per_emulator_and_env(monkeypatch) -> None:
+    from bbws_infra.core.registry import load_environment
+    from bbws_infra.targets import targets
+
+    made: list[str] = []
+    server = [(1, 2000)]
+
+    def session_for(env):
+        made.append(env.name)
+        return None, sandbox.SandboxSession(ENDPOINT, f"AKIA-{len(made)}", "s", env.region), []
+
+    monkeypatch.setattr(sandbox, "session_for", session_for)
+    monkeypatch.setattr(sandbox, "recorded_server", lambda: server[0])
+    monkeypatch.setattr(targets, "_readers", {})
+    dev, sit = load_environment("dev"), load_environment("sit")
+    first = targets.reader_session("sandbox", dev)
+    assert targets.reader_session("sandbox", dev) is first
+    assert targets.reader_session("sandbox", sit) is not first
+    server[0] = (3, 2000)  # a new emulator: new keys, a new session
+    assert targets.reader_session("sandbox", dev) is not first
+    assert made == ["dev", "sit", "dev"]

@@ -109,6 +109,12 @@ def _answers(port: int, timeout: float = 2.0) -> bool:
         return False
 
 
+def recorded_server() -> tuple[int, int] | None:
+    """The (pid, port) of the emulator this work directory records, without asking it."""
+    server = _read_record()
+    return None if server is None else (server.pid, server.port)
+
+
 def is_alive(server: SandboxServer) -> bool:
     return _is_ours(server.pid) and _answers(server.port)
 

@@ -161,6 +161,10 @@ def sandbox_provider_override(endpoint: str) -> str:
     return "# Generated for --target sandbox; never committed.\n" + "\n".join(blocks)
 
 
+# Reader sessions of this process, by the emulator (pid, port) they were made for and env.
+_readers: dict[tuple[tuple[int, int] | None, str], Session] = {}
+
+
 class SandboxTarget:
     """The embedded emulator: started on demand, one IAM key per environment's account."""
 
@@ -197,8 +201,15 @@ class SandboxTarget:
             alive=lambda: sandbox.is_alive(server), recover_own_locks=True)
 
     def reader_session(self, env: Environment) -> Session:
-        """A session that reads another environment's ledger: its own sandbox account."""
-        return sandbox.session_for(env)[1]
+        """A session that reads another environment's ledger: its own sandbox account. Made
+        once per process and emulator (a promotion asks for one per component and check;
+        each new one would check the emulator and the state backend again)."""
+        key = (sandbox.recorded_server(), env.name)
+        found = _readers.get(key)
+        if found is None or key[0] is None:
+            _, found, _ = sandbox.session_for(env)
+            _readers[(sandbox.recorded_server(), env.name)] = found
+        return found
 
 
 class AwsTarget:
