@@ -48,6 +48,14 @@ def test_a_missing_timings_file_has_no_spans(tmp_path: Path) -> None:
     assert stages.read_spans(tmp_path / "none.jsonl") == []
 
 
+def test_an_unwritable_timings_file_never_fails_the_stage(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(timings.ENV_VAR, str(tmp_path / "no-such-folder" / "t.jsonl"))
+    with timings.timed("plan", "tenants"):
+        done = True
+    assert done and not (tmp_path / "no-such-folder").exists()
+
+
 def test_stages_are_summed_in_deploy_order() -> None:
     spans = _spans(("verification plan", "a", 5, 1.0), ("plan", "a", 0, 2.0),
                    ("plan", "b", 0, 3.0), ("a stage of its own", "", 9, 0.5),

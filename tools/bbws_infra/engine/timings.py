@@ -7,6 +7,7 @@ timed stage costs one environment lookup.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -28,12 +29,13 @@ def record(stage: str, start: float, seconds: float, component: str = "") -> Non
     line = json.dumps({"stage": stage, "component": component, "start": round(start, 4),
                        "s": round(seconds, 4), "pid": os.getpid()}) + "\n"
     # One write of a short line in append mode: lines of parallel threads and processes
-    # never interleave.
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, line.encode())
-    finally:
-        os.close(fd)
+    # never interleave. A file that cannot be written loses the line, never the run.
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line.encode())
+        finally:
+            os.close(fd)
 
 
 @contextmanager
