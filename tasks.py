@@ -1,21 +1,14 @@
 """Invoke tasks: flags and help text only; each task is one call into a module of
 bbws_infra.commands (keyword arguments only)."""
 
+from typing import TYPE_CHECKING
+
 from invoke.collection import Collection
 from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from bbws_infra.commands import (
-    checks,
-    ci,
-    listings,
-    migrations,
-    release,
-    report,
-    sandbox,
-    terraform,
-)
+from bbws_infra.commands import lazy
 from bbws_infra.core import cli
 from bbws_infra.core.registry import (
     COMPONENT_CHOICES,
@@ -25,7 +18,28 @@ from bbws_infra.core.registry import (
     REQUIRED_APPROVALS,
     TARGET_HELP,
 )
-from bbws_infra.release.deploy import DEFAULT_MAX_AGE
+from bbws_infra.release.bundle_age import DEFAULT_MAX_AGE
+
+# The command modules load when a task first calls one (most import boto3 and more): every
+# invoke call imports this file. A new command module goes into both lists.
+if TYPE_CHECKING:
+    from bbws_infra.commands import (
+        benchmark,
+        checks,
+        ci,
+        listings,
+        migrations,
+        release,
+        report,
+        reviews,
+        sandbox,
+        terraform,
+    )
+else:
+    (benchmark, checks, ci, listings, migrations, release, report, reviews, sandbox,
+     terraform) = lazy.modules(
+        "bbws_infra.commands", "benchmark", "checks", "ci", "listings", "migrations",
+        "release", "report", "reviews", "sandbox", "terraform")
 
 JSON_HELP = "Print the result as JSON instead of a table."
 ALLOW_DESTROY_HELP = ("<component>:<address> the plan may delete or replace where the env has "
@@ -412,8 +426,6 @@ def plan_review(c: Context, env: str, component: str | None = None,
     """For each saved plan of the env: the monthly cost now, after its apply and the
     difference (price table), and the data migrations its apply would run; written beside the
     bundle (review.json), to the job summary and the log. Only reads."""
-    from bbws_infra.commands import reviews
-
     _exit(reviews.plan_review(env=env, component=component, target=target))
 
 
@@ -423,8 +435,6 @@ def comment_plans(c: Context, bundles: str) -> None:
     """Put every env's cost table, pending data migrations and plan summaries in one
     pull-request comment (updated in place by later runs, cut to GitHub's size limit) and the
     job summary; outside a pull request, only the job summary."""
-    from bbws_infra.commands import reviews
-
     _exit(reviews.comment_plans(bundles=bundles))
 
 
@@ -436,8 +446,6 @@ def run_summary(c: Context, env: str, component: str | None = None,
     """After an apply job: per component the commit, the state serial before and after, the
     result and the ledger record, in the job summary (step output `ledger`: the records'
     links). Only reads."""
-    from bbws_infra.commands import reviews
-
     _exit(reviews.run_summary(env=env, component=component, target=target))
 
 
@@ -480,14 +488,20 @@ def iam_policy(c: Context, env: str, repository: str) -> None:
 
 
 @task(help={"env": ENV_HELP, "repeats": "Runs per warm measurement (the median is reported).",
-            "only": "migration: measure only the data migration entry."})
-def bench(c: Context, env: str = "dev", repeats: int = 3, only: str | None = None) -> None:
-    """Print one JSON object of wall seconds: init, plans serial and parallel, the same plans
-    with bare Terraform, plans of 4, 8 and 16 components, `invoke check`, a full dev deploy
-    (plan, apply, verify) on a fresh sandbox, the promotion to sit, one rollback of templates,
-    and the activePartition migration over 10,000 and 50,000 items against a plain boto3 loop
-    (items per second, peak memory; throw-away copy)."""
-    _exit(checks.bench(env=env, repeats=int(repeats), only=only))
+            "only": "migration: only the data migration entry; release: only the first plan "
+                    "and the release flows (deploy, promotion, rollback); plans: only the "
+                    "plan timings (serial, parallel, bare Terraform, 4, 8 and 16 components).",
+            "json": "Print the whole result as one JSON object instead of the tables."})
+def bench(c: Context, env: str = "dev", repeats: int = 3, only: str | None = None,
+          json: bool = False) -> None:
+    """Wall seconds of what people wait on, each goal measured against its target: init, plans
+    serial and parallel, the same plans with bare Terraform, plans of 4, 8 and 16 components,
+    `invoke check`, the README's first plan (sandbox start included) and `import tasks`, a full
+    dev deploy (plan, apply, verify) on a fresh sandbox, the promotion to sit, one rollback of
+    templates, and the activePartition migration over 10,000 and 50,000 items against a plain
+    boto3 loop; per flow the seconds of each stage and the provider starts per component
+    (throw-away copy)."""
+    _exit(benchmark.bench(env=env, repeats=int(repeats), only=only, as_json=json))
 
 
 @task(name="check", help={"json": JSON_HELP})

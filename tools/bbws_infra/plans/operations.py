@@ -18,7 +18,7 @@ from typing import cast
 from bbws_infra.core.paths import file_lock, files_digest, work_dir
 from bbws_infra.core.registry import Component
 from bbws_infra.core.untyped import JsonObject
-from bbws_infra.engine import interrupts, terraform
+from bbws_infra.engine import interrupts, terraform, timings
 from bbws_infra.plans import bundle, plan_guard
 from bbws_infra.plans.plan_summary import PlanSummary, summarise
 from bbws_infra.targets.targets import LOCK_FILE, TargetContext
@@ -78,7 +78,8 @@ def _run(ctx: TargetContext, component: Component, commands: list[terraform.Comm
     # Terraform data is shared by every command): a state lock that appears while we hold this
     # can only be our own run's, and whether init is needed is decided by whoever runs next.
     with file_lock(work_dir() / "locks" / ctx.target / ctx.env.name / component.name):
-        step = _InitStep(ctx, component, force_init)
+        with timings.timed("init check", component.name):
+            step = _InitStep(ctx, component, force_init)
         batch = step.commands + commands
         if not batch:
             return []
@@ -162,43 +163,54 @@ def plan(ctx: TargetContext, component: Component, report: Report = no_report,
                               ok_codes=(0, 2)),
             terraform.Command(["show", "-json", "-no-color", str(binary)], log=False),
         ], report)
-        plan_json = json.loads(shown.stdout)
-        writer.path(bundle.PLAN_JSON).write_text(shown.stdout)
-        summary = summarise(plan_json)
-        protected = plan_guard.protected_removals(ctx.env, summary)
-        heading = f"{component.name} in {ctx.env.name} ({ctx.target})"
-        writer.path(bundle.SUMMARY_TEXT).write_text(summary.text(heading, protected))
-        writer.path(bundle.SUMMARY_MARKDOWN).write_text(summary.markdown(heading, protected))
-        lineage, serial = bundle.plan_state_snapshot(binary)
-        lock_file = ctx.root_dir(component) / LOCK_FILE
-        record = bundle.BundleRecord(
-            target=ctx.target, env=ctx.env.name, component=component.name,
-            commit=commit, dirty=dirty,
-            plan_sha256=bundle.sha256_file(binary),
-            plan_json_sha256=bundle.sha256_file(writer.path(bundle.PLAN_JSON)),
-            summary_text_sha256=bundle.sha256_file(writer.path(bundle.SUMMARY_TEXT)),
-            summary_markdown_sha256=bundle.sha256_file(writer.path(bundle.SUMMARY_MARKDOWN)),
-            state_lineage=lineage, state_serial=serial,
-            terraform_version=plan_json.get("terraform_version", ""),
-            provider_versions=bundle.provider_versions(binary),
-            lock_file_sha256=bundle.sha256_file(lock_file) if lock_file.exists() else "",
-            inputs_sha256=inputs, who=bundle.who(), created_at=bundle.now_iso(),
-            created_epoch=time.time(), add=summary.add, change=summary.change,
-            destroy=summary.destroy, protected_removals=protected)
-        writer.path(bundle.RECORD).write_text(record.to_json())
+        with timings.timed("bundle", component.name):
+            summary = _write_bundle(ctx, component, writer, shown.stdout, inputs, commit, dirty)
         if interrupts.requested():  # Ctrl-C came while Terraform finished: no new bundle
             raise terraform.TerraformInterrupted("the plan was interrupted.")
         writer.commit()
     return Outcome(summary=summary)
 
 
+def _write_bundle(ctx: TargetContext, component: Component, writer: bundle.BundleWriter,
+                  shown: str, inputs: str, commit: str, dirty: bool) -> PlanSummary:
+    """The bundle's files beside its plan file: JSON, summaries and the record; the summary."""
+    binary = writer.path(bundle.PLAN_FILE)
+    plan_json = json.loads(shown)
+    writer.path(bundle.PLAN_JSON).write_text(shown)
+    summary = summarise(plan_json)
+    protected = plan_guard.protected_removals(ctx.env, summary)
+    heading = f"{component.name} in {ctx.env.name} ({ctx.target})"
+    writer.path(bundle.SUMMARY_TEXT).write_text(summary.text(heading, protected))
+    writer.path(bundle.SUMMARY_MARKDOWN).write_text(summary.markdown(heading, protected))
+    lineage, serial = bundle.plan_state_snapshot(binary)
+    lock_file = ctx.root_dir(component) / LOCK_FILE
+    record = bundle.BundleRecord(
+        target=ctx.target, env=ctx.env.name, component=component.name,
+        commit=commit, dirty=dirty,
+        plan_sha256=bundle.sha256_file(binary),
+        plan_json_sha256=bundle.sha256_file(writer.path(bundle.PLAN_JSON)),
+        summary_text_sha256=bundle.sha256_file(writer.path(bundle.SUMMARY_TEXT)),
+        summary_markdown_sha256=bundle.sha256_file(writer.path(bundle.SUMMARY_MARKDOWN)),
+        state_lineage=lineage, state_serial=serial,
+        terraform_version=plan_json.get("terraform_version", ""),
+        provider_versions=bundle.provider_versions(binary),
+        lock_file_sha256=bundle.sha256_file(lock_file) if lock_file.exists() else "",
+        inputs_sha256=inputs, who=bundle.who(), created_at=bundle.now_iso(),
+        created_epoch=time.time(), add=summary.add, change=summary.change,
+        destroy=summary.destroy, protected_removals=protected)
+    writer.path(bundle.RECORD).write_text(record.to_json())
+    return summary
+
+
 def _speculative(ctx: TargetContext, binary: Path, refresh_only: bool
                  ) -> list[terraform.Command]:
     mode = ["-refresh-only"] if refresh_only else []
+    label = "refresh-only plan" if refresh_only else "verification plan"
     return [terraform.Command(["plan", *mode, "-input=false", "-no-color", "-lock=false",
                                "-detailed-exitcode", f"-out={binary}", *ctx.var_args()],
-                              ok_codes=(0, 2)),
-            terraform.Command(["show", "-json", "-no-color", str(binary)], log=False)]
+                              ok_codes=(0, 2), label=label),
+            terraform.Command(["show", "-json", "-no-color", str(binary)], log=False,
+                              label=f"{label} show")]
 
 
 @contextlib.contextmanager
@@ -228,9 +240,11 @@ def apply_saved_plan(ctx: TargetContext, component: Component, plan_file: Path,
     verification); its JSON is returned."""
 
     def gate(results: list[terraform.Result]) -> None:
-        check(json.loads(results[-1].stdout))
+        with timings.timed("apply guard", component.name):
+            check(json.loads(results[-1].stdout))
 
-    commands = [terraform.Command(["show", "-json", "-no-color", str(plan_file)], log=False),
+    commands = [terraform.Command(["show", "-json", "-no-color", str(plan_file)], log=False,
+                                  label="show before apply"),
                 terraform.Command(["apply", "-input=false", "-no-color", "-lock-timeout=60s",
                                    str(plan_file)], gate=gate)]
     if not then_plan:

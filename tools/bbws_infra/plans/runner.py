@@ -7,12 +7,14 @@ and a failure's diagnostics are printed once, after the summary.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Generic, TypeVar
 
 from rich.console import Console
@@ -21,6 +23,7 @@ from rich.table import Table
 
 from bbws_infra.core import tables
 from bbws_infra.core.errors import OperationError
+from bbws_infra.core.paths import file_lock, work_dir
 from bbws_infra.core.registry import Named
 from bbws_infra.engine import interrupts, terraform
 from bbws_infra.plans.operations import Outcome
@@ -65,6 +68,41 @@ def max_workers(count: int) -> int:
     return max(1, min(count, limit))
 
 
+def _durations_file() -> Path:
+    return work_dir() / "terraform" / "durations.json"
+
+
+def _read_durations() -> dict[str, dict[str, float]]:
+    try:
+        found = json.loads(_durations_file().read_text())
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def start_order(kind: str, rows: list[Row[N]]) -> list[Row[N]]:
+    """The rows in the order to start them: longest first, by how long each took the last
+    time this kind of run finished it here (never timed: first, as it may be long). With more
+    components than workers, the longest one no longer starts last and runs on alone while
+    the other workers idle."""
+    last = _read_durations().get(kind, {})
+    return sorted(rows, key=lambda row: -last.get(row.item.name, float("inf")))
+
+
+def remember_durations(kind: str, rows: list[Row[N]]) -> None:
+    """Keep the seconds of each row that finished well, for start_order."""
+    done = {row.item.name: round(row.seconds, 2) for row in rows if row.ok}
+    if not done:
+        return
+    path = _durations_file()
+    with contextlib.suppress(OSError), file_lock(path.with_suffix(".lock")):
+        found = _read_durations()
+        found.setdefault(kind, {}).update(done)
+        incoming = path.with_suffix(f".{os.getpid()}.tmp")
+        incoming.write_text(json.dumps(found, indent=1, sort_keys=True))
+        incoming.replace(path)
+
+
 def _table(title: str, rows: list[Row[N]]) -> Table:
     table = tables.CopyableTable(title=title, title_justify="left")  # names never split
     for column in ("name", "status", "add", "change", "destroy", "seconds"):
@@ -89,10 +127,12 @@ def _table(title: str, rows: list[Row[N]]) -> Table:
 
 
 def run(title: str, items: list[N], operation: Callable[[N, Callable[[str], None]], Outcome],
-        console: Console | None = None, alive: Callable[[], bool] | None = None
-        ) -> list[Row[N]]:
+        console: Console | None = None, alive: Callable[[], bool] | None = None,
+        timed_as: str | None = None) -> list[Row[N]]:
     """Run operation(item, report) for each item (components, modules). One failure never stops
-    the others, except when alive() says the target itself is gone: then the rest stop."""
+    the others, except when alive() says the target itself is gone: then the rest stop. With
+    timed_as (the kind of run: plan, deploy...), items start longest first by their last run
+    of that kind here (start_order), and this run's seconds are kept for the next."""
     console = console or Console()
     rows = [Row(item) for item in items]
     lock = threading.Lock()
@@ -128,7 +168,8 @@ def run(title: str, items: list[N], operation: Callable[[N, Callable[[str], None
     executor = ThreadPoolExecutor(max_workers=max_workers(len(rows)))
     futures: list[Future[None]] = []
     try:
-        for row in rows:  # Ctrl-C may come while submitting: keep what was submitted
+        # Ctrl-C may come while submitting: keep what was submitted
+        for row in start_order(timed_as, rows) if timed_as else rows:
             futures.append(executor.submit(work, row))
         # Poll, never block: a SIGINT the kernel hands to a worker thread only raises
         # KeyboardInterrupt once the main thread runs Python again, and a plain wait on the
@@ -154,6 +195,8 @@ def run(title: str, items: list[N], operation: Callable[[N, Callable[[str], None
         raise
     finally:
         executor.shutdown(wait=True)
+    if timed_as:
+        remember_durations(timed_as, rows)
     console.print(_table(title, rows))
     return rows
 

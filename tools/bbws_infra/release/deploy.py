@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,27 +43,18 @@ from bbws_infra.core.registry import (
     load_environment,
 )
 from bbws_infra.core.untyped import JsonObject, Session
-from bbws_infra.engine import interrupts
+from bbws_infra.engine import interrupts, timings
 from bbws_infra.plans import bundle, operations, plan_guard, runner
 from bbws_infra.plans.plan_summary import PlanSummary, summarise
 from bbws_infra.release import break_glass, data_migrations, pre_deploy_backups, verify, worktrees
+from bbws_infra.release.bundle_age import DEFAULT_MAX_AGE, parse_age
 from bbws_infra.release.verify_checks import Check
 from bbws_infra.state import ledger, state_versions
 from bbws_infra.state.doctor import age_text
 from bbws_infra.targets import targets
 
-DEFAULT_MAX_AGE = "24h"
 # Clocks of the machine that planned and the one that applies may differ by this much.
 CLOCK_SKEW_S = 300.0
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_age(text: str) -> float:
-    """'24h', '90m', '30s', '2d' or plain seconds -> seconds."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", str(text))
-    if not match:
-        raise UserError(f"--max-age {text!r} is not a duration; write e.g. 24h, 90m or 30s.")
-    return float(match.group(1)) * _UNITS[match.group(2) or "s"]
 
 
 @dataclass
@@ -322,29 +312,41 @@ class VerificationFailed(OperationError):
 
 def apply(request: DeployRequest, console: Console,
           on_ready: Callable[[targets.TargetContext], None] = lambda ctx: None,
+          ctx: targets.TargetContext | None = None,
           ) -> tuple[targets.TargetContext, list[runner.Row[ApprovedBundle]]]:
     """Check, then apply every approved bundle, verify and record it. Raises UserError
     (nothing changed) on a refusal; returns the per-component rows. on_ready(ctx) runs once
-    the target is up, before anything changes (the caller prints, watches locks)."""
-    approved = check_offline(request)
-    ctx = targets.prepare(request.target, request.env, request.source)
-    on_ready(ctx)
-    targets.stage(ctx, [item.component for item in approved])
-    states = check_state(ctx.live_session, request, approved)
-    check_release_order(request, ctx.live_session, approved)
-    check_protection_kept(request, ctx.live_session, approved)
-    break_glass.check(request.target, request.env, ctx.live_session,
-                      {item.name: item.protected_types_removed for item in approved})
+    the target is up, before anything changes (the caller prints, watches locks). `ctx`: the
+    request's target already prepared and its source staged for every component (a promotion
+    that just planned them there; on_ready is then the caller's business)."""
+    with timings.timed("deploy checks offline"):
+        approved = check_offline(request)
+    if ctx is None:
+        ctx = targets.prepare(request.target, request.env, request.source)
+        on_ready(ctx)
+        targets.stage(ctx, [item.component for item in approved])
+    elif (ctx.target, ctx.env.name, ctx.source) != (request.target, request.env.name,
+                                                      request.source):
+        raise OperationError(f"deploy: the prepared {ctx.target} {ctx.env.name} of "
+                             f"{ctx.source} is not this request's target.")
+    with timings.timed("deploy checks on target"):
+        states = check_state(ctx.live_session, request, approved)
+        check_release_order(request, ctx.live_session, approved)
+        check_protection_kept(request, ctx.live_session, approved)
+        break_glass.check(request.target, request.env, ctx.live_session,
+                          {item.name: item.protected_types_removed for item in approved})
     # every backup before any apply: one that fails stops the whole deployment
-    backups = {item.name: pre_deploy_backups.take(ctx.live_session, request.env, item.plan_json)
-               for item in approved}
+    with timings.timed("pre-deploy backups"):
+        backups = {item.name: pre_deploy_backups.take(ctx.live_session, request.env,
+                                                      item.plan_json)
+                   for item in approved}
 
     def one(item: ApprovedBundle, report: operations.Report) -> operations.Outcome:
         return _deploy_one(request, ctx, item, states[item.name], backups[item.name], report,
                            console)
 
     rows = runner.run(f"{request.action} {request.env.name} ({request.target})", approved, one,
-                      console, alive=ctx.alive)
+                      console, alive=ctx.alive, timed_as="deploy")
     return ctx, rows
 
 
@@ -412,8 +414,10 @@ def _deploy_one(request: DeployRequest, ctx: targets.TargetContext, item: Approv
         heading = f"{item.name} in {env.name} ({request.target}), applying now"
         console.print(summary.text(heading, plan_guard.protected_removals(env, summary)),
                       markup=False, highlight=False, end="")
-        ledger.write_intent(ctx.live_session, env, _record(
-            request, item, before, before, started, ledger.STARTED, ledger.SKIPPED, backups))
+        with timings.timed("ledger", item.name):
+            ledger.write_intent(ctx.live_session, env, _record(
+                request, item, before, before, started, ledger.STARTED, ledger.SKIPPED,
+                backups))
         applied_summary.append(summary)
 
     try:
@@ -425,7 +429,8 @@ def _deploy_one(request: DeployRequest, ctx: targets.TargetContext, item: Approv
         raise  # a guard refused the plan before Terraform applied it: nothing is recorded
     except BaseException as error:  # recorded below, then raised again
         failure = error
-    after = remote_state(ctx.live_session, env, item.component)
+    with timings.timed("state read", item.name):
+        after = remote_state(ctx.live_session, env, item.component)
     checks: list[Check] = []
     verification = ledger.SKIPPED
     if failure is None:
@@ -438,7 +443,8 @@ def _deploy_one(request: DeployRequest, ctx: targets.TargetContext, item: Approv
         else ledger.NOT_APPLIED)
     entry = _record(request, item, before, after, started, result, verification, backups,
                     failed_checks=[c.name for c in checks if not c.ok], error=failure)
-    ledger.write(ctx.live_session, env, entry)
+    with timings.timed("ledger", item.name):
+        ledger.write(ctx.live_session, env, entry)
     if failure is not None:
         raise failure
     if verification == ledger.FAILED:
@@ -448,9 +454,10 @@ def _deploy_one(request: DeployRequest, ctx: targets.TargetContext, item: Approv
             "the commit's files.", details=verify.table_text([c for c in checks if not c.ok]))
     note = "applied, verified" if verification == ledger.PASSED else "applied, not verified"
     if request.action != "rollback":  # a rollback names the runs since instead (rollback.py)
-        ran = data_migrations.run_after_apply(
-            ctx.live_session, env, request.target, item.component, request.source,
-            (record.commit, record.dirty), console, report)
+        with timings.timed("migrations", item.name):
+            ran = data_migrations.run_after_apply(
+                ctx.live_session, env, request.target, item.component, request.source,
+                (record.commit, record.dirty), console, report)
         note += f", {ran} migration(s) run" if ran else ""
     counts = applied_summary[0] if applied_summary else None
     return operations.Outcome(summary=counts, note=note)

@@ -23,6 +23,7 @@ from bbws_infra.core.registry import (
     resolve_components,
 )
 from bbws_infra.core.untyped import Session
+from bbws_infra.engine import timings
 from bbws_infra.plans import bundle
 from bbws_infra.release import deploy, worktrees
 from bbws_infra.state import ledger
@@ -88,7 +89,8 @@ def prepare(to: str, target: str, component: str | None, commit: str | None,
     sha = (reviewed_commit(target, env, components, commit) if reviewed
            else choose_commit(target, previous, components, commit))
     session = targets.reader_session(target, env)
-    source = worktrees.checkout(sha)
+    with timings.timed("worktree"):
+        source = worktrees.checkout(sha)
     for item in components:
         problem = deploy.release_order_problem(target, env, session, item.name, sha, source)
         if problem:

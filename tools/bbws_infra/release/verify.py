@@ -22,6 +22,7 @@ from bbws_infra.core.errors import UserError
 from bbws_infra.core.paths import REPO_ROOT
 from bbws_infra.core.registry import Component, Environment, load_environment
 from bbws_infra.core.untyped import JsonObject, Session
+from bbws_infra.engine import timings
 from bbws_infra.plans import runner
 from bbws_infra.plans.plan_summary import summarise
 from bbws_infra.release.verify_buckets import bucket_component
@@ -101,16 +102,19 @@ def deployed_checks(ctx: TargetContext, component: Component,
     if plan_json is None:
         plan_json = operations.speculative_plan(ctx, component, report=report)
     report("check resources")
-    checks = resource_checks(ctx.live_session, ctx.env, component, ctx.source, plan_json)
-    summary = summarise(plan_json)
-    pending = [c.address for c in summary.changes]
-    found = summary.counts
-    if pending:
-        found += ": " + ", ".join(pending[:3]) + (", ..." if len(pending) > 3 else "")
-    checks.append(Check(component.name, PENDING, NO_CHANGES, found, not summary.has_changes))
-    checks += policy_checks(ctx.live_session, ctx.env, component, plan_json)
+    with timings.timed("boto3 checks", component.name):
+        checks = resource_checks(ctx.live_session, ctx.env, component, ctx.source, plan_json)
+        summary = summarise(plan_json)
+        pending = [c.address for c in summary.changes]
+        found = summary.counts
+        if pending:
+            found += ": " + ", ".join(pending[:3]) + (", ..." if len(pending) > 3 else "")
+        checks.append(Check(component.name, PENDING, NO_CHANGES, found,
+                            not summary.has_changes))
+        checks += policy_checks(ctx.live_session, ctx.env, component, plan_json)
     report("check data")
-    checks += data_checks(ctx.live_session, ctx.env, component, ctx.source)
+    with timings.timed("data checks", component.name):
+        checks += data_checks(ctx.live_session, ctx.env, component, ctx.source)
     return checks
 
 
@@ -211,7 +215,7 @@ def check_deployed(target: str, env: Environment, components: list[Component],
 
         where = "working tree" if source == REPO_ROOT else f"commit {source.name[:12]}"
         rows = runner.run(f"verify {env.name} ({target}) against the {where}", group, one,
-                          console, alive=ctx.alive)
+                          console, alive=ctx.alive, timed_as="verify")
         code = finish(rows, ctx)
         if code:
             return code, []

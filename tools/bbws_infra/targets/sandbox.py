@@ -20,6 +20,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,7 +32,7 @@ from bbws_infra.core.errors import OperationError
 from bbws_infra.core.paths import file_lock, work_dir
 from bbws_infra.core.registry import Environment
 from bbws_infra.core.untyped import Client
-from bbws_infra.engine import interrupts
+from bbws_infra.engine import interrupts, timings
 from bbws_infra.state.state_backend import ensure_state_backend
 
 HOST = "127.0.0.1"
@@ -108,6 +109,12 @@ def _answers(port: int, timeout: float = 2.0) -> bool:
         return False
 
 
+def recorded_server() -> tuple[int, int] | None:
+    """The (pid, port) of the emulator this work directory records, without asking it."""
+    server = _read_record()
+    return None if server is None else (server.pid, server.port)
+
+
 def is_alive(server: SandboxServer) -> bool:
     return _is_ours(server.pid) and _answers(server.port)
 
@@ -176,6 +183,11 @@ def _preferred_port() -> int:
 
 
 def _start(port: int | None = None) -> SandboxServer:
+    with timings.timed("sandbox start"):
+        return _start_server(port)
+
+
+def _start_server(port: int | None) -> SandboxServer:
     port = port or _preferred_port()
     if _port_taken(port):
         raise OperationError(f"Port {port} on {HOST} is already in use by another program.")
@@ -186,6 +198,9 @@ def _start(port: int | None = None) -> SandboxServer:
                                env=_server_env())
     try:
         interrupts.checkpoint("sandbox")
+        # The emulator takes a second or more to boot in its own process: meanwhile load the
+        # AWS models of the first calls every command makes (its key, the state backend).
+        _warm_clients(f"http://{HOST}:{port}")
         deadline = time.monotonic() + START_TIMEOUT_S
         while not _answers(port, timeout=0.5):
             if process.poll() is not None:
@@ -258,6 +273,50 @@ def down() -> bool:
         return True
 
 
+# One boto3 session for every sandbox client of this process, and the clients made from it,
+# by (endpoint, key, service, region): a client is made once (each costs tens of milliseconds
+# of model loading, and the checks ask for hundreds), under a lock, as boto3 sessions are not
+# safe to make clients from in parallel threads. Clients themselves are thread-safe.
+_client_lock = threading.Lock()
+_clients: dict[tuple[str, str, str, str], Client] = {}
+_boto_session: list[boto3.Session] = []
+
+
+def _shared_session() -> boto3.Session:
+    with _client_lock:
+        if not _boto_session:
+            _boto_session.append(boto3.Session())
+        return _boto_session[0]
+
+
+def _client(endpoint: str, access_key: str, secret_key: str, service: str, region: str
+            ) -> Client:
+    key = (endpoint, access_key, service, region)
+    session = _shared_session()
+    with _client_lock:
+        found = _clients.get(key)
+        if found is None:
+            found = _clients[key] = session.client(
+                service, endpoint_url=endpoint, region_name=region,
+                aws_access_key_id=access_key, aws_secret_access_key=secret_key,
+                config=Config(retries={"max_attempts": 2}, s3={"addressing_style": "path"}))
+        return found
+
+
+# What every command calls first on a fresh sandbox: IAM (the operator key), S3 and DynamoDB
+# (the state backend and the ledger).
+_FIRST_SERVICES = ("iam", "s3", "dynamodb")
+
+
+def _warm_clients(endpoint: str) -> None:
+    """Load the models of the first services into the shared boto3 session (a client made
+    and dropped: the session keeps what it loaded)."""
+    session = _shared_session()
+    for service in _FIRST_SERVICES:
+        session.client(service, endpoint_url=endpoint, region_name="us-east-1",
+                       aws_access_key_id="warm-up", aws_secret_access_key="warm-up")
+
+
 class SandboxSession:
     """The slice of boto3.Session the tools use, bound to the emulator and one account."""
 
@@ -268,15 +327,15 @@ class SandboxSession:
         self.region = region
 
     def client(self, service: str, region_name: str | None = None) -> Client:
-        return boto3.client(
-            service, endpoint_url=self.endpoint, region_name=region_name or self.region,
-            aws_access_key_id=self.access_key, aws_secret_access_key=self.secret_key,
-            config=Config(retries={"max_attempts": 2}, s3={"addressing_style": "path"}))
+        return _client(self.endpoint, self.access_key, self.secret_key, service,
+                       region_name or self.region)
 
 
 def _create_operator_key(endpoint: str, account_id: str) -> dict[str, str]:
-    iam = boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1",
-                       aws_access_key_id="bootstrap", aws_secret_access_key="bootstrap")
+    # its own client (never shared: it carries the account header below)
+    iam = _shared_session().client("iam", endpoint_url=endpoint, region_name="us-east-1",
+                                   aws_access_key_id="bootstrap",
+                                   aws_secret_access_key="bootstrap")
     # moto creates the user inside the account this header names.
     iam.meta.events.register(
         "before-sign.iam.*",

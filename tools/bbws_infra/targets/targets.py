@@ -33,6 +33,7 @@ from bbws_infra.core.registry import (
     provider_aliases,
 )
 from bbws_infra.core.untyped import Json, JsonObject, Session
+from bbws_infra.engine import timings
 from bbws_infra.engine.terraform import cli_config, plugin_cache_dir
 from bbws_infra.targets import sandbox, source_files
 
@@ -160,6 +161,10 @@ def sandbox_provider_override(endpoint: str) -> str:
     return "# Generated for --target sandbox; never committed.\n" + "\n".join(blocks)
 
 
+# Reader sessions of this process, by the emulator (pid, port) they were made for and env.
+_readers: dict[tuple[tuple[int, int] | None, str], Session] = {}
+
+
 class SandboxTarget:
     """The embedded emulator: started on demand, one IAM key per environment's account."""
 
@@ -196,8 +201,15 @@ class SandboxTarget:
             alive=lambda: sandbox.is_alive(server), recover_own_locks=True)
 
     def reader_session(self, env: Environment) -> Session:
-        """A session that reads another environment's ledger: its own sandbox account."""
-        return sandbox.session_for(env)[1]
+        """A session that reads another environment's ledger: its own sandbox account. Made
+        once per process and emulator (a promotion asks for one per component and check;
+        each new one would check the emulator and the state backend again)."""
+        key = (sandbox.recorded_server(), env.name)
+        found = _readers.get(key)
+        if found is None or key[0] is None:
+            _, found, _ = sandbox.session_for(env)
+            _readers[(sandbox.recorded_server(), env.name)] = found
+        return found
 
 
 class AwsTarget:
@@ -235,7 +247,8 @@ TARGET_IMPLEMENTATIONS = {t.name: t for t in (SandboxTarget(), AwsTarget())}
 def prepare(target: str, env: Environment, source: Path = REPO_ROOT) -> TargetContext:
     """Resolve credentials and make sure the state backend exists; refuse on a wrong account.
     `source` is the tree to plan (a commit's worktree when promoting)."""
-    ctx = TARGET_IMPLEMENTATIONS[target].prepare(env)
+    with timings.timed("target set-up"):
+        ctx = TARGET_IMPLEMENTATIONS[target].prepare(env)
     ctx.source = source
     return ctx
 
@@ -396,6 +409,11 @@ def deployable_files(ctx: TargetContext) -> dict[str, Path]:
 def stage(ctx: TargetContext, components: list[Component]) -> None:
     """Copy the source's tracked Terraform tree into a folder of this command's own and add the
     per-target files."""
+    with timings.timed("stage"):
+        _stage(ctx, components)
+
+
+def _stage(ctx: TargetContext, components: list[Component]) -> None:
     files = deployable_files(ctx)
     for component in components:
         if f"{component.root}/main.tf" not in files:

@@ -1,0 +1,129 @@
+"""Where a flow's time went (bench.stages, engine.timings, bench.flows, bench.bench_table):
+stage lines written and summed, the union of overlapping stages, provider processes counted
+by component, and the text report."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bbws_infra.bench import bench, bench_table, flows, stages
+from bbws_infra.engine import timings
+
+
+def _spans(*items: tuple[str, str, float, float]) -> list[stages.Span]:
+    return [stages.Span(stage, component, start, seconds)
+            for stage, component, start, seconds in items]
+
+
+def test_timed_stages_are_written_only_when_asked(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    record = tmp_path / "timings.jsonl"
+    monkeypatch.delenv(timings.ENV_VAR, raising=False)
+    with timings.timed("plan", "tenants"):
+        pass
+    assert not record.exists()
+
+    monkeypatch.setenv(timings.ENV_VAR, str(record))
+    with timings.timed("plan", "tenants"):
+        time.sleep(0.01)
+    with pytest.raises(ValueError), timings.timed("apply", "tenants"):
+        raise ValueError("a failed stage still counts")
+    timings.record("show", 100.0, 0.5, "products")
+
+    spans = stages.read_spans(record)
+    assert [(s.stage, s.component) for s in spans] == [
+        ("plan", "tenants"), ("apply", "tenants"), ("show", "products")]
+    assert spans[0].seconds >= 0.01
+    assert spans[2] == stages.Span("show", "products", 100.0, 0.5)
+    assert all(json.loads(line)["pid"] for line in record.read_text().splitlines())
+
+
+def test_a_missing_timings_file_has_no_spans(tmp_path: Path) -> None:
+    assert stages.read_spans(tmp_path / "none.jsonl") == []
+
+
+def test_an_unwritable_timings_file_never_fails_the_stage(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(timings.ENV_VAR, str(tmp_path / "no-such-folder" / "t.jsonl"))
+    with timings.timed("plan", "tenants"):
+        done = True
+    assert done and not (tmp_path / "no-such-folder").exists()
+
+
+def test_stages_are_summed_in_deploy_order() -> None:
+    spans = _spans(("verification plan", "a", 5, 1.0), ("plan", "a", 0, 2.0),
+                   ("plan", "b", 0, 3.0), ("a stage of its own", "", 9, 0.5),
+                   ("sandbox start", "", 0, 1.25))
+    assert list(stages.stage_seconds(spans).items()) == [
+        ("sandbox start", 1.25), ("plan", 5.0), ("verification plan", 1.0),
+        ("a stage of its own", 0.5)]
+
+
+def test_covered_seconds_is_the_union_of_overlapping_stages() -> None:
+    spans = _spans(("plan", "a", 0, 2), ("plan", "b", 1, 2), ("show", "a", 1.5, 0.5),
+                   ("apply", "a", 5, 1))
+    assert stages.covered_seconds(spans) == pytest.approx(4.0)  # [0, 3] and [5, 6]
+    assert stages.covered_seconds([]) == 0
+
+
+def test_a_flow_summary_names_what_no_stage_covers_and_the_provider_starts() -> None:
+    spans = _spans(("plan", "a", 10, 2), ("plan", "b", 10, 3))
+    summary = stages.summary(spans, 4.5, {"b": 3, "a": 4})
+    assert summary == {"wall_s": 4.5, "stages_s": {"plan": 5.0}, "unaccounted_s": 1.5,
+                       "provider_starts": {"a": 4, "b": 3},
+                       "provider_starts_per_component": 4}
+    assert stages.summary([], 1.0, {})["provider_starts_per_component"] == 0
+
+
+def test_provider_processes_are_counted_by_component_under_the_work_dir(tmp_path: Path
+                                                                        ) -> None:
+    ours, theirs = tmp_path / "work" / "stage" / "tenants", tmp_path / "elsewhere" / "tenants"
+    ours.mkdir(parents=True)
+    theirs.mkdir(parents=True)
+    # a process whose command line names the provider, as Terraform's plugin processes do
+    argv = [sys.executable, "-c", "import time; time.sleep(0.6)", "terraform-provider-aws_v3"]
+    with stages.ProviderWatch(tmp_path / "work") as watch:
+        started = [subprocess.Popen(argv, cwd=folder) for folder in (ours, ours, theirs)]
+        for process in started:
+            process.wait()
+    assert watch.counts() == {"tenants": 2}
+
+
+def test_the_median_flow_keeps_its_own_stages() -> None:
+    runs = [{"wall_s": 3.0, "stages_s": {"plan": 2.0}}, {"wall_s": 1.0, "stages_s": {"plan": 0.5}},
+            {"wall_s": 2.0, "stages_s": {"plan": 1.5}}]
+    chosen = flows.median_flow(runs)
+    assert chosen["wall_s"] == 2.0 and chosen["stages_s"] == {"plan": 1.5}
+    assert chosen["runs_wall_s"] == [3.0, 1.0, 2.0]
+    assert flows.median_flow(runs[:2])["stages_s"] == {"plan": 0.5}  # the lower of two
+
+
+def test_the_first_plan_is_compared_with_bare_terraform_and_the_sandbox_start() -> None:
+    result = {"first_plan_s": 6.0, "bare_terraform_first_plan_s": 4.0,
+              "flows": {"first_plan": {"stages_s": {"sandbox start": 1.0}}}}
+    assert bench.first_plan_over_bare(result) == 1.2
+    assert bench.first_plan_over_bare({"first_plan_s": 6.0}) is None
+
+
+def test_the_text_report_shows_goals_numbers_and_each_flows_stages() -> None:
+    flow = stages.summary(_spans(("plan", "a", 0, 2), ("apply", "a", 2, 1)), 3.5, {"a": 4})
+    result = {"dev_deploy_s": 11.0, "promote_sit_s": 13.0, "import_tasks_s": 0.2,
+              "goals": {"dev_deploy_s": 12, "promote_sit_s": 12},
+              "met": {"dev_deploy_s": True, "promote_sit_s": False},
+              "flows": {"dev_plan": flow}}
+    text = bench_table.text(result)
+    lines = text.splitlines()
+    assert lines[1].split() == ["dev_deploy_s", "11.0", "12", "yes"]
+    assert lines[2].split() == ["promote_sit_s", "13.0", "12", "NO"]
+    assert "import_tasks_s: 0.2" in lines
+    assert "dev_plan: 3.5 s wall" in lines
+    assert any(line.split() == ["plan", "2.00", "s"] for line in lines)
+    assert any(line.split()[-2:] == ["0.50", "s"] and "not in a stage" in line
+               for line in lines)
+    assert "  provider starts: a 4" in lines
