@@ -12,11 +12,11 @@ from bbws_infra.core.registry import (
     break_glass_environment,
     env_names,
     load_environment,
+    previous_env,
     resolve_components,
 )
 from bbws_infra.pipeline import github
 from bbws_infra.plans import bundle
-from bbws_infra.release import deploy
 
 
 @guarded
@@ -123,7 +123,7 @@ def iam_policy(*, env: str, repository: str) -> int:
 
     environment = load_environment(env)
     document = policies(environment, repository)
-    before = deploy.previous_env(environment.name)
+    before = previous_env(environment.name)
     if before:  # promotion reads the previous env's ledger: that bucket must allow it
         document["previous_ledger_bucket_policy"] = ledger_read_bucket_policy(
             load_environment(before), environment)

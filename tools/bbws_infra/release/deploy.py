@@ -41,6 +41,7 @@ from bbws_infra.core.registry import (
     Environment,
     discover_components,
     load_environment,
+    previous_env,
 )
 from bbws_infra.core.untyped import JsonObject, Session
 from bbws_infra.engine import interrupts, timings
@@ -257,12 +258,6 @@ def check_state(session: Session, request: DeployRequest, approved: Iterable[App
             f"written{when}; someone applied in between. Nothing was changed; "
             f"{_plan_again(request, item.name)}.")
     return found
-
-
-def previous_env(env_name: str) -> str | None:
-    """The environment a commit must have passed before this one (None for the first)."""
-    index = PROMOTION_ORDER.index(env_name)
-    return PROMOTION_ORDER[index - 1] if index else None
 
 
 def release_order_problem(target: str, env: Environment, session: Session, component: str,

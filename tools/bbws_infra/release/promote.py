@@ -20,6 +20,7 @@ from bbws_infra.core.registry import (
     Environment,
     discover_components,
     load_environment,
+    previous_env,
     resolve_components,
 )
 from bbws_infra.core.untyped import Session
@@ -84,7 +85,7 @@ def prepare(to: str, target: str, component: str | None, commit: str | None,
     if plan_only and reviewed:
         raise UserError("--plan-only writes plans and --reviewed applies saved ones; choose "
                         "one.")
-    previous = load_environment(deploy.previous_env(env.name) or "")
+    previous = load_environment(previous_env(env.name) or "")
     components = resolve_components(component)
     sha = (reviewed_commit(target, env, components, commit) if reviewed
            else choose_commit(target, previous, components, commit))
