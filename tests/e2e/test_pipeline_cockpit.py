@@ -158,7 +158,7 @@ def test_a_dev_success_is_told_with_links_to_the_run_the_plan_and_the_ledger(
     print(text)
     (row,) = [line for line in text.splitlines() if line.startswith("| templates |")]
     cells = [c.strip() for c in row.strip("|").split("|")]
-    assert cells[1] == f"`{copy.head()[:12]}`"
+    assert cells[1] == f"`{copy.head()}`"
     assert int(cells[3]) > int(cells[2]) >= 0
     assert cells[4] == "applied, verification passed"
     ledger = json.loads(run.outputs["apply"]["ledger"])

@@ -93,7 +93,7 @@ def test_drift_opens_one_issue_leaves_it_edits_it_and_closes_it(github: IssuesAp
     assert github.issues[3]["state"] == "closed"
     assert github.comments[3][-1].startswith("The drift of tenants in dev is all allowlisted "
                                              "now. Checked 2026-12-06T05:00:00Z at commit "
-                                             "`bbbbbbbbbbbb`.")
+                                             f"`{COMMIT}`.")
     assert slack.texts()[2].startswith("dev: drift gone (tenants (issue #3))")
     # clean next time: nothing to close, nothing posted
     health_reports.triage([_drift_report([])], tracker)

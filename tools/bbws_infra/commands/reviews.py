@@ -198,7 +198,7 @@ def run_summary(*, env: str, component: str | None, target: str | None) -> int:
                 result += f", verification {record.verification}"
             links[item.name] = ledger_url(environment, record.key)
             link = f"[{record.key.rsplit('/', 1)[-1]}]({links[item.name]})"
-        rows.append(f"| {item.name} | `{reviewed.commit[:12]}` | {reviewed.state_serial} | "
+        rows.append(f"| {item.name} | `{reviewed.commit}` | {reviewed.state_serial} | "
                     f"{after} | {result} | {link} |")
     if not rows:
         console.print(f"No reviewed bundle of {environment.name} ({target_name}) was found; "
@@ -206,7 +206,7 @@ def run_summary(*, env: str, component: str | None, target: str | None) -> int:
         return 0
     commit = os.environ.get("GITHUB_SHA", "") or git.head_and_dirty()[0]
     text = (f"### {environment.name} ({target_name}): what this job applied\n\n"
-            f"Workflow commit `{commit[:12]}`.\n\n"
+            f"Workflow commit `{commit}`.\n\n"
             "| component | bundle commit | state serial before | after | result | ledger "
             "record |\n|---|---|---:|---:|---|---|\n" + "\n".join(rows) + "\n")
     github.job_summary(text)

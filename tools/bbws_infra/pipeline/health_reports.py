@@ -52,7 +52,7 @@ def run_url() -> str:
 
 def _checked(result: health_results.DriftResult | health_results.VerifyResult) -> str:
     link = run_url()
-    return (f"Checked {result.checked_at} at commit `{result.commit[:12] or 'none'}`"
+    return (f"Checked {result.checked_at} at commit `{result.commit or 'none'}`"
             + (f" ([run]({link}))." if link else "."))
 
 
