@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 from bbws_infra.core.errors import UserError
 from bbws_infra.core.untyped import JsonObject
-from bbws_infra.gates.cost_estimate import _provider_keys, _provider_regions, estimate
-from bbws_infra.gates.cost_table import PRICES_PATH, REVIEW_THRESHOLD_USD, _strip_keys, load_prices
+from bbws_infra.gates.cost_estimate import estimate, provider_keys, provider_regions
+from bbws_infra.gates.cost_table import PRICES_PATH, REVIEW_THRESHOLD_USD, load_prices, strip_keys
 from bbws_infra.gates.cost_usage import load_usage, usage_path
 
 _ARN_REGION = re.compile(r"arn:aws[\w-]*:[\w-]+:([a-z]{2}(?:-[a-z]+)+-\d):")
@@ -26,8 +26,8 @@ def running_now(plan_json: JsonObject) -> tuple[JsonObject, dict[str, str]]:
     pure create, with its `before` values and no action), and the region of those resources
     the configuration no longer names (a delete): from their own values, else the default
     provider's region."""
-    configured = _provider_keys((plan_json.get("configuration") or {}).get("root_module") or {})
-    default = _provider_regions(plan_json).get("aws")
+    configured = provider_keys((plan_json.get("configuration") or {}).get("root_module") or {})
+    default = provider_regions(plan_json).get("aws")
     changes, regions = [], {}
     for change in plan_json.get("resource_changes") or []:
         detail = change.get("change") or {}
@@ -37,7 +37,7 @@ def running_now(plan_json: JsonObject) -> tuple[JsonObject, dict[str, str]]:
             continue
         changes.append({**change, "change": {"actions": ["no-op"], "before": before,
                                              "after": before}})
-        if _strip_keys(change["address"]) not in configured:
+        if strip_keys(change["address"]) not in configured:
             region = _region_of_values(before) or default
             if region:
                 regions[change["address"]] = region

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from bbws_infra.core.errors import OperationError
 from bbws_infra.core.untyped import Json, JsonObject
-from bbws_infra.gates.cost_table import FREE_TYPES, UNPRICED, PriceTable, _strip_keys
+from bbws_infra.gates.cost_table import FREE_TYPES, UNPRICED, PriceTable, strip_keys
 from bbws_infra.gates.cost_usage import Usage
 
 # --- Estimate --------------------------------------------------------------------------------
@@ -40,7 +40,7 @@ class ComponentCost:
         return sum(line.monthly for line in self.lines)
 
 
-def _provider_regions(plan: JsonObject) -> dict[str, str | None]:
+def provider_regions(plan: JsonObject) -> dict[str, str | None]:
     """Region of each provider configuration in the plan, by its key ("aws", "aws.dr")."""
     variables = {name: v.get("value") for name, v in (plan.get("variables") or {}).items()}
     regions: dict[str, str | None] = {}
@@ -56,13 +56,13 @@ def _provider_regions(plan: JsonObject) -> dict[str, str | None]:
     return regions
 
 
-def _provider_keys(module: JsonObject, prefix: str = "") -> dict[str, str]:
+def provider_keys(module: JsonObject, prefix: str = "") -> dict[str, str]:
     """provider_config_key of every resource in the configuration, by its address without
     instance keys (module.replication.module.replica_bucket.aws_s3_bucket.this)."""
     keys = {f"{prefix}{r['address']}": r.get("provider_config_key", "")
             for r in module.get("resources", [])}
     for name, call in (module.get("module_calls") or {}).items():
-        keys.update(_provider_keys(call.get("module") or {}, f"{prefix}module.{name}."))
+        keys.update(provider_keys(call.get("module") or {}, f"{prefix}module.{name}."))
     return keys
 
 
@@ -78,14 +78,14 @@ def _region_resolver(plan: JsonObject, known: dict[str, str] | None = None
     is then a constant or a reference to a root variable whose value is in plan.variables
     (var.region = af-south-1, var.dr_region = eu-west-1). `known` gives the region of
     addresses the configuration no longer has (what runs now, before a delete)."""
-    regions = _provider_regions(plan)
+    regions = provider_regions(plan)
     known = known or {}
-    keys = _provider_keys((plan.get("configuration") or {}).get("root_module") or {})
+    keys = provider_keys((plan.get("configuration") or {}).get("root_module") or {})
 
     def region_of(address: str) -> str:
         if address in known:
             return known[address]
-        key = keys.get(_strip_keys(address))
+        key = keys.get(strip_keys(address))
         region = regions.get(key) if key else None
         if not region:
             raise OperationError(f"The plan does not tell the region of {address}: its provider "

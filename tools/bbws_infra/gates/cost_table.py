@@ -118,14 +118,15 @@ def _top_level(data: Json, rel: str, lines: dict[JsonPath, int], kind: str,
 
 def _resource_type(address: str) -> str:
     """aws_s3_bucket from module.log_bucket[0].aws_s3_bucket.this (instance keys dropped)."""
-    parts = _strip_keys(address).split(".")
+    parts = strip_keys(address).split(".")
     return parts[-2] if len(parts) >= 2 else ""
 
 
 _INSTANCE_KEY = re.compile(r'\[(?:"(?:[^"\\]|\\.)*"|[^\]]*)\]')
 
 
-def _strip_keys(address: str) -> str:
+def strip_keys(address: str) -> str:
+    """A resource address without its instance keys (what the configuration names)."""
     return _INSTANCE_KEY.sub("", address)
 
 

@@ -14,7 +14,7 @@ import re
 from bbws_infra.core.registry import Environment
 from bbws_infra.core.untyped import JsonObject
 from bbws_infra.gates.cost import price_saved_plans
-from bbws_infra.gates.cost_table import _strip_keys
+from bbws_infra.gates.cost_table import strip_keys
 
 # provider["registry.terraform.io/hashicorp/aws"].dr -> "dr"; no alias -> None
 _PROVIDER = re.compile(r'provider\["[^"]*/aws"\](?:\.(\w+))?$')
@@ -40,7 +40,7 @@ def plan_shaped(state: JsonObject, env: Environment) -> JsonObject:
         key = f"aws.{found.group(1)}" if found and found.group(1) else "aws"
         for instance in resource.get("instances") or []:
             address = _address(resource, instance.get("index_key"))
-            keys[_strip_keys(address)] = key
+            keys[strip_keys(address)] = key
             changes.append({"address": address, "mode": "managed", "type": resource["type"],
                             "change": {"actions": ["no-op"],
                                        "after": instance.get("attributes") or {}}})
