@@ -14,7 +14,6 @@ from bbws_infra.core.errors import OperationError, UserError
 from bbws_infra.report import browser, html_page, summary
 from bbws_infra.report.model import (
     NOT_CHECKED,
-    Alarm,
     BackupInfo,
     Check,
     ComponentStatus,
@@ -26,6 +25,7 @@ from bbws_infra.report.model import (
     Report,
     StateInfo,
 )
+from bbws_infra.state.alarm_states import AlarmState
 
 A, B = "0123456789abcdef0123456789abcdef01234567", "fedcba9876543210fedcba9876543210fedcba98"
 ARN = ("arn:aws:dynamodb:af-south-1:093646564004:table/tenants/backup/"
@@ -53,8 +53,9 @@ def _report() -> Report:
         backups=[BackupInfo("tenants", "tenants", "2026-12-01T09:59:00+00:00", "pre-deploy",
                             "AVAILABLE", ARN, "FAILED", "2026-12-01T03:00:00+00:00",
                             "the vault is gone")],
-        alarms=[Alarm("bbws-tenants-throttles-sit", "ALARM", "2026-12-02T02:00:00+00:00",
-                      "Threshold Crossed"), Alarm("bbws-tenants-errors-sit", "OK", "", "")])
+        alarms=[AlarmState("bbws-tenants-throttles-sit", "ALARM", "2026-12-02T02:00:00+00:00",
+                           "Threshold Crossed", "ThrottledRequests"),
+                AlarmState("bbws-tenants-errors-sit", "OK", "", "", "UserErrors")])
     prod = EnvStatus("prod", "093646564004", "af-south-1",
                      unreachable="AccessDenied when calling ListObjectsV2")
     return Report("aws", "2026-12-02T08:00:00+00:00", A, [dev, sit, prod], [

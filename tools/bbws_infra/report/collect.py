@@ -30,7 +30,6 @@ from bbws_infra.core.untyped import JsonObject, Session
 from bbws_infra.release import worktrees
 from bbws_infra.report import result_files
 from bbws_infra.report.model import (
-    Alarm,
     BackupInfo,
     ComponentStatus,
     Deployment,
@@ -164,8 +163,7 @@ def _backups(session: Session, env: Environment, status: EnvStatus) -> None:
 
 def _alarms(session: Session, env: Environment, status: EnvStatus) -> None:
     try:
-        status.alarms = [Alarm(a.name, a.state, a.since, a.reason)
-                         for a in alarm_states(session, env)]
+        status.alarms = alarm_states(session, env)
     except READ_ERRORS as error:
         status.problems.append(f"alarms: {_reason(error)}")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from bbws_infra.core.untyped import JsonObject
+from bbws_infra.state.alarm_states import AlarmState
 
 NOT_CHECKED = "not checked"
 FORMAT = 1
@@ -104,18 +105,6 @@ class BackupInfo:
 
 
 @dataclass(frozen=True)
-class Alarm:
-    name: str
-    state: str
-    since: str
-    reason: str
-
-    @property
-    def firing(self) -> bool:
-        return self.state == "ALARM"
-
-
-@dataclass(frozen=True)
 class Event:
     """One ledger record on the timeline."""
 
@@ -138,7 +127,7 @@ class EnvStatus:
     components: list[ComponentStatus] = field(default_factory=list)
     pending: list[Pending] = field(default_factory=list)
     backups: list[BackupInfo] = field(default_factory=list)
-    alarms: list[Alarm] = field(default_factory=list)
+    alarms: list[AlarmState] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # a part that could not be read
 
     @property
@@ -146,7 +135,7 @@ class EnvStatus:
         return sum(c.monthly_usd or 0.0 for c in self.components)
 
     @property
-    def firing(self) -> list[Alarm]:
+    def firing(self) -> list[AlarmState]:
         return [a for a in self.alarms if a.firing]
 
 
