@@ -193,3 +193,26 @@ def test_ctrl_c_stops_queued_work_and_running_terraform(monkeypatch, clean):
         runner.run("test", ITEMS, operation, console=console)
     assert ran == ["a"]
     assert clean and interrupts.requested() and interrupts.exit_code() == 130
+
+
+def test_plans_run_one_per_core_and_applies_all_at_once(monkeypatch):
+    monkeypatch.delenv("BBWS_MAX_WORKERS", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert runner.max_workers(5) == 2
+    assert runner.max_workers(5, waiting=True) == 5  # none queues behind another's wait
+    assert runner.max_workers(1, waiting=True) == 1
+    monkeypatch.setenv("BBWS_MAX_WORKERS", "3")  # the cap holds for both
+    assert (runner.max_workers(5), runner.max_workers(5, waiting=True)) == (3, 3)
+
+    started: list[float] = []
+    gate = threading.Barrier(len(ITEMS), timeout=10)
+
+    def operation(item: Item, report: Callable[[str], None]) -> Outcome:
+        started.append(time.monotonic())
+        gate.wait()  # returns only once every item runs at the same time
+        return Outcome(note="applied")
+
+    monkeypatch.delenv("BBWS_MAX_WORKERS")
+    console, _ = _console()
+    rows = runner.run("apply", ITEMS, operation, console=console, waiting=True)
+    assert all(row.ok for row in rows) and len(started) == len(ITEMS)

@@ -62,9 +62,14 @@ class Row(Generic[N]):
         return self.error is None and self.outcome is not None
 
 
-def max_workers(count: int) -> int:
-    """Plans are CPU-bound (provider start, schema load): more workers than cores only slows."""
-    limit = int(os.environ.get("BBWS_MAX_WORKERS", "0")) or (os.cpu_count() or 1)
+def max_workers(count: int, waiting: bool = False) -> int:
+    """How many of `count` items run at once. Plans are CPU-bound (schema loads, the graph
+    walk): more workers than cores only slows them. Applies mostly wait (AWS creating a
+    table, the provider waiting out a key's propagation: 4 s for the alerts component even on
+    the sandbox), so with `waiting` all run at once and none queues behind another's wait.
+    BBWS_MAX_WORKERS caps both."""
+    limit = int(os.environ.get("BBWS_MAX_WORKERS", "0")) \
+        or (count if waiting else (os.cpu_count() or 1))
     return max(1, min(count, limit))
 
 
@@ -128,11 +133,12 @@ def _table(title: str, rows: list[Row[N]]) -> Table:
 
 def run(title: str, items: list[N], operation: Callable[[N, Callable[[str], None]], Outcome],
         console: Console | None = None, alive: Callable[[], bool] | None = None,
-        timed_as: str | None = None) -> list[Row[N]]:
+        timed_as: str | None = None, waiting: bool = False) -> list[Row[N]]:
     """Run operation(item, report) for each item (components, modules). One failure never stops
     the others, except when alive() says the target itself is gone: then the rest stop. With
     timed_as (the kind of run: plan, deploy...), items start longest first by their last run
-    of that kind here (start_order), and this run's seconds are kept for the next."""
+    of that kind here (start_order), and this run's seconds are kept for the next. `waiting`:
+the operation mostly waits on AWS (max_workers)."""
     console = console or Console()
     rows = [Row(item) for item in items]
     lock = threading.Lock()
@@ -165,7 +171,7 @@ def run(title: str, items: list[N], operation: Callable[[N, Callable[[str], None
         finally:
             row.finished = time.monotonic()
 
-    executor = ThreadPoolExecutor(max_workers=max_workers(len(rows)))
+    executor = ThreadPoolExecutor(max_workers=max_workers(len(rows), waiting))
     futures: list[Future[None]] = []
     try:
         # Ctrl-C may come while submitting: keep what was submitted

@@ -341,7 +341,7 @@ def apply(request: DeployRequest, console: Console,
                            console)
 
     rows = runner.run(f"{request.action} {request.env.name} ({request.target})", approved, one,
-                      console, alive=ctx.alive, timed_as="deploy")
+                      console, alive=ctx.alive, timed_as="deploy", waiting=True)
     return ctx, rows
 
 
