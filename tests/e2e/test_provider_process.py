@@ -17,8 +17,6 @@ from tests.support.repo_copies import Copy, make_copy
 
 pytestmark = pytest.mark.e2e
 
-PLAN = ("plan", "--env", "dev", "--component", "tenants")
-
 
 @pytest.fixture(scope="module")
 def copy(work, tmp_path_factory):
@@ -33,17 +31,28 @@ def _started(copy: Copy, *args: str, **env: str) -> dict[str, int]:
     return watch.counts()
 
 
-def _changes(copy: Copy) -> list[dict]:
-    plan = json.loads((copy.bundle_dir("dev", "tenants") / "plan.json").read_text())
+def _changes(copy: Copy, component: str) -> list[dict]:
+    plan = json.loads((copy.bundle_dir("dev", component) / "plan.json").read_text())
     return [{k: change[k] for k in ("address", "change")}
             for change in plan["resource_changes"]]
 
 
+def _plan(component: str) -> tuple[str, ...]:
+    return ("plan", "--env", "dev", "--component", component)
+
+
 def test_a_plan_and_an_apply_start_the_provider_once_each(copy: Copy) -> None:
-    assert _started(copy, *PLAN, **{provider_process.SWITCH: "per-command"}) == {"tenants": 3}
-    per_command = _changes(copy)
-    assert _started(copy, *PLAN) == {"tenants": 1}
-    assert _changes(copy) == per_command  # the same plan
+    # `invoke init` alone installs the provider (into the plugin cache, on first use)
+    copy.ok("init", "--env", "dev", "--component", "tenants")
+    assert _started(copy, *_plan("tenants")) == {"tenants": 1}  # plan and show
+
+    # init, plan and show with one provider process (init then does not install it)...
+    assert _started(copy, *_plan("campaigns")) == {"campaigns": 1}
+    attached = _changes(copy, "campaigns")
+    # ...so a run that does not attach initialises again, and Terraform installs it
+    assert _started(copy, *_plan("campaigns"),
+                    **{provider_process.SWITCH: "per-command"}) == {"campaigns": 3}
+    assert _changes(copy, "campaigns") == attached  # the same plan
 
     applied = _started(copy, "apply", "--env", "dev", "--component", "tenants", "--confirm",
                        "deploy-dev")
@@ -59,12 +68,14 @@ def test_a_provider_binary_changed_in_the_cache_is_refused_not_attached(
     # a work directory with a plugin cache of its own, filled by init from the offline mirror
     own = Copy(copy.root, tmp_path / "work")
     try:
-        assert _started(own, *PLAN) == {"tenants": 1}
+        # the first install fills the cache: nothing there to attach yet
+        assert _started(own, *_plan("tenants")) == {"tenants": 3}
+        assert _started(own, *_plan("tenants")) == {"tenants": 1}
         (binary,) = (own.work / "terraform" / "plugin-cache").rglob("terraform-provider-aws*")
         with binary.open("ab") as handle:
             handle.write(b"\0")
         with stages.ProviderWatch(own.work) as watch:
-            refused = own.invoke(*PLAN)
+            refused = own.invoke(*_plan("tenants"))
         assert refused.returncode != 0
         output = " ".join((refused.stdout + refused.stderr).split())
         assert "does not match any of the checksums recorded in the dependency lock file" \

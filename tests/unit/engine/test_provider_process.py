@@ -65,12 +65,19 @@ def test_only_the_package_the_lock_file_pins_is_started(tmp_path: Path,
 
     assert provider_process.spec(root, env, [["plan"], ["show", "-json", "p"]]) == {
         "binary": str(binary), "address": ADDRESS}
-    # nothing to share, or init (which installs the provider and must not attach to one)
-    assert provider_process.spec(root, env, [["force-unlock", "-force", "x"]]) is None
-    assert provider_process.spec(root, env, [["init"], ["plan"]]) is None
+    assert provider_process.spec(root, env, [["init"], ["plan"]]) is not None
+    # after an init that attached it, the provider is not installed: every command that needs
+    # it (force-unlock and state commands too) attaches it
+    assert provider_process.spec(root, env, [["force-unlock", "-force", "x"]]) is not None
+    # nothing needs it (an init alone installs it); the per-command switch; a Terraform binary
+    assert provider_process.spec(root, env, [["init"]]) is None
+    assert provider_process.spec(root, env, []) is None
     monkeypatch.setenv(provider_process.SWITCH, "per-command")
     assert provider_process.spec(root, env, [["plan"]]) is None
     monkeypatch.delenv(provider_process.SWITCH)
+    monkeypatch.setenv("TERRAFORM_BIN", "/usr/bin/terraform")
+    assert provider_process.spec(root, env, [["plan"]]) is None
+    monkeypatch.delenv("TERRAFORM_BIN")
 
     # a binary changed in the cache is not the pinned one: Terraform's own check decides
     binary.write_bytes(b"something else")

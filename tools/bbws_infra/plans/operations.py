@@ -1,6 +1,7 @@
 """Terraform operations on one component: init, plan (saved as a bundle for review), apply of a
 saved plan, and state commands. Each runs init (when needed) and its commands in one Terraform
-process, so a plan and its `show -json` share one provider start."""
+process attached to one provider process (engine.provider_process), so a plan and its
+`show -json`, or an apply and its verification plan, share one provider start."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from typing import cast
 from bbws_infra.core.paths import file_lock, files_digest, work_dir
 from bbws_infra.core.registry import Component
 from bbws_infra.core.untyped import JsonObject
-from bbws_infra.engine import interrupts, terraform, timings
+from bbws_infra.engine import interrupts, provider_process, terraform, timings
 from bbws_infra.plans import bundle, plan_guard
 from bbws_infra.plans.plan_summary import PlanSummary, summarise
 from bbws_infra.targets.targets import LOCK_FILE, TargetContext
@@ -49,15 +50,24 @@ def _init_fingerprint(ctx: TargetContext, component: Component) -> str:
 
 class _InitStep:
     """The init a component needs before its next command, or none when nothing it depends on
-    changed since the last successful one (saves about a second per component)."""
+    changed since the last successful one (saves about a second per component).
 
-    def __init__(self, ctx: TargetContext, component: Component, force: bool) -> None:
+    An init run with the provider attached (provider_process) leaves the provider uninstalled
+    in the component's data directory: it serves only batches that attach it too, and a batch
+    that cannot (the cached binary is not the lock file's package, the per-command switch)
+    initialises again, so Terraform installs and checks the provider itself."""
+
+    def __init__(self, ctx: TargetContext, component: Component, force: bool,
+                 attached: bool) -> None:
         data_dir = ctx.data_dir(component)
         data_dir.mkdir(parents=True, exist_ok=True)
         self.stamp = data_dir / "init.fingerprint"
         self.fingerprint = _init_fingerprint(ctx, component)
+        self.mode = "attached" if attached else "installed"
         initialised = (data_dir / "terraform.tfstate").exists() and self.stamp.exists()
-        self.needed = force or not (initialised and self.stamp.read_text() == self.fingerprint)
+        fingerprint, _, mode = (self.stamp.read_text() if initialised else "").partition("\n")
+        self.needed = force or not initialised or fingerprint != self.fingerprint \
+            or (mode == "attached" and not attached)
         if self.needed:
             self.stamp.unlink(missing_ok=True)
         # -reconfigure: state is remote, so a changed endpoint (fresh sandbox) never needs
@@ -68,7 +78,7 @@ class _InitStep:
 
     def done(self) -> None:
         if self.needed:
-            self.stamp.write_text(self.fingerprint)
+            self.stamp.write_text(f"{self.fingerprint}\n{self.mode}")
 
 
 def _run(ctx: TargetContext, component: Component, commands: list[terraform.Command],
@@ -78,34 +88,39 @@ def _run(ctx: TargetContext, component: Component, commands: list[terraform.Comm
     # Terraform data is shared by every command): a state lock that appears while we hold this
     # can only be our own run's, and whether init is needed is decided by whoever runs next.
     with file_lock(work_dir() / "locks" / ctx.target / ctx.env.name / component.name):
+        with timings.timed("provider check", component.name):
+            provider = provider_process.spec(ctx.root_dir(component),
+                                             ctx.terraform_env(component),
+                                             [c.args for c in commands])
         with timings.timed("init check", component.name):
-            step = _InitStep(ctx, component, force_init)
+            step = _InitStep(ctx, component, force_init, attached=provider is not None)
         batch = step.commands + commands
         if not batch:
             return []
-        installing = (terraform.provider_install_lock() if step.needed
+        installing = (terraform.provider_install_lock() if step.needed and provider is None
                       else contextlib.nullcontext())
         with installing:
             started = time.time()
             try:
-                results = _batch(ctx, component, batch, report)
+                results = _batch(ctx, component, batch, report, provider)
             except terraform.TerraformError as error:
-                if not _release_own_stale_lock(ctx, component, error, started):
+                if not _release_own_stale_lock(ctx, component, error, started, provider):
                     raise
-                results = _batch(ctx, component, batch, report)
+                results = _batch(ctx, component, batch, report, provider)
         step.done()
     return results[len(step.commands):]
 
 
 def _batch(ctx: TargetContext, component: Component, batch: list[terraform.Command],
-           report: Report) -> list[terraform.Result]:
+           report: Report, provider: JsonObject | None = None) -> list[terraform.Result]:
     return terraform.run_batch(batch, cwd=ctx.root_dir(component),
                                env=ctx.terraform_env(component), log=ctx.log_file(component),
-                               on_stage=report)
+                               on_stage=report, provider=provider)
 
 
 def _release_own_stale_lock(ctx: TargetContext, component: Component,
-                            error: terraform.TerraformError, started: float) -> bool:
+                            error: terraform.TerraformError, started: float,
+                            provider: JsonObject | None) -> bool:
     """Where the target allows it (the sandbox), release a state lock our own run left when
     its lock request was retried after the emulator had already granted it (Terraform then
     waits on itself until -lock-timeout): created after this run began, by this user and
@@ -121,7 +136,7 @@ def _release_own_stale_lock(ctx: TargetContext, component: Component,
         return False
     _tolerating_half_locks(ctx, component, lambda: _batch(
         ctx, component, [terraform.Command(["force-unlock", "-force", "-no-color", held.id])],
-        no_report))
+        no_report, provider))
     return True
 
 
