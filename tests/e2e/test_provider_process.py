@@ -1,7 +1,8 @@
 """One AWS provider process per Terraform batch, on the sandbox (engine.provider_process): a
 plan starts the provider once instead of three times, an apply with its verification once
-instead of four, the plans are the same either way, and a provider binary that is not the
-lock file's package is never attached to: Terraform's own check refuses it."""
+instead of four, the plans are the same either way; a root using two configurations of the
+provider (prod's DR region) gets a process per configuration; and a provider binary that is
+not the lock file's package is never attached to: Terraform's own check refuses it."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 
 from bbws_infra.bench import stages
 from bbws_infra.engine import provider_process
+from bbws_infra.targets import provider_configurations
 from tests.support.leftovers import terraform_processes_under
 from tests.support.repo_copies import Copy, make_copy
 
@@ -61,6 +63,20 @@ def test_a_plan_and_an_apply_start_the_provider_once_each(copy: Copy) -> None:
     assert (record["result"], record["verification"]) == ("applied", "passed")
     # nothing outlives its batch (its private folder goes with it: tests/unit/engine)
     assert terraform_processes_under(copy.work) == []
+
+
+def test_a_root_using_the_dr_region_gets_a_provider_process_per_configuration(
+        copy: Copy) -> None:
+    # prod's table uses two configurations (its region and the DR region's): one process
+    # would keep only the last one configured, so each gets its own, as in plain Terraform
+    copy.ok("init", "--env", "dev", "--component", "tenants")  # the provider in the cache
+    started = _started(copy, "plan", "--env", "prod", "--component", "tenants,alerts")
+    assert started["tenants"] > 1 and started["alerts"] == 1
+    plan = json.loads((copy.bundle_dir("prod", "tenants") / "plan.json").read_text())
+    dr_vault = next(r for r in plan["planned_values"]["root_module"]["child_modules"]
+                    for r in r["resources"] if r["address"].endswith("aws_backup_vault.dr[0]"))
+    assert dr_vault["provider_name"] == "registry.terraform.io/hashicorp/aws"
+    assert provider_configurations.used_by_plan(plan) == {"aws", "aws.dr"}
 
 
 def test_a_provider_binary_changed_in_the_cache_is_refused_not_attached(

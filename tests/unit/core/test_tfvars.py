@@ -4,6 +4,7 @@ gives its path, the line and one readable sentence, never a parser traceback."""
 from __future__ import annotations
 
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -183,3 +184,21 @@ def test_providers_tf_without_a_default_provider(repo: Path):
     with pytest.raises(UserError) as caught:
         registry.provider_aliases(repo)
     assert str(caught.value) == "envs/providers.tf declares no default aws provider."
+
+
+def test_parsing_from_several_threads_at_once_gives_every_thread_the_document() -> None:
+    # python-hcl2 shares its parser: unguarded, most of these came back mangled
+    root = REPO_ROOT / "s3" / "templates"
+    expected = tfvars.parse_file(root / "main.tf", REPO_ROOT)
+    results: list[object] = []
+
+    def parse() -> None:
+        for _ in range(10):
+            results.append(tfvars.parse_file(root / "main.tf", REPO_ROOT))
+
+    threads = [threading.Thread(target=parse) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results) == 40 and all(result == expected for result in results)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from pathlib import Path
 
 import hcl2
@@ -27,6 +28,11 @@ _ASSIGNMENT = re.compile(r"\s*([A-Za-z_][\w-]*)\s*=(?!=)")
 
 
 
+# python-hcl2's parser and transformer are shared and not safe to use from two threads at
+# once (components run in threads): one parse at a time, or a document comes back mangled.
+_parser_lock = threading.Lock()
+
+
 def parse_file(path: Path, repo_root: Path) -> JsonObject:
     """python-hcl2's raw document; a syntax error becomes an InputFileError with its line."""
     rel = relative_name(path, repo_root)
@@ -35,7 +41,8 @@ def parse_file(path: Path, repo_root: Path) -> JsonObject:
     except (OSError, UnicodeDecodeError) as error:
         raise InputFileError(rel, None, f"cannot be read ({error}).") from None
     try:
-        return hcl2.loads(text)
+        with _parser_lock:
+            return hcl2.loads(text)
     except UnexpectedInput as error:
         lines = text.splitlines()
         source = lines[error.line - 1].strip() if 0 < error.line <= len(lines) else ""

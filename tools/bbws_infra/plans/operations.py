@@ -6,6 +6,7 @@ process attached to one provider process (engine.provider_process), so a plan an
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import getpass
 import json
 import socket
@@ -16,12 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
+from bbws_infra.core.errors import OperationError
 from bbws_infra.core.paths import file_lock, files_digest, work_dir
 from bbws_infra.core.registry import Component
 from bbws_infra.core.untyped import JsonObject
 from bbws_infra.engine import interrupts, provider_process, terraform, timings
 from bbws_infra.plans import bundle, plan_guard
 from bbws_infra.plans.plan_summary import PlanSummary, summarise
+from bbws_infra.targets import provider_configurations
 from bbws_infra.targets.targets import LOCK_FILE, TargetContext
 
 Report = Callable[[str], None]
@@ -89,9 +92,9 @@ def _run(ctx: TargetContext, component: Component, commands: list[terraform.Comm
     # can only be our own run's, and whether init is needed is decided by whoever runs next.
     with file_lock(work_dir() / "locks" / ctx.target / ctx.env.name / component.name):
         with timings.timed("provider check", component.name):
-            provider = provider_process.spec(ctx.root_dir(component),
-                                             ctx.terraform_env(component),
-                                             [c.args for c in commands])
+            provider = _shared_provider(ctx, component, commands)
+            if provider is not None:
+                commands = _gates_after_one_configuration(commands)
         with timings.timed("init check", component.name):
             step = _InitStep(ctx, component, force_init, attached=provider is not None)
         batch = step.commands + commands
@@ -108,7 +111,57 @@ def _run(ctx: TargetContext, component: Component, commands: list[terraform.Comm
                     raise
                 results = _batch(ctx, component, batch, report, provider)
         step.done()
-    return results[len(step.commands):]
+    results = results[len(step.commands):]
+    if provider is not None:
+        for command, result in zip(commands, results, strict=False):
+            _one_configuration(command, result)
+    return results
+
+
+def _shared_provider(ctx: TargetContext, component: Component,
+                     commands: list[terraform.Command]) -> JsonObject | None:
+    """The one provider process the batch's commands attach to, or None: a root using a second
+    configuration of the provider (the DR region's) needs a process for each."""
+    root = ctx.root_dir(component)
+    if provider_configurations.used(root) != {provider_configurations.DEFAULT}:
+        return None
+    return provider_process.spec(root, ctx.terraform_env(component), [c.args for c in commands])
+
+
+def _shows_plan(command: terraform.Command) -> bool:
+    return command.args[:2] == ["show", "-json"]
+
+
+def _one_configuration(command: terraform.Command, result: terraform.Result) -> None:
+    """What a plan shown by a batch with a shared provider uses: one configuration, or the
+    process answered for two (a second region's requests reached the first's) and the plan
+    is refused before anything saves or applies it."""
+    if not _shows_plan(command) or result.returncode != 0:
+        return
+    used = provider_configurations.used_by_plan(json.loads(result.stdout))
+    if len(used) > 1:
+        raise OperationError(
+            f"The plan uses {len(used)} configurations of the AWS provider "
+            f"({', '.join(sorted(used))}) but ran with one shared provider process; nothing "
+            "was saved or applied. Run it again with BBWS_PROVIDER_PROCESS=per-command and "
+            "report the root: it was read as using one.")
+
+
+def _gates_after_one_configuration(commands: list[terraform.Command]
+                                   ) -> list[terraform.Command]:
+    """The commands, each gate that follows a shown plan (the apply's) first checking it."""
+    checked: list[terraform.Command] = []
+    for index, command in enumerate(commands):
+        gate, shown = command.gate, commands[index - 1] if index else None
+        if gate is not None and shown is not None and _shows_plan(shown):
+            def gate_after(results: list[terraform.Result],
+                           gate: Callable[[list[terraform.Result]], None] = gate,
+                           shown: terraform.Command = shown) -> None:
+                _one_configuration(shown, results[-1])
+                gate(results)
+            command = dataclasses.replace(command, gate=gate_after)
+        checked.append(command)
+    return checked
 
 
 def _batch(ctx: TargetContext, component: Component, batch: list[terraform.Command],
