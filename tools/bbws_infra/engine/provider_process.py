@@ -13,6 +13,9 @@ its package hash (h1) is one the lock file lists. Otherwise the batch runs as be
 Terraform's own check reports the mismatch. An init with the provider attached does not
 install it; plans.operations initialises again before a batch that cannot attach.
 
+Only a root that uses one configuration of the provider attaches (the provider keeps one
+configuration: a second region's would replace the first's), which plans.operations decides.
+
 The process lives only as long as its batch, in the worker's process group (stopped with it),
 with the batch's environment (one env's credentials), and listens on a socket in a private
 folder (mode 0700): nothing else on the machine can reach it. See
