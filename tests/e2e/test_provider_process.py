@@ -99,3 +99,4 @@ def test_a_provider_binary_changed_in_the_cache_is_refused_not_attached(
         assert watch.counts() == {}  # neither attached to nor started
     finally:
         own.invoke("sandbox.down")
+        own.close()

@@ -6,26 +6,41 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from bbws_infra.bench import repo_copy
+from bbws_infra.core.paths import REPO_ROOT
 from bbws_infra.core.registry import load_environment
 from bbws_infra.targets.sandbox import SandboxSession
+from tests.support.cli import PreloadedCli
 from tests.support.work_dirs import fresh_work_dir
+
+# Every command module, imported once by the copy's preloaded CLI (tests/support/cli.py).
+PRELOAD = tuple(f"bbws_infra.commands.{path.stem}"
+                for path in sorted((REPO_ROOT / "tools" / "bbws_infra" / "commands").glob("*.py"))
+                if not path.stem.startswith("_"))
 
 
 class Copy:
-    """A repository copy with its own work directory and sandbox."""
+    """A repository copy with its own work directory and sandbox. Its `invoke` runs the copy's
+    CLI as a user in the copy would (repo_copy.run_cli), each command in a process forked from
+    one that imported the copy's code once (PreloadedCli)."""
 
     def __init__(self, root: Path, work: Path) -> None:
         self.root = root
         self.work = work
+        self._cli = PreloadedCli(root, repo_copy.cli_env(root, work), PRELOAD)
 
-    def invoke(self, *args: str, **extra: str | None):
-        return repo_copy.run_cli(self.root, self.work, *args, extra=extra or None)
+    def invoke(self, *args: str, **extra: str | None) -> subprocess.CompletedProcess[str]:
+        return self._cli.run(args, repo_copy.cli_env(self.root, self.work, extra or None))
+
+    def close(self) -> None:
+        """Stop the preloaded CLI (its sandbox is stopped by `invoke sandbox.down`)."""
+        self._cli.close()
 
     def ok(self, *args: str) -> str:
         result = self.invoke(*args)
@@ -110,3 +125,4 @@ def make_copy(name: str, work: Path, tmp_path_factory: pytest.TempPathFactory
     own = Copy(repo, fresh_work_dir(base / "work", work))
     yield own
     own.invoke("sandbox.down")
+    own.close()

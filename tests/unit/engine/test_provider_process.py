@@ -131,7 +131,7 @@ def test_a_started_provider_is_handed_over_in_a_private_folder_and_stopped(
     assert json.loads(started.reattach)[ADDRESS]["Pid"] == started.pid
     environment = started.environment({"commands": []})
     assert environment[provider_process.REATTACH_VAR] == started.reattach
-    provider_process.Attached({}, started.pid, started.folder).stop()
+    started.stop()
     assert not _alive(started.pid) and not Path(folder).exists()
 
 
@@ -155,7 +155,7 @@ def test_the_folders_of_dead_workers_are_swept(tmp_path: Path,
     mine.mkdir()
     started = provider_process.start(_fake_provider(tmp_path))
     assert started is not None
-    provider_process.Attached({}, started.pid, started.folder).stop()
+    started.stop()
     assert not litter.exists() and mine.exists()
 
 

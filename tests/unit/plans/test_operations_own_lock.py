@@ -39,10 +39,14 @@ def test_only_a_fresh_lock_of_our_own_is_released(monkeypatch, recover, error, h
     ctx = SimpleNamespace(recover_own_locks=recover, live_session=None,
                           env=load_environment("dev"))
     monkeypatch.setattr(doctor, "lock_info", lambda *_: held)
-    ran: list[list[str]] = []
-    monkeypatch.setattr(operations, "_batch",
-                        lambda ctx, component, batch, report: ran.append(batch[0].args))
+    ran: list[tuple[list[str], object]] = []
+    monkeypatch.setattr(operations, "_batch", lambda ctx, component, batch, report, provider:
+                        ran.append((batch[0].args, provider)))
     started = time.time() - 10
+    # the force-unlock attaches the run's provider process too (an init that attached it
+    # left it uninstalled)
+    provider = {"binary": "terraform-provider-aws", "address": "registry.terraform.io/x"}
     assert operations._release_own_stale_lock(ctx, COMPONENTS["tenants"], error,
-                                              started) is released
-    assert ran == ([["force-unlock", "-force", "-no-color", "lock-1"]] if released else [])
+                                              started, provider) is released
+    assert ran == ([(["force-unlock", "-force", "-no-color", "lock-1"], provider)]
+                   if released else [])

@@ -153,6 +153,9 @@ class Started:
         return {**os.environ, REATTACH_VAR: self.reattach, _BATCH_VAR: json.dumps(payload),
                 _PROCESS_VAR: json.dumps({"pid": self.pid, "folder": self.folder})}
 
+    def stop(self) -> None:
+        _stop(self.pid, self.folder)
+
 
 @dataclass(frozen=True)
 class Attached:

@@ -190,8 +190,12 @@ def _batch_main() -> int:
         payload = json.loads(sys.stdin.readline())
         started = provider_process.start(payload.get("provider"))
         if started is not None:
-            os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]],
-                      started.environment(payload))
+            try:
+                os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]],
+                          started.environment(payload))
+            except BaseException:  # never left behind: a signal, or no exec
+                started.stop()
+                raise
     else:
         payload = attached.payload
     try:
