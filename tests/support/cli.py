@@ -48,10 +48,14 @@ for name in filter(None, os.environ.get("BBWS_TEST_PRELOAD", "").split(",")):
     importlib.import_module(name)
 assert threading.active_count() == 1, "a preloaded module started a thread: forks are unsafe"
 
-def sources():  # the project's own: the task file and the tools' modules
-    files = [getattr(m, "__file__", None) for m in list(sys.modules.values())]
+def sources():  # the tools' modules loaded so far
+    # read from each module's own dictionary: an attribute of a lazily loaded module (the
+    # task file's command modules) would load it, and the next look would differ
+    files = [object.__getattribute__(m, "__dict__").get("__file__")
+             for m in list(sys.modules.values())]
     tools = os.path.join(os.getcwd(), "tools", "")
-    return {f: os.stat(f).st_mtime_ns for f in files if f and f.startswith(tools)}
+    return {f: os.stat(f).st_mtime_ns for f in files
+            if isinstance(f, str) and f.startswith(tools)}
 
 loaded = sources()
 argv0 = os.path.join(os.path.dirname(invoke.__file__), "__main__.py")  # as -m invoke sets it

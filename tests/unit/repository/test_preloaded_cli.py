@@ -10,7 +10,9 @@ import textwrap
 import time
 from pathlib import Path
 
+from bbws_infra.core.paths import REPO_ROOT
 from tests.support.cli import PreloadedCli
+from tests.support.repo_copies import PRELOAD
 
 TASKS = textwrap.dedent("""\
     import os, sys
@@ -50,3 +52,18 @@ def test_each_command_gets_its_environment_stdin_exit_and_current_code(tmp_path:
     finally:
         cli.close()
     assert sys.modules.get("helper") is None  # all of it ran elsewhere
+
+
+def test_the_repositorys_task_file_is_served_by_one_process(tmp_path: Path) -> None:
+    # its command modules load lazily: looking for changed sources must not load them (the
+    # server would see "new" sources at every call and never serve one)
+    env = {**os.environ, "BBWS_WORK_DIR": str(tmp_path)}
+    cli = PreloadedCli(REPO_ROOT, env, preload=PRELOAD)
+    try:
+        first = cli.run(("plan", "--help"), env)
+        server = cli._server
+        second = cli.run(("apply", "--help"), env)
+        assert first.returncode == second.returncode == 0
+        assert server is not None and cli._server is server and server.poll() is None
+    finally:
+        cli.close()
