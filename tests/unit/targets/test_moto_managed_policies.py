@@ -1,5 +1,5 @@
 """bbws_infra.targets.moto_managed_policies: IAM backends get AWS's managed policies as moto
-builds them, from data read once."""
+builds them, from data read once, at the first read."""
 
 from __future__ import annotations
 
@@ -47,6 +47,36 @@ def test_each_backend_has_policies_of_its_own(managed):
     assert first.arn.startswith("arn:aws-cn:") and second.arn.startswith("arn:aws:")
     first.attachment_count += 1
     assert second.attachment_count == 0
+
+
+def test_a_backend_builds_its_policies_at_the_first_read(managed, monkeypatch):
+    moto_managed_policies.apply()
+    built: list[str] = []
+    original = moto_managed_policies.build_aws_policies
+    monkeypatch.setattr(moto_managed_policies, "build_aws_policies",
+                        lambda backend: built.append(backend.account_id) or original(backend))
+    searched = IAMBackend("global", "536580886816")  # made to look for an access key in it
+    assert searched.access_keys == {} and built == []
+
+    by_arn = searched.managed_policies
+    assert built == ["536580886816"]
+    # the dict and the list hold the same objects, built once
+    assert [by_arn[p.arn] for p in searched.aws_managed_policies] == \
+        searched.aws_managed_policies
+    assert built == ["536580886816"]
+
+    # what moto sets is what it reads back (its own reset makes a new backend)
+    searched.managed_policies = {}
+    assert searched.managed_policies == {} and len(searched.aws_managed_policies) > 1000
+    assert built == ["536580886816"]
+
+
+def test_removed_backends_are_moto_s_again(managed):
+    moto_managed_policies.apply()
+    moto_managed_policies.remove()
+    assert not moto_managed_policies.is_applied()
+    backend = IAMBackend("global", "536580886816")
+    assert "managed_policies" in vars(backend) and len(backend.managed_policies) > 1000
 
 
 def test_without_the_switch_there_are_none(monkeypatch):

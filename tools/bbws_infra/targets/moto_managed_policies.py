@@ -1,4 +1,5 @@
-"""AWS's managed policies in the sandbox, read once per server instead of once per IAM backend.
+"""AWS's managed policies in the sandbox, read once per server instead of once per IAM backend,
+and built for a backend only when something reads them.
 
 The sandbox loads AWS's managed policies (MOTO_IAM_LOAD_MANAGED_POLICIES, sandbox.py), and moto
 builds an IAM backend per account and partition, each from scratch: it parses its 4 MB copy of
@@ -10,7 +11,11 @@ sandbox start.
 
 Here the parse, each document's JSON text and the dates are made once per process; each backend
 still gets its own policy objects (their ids, attachment counts and versions are per account),
-built with the same arguments moto's AWSManagedPolicy.from_data passes.
+built with the same arguments moto's AWSManagedPolicy.from_data passes. They are built at the
+first read of the backend's `aws_managed_policies` or `managed_policies` (an attach, a policy
+listing), not when the backend is made: most backends are made only to be searched for an access
+key, and building 1,500 policies for each of those made a fresh sandbox's first IAM request take
+0.7 s.
 """
 
 from __future__ import annotations
@@ -47,9 +52,11 @@ def policies() -> tuple[PolicyData, ...]:
 
 
 _original_init = IAMBackend._init_aws_policies
+_original_init_managed = IAMBackend._init_managed_policies
+_LATER = object()  # what the patched _init_* methods return: built at the first read
 
 
-def init_aws_policies(self: IAMBackend) -> list[ManagedPolicy]:
+def build_aws_policies(self: IAMBackend) -> list[ManagedPolicy]:
     """moto's IAMBackend._init_aws_policies, from the data read once."""
     if not load_iam_aws_managed_policies():
         return []
@@ -63,14 +70,56 @@ def init_aws_policies(self: IAMBackend) -> list[ManagedPolicy]:
             for p in policies()]
 
 
+def _later(self: IAMBackend) -> object:
+    return _LATER
+
+
+class _BuiltOnRead:
+    """One of a backend's two policy attributes (the list, and the dict by ARN of the same
+    objects): both are built at the first read of either; a value moto sets replaces it."""
+
+    def __init__(self, name: str) -> None:
+        self.slot = f"_bbws_{name}"
+
+    def __get__(self, backend: IAMBackend | None, owner: type | None = None) -> object:
+        if backend is None:
+            return self
+        values = vars(backend)
+        if values.get(self.slot, _LATER) is _LATER:
+            _build(backend)
+        return values[self.slot]
+
+    def __set__(self, backend: IAMBackend, value: object) -> None:
+        vars(backend)[self.slot] = value
+
+
+_LIST, _BY_ARN = _BuiltOnRead("aws_managed_policies"), _BuiltOnRead("managed_policies")
+
+
+def _build(backend: IAMBackend) -> None:
+    values = vars(backend)
+    if values.get(_LIST.slot, _LATER) is _LATER:
+        values[_LIST.slot] = build_aws_policies(backend)
+    if values.get(_BY_ARN.slot, _LATER) is _LATER:
+        values[_BY_ARN.slot] = {p.arn: p for p in values[_LIST.slot]}
+
+
 def apply() -> None:
-    """Build IAM backends from the data read once (idempotent; this process only)."""
-    IAMBackend._init_aws_policies = init_aws_policies  # type: ignore[method-assign]
+    """Build IAM backends' policies from the data read once, at their first read (idempotent;
+    this process only)."""
+    IAMBackend._init_aws_policies = _later  # type: ignore[method-assign,assignment]
+    IAMBackend._init_managed_policies = _later  # type: ignore[method-assign,assignment]
+    IAMBackend.aws_managed_policies = _LIST  # type: ignore[assignment]
+    IAMBackend.managed_policies = _BY_ARN  # type: ignore[assignment]
 
 
 def is_applied() -> bool:
-    return IAMBackend._init_aws_policies is init_aws_policies
+    return IAMBackend._init_aws_policies is _later
 
 
 def remove() -> None:
     IAMBackend._init_aws_policies = _original_init  # type: ignore[method-assign]
+    IAMBackend._init_managed_policies = _original_init_managed  # type: ignore[method-assign]
+    for name in ("aws_managed_policies", "managed_policies"):
+        if name in vars(IAMBackend):
+            delattr(IAMBackend, name)
