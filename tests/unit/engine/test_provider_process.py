@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -146,7 +147,7 @@ def test_a_provider_that_does_not_listen_as_itself_is_stopped_and_not_used(
 def test_the_folders_of_dead_workers_are_swept(tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TMPDIR", str(tmp_path))
-    monkeypatch.setattr(provider_process.tempfile, "tempdir", None)  # read TMPDIR again
+    monkeypatch.setattr(tempfile, "tempdir", None)  # read TMPDIR again
     dead = subprocess.Popen(["true"])
     dead.wait()
     litter = tmp_path / f"bbws-provider-{dead.pid}-abc"

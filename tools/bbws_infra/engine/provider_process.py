@@ -37,12 +37,12 @@ import re
 import shutil
 import signal
 import subprocess
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bbws_infra.core import private_folders
 from bbws_infra.core.untyped import JsonObject
 
 ADDRESS = "registry.terraform.io/hashicorp/aws"
@@ -184,9 +184,8 @@ def start(spec: JsonObject | None) -> Started | None:
     spec was given or it did not start (the batch then runs as plain Terraform runs it)."""
     if spec is None:
         return None
-    _sweep()
     # mode 0700: ours alone; named by this worker, whose end makes it litter
-    folder = tempfile.mkdtemp(prefix=f"{_FOLDER_PREFIX}{os.getpid()}-")
+    folder = str(private_folders.make(_FOLDER_PREFIX))
     out = Path(folder) / "provider.out"
     # Its output goes to a file, not a pipe: the worker starts again (execve) and a pipe's
     # reading end would close, killing the provider at its next line (SIGPIPE). It stays in
@@ -205,21 +204,6 @@ def start(spec: JsonObject | None) -> Started | None:
         _stop(process.pid, folder)
         return None
     return Started(process.pid, folder, reattach)
-
-
-def _sweep() -> None:
-    """Remove the folders of workers that died without removing theirs (killed by a signal:
-    their group's provider died with them)."""
-    for folder in Path(tempfile.gettempdir()).glob(f"{_FOLDER_PREFIX}*-*"):
-        pid = folder.name[len(_FOLDER_PREFIX):].split("-", 1)[0]
-        try:
-            if not pid.isdigit() or folder.stat().st_uid != os.getuid():
-                continue
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            shutil.rmtree(folder, ignore_errors=True)
-        except OSError:
-            continue  # alive and someone else's, or gone meanwhile
 
 
 def _listening(process: subprocess.Popen[bytes], out: Path, address: str) -> str | None:

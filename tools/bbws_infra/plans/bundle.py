@@ -19,7 +19,6 @@ import hashlib
 import json
 import re
 import shutil
-import tempfile
 import time
 import zipfile
 from collections.abc import Iterator
@@ -27,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bbws_infra.core import git
+from bbws_infra.core import git, private_folders
 from bbws_infra.core.errors import NothingApplied, UserError
 from bbws_infra.core.paths import REPO_ROOT, file_lock, files_digest, work_dir
 from bbws_infra.core.registry import (
@@ -51,6 +50,7 @@ RECORD = "bundle.json"
 APPLIED_DIR = "applied"
 DRY_RUN_DIR = "dry-run"
 _INCOMING = ".incoming"
+APPLY_FOLDER_PREFIX = "bbws-apply-"  # the private copies of plans being applied
 # Files of a bundle in the order they are moved into place: the record comes last.
 BUNDLE_FILES = (PLAN_FILE, PLAN_JSON, SUMMARY_TEXT, SUMMARY_MARKDOWN, RECORD)
 
@@ -128,10 +128,11 @@ def private_copy(target: str, env_name: str, component: Component, plan_sha256: 
                  ) -> Iterator[Path]:
     """The checked plan file, copied into a folder only this user can read (0700, outside the
     work directory) and verified against its hash there: the file Terraform shows and applies
-    can no longer be swapped by anyone editing the bundle under the work directory."""
+    can no longer be swapped by anyone editing the bundle under the work directory. A killed
+    run's copy (it holds the state's values) is removed by the next apply."""
     source = bundle_dir(target, env_name, component) / PLAN_FILE
-    with tempfile.TemporaryDirectory(prefix="bbws-apply-") as folder:
-        private = Path(folder) / PLAN_FILE
+    with private_folders.private_folder(APPLY_FOLDER_PREFIX) as folder:
+        private = folder / PLAN_FILE
         with _lock(target, env_name, component):
             try:
                 shutil.copyfile(source, private)
