@@ -186,19 +186,41 @@ def test_providers_tf_without_a_default_provider(repo: Path):
     assert str(caught.value) == "envs/providers.tf declares no default aws provider."
 
 
-def test_parsing_from_several_threads_at_once_gives_every_thread_the_document() -> None:
-    # python-hcl2 shares its parser: unguarded, most of these came back mangled
-    root = REPO_ROOT / "s3" / "templates"
-    expected = tfvars.parse_file(root / "main.tf", REPO_ROOT)
+def test_parsing_from_several_threads_at_once_gives_every_thread_the_document(
+        tmp_path: Path) -> None:
+    # python-hcl2 shares its parser: unguarded, most of these came back mangled (each text
+    # ends with a comment of its own, so each is really parsed, not read from the memo)
+    source = (REPO_ROOT / "s3" / "templates" / "main.tf").read_text()
+    expected = tfvars.parse_file(REPO_ROOT / "s3" / "templates" / "main.tf", REPO_ROOT)
     results: list[object] = []
 
-    def parse() -> None:
-        for _ in range(10):
-            results.append(tfvars.parse_file(root / "main.tf", REPO_ROOT))
+    def parse(thread: int) -> None:
+        for index in range(10):
+            path = tmp_path / f"main-{thread}-{index}.tf"
+            path.write_text(f"{source}\n# {thread}-{index}\n")
+            parsed = tfvars.parse_file(path, tmp_path)
+            assert parsed["__comments__"].pop() == {"value": f"{thread}-{index}"}
+            results.append(parsed)
 
-    threads = [threading.Thread(target=parse) for _ in range(4)]
+    threads = [threading.Thread(target=parse, args=(n,)) for n in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     assert len(results) == 40 and all(result == expected for result in results)
+
+
+def test_a_text_is_parsed_once_and_each_caller_gets_a_document_of_its_own(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    parses: list[str] = []
+    loads = tfvars.hcl2.loads
+    monkeypatch.setattr(tfvars.hcl2, "loads", lambda text: parses.append(text) or loads(text))
+    path = tmp_path / "main.tf"
+    path.write_text('locals {\n  name = "first-for-this-test"\n}\n')
+    first = tfvars.parse_file(path, tmp_path)
+    first["locals"].clear()  # a caller changing its document changes no one else's
+    second = tfvars.parse_file(path, tmp_path)
+    assert len(parses) == 1 and second["locals"][0]["name"] == '"first-for-this-test"'
+    path.write_text('locals {\n  name = "edited-for-this-test"\n}\n')
+    assert tfvars.parse_file(path, tmp_path)["locals"][0]["name"] == '"edited-for-this-test"'
+    assert len(parses) == 2

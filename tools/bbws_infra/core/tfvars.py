@@ -7,6 +7,7 @@ parser traceback and never a Terraform error minutes later.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import threading
@@ -31,6 +32,10 @@ _ASSIGNMENT = re.compile(r"\s*([A-Za-z_][\w-]*)\s*=(?!=)")
 # python-hcl2's parser and transformer are shared and not safe to use from two threads at
 # once (components run in threads): one parse at a time, or a document comes back mangled.
 _parser_lock = threading.Lock()
+# Each text parsed once per process (0.05-0.2 s each): the components' roots share most of
+# their files (providers.tf, the table module call), and a command reads a root both when it
+# stages it and when it runs Terraform in it. Keyed by the text itself, so an edit is a miss.
+_parsed: dict[str, JsonObject] = {}
 
 
 def parse_file(path: Path, repo_root: Path) -> JsonObject:
@@ -42,7 +47,10 @@ def parse_file(path: Path, repo_root: Path) -> JsonObject:
         raise InputFileError(rel, None, f"cannot be read ({error}).") from None
     try:
         with _parser_lock:
-            return hcl2.loads(text)
+            parsed = _parsed.get(text)
+            if parsed is None:
+                parsed = _parsed[text] = hcl2.loads(text)
+            return copy.deepcopy(parsed)  # the caller's to change
     except UnexpectedInput as error:
         lines = text.splitlines()
         source = lines[error.line - 1].strip() if 0 < error.line <= len(lines) else ""
