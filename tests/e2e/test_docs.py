@@ -1,6 +1,8 @@
 """The docs stay true, with the real tools: Mermaid (its CLI driving the machine's Chromium)
-parses every diagram and rejects a broken one at its file and line, `invoke docs.render` writes
-stamped SVGs, and every documented read-only command runs on the sandbox after a dev deploy."""
+rejects a broken diagram at its file and line, `invoke docs.render` writes stamped SVGs, and
+every documented read-only command runs on the sandbox after a dev deploy. That Mermaid parses
+every diagram of the repository's docs is the diagrams gate's pass in
+tests/e2e/test_gates.py::test_the_repository_passes_every_blocking_gate."""
 
 from __future__ import annotations
 
@@ -9,9 +11,7 @@ from pathlib import Path
 import pytest
 
 from bbws_infra.core.errors import UserError
-from bbws_infra.core.paths import REPO_ROOT
 from bbws_infra.docs import diagrams, doc_commands
-from tests.support.cli import git_status
 from tests.support.repo_copies import Copy, make_copy
 
 pytestmark = pytest.mark.e2e
@@ -28,12 +28,6 @@ def _write(root: Path, third: str) -> Path:
                    "<!-- diagram: second -->\n```mermaid\nflowchart LR\n    a --> b\n```\n\n"
                    "<!-- diagram: third -->\n```mermaid\n" + third + "```\n")
     return doc
-
-
-def test_mermaid_parses_every_diagram_of_the_docs(mermaid_cli: Path):
-    before = git_status()
-    assert diagrams.check(REPO_ROOT) == []
-    assert git_status() == before
 
 
 def test_a_broken_diagram_is_rejected_at_its_line_and_nothing_is_rendered(

@@ -35,6 +35,8 @@ def _where(result: GateResult) -> set[tuple[str, int, str]]:
 
 
 def test_the_repository_passes_every_blocking_gate(scanners: Path):
+    # the diagrams gate among them: Mermaid parses every diagram of the docs (one run of
+    # Mermaid over them all, not a second one in test_docs.py)
     before = git_status()
     started = time.monotonic()
     results = gates.run_check()
