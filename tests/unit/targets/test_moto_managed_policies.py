@@ -3,6 +3,8 @@ builds them, from data read once, at the first read."""
 
 from __future__ import annotations
 
+import copy
+import pickle
 from typing import Any
 
 import pytest
@@ -57,6 +59,10 @@ def test_a_backend_builds_its_policies_at_the_first_read(managed, monkeypatch):
                         lambda backend: built.append(backend.account_id) or original(backend))
     searched = IAMBackend("global", "536580886816")  # made to look for an access key in it
     assert searched.access_keys == {} and built == []
+    # a copy or a pickle of a backend not read yet still builds its own at its first read
+    copied = pickle.loads(pickle.dumps(copy.deepcopy(searched)))
+    assert len(copied.managed_policies) > 1000 and built == ["536580886816"]
+    built.clear()
 
     by_arn = searched.managed_policies
     assert built == ["536580886816"]

@@ -53,7 +53,23 @@ def policies() -> tuple[PolicyData, ...]:
 
 _original_init = IAMBackend._init_aws_policies
 _original_init_managed = IAMBackend._init_managed_policies
-_LATER = object()  # what the patched _init_* methods return: built at the first read
+
+
+class _Later:
+    """What the patched _init_* methods return: built at the first read. One object, also in
+    a copied or pickled backend (moto copies and pickles backends for its state features)."""
+
+    def __copy__(self) -> _Later:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, object]) -> _Later:
+        return self
+
+    def __reduce__(self) -> str:
+        return "_LATER"
+
+
+_LATER = _Later()
 
 
 def build_aws_policies(self: IAMBackend) -> list[ManagedPolicy]:
