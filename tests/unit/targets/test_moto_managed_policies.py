@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import pickle
+import threading
 from typing import Any
 
 import pytest
@@ -75,6 +76,20 @@ def test_a_backend_builds_its_policies_at_the_first_read(managed, monkeypatch):
     searched.managed_policies = {}
     assert searched.managed_policies == {} and len(searched.aws_managed_policies) > 1000
     assert built == ["536580886816"]
+
+
+def test_first_reads_at_once_share_one_build(managed):
+    moto_managed_policies.apply()
+    backend = IAMBackend("global", "536580886816")
+    read: list[object] = []
+    threads = [threading.Thread(target=lambda: read.append(backend.managed_policies))
+               for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(read) == 4 and all(r is read[0] for r in read)
+    assert all(read[0][p.arn] is p for p in backend.aws_managed_policies)
 
 
 def test_removed_backends_are_moto_s_again(managed):

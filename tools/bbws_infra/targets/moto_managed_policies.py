@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import json
+import threading
 from datetime import datetime
 from typing import NamedTuple
 
@@ -57,7 +58,7 @@ _original_init_managed = IAMBackend._init_managed_policies
 
 class _Later:
     """What the patched _init_* methods return: built at the first read. One object, also in
-    a copied or pickled backend (moto copies and pickles backends for its state features)."""
+    a copied or pickled backend, so a copy still builds its own at its first read."""
 
     def __copy__(self) -> _Later:
         return self
@@ -112,12 +113,18 @@ class _BuiltOnRead:
 _LIST, _BY_ARN = _BuiltOnRead("aws_managed_policies"), _BuiltOnRead("managed_policies")
 
 
+# The server answers requests in threads (the provider sends IAM requests in parallel): two
+# first reads must not build two sets, the list from one and the dict from the other.
+_build_lock = threading.Lock()
+
+
 def _build(backend: IAMBackend) -> None:
     values = vars(backend)
-    if values.get(_LIST.slot, _LATER) is _LATER:
-        values[_LIST.slot] = build_aws_policies(backend)
-    if values.get(_BY_ARN.slot, _LATER) is _LATER:
-        values[_BY_ARN.slot] = {p.arn: p for p in values[_LIST.slot]}
+    with _build_lock:
+        if values.get(_LIST.slot, _LATER) is _LATER:
+            values[_LIST.slot] = build_aws_policies(backend)
+        if values.get(_BY_ARN.slot, _LATER) is _LATER:
+            values[_BY_ARN.slot] = {p.arn: p for p in values[_LIST.slot]}
 
 
 def apply() -> None:
