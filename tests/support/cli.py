@@ -33,11 +33,12 @@ def git_status() -> str:
 
 
 # The fork server of PreloadedCli: imports invoke, everything the task module imports and the
-# modules named in BBWS_TEST_PRELOAD once, then runs each request it reads (command line,
-# environment, timeout) in a child forked from that state, exactly as `python -m invoke` runs
-# it (invoke's own program, sys.argv as that would set it, the request's environment, stdin
-# empty), its stdout and stderr in files of their own and its exit status as Python would make
-# it. Before each fork it checks that no preloaded source file changed since it loaded it.
+# modules named in BBWS_TEST_PRELOAD once, loads what every command loads first, then runs
+# each request it reads (command line, environment, timeout) in a child forked from that
+# state, exactly as `python -m invoke` runs it (invoke's own program, sys.argv as that would
+# set it, the request's environment, stdin empty), its stdout and stderr in files of their
+# own and its exit status as Python would make it. Before each fork it checks that no
+# preloaded source file changed since it loaded it.
 _FORK_SERVER = r"""
 import importlib, json, os, signal, sys, tempfile, threading, traceback
 import invoke
@@ -46,6 +47,13 @@ import tasks  # its imports, once; invoke's loader runs the file itself again in
 
 for name in filter(None, os.environ.get("BBWS_TEST_PRELOAD", "").split(",")):
     importlib.import_module(name)
+# what each command pays first in a fresh process, paid once here for every child: the AWS
+# models and endpoints of the sandbox's shared boto3 session (clients are still made per
+# command, with its own keys), and python-hcl2's parser: about 0.35 s of CPU a command
+import hcl2
+from bbws_infra.targets import sandbox
+sandbox.warm_clients("http://127.0.0.1:9")
+hcl2.loads("warm = 1\n")
 assert threading.active_count() == 1, "a preloaded module started a thread: forks are unsafe"
 
 def sources():  # the tools' modules loaded so far

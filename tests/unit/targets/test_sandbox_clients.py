@@ -33,7 +33,7 @@ def test_threads_asking_at_once_get_the_same_client() -> None:
 
 def test_warming_up_makes_no_shared_client() -> None:
     before = dict(sandbox._clients)
-    sandbox._warm_clients(ENDPOINT)
+    sandbox.warm_clients(ENDPOINT)
     assert sandbox._clients == before
 
 

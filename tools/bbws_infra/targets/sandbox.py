@@ -200,7 +200,7 @@ def _start_server(port: int | None) -> SandboxServer:
         interrupts.checkpoint("sandbox")
         # The emulator takes a second or more to boot in its own process: meanwhile load the
         # AWS models of the first calls every command makes (its key, the state backend).
-        _warm_clients(f"http://{HOST}:{port}")
+        warm_clients(f"http://{HOST}:{port}")
         deadline = time.monotonic() + START_TIMEOUT_S
         while not _answers(port, timeout=0.5):
             if process.poll() is not None:
@@ -308,7 +308,7 @@ def _client(endpoint: str, access_key: str, secret_key: str, service: str, regio
 _FIRST_SERVICES = ("iam", "s3", "dynamodb")
 
 
-def _warm_clients(endpoint: str) -> None:
+def warm_clients(endpoint: str) -> None:
     """Load the models of the first services into the shared boto3 session (a client made
     and dropped: the session keeps what it loaded)."""
     session = _shared_session()
