@@ -7,6 +7,7 @@ written out here as quantity x price."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -407,6 +408,8 @@ def test_infracost_result_becomes_the_report(monkeypatch):
     calls = []
 
     def fake(plan_json_path: Path, usage_path: Path) -> dict:
+        # a private folder named after this process (a killed run's is swept by the next)
+        assert Path(plan_json_path).parent.name.startswith(f"bbws-cost-{os.getpid()}-")
         calls.append((json.loads(Path(plan_json_path).read_text()), usage_path))
         return {"projects": [{"breakdown": {"resources": [{
             "name": "module.backup.aws_backup_vault.dr[0]", "resourceType": "aws_backup_vault",

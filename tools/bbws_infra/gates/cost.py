@@ -18,12 +18,12 @@ import json
 import os
 import shutil
 import subprocess
-import tempfile
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import cast
 
+from bbws_infra.core import private_folders
 from bbws_infra.core.errors import OperationError, UserError
 from bbws_infra.core.untyped import JsonObject
 from bbws_infra.gates.cost_estimate import ComponentCost, CostLine, _region_resolver, estimate
@@ -203,9 +203,10 @@ def price_saved_plans(env_name: str, plan_jsons: dict[str, JsonObject], *,
         use_infracost = infracost_available()
     components: list[ComponentCost] = []
     if use_infracost:
-        with tempfile.TemporaryDirectory(prefix="bbws-cost-") as tmp:
+        # the plans hold the state's values: a killed run's folder is removed by the next
+        with private_folders.private_folder("bbws-cost-") as tmp:
             for name, plan in plan_jsons.items():
-                path = Path(tmp) / f"{name}.plan.json"
+                path = tmp / f"{name}.plan.json"
                 path.write_text(json.dumps(plan), encoding="utf-8")
                 result = run_infracost(path, usage_file)
                 components.append(_from_infracost(result, plan, env_name, name))
