@@ -22,6 +22,16 @@ def test_hcl_values_render_as_terraform_literals():
     assert targets.hcl_value({"s3": "http://x"}) == '{ s3 = "http://x" }'
 
 
+def test_go_processes_collect_at_four_times_their_heap_unless_the_caller_says(monkeypatch):
+    monkeypatch.delenv("GOGC", raising=False)
+    monkeypatch.setenv("GOMAXPROCS", "1")  # not passed on: only the variables kept
+    env = targets.base_env(offline=True)
+    assert env["GOGC"] == targets.GO_GC_PERCENT == "400"
+    assert "GOMAXPROCS" not in env
+    monkeypatch.setenv("GOGC", "100")
+    assert targets.base_env(offline=False)["GOGC"] == "100"
+
+
 def test_backend_settings_name_the_state_bucket_key_and_lock_table():
     settings = targets.backend_settings(load_environment("sit"), COMPONENTS["products"])
     assert settings == {
