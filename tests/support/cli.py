@@ -49,11 +49,15 @@ for name in filter(None, os.environ.get("BBWS_TEST_PRELOAD", "").split(",")):
     importlib.import_module(name)
 # what each command pays first in a fresh process, paid once here for every child: the AWS
 # models and endpoints of the sandbox's shared boto3 session (clients are still made per
-# command, with its own keys), and python-hcl2's parser: about 0.35 s of CPU a command
+# command, with its own keys) and python-hcl2's parser, about 0.35 s of CPU a command; and the
+# hash of the AWS provider package the lock files are checked against, 0.2 s more for each one
+# that runs Terraform (a child still checks the binary's inode, size and change time)
 import hcl2
+from bbws_infra.engine import provider_process, terraform
 from bbws_infra.targets import sandbox
 sandbox.warm_clients("http://127.0.0.1:9")
 hcl2.loads("warm = 1\n")
+provider_process.prehash(terraform.plugin_cache_dir())
 assert threading.active_count() == 1, "a preloaded module started a thread: forks are unsafe"
 
 def sources():  # the tools' modules loaded so far

@@ -90,6 +90,31 @@ def test_only_the_package_the_lock_file_pins_is_started(tmp_path: Path,
     assert provider_process.spec(root, env, [["plan"]]) is None
 
 
+def test_a_package_hashed_ahead_is_not_read_again_until_it_changes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = tmp_path / "cache"
+    binary = _package(cache, b"the pinned provider, hashed ahead")
+    root = tmp_path / "root"
+    root.mkdir()
+    _lock_file(root / ".terraform.lock.hcl", provider_process.package_hash(binary.parent))
+    reads: list[Path] = []
+    real = provider_process.package_hash
+    monkeypatch.setattr(provider_process, "package_hash",
+                        lambda directory: reads.append(directory) or real(directory))
+
+    provider_process.prehash(cache)  # what the tests' preloaded CLI does before forking
+    assert reads == [binary.parent]
+    env = {"TF_PLUGIN_CACHE_DIR": str(cache)}
+    assert provider_process.spec(root, env, [["plan"]]) is not None
+    assert reads == [binary.parent]
+    # rewritten afterwards (a new change time): hashed again, and refused
+    binary.write_bytes(b"something else")
+    assert provider_process.spec(root, env, [["plan"]]) is None
+    assert reads == [binary.parent, binary.parent]
+    provider_process.prehash(tmp_path / "empty")  # nothing installed yet: nothing to do
+    assert len(reads) == 2
+
+
 def _fake_provider(tmp_path: Path, pid: int | None = None, listen: bool = True
                    ) -> dict[str, str]:
     """A stand-in binary: says where to attach (with its own pid unless told another), as the

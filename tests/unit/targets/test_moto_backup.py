@@ -4,6 +4,8 @@ with boto3 against moto in-process, with the shapes and errors of the AWS Backup
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -12,6 +14,8 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
+from bbws_infra.core.errors import OperationError
+from bbws_infra.core.paths import REPO_ROOT
 from bbws_infra.targets import moto_backup, sandbox, sandbox_server, targets
 from tests.support.moto_session import MotoSession
 
@@ -224,3 +228,15 @@ def test_the_sandbox_runs_motos_server_after_adding_the_operations(monkeypatch):
     assert names[0] == "bbws_infra.targets.moto_backup"
     assert sandbox._moto_command(5000) == [
         sys.executable, "-m", "bbws_infra.targets.sandbox_server", "-H", "127.0.0.1", "-p", "5000"]
+
+
+def test_the_server_command_finds_moto_without_importing_it(monkeypatch):
+    # the command is built before the server starts: importing moto there delayed the start
+    code = ("import sys; from bbws_infra.targets import sandbox; sandbox._moto_command(5000); "
+            "print('moto' in sys.modules)")
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           env={**os.environ, "PYTHONPATH": str(REPO_ROOT / "tools")})
+    assert found.stdout.strip() == "False", found.stderr
+    monkeypatch.setattr(sandbox.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(OperationError, match="moto_server is not installed"):
+        sandbox._moto_command(5000)

@@ -118,6 +118,14 @@ def _hash_once(directory: Path, binary: Path) -> str:
         return _hashes[key]
 
 
+def prehash(cache: Path) -> None:
+    """Hash the provider packages installed in a plugin cache now, for a process that forks
+    commands (the tests' preloaded CLI): each child then checks its binary's inode, size and
+    change time against the key instead of reading 177 MB again (0.2 s of CPU a command)."""
+    for binary in sorted((cache / ADDRESS).glob(f"*/{platform_dir()}/terraform-provider-aws*")):
+        _hash_once(binary.parent, binary)
+
+
 def spec(root: Path, env: dict[str, str], commands: list[list[str]]) -> JsonObject | None:
     """What the worker needs to start the shared provider for these commands in this root
     (its binary and address), or None: the commands run as plain Terraform runs them."""
