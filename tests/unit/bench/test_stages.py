@@ -74,11 +74,58 @@ def test_covered_seconds_is_the_union_of_overlapping_stages() -> None:
 
 def test_a_flow_summary_names_what_no_stage_covers_and_the_provider_starts() -> None:
     spans = _spans(("plan", "a", 10, 2), ("plan", "b", 10, 3))
-    summary = stages.summary(spans, 4.5, {"b": 3, "a": 4})
+    summary = stages.summary(spans, 4.5, {"b": 3, "a": 4}, {"command": 3.333, "emulator": 1.0})
     assert summary == {"wall_s": 4.5, "stages_s": {"plan": 5.0}, "unaccounted_s": 1.5,
                        "provider_starts": {"a": 4, "b": 3},
-                       "provider_starts_per_component": 4}
-    assert stages.summary([], 1.0, {})["provider_starts_per_component"] == 0
+                       "provider_starts_per_component": 4,
+                       "last_component": "b", "last_component_stages_s": {"plan": 3.0},
+                       "cpu_s": {"command": 3.33, "emulator": 1.0}}
+    empty = stages.summary([], 1.0, {})
+    assert empty["provider_starts_per_component"] == 0
+    assert (empty["last_component"], empty["last_component_stages_s"], empty["cpu_s"]) == (
+        "", {}, {})
+
+
+def test_the_last_component_is_the_one_whose_stages_ended_last() -> None:
+    # alerts starts its apply late and waits on its key: the deploy's critical path
+    spans = _spans(("stage", "", 0, 9), ("apply", "tenants", 1, 2), ("verification plan",
+                                                                     "tenants", 3, 1),
+                   ("apply", "alerts", 1.5, 5), ("verification plan", "alerts", 6.5, 0.5))
+    assert stages.last_component(spans) == "alerts"
+    assert stages.summary(spans, 9.5, {})["last_component_stages_s"] == {
+        "apply": 5.0, "verification plan": 0.5}
+    assert stages.last_component(_spans(("stage", "", 0, 1))) == ""
+
+
+def test_the_cpu_of_a_command_and_of_the_emulator_it_talks_to(tmp_path: Path) -> None:
+    burn = [sys.executable, "-c",
+            "import time\nend = time.process_time() + 0.3\nwhile time.process_time() < end: pass"]
+    emulator = subprocess.Popen([sys.executable, "-c",
+                                 "import time\nwhile True: time.sleep(0.001)"])
+    try:
+        (tmp_path / "sandbox").mkdir()
+        (tmp_path / "sandbox" / "server.json").write_text(json.dumps({"pid": emulator.pid}))
+        time.sleep(0.2)
+        before = stages.process_cpu_s(emulator.pid)
+        with stages.CpuWatch(tmp_path) as watch:
+            subprocess.run(burn, check=True)
+        assert watch.seconds["command"] >= 0.29
+        assert 0 <= watch.seconds["emulator"] <= stages.process_cpu_s(emulator.pid) - before
+        # an emulator the command started: all of its CPU; none recorded: none
+        (tmp_path / "sandbox" / "server.json").unlink()
+        with stages.CpuWatch(tmp_path) as watch:
+            (tmp_path / "sandbox" / "server.json").write_text(
+                json.dumps({"pid": emulator.pid}))
+        assert watch.seconds["emulator"] == pytest.approx(
+            stages.process_cpu_s(emulator.pid), abs=0.05)
+        (tmp_path / "sandbox" / "server.json").unlink()
+        with stages.CpuWatch(tmp_path) as watch:
+            pass
+        assert watch.seconds["emulator"] == 0.0
+    finally:
+        emulator.kill()
+        emulator.wait()
+    assert stages.process_cpu_s(emulator.pid) == 0.0
 
 
 def test_provider_processes_are_counted_by_component_under_the_work_dir(tmp_path: Path
@@ -112,7 +159,8 @@ def test_the_first_plan_is_compared_with_bare_terraform_and_the_sandbox_start() 
 
 
 def test_the_text_report_shows_goals_numbers_and_each_flows_stages() -> None:
-    flow = stages.summary(_spans(("plan", "a", 0, 2), ("apply", "a", 2, 1)), 3.5, {"a": 4})
+    flow = stages.summary(_spans(("plan", "a", 0, 2), ("apply", "a", 2, 1)), 3.5, {"a": 4},
+                          {"command": 5.25, "emulator": 1.5})
     result = {"dev_deploy_s": 11.0, "promote_sit_s": 13.0, "import_tasks_s": 0.2,
               "goals": {"dev_deploy_s": 12, "promote_sit_s": 12},
               "met": {"dev_deploy_s": True, "promote_sit_s": False},
@@ -127,3 +175,5 @@ def test_the_text_report_shows_goals_numbers_and_each_flows_stages() -> None:
     assert any(line.split()[-2:] == ["0.50", "s"] and "not in a stage" in line
                for line in lines)
     assert "  provider starts: a 4" in lines
+    assert "  last to finish: a (plan 2.00 s, apply 1.00 s)" in lines
+    assert "  CPU: 5.25 s in the command's processes, 1.50 s in the emulator" in lines

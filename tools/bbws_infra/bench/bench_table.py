@@ -1,6 +1,6 @@
 """`invoke bench` as text: each goal (measured, goal, met), the other numbers, and per timed
-flow the seconds of each stage and the provider starts per component (`--json` prints the
-whole result instead)."""
+flow the seconds of each stage, the provider starts per component, the component that finished
+last and the CPU seconds used (`--json` prints the whole result instead)."""
 
 from __future__ import annotations
 
@@ -40,6 +40,15 @@ def flow_lines(name: str, flow: JsonObject) -> list[str]:
                  f"{flow['unaccounted_s']:>7.2f} s")
     starts = ", ".join(f"{c} {n}" for c, n in flow["provider_starts"].items()) or "none"
     lines.append(f"  provider starts: {starts}")
+    if flow.get("last_component"):
+        longest = sorted(flow["last_component_stages_s"].items(), key=lambda item: -item[1])
+        lines.append(f"  last to finish: {flow['last_component']} ("
+                     + ", ".join(f"{stage} {seconds:.2f} s" for stage, seconds in longest[:3])
+                     + ")")
+    cpu = flow.get("cpu_s") or {}
+    if cpu:
+        lines.append(f"  CPU: {cpu['command']:.2f} s in the command's processes, "
+                     f"{cpu['emulator']:.2f} s in the emulator")
     return lines
 
 

@@ -36,14 +36,15 @@ def _median(values: list[float]) -> float:
 
 def timed_flow(copy: Path, work: Path, logs: Path, name: str, argv: list[str]
                ) -> tuple[int, str, JsonObject]:
-    """Run one command with its stages recorded and its provider starts counted: (exit code,
-    stderr, the flow's summary)."""
+    """Run one command with its stages recorded, its provider starts counted and its CPU
+    measured: (exit code, stderr, the flow's summary)."""
     record = logs / f"{name}.timings.jsonl"
     record.unlink(missing_ok=True)
-    with stages.ProviderWatch(work) as watch:
+    with stages.ProviderWatch(work) as watch, stages.CpuWatch(work) as cpu:
         code, _, stderr, seconds = run_child(argv, copy, work, logs, name,
                                              extra={timings.ENV_VAR: str(record)})
-    return code, stderr, stages.summary(stages.read_spans(record), seconds, watch.counts())
+    return code, stderr, stages.summary(stages.read_spans(record), seconds, watch.counts(),
+                                        cpu.seconds)
 
 
 def median_flow(runs: list[JsonObject]) -> JsonObject:

@@ -1,6 +1,6 @@
 """Where a timed flow's wall time went: the stage lines its processes wrote
-(bbws_infra.engine.timings) summed per stage, and the provider processes Terraform started,
-per component.
+(bbws_infra.engine.timings) summed per stage, the provider processes Terraform started, per
+component, the component that finished last, and the CPU seconds the flow used.
 
 Stages of parallel components overlap, so their sums may exceed the wall time; `unaccounted`
 is the wall time no stage covers (the CLI's start-up and imports, the printing, what is not
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import threading
 import time
 from collections import Counter
@@ -74,16 +75,80 @@ def covered_seconds(spans: Iterable[Span]) -> float:
     return total
 
 
-def summary(spans: list[Span], wall_s: float, providers: dict[str, int]) -> JsonObject:
-    """One flow: wall seconds, seconds per stage, the unaccounted rest, and provider starts
-    (per component, and the most any component needed)."""
+def last_component(spans: Iterable[Span]) -> str:
+    """The component whose stages ended last: the flow's critical path ran through it."""
+    ends: dict[str, float] = {}
+    for span in spans:
+        if span.component:
+            ends[span.component] = max(ends.get(span.component, 0.0), span.start + span.seconds)
+    return max(ends, key=lambda name: ends[name]) if ends else ""
+
+
+def summary(spans: list[Span], wall_s: float, providers: dict[str, int],
+            cpu: dict[str, float] | None = None) -> JsonObject:
+    """One flow: wall seconds, seconds per stage, the unaccounted rest, provider starts (per
+    component, and the most any component needed), the component that finished last with its
+    own stages, and (when measured) the CPU seconds of the command's processes and of the
+    emulator."""
+    last = last_component(spans)
     return {
         "wall_s": round(wall_s, 2),
         "stages_s": stage_seconds(spans),
         "unaccounted_s": round(max(0.0, wall_s - covered_seconds(spans)), 2),
         "provider_starts": dict(sorted(providers.items())),
         "provider_starts_per_component": max(providers.values(), default=0),
+        "last_component": last,
+        "last_component_stages_s": stage_seconds(s for s in spans if s.component == last)
+        if last else {},
+        "cpu_s": {name: round(seconds, 2) for name, seconds in (cpu or {}).items()},
     }
+
+
+def process_cpu_s(pid: int) -> float:
+    """The CPU seconds (user and system) a live process has used so far; 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _emulator_pid(work: Path) -> int | None:
+    try:
+        return int(json.loads((work / "sandbox" / "server.json").read_text())["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+@dataclass
+class CpuWatch:
+    """The CPU seconds a command used while it ran: its own processes (the command and what it
+    waited for: Terraform workers, their providers), and the emulator's, a process of its own
+    that outlives commands (read from /proc; all of it when the command started it). On two
+    cores, half their sum is the least wall time the same work could take."""
+
+    work: Path
+    seconds: dict[str, float] = field(default_factory=dict)
+    _children: float = 0.0
+    _emulator: tuple[int | None, float] = (None, 0.0)
+
+    def _children_s(self) -> float:
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return usage.ru_utime + usage.ru_stime
+
+    def __enter__(self) -> CpuWatch:
+        self._children = self._children_s()
+        pid = _emulator_pid(self.work)
+        self._emulator = (pid, process_cpu_s(pid) if pid else 0.0)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        pid, before = self._emulator
+        now = _emulator_pid(self.work)
+        self.seconds = {
+            "command": self._children_s() - self._children,
+            "emulator": (process_cpu_s(now) - (before if now == pid else 0.0)) if now else 0.0,
+        }
 
 
 @dataclass
