@@ -57,7 +57,7 @@ from bbws_infra.engine import provider_process, terraform
 from bbws_infra.targets import sandbox
 sandbox.warm_clients("http://127.0.0.1:9")
 hcl2.loads("warm = 1\n")
-provider_process.prehash(terraform.plugin_cache_dir())
+provider_process.prehash(terraform.plugin_cache_dir(create=False))
 assert threading.active_count() == 1, "a preloaded module started a thread: forks are unsafe"
 
 def sources():  # the tools' modules loaded so far

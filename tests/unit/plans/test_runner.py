@@ -195,14 +195,18 @@ def test_ctrl_c_stops_queued_work_and_running_terraform(monkeypatch, clean):
     assert clean and interrupts.requested() and interrupts.exit_code() == 130
 
 
-def test_plans_run_one_per_core_and_applies_all_at_once(monkeypatch):
+def test_plans_run_one_more_than_the_cores_gates_one_per_core_applies_all_at_once(
+        monkeypatch):
     monkeypatch.delenv("BBWS_MAX_WORKERS", raising=False)
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    assert runner.max_workers(5) == 2
+    assert runner.max_workers(5) == 3
+    assert runner.max_workers(2) == 2
+    assert runner.max_workers(5, cpu_only=True) == 2
     assert runner.max_workers(5, waiting=True) == 5  # none queues behind another's wait
     assert runner.max_workers(1, waiting=True) == 1
-    monkeypatch.setenv("BBWS_MAX_WORKERS", "3")  # the cap holds for both
-    assert (runner.max_workers(5), runner.max_workers(5, waiting=True)) == (3, 3)
+    monkeypatch.setenv("BBWS_MAX_WORKERS", "4")  # the cap holds for all three
+    assert (runner.max_workers(5), runner.max_workers(5, cpu_only=True),
+            runner.max_workers(5, waiting=True)) == (4, 4, 4)
 
     started: list[float] = []
     gate = threading.Barrier(len(ITEMS), timeout=10)

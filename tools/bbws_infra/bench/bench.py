@@ -206,11 +206,10 @@ def measure(env_name: str = "dev", repeats: int = 3) -> JsonObject:
     parallel plans of 4, 8 and 16 components; bare Terraform's first plan of the first one.
     Warm timings are the median of `repeats`."""
     quiet = Console(file=open(os.devnull, "w"))  # noqa: SIM115 - closed with the process
-    cpus = os.cpu_count() or 1
     components = list(COMPONENTS.values())
     real = [c for c in components if not c.name.startswith(GENERATED_PREFIX)]
     generated = [c for c in components if c.name.startswith(GENERATED_PREFIX)]
-    workers = min(len(real), cpus)
+    workers = runner.max_workers(len(real))  # as many at once as `invoke plan` runs
     try:
         ctx = targets.prepare("sandbox", load_environment(env_name))
         targets.stage(ctx, components)
@@ -232,7 +231,8 @@ def measure(env_name: str = "dev", repeats: int = 3) -> JsonObject:
             bare.append(_plan_bare(ctx, real, workers))
             for size, chosen in subsets(real, generated).items():
                 by_size[size].append(parallel[-1] if chosen == real else  # same measurement
-                                     _plan_with_runner(ctx, chosen, min(size, cpus), quiet))
+                                     _plan_with_runner(ctx, chosen, runner.max_workers(size),
+                                                       quiet))
     except BaseException:
         terraform.stop_all(grace_s=5.0)  # an init or plan started outside runner.run
         raise
@@ -242,7 +242,7 @@ def measure(env_name: str = "dev", repeats: int = 3) -> JsonObject:
     plan_parallel = _median(parallel)
     return {
         "components": len(real),
-        "cpus": cpus,
+        "cpus": os.cpu_count() or 1,
         "workers": workers,
         "cold_init_s": round(cold, 2),
         "bare_terraform_first_plan_s": _median(first_bare),

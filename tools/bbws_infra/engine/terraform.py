@@ -110,9 +110,10 @@ def tf_home() -> Path:
     return path
 
 
-def plugin_cache_dir() -> Path:
-    path = tf_home() / "plugin-cache"
-    path.mkdir(parents=True, exist_ok=True)
+def plugin_cache_dir(create: bool = True) -> Path:
+    path = work_dir() / "terraform" / "plugin-cache"
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
     return path
 
 

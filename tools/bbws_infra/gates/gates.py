@@ -362,7 +362,7 @@ def run_check(names: Iterable[str] | None = None, root: Path = REPO_ROOT) -> lis
 
     selected = list(GATES) if names is None else list(dict.fromkeys(_gate(n).name for n in names))
     order = sorted(selected, key=lambda n: -GATES[n].cost)
-    executor = ThreadPoolExecutor(max_workers=runner.max_workers(len(order)))
+    executor = ThreadPoolExecutor(max_workers=runner.max_workers(len(order), cpu_only=True))
     try:
         futures = {name: executor.submit(run_gate, name, root) for name in order}
         return [futures[name].result() for name in selected]
