@@ -97,6 +97,23 @@ def start_order(kind: str, rows: list[Row[N]]) -> list[Row[N]]:
     return sorted(rows, key=lambda row: -last.get(row.item.name, float("inf")))
 
 
+# The longest item's head start ends when it reaches its stage, or after this long at most
+# (it may wait on a state lock another run holds).
+HEAD_START_MAX_S = 3.0
+
+
+def head_start_row(kind: str, ordered: list[Row[N]]) -> Row[N] | None:
+    """The row that starts ahead of the others in a `head_start` run: the first in start
+    order, when its last run of this kind here took longer than every other's (known for
+    all of them); None otherwise."""
+    last = _read_durations().get(kind, {})
+    seconds = [last.get(row.item.name) for row in ordered]
+    if len(ordered) < 2 or any(value is None for value in seconds):
+        return None
+    first, *others = (float(value or 0.0) for value in seconds)
+    return ordered[0] if first > max(others) else None
+
+
 def remember_durations(kind: str, rows: list[Row[N]]) -> None:
     """Keep the seconds of each row that finished well, for start_order."""
     done = {row.item.name: round(row.seconds, 2) for row in rows if row.ok}
@@ -136,28 +153,46 @@ def _table(title: str, rows: list[Row[N]]) -> Table:
 
 def run(title: str, items: list[N], operation: Callable[[N, Callable[[str], None]], Outcome],
         console: Console | None = None, alive: Callable[[], bool] | None = None,
-        timed_as: str | None = None, waiting: bool = False) -> list[Row[N]]:
+        timed_as: str | None = None, waiting: bool = False,
+        head_start: str | None = None) -> list[Row[N]]:
     """Run operation(item, report) for each item (components, modules). One failure never stops
     the others, except when alive() says the target itself is gone: then the rest stop. With
     timed_as (the kind of run: plan, deploy...), items start longest first by their last run
     of that kind here (start_order), and this run's seconds are kept for the next. `waiting`:
-the operation mostly waits on AWS (max_workers)."""
+    the operation mostly waits on AWS (max_workers). `head_start` (a stage): the item that took
+    longest last time (head_start_row) starts alone, the others once it reports that stage,
+    ends or has run HEAD_START_MAX_S, so its own start-up does not share the cores with
+    theirs: its wait is the run's critical path."""
     console = console or Console()
     rows = [Row(item) for item in items]
     lock = threading.Lock()
     live_display = console.is_terminal
     abort = threading.Event()
+    ordered = start_order(timed_as, rows) if timed_as else rows
+    head = head_start_row(timed_as, ordered) if head_start and timed_as else None
+    head_reached = threading.Event()
+
+    def held_back(row: Row[N]) -> bool:
+        """Wait for the head row's head start to end; whether this row must not start."""
+        if head is not None and row is not head:
+            deadline = time.monotonic() + HEAD_START_MAX_S
+            while not head_reached.wait(0.05) and time.monotonic() < deadline:
+                if abort.is_set() or interrupts.requested():
+                    break
+        return abort.is_set() or interrupts.requested()
 
     def work(row: Row[N]) -> None:
         def report(stage: str) -> None:
             with lock:
                 row.stage = stage
                 row.stages.append(stage)
+            if row is head and stage == head_start:
+                head_reached.set()
             if not live_display:
                 console.print(f"[{row.item.name}] {stage}", highlight=False, markup=False)
 
         interrupts.checkpoint("next-component")
-        if abort.is_set() or interrupts.requested():
+        if held_back(row):
             row.error = Stopped("not started")
             return
         row.started = time.monotonic()
@@ -173,12 +208,14 @@ the operation mostly waits on AWS (max_workers)."""
                 row.error = Stopped(str(error))
         finally:
             row.finished = time.monotonic()
+            if row is head:
+                head_reached.set()
 
     executor = ThreadPoolExecutor(max_workers=max_workers(len(rows), waiting))
     futures: list[Future[None]] = []
     try:
         # Ctrl-C may come while submitting: keep what was submitted
-        for row in start_order(timed_as, rows) if timed_as else rows:
+        for row in ordered:
             futures.append(executor.submit(work, row))
         # Poll, never block: a SIGINT the kernel hands to a worker thread only raises
         # KeyboardInterrupt once the main thread runs Python again, and a plain wait on the
