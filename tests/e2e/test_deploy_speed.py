@@ -1,7 +1,8 @@
 """Where a deploy's time goes, on the sandbox: with BBWS_TIMINGS set, `invoke plan`, `apply`
 and `promote` record each stage (the numbers `invoke bench` sums); a promotion prepares its
 target and stages the commit's worktree once for its plans and its apply, and still applies
-through every guard and verifies; the runs' seconds order the next run's start."""
+through every guard and verifies; the runs' seconds order the next run's start, and the apply
+that took longest last time reaches its apply before the others start."""
 
 from __future__ import annotations
 
@@ -59,3 +60,26 @@ def test_plan_apply_and_promote_record_their_stages(copy: Copy, tmp_path: Path) 
     durations = json.loads((copy.work / "terraform" / "durations.json").read_text())
     assert set(durations) == {"plan", "deploy"}
     assert set(durations["plan"]) == set(durations["deploy"]) == {"tenants"}
+
+
+def test_the_longest_apply_reaches_its_apply_before_the_others_start(copy: Copy,
+                                                                     tmp_path: Path) -> None:
+    copy.ok("plan", "--env", "dev", "--component", "tenants,templates")
+    # the last deploy here took templates longest: it starts alone (the runs of this work
+    # directory set these seconds; written here so the test does not depend on the emulator's
+    # own timing)
+    durations_file = copy.work / "terraform" / "durations.json"
+    durations = json.loads(durations_file.read_text())
+    durations["deploy"] = {"templates": 9.0, "tenants": 1.0}
+    durations_file.write_text(json.dumps(durations))
+    record = tmp_path / "apply.jsonl"
+    _timed(copy, record, "apply", "--env", "dev", "--component", "tenants,templates",
+           "--confirm", "deploy-dev")
+    spans = stages.read_spans(record)
+    (head_apply,) = [s.start for s in spans if (s.component, s.stage) == ("templates", "apply")]
+    tenants_first = min(s.start for s in spans if s.component == "tenants")
+    assert head_apply <= tenants_first < head_apply + 1.0
+    # both applied, verified and recorded as usual
+    for component in ("tenants", "templates"):
+        (latest, *_) = copy.deployments("dev", "--component", component)
+        assert (latest["result"], latest["verification"]) == ("applied", "passed")
