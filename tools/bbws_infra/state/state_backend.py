@@ -6,22 +6,32 @@ import json
 import re
 import time
 from calendar import timegm
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
 
 from bbws_infra.core.registry import Environment
-from bbws_infra.core.untyped import Session
+from bbws_infra.core.untyped import Client, Session
 from bbws_infra.state import state_bucket
 
 
 def ensure_state_backend(session: Session, env: Environment, enforce: bool = False) -> list[str]:
     """Create what is missing (idempotent) and return a line for each thing created. With
     enforce (the bootstrap task), re-assert the protections of a bucket that exists, so a
-    bucket made before them (or changed by hand) is hardened (state_bucket.py)."""
-    created: list[str] = []
+    bucket made before them (or changed by hand) is hardened (state_bucket.py). The bucket and
+    the lock table do not depend on each other: they are checked and made at the same time
+    (a fresh sandbox's first command waits on both)."""
     s3 = session.client("s3", region_name=env.region)
     dynamodb = session.client("dynamodb", region_name=env.region)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        table = pool.submit(_ensure_lock_table, dynamodb, env)
+        created = _ensure_state_bucket(s3, env, enforce)
+        return created + table.result()
+
+
+def _ensure_state_bucket(s3: Client, env: Environment, enforce: bool) -> list[str]:
+    created: list[str] = []
     bucket = env.state_bucket
     try:
         s3.head_bucket(Bucket=bucket)
@@ -34,7 +44,10 @@ def ensure_state_backend(session: Session, env: Environment, enforce: bool = Fal
     if created or enforce:
         created += state_bucket.ensure_log_bucket(s3, env, _tags(env))
         state_bucket.protect_state_bucket(s3, env, _tags(env))
+    return created
 
+
+def _ensure_lock_table(dynamodb: Client, env: Environment) -> list[str]:
     table = env.lock_table
     try:
         dynamodb.describe_table(TableName=table)
@@ -50,8 +63,8 @@ def ensure_state_backend(session: Session, env: Environment, enforce: bool = Fal
             Tags=_tags(env),
         )
         dynamodb.get_waiter("table_exists").wait(TableName=table)
-        created.append(f"lock table {table}")
-    return created
+        return [f"lock table {table}"]
+    return []
 
 
 def _tags(env: Environment) -> list[dict[str, str]]:
