@@ -104,7 +104,8 @@ def test_the_cpu_of_a_command_and_of_the_emulator_it_talks_to(tmp_path: Path) ->
                                  "import time\nwhile True: time.sleep(0.001)"])
     try:
         (tmp_path / "sandbox").mkdir()
-        (tmp_path / "sandbox" / "server.json").write_text(json.dumps({"pid": emulator.pid}))
+        record = {"pid": emulator.pid, "port": 9, "started_at": time.time()}
+        (tmp_path / "sandbox" / "server.json").write_text(json.dumps(record))
         time.sleep(0.2)
         before = stages.process_cpu_s(emulator.pid)
         with stages.CpuWatch(tmp_path) as watch:
@@ -114,8 +115,7 @@ def test_the_cpu_of_a_command_and_of_the_emulator_it_talks_to(tmp_path: Path) ->
         # an emulator the command started: all of its CPU; none recorded: none
         (tmp_path / "sandbox" / "server.json").unlink()
         with stages.CpuWatch(tmp_path) as watch:
-            (tmp_path / "sandbox" / "server.json").write_text(
-                json.dumps({"pid": emulator.pid}))
+            (tmp_path / "sandbox" / "server.json").write_text(json.dumps(record))
         assert watch.seconds["emulator"] == pytest.approx(
             stages.process_cpu_s(emulator.pid), abs=0.05)
         (tmp_path / "sandbox" / "server.json").unlink()

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bbws_infra.core.untyped import JsonObject
+from bbws_infra.targets import sandbox
 
 # The order stages are listed in (the order a deploy meets them); others follow by name.
 ORDER = ("sandbox start", "target set-up", "promotion checks", "worktree", "stage",
@@ -114,10 +115,8 @@ def process_cpu_s(pid: int) -> float:
 
 
 def _emulator_pid(work: Path) -> int | None:
-    try:
-        return int(json.loads((work / "sandbox" / "server.json").read_text())["pid"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+    recorded = sandbox.recorded_server(work)
+    return None if recorded is None else recorded[0]
 
 
 @dataclass

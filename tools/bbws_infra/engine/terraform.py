@@ -104,16 +104,17 @@ def engine_identity(env: dict[str, str]) -> bytes:
     return engine + b"\0" + Path(env["TF_CLI_CONFIG_FILE"]).read_bytes()
 
 
-def tf_home() -> Path:
+def tf_home(create: bool = True) -> Path:
     path = work_dir() / "terraform"
-    path.mkdir(parents=True, exist_ok=True)
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
     return path
 
 
 def plugin_cache_dir(create: bool = True) -> Path:
-    path = work_dir() / "terraform" / "plugin-cache"
+    path = tf_home(create) / "plugin-cache"
     if create:
-        path.mkdir(parents=True, exist_ok=True)
+        path.mkdir(exist_ok=True)
     return path
 
 

@@ -56,14 +56,14 @@ class SandboxServer:
         return f"http://{HOST}:{self.port}"
 
 
-def _dir() -> Path:
-    path = work_dir() / "sandbox"
+def _dir(work: Path | None = None) -> Path:
+    path = (work or work_dir()) / "sandbox"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
-def _record_path() -> Path:
-    return _dir() / "server.json"
+def _record_path(work: Path | None = None) -> Path:
+    return _dir(work) / "server.json"
 
 
 def _locked() -> contextlib.AbstractContextManager[None]:
@@ -71,9 +71,9 @@ def _locked() -> contextlib.AbstractContextManager[None]:
     return file_lock(_dir() / "lock")
 
 
-def _read_record() -> SandboxServer | None:
+def _read_record(work: Path | None = None) -> SandboxServer | None:
     try:
-        return SandboxServer(**json.loads(_record_path().read_text()))
+        return SandboxServer(**json.loads(_record_path(work).read_text()))
     except (FileNotFoundError, ValueError, TypeError):
         return None
 
@@ -109,9 +109,10 @@ def _answers(port: int, timeout: float = 2.0) -> bool:
         return False
 
 
-def recorded_server() -> tuple[int, int] | None:
-    """The (pid, port) of the emulator this work directory records, without asking it."""
-    server = _read_record()
+def recorded_server(work: Path | None = None) -> tuple[int, int] | None:
+    """The (pid, port) of the emulator this work directory (or `work`) records, without asking
+    it."""
+    server = _read_record(work)
     return None if server is None else (server.pid, server.port)
 
 
