@@ -22,7 +22,9 @@ says what it adds or replaces):
 - moto_conditions: each ConditionExpression or FilterExpression text lexed once, not again for
   every request (twice per UpdateItem), with moto's answers;
 - moto_waits: with BBWS_SANDBOX_WAIT_SECONDS set, DynamoDB's CREATING/UPDATING/ENABLING
-  states last that long, so the provider's waits are exercised.
+  states last that long, so the provider's waits are exercised;
+- sandbox_http: every answer written in one piece (status line, headers and body), as
+  Terraform's S3 backend needs to read its state lock's answer reliably.
 
     python -m bbws_infra.targets.sandbox_server -H 127.0.0.1 -p <port>
 
@@ -49,12 +51,13 @@ from bbws_infra.targets import (
     moto_scan,
     moto_validation,
     moto_waits,
+    sandbox_http,
 )
 
 # Applied in this order, each once, before the server starts.
 EXTENSIONS = (moto_backup, moto_backup_jobs, moto_account, moto_monitoring, moto_s3_rules,
               moto_json, moto_managed_policies, moto_requests, moto_scan, moto_conditions,
-              moto_validation, moto_waits)
+              moto_validation, moto_waits, sandbox_http)
 
 
 def main(argv: list[str] | None = None) -> None:
