@@ -1,6 +1,5 @@
 """Invoke tasks: flags and help text only; each task is one call into a module of
-bbws_infra.commands (keyword arguments only). The plan task first starts the sandbox's emulator
-when it will need one (start_early), so that it boots while the command module loads."""
+bbws_infra.commands (keyword arguments only)."""
 
 from typing import TYPE_CHECKING
 
@@ -20,7 +19,6 @@ from bbws_infra.core.registry import (
     TARGET_HELP,
 )
 from bbws_infra.release.bundle_age import DEFAULT_MAX_AGE
-from bbws_infra.targets.sandbox import start_early
 
 # The command modules load when a task first calls one (most import boto3 and more): every
 # invoke call imports this file. A new command module goes into both lists.
@@ -137,7 +135,6 @@ def plan(c: Context, env: str, component: str | None = None, target: str | None 
     """Plan components and save each as a reviewed bundle under
     build/plans/<target>/<env>/<component>/ (plan, JSON, summary.txt, summary.md,
     bundle.json)."""
-    start_early(target)
     _exit(terraform.plan(env=env, component=component, target=target,
                          detailed_exitcode=detailed_exitcode))
 

@@ -22,19 +22,18 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bbws_infra.core.errors import OperationError, UserError
+from bbws_infra.core.errors import OperationError
 from bbws_infra.core.paths import file_lock, work_dir
-from bbws_infra.core.registry import Environment, resolve_target
+from bbws_infra.core.registry import Environment
 from bbws_infra.core.untyped import Client
 from bbws_infra.engine import interrupts, timings
 
-# boto3 and the state backend load where they are used: tasks.py imports this module to start
-# the emulator (start_early) before a command's modules load, and boto3 alone takes 0.25 s.
+# boto3 (0.25 s) loads at the first client, not with the command's modules: on a fresh
+# sandbox that is while the emulator boots in its own process (warm_clients, below).
 if TYPE_CHECKING:
     import boto3
 
@@ -70,10 +69,7 @@ def _record_path(work: Path | None = None) -> Path:
 
 
 def _locked() -> contextlib.AbstractContextManager[None]:
-    """Serialise sandbox start/stop across concurrent commands (this command's early start
-    may hold the lock already: flock would wait on itself)."""
-    if _early:
-        return contextlib.nullcontext()
+    """Serialise sandbox start/stop across concurrent commands."""
     return file_lock(_dir() / "lock")
 
 
@@ -192,102 +188,20 @@ def _preferred_port() -> int:
     return _free_port() if _port_taken(port) else port
 
 
-# An emulator started at the command's first line, before its modules load (start_early):
-# it boots in its own process meanwhile. The command holds the work directory's start lock
-# until it records the emulator (ensure_running, up) or ends; an emulator nobody records stops
-# when the command that started it ends (sandbox_server watches it).
-PARENT_VAR = "BBWS_SANDBOX_PARENT"
-RECORD_VAR = "BBWS_SANDBOX_RECORD"
+def _start(port: int | None = None) -> SandboxServer:
+    with timings.timed("sandbox start"):
+        return _start_server(port)
 
 
-@dataclass
-class _Early:
-    process: subprocess.Popen[bytes]
-    port: int
-    started_at: float  # epoch seconds, for the stage timings
-    started: float  # monotonic
-    lock: contextlib.ExitStack
-
-
-_early: list[_Early] = []
-
-
-def _spawn(port: int, extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+def _start_server(port: int | None) -> SandboxServer:
+    port = port or _preferred_port()
+    if _port_taken(port):
+        raise OperationError(f"Port {port} on {HOST} is already in use by another program.")
     log = (_dir() / "moto.log").open("ab")
     # Own session: Ctrl-C in the terminal must not kill a server that outlives this command.
-    return subprocess.Popen(_moto_command(port), stdout=log, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, start_new_session=True,
-                            env={**_server_env(), **(extra_env or {})})
-
-
-def start_early(target: str | None) -> None:
-    """Start the emulator now if the command runs on the sandbox and this work directory
-    records none, so that it boots while the command loads its modules and checks its inputs
-    (about 0.7 s each on two cores). Anything unusual (another target, a recorded sandbox, a
-    taken port, a failure) leaves the start to ensure_running, as before."""
-    try:
-        if _early or resolve_target(target) != "sandbox":
-            return
-    except UserError:
-        return  # the command itself refuses the target
-    hold = contextlib.ExitStack()
-    try:
-        hold.enter_context(file_lock(_dir() / "lock"))
-        if _read_record() is not None:
-            hold.close()
-            return
-        port = _preferred_port()
-        started_at, started = time.time(), time.monotonic()
-        process = _spawn(port, {PARENT_VAR: str(os.getpid()),
-                                RECORD_VAR: str(_record_path())})
-    except Exception:
-        hold.close()
-        return
-    _early.append(_Early(process, port, started_at, started, hold))
-
-
-@contextlib.contextmanager
-def _starting() -> Iterator[None]:
-    """The start lock, for ensure_running and up: this command's early start already holds
-    it; leaving releases it, and stops an early emulator that was not adopted."""
-    if not _early:
-        with _locked():
-            yield
-        return
-    early = _early[0]
-    try:
-        yield
-    finally:
-        _early.clear()
-        if early.process.poll() is None and recorded_server() != (early.process.pid,
-                                                                  early.port):
-            early.process.kill()
-            early.process.wait()
-        early.lock.close()
-
-
-def _start(port: int | None = None) -> SandboxServer:
-    early = _early[0] if _early and port in (None, _early[0].port) else None
-    if early is None:
-        with timings.timed("sandbox start"):
-            return _start_server(port, None)
-    # the boot began with the command: its stage runs from then
-    server = _start_server(early.port, early.process)
-    timings.record("sandbox start", early.started_at, time.monotonic() - early.started)
-    return server
-
-
-def _start_server(port: int | None, process: subprocess.Popen[bytes] | None
-                  ) -> SandboxServer:
-    """Wait until the emulator answers (`process`, already started on `port`, or one started
-    now) and record it."""
-    if process is None:
-        port = port or _preferred_port()
-        if _port_taken(port):
-            raise OperationError(f"Port {port} on {HOST} is already in use by another "
-                                 "program.")
-        process = _spawn(port)
-    assert port is not None
+    process = subprocess.Popen(_moto_command(port), stdout=log, stderr=subprocess.STDOUT,
+                               stdin=subprocess.DEVNULL, start_new_session=True,
+                               env=_server_env())
     try:
         interrupts.checkpoint("sandbox")
         # The emulator takes a second or more to boot in its own process: meanwhile load the
@@ -316,7 +230,7 @@ def _start_server(port: int | None, process: subprocess.Popen[bytes] | None
 
 def up(port: int | None = None) -> tuple[SandboxServer, bool]:
     """Start the server unless a live one is recorded. Returns (server, started_now)."""
-    with _starting():
+    with _locked():
         server = _read_record()
         if server and is_alive(server):
             return server, False
@@ -326,7 +240,7 @@ def up(port: int | None = None) -> tuple[SandboxServer, bool]:
 def ensure_running() -> SandboxServer:
     """The live server; a dead recorded one is an error (its resources are gone), a missing one
     is started."""
-    with _starting():
+    with _locked():
         server = _read_record()
         if server is None:
             return _start()

@@ -30,20 +30,11 @@ says what it adds or replaces):
 
 takes the arguments of `moto_server` and runs moto's own server main() after applying the
 extensions, so everything else behaves exactly as `moto_server` does. sandbox.py starts it.
-
-Started ahead of its command (sandbox.start_early), the server runs on only once that command
-records it in the work directory; if the command ends first, nothing ever will, and the server
-stops instead of holding its port unrecorded.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import sys
-import threading
-import time
-from pathlib import Path
 
 from moto import server
 
@@ -60,7 +51,6 @@ from bbws_infra.targets import (
     moto_scan,
     moto_validation,
     moto_waits,
-    sandbox,
     sandbox_http,
 )
 
@@ -70,42 +60,7 @@ EXTENSIONS = (moto_backup, moto_backup_jobs, moto_account, moto_monitoring, moto
               moto_validation, moto_waits, sandbox_http)
 
 
-# How often an early server looks at its command and at the work directory's record.
-ADOPTION_POLL_S = 0.2
-
-
-def _recorded_pid(record: Path) -> int | None:
-    try:
-        pid = json.loads(record.read_text()).get("pid")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return pid if isinstance(pid, int) else None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def watch_adoption(parent: int, record: Path) -> None:
-    """Return once `record` names this process; stop it if `parent` ends first."""
-    while _recorded_pid(record) != os.getpid():
-        if not _alive(parent):
-            os._exit(0)
-        time.sleep(ADOPTION_POLL_S)
-
-
 def main(argv: list[str] | None = None) -> None:
-    parent, record = os.environ.pop(sandbox.PARENT_VAR, ""), os.environ.pop(sandbox.RECORD_VAR,
-                                                                             "")
-    if parent and record:
-        threading.Thread(target=watch_adoption, args=(int(parent), Path(record)),
-                         name="adoption", daemon=True).start()
     for extension in EXTENSIONS:
         extension.apply()
     server.main(sys.argv[1:] if argv is None else argv)
