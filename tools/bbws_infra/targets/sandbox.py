@@ -58,14 +58,15 @@ class SandboxServer:
         return f"http://{HOST}:{self.port}"
 
 
-def _dir(work: Path | None = None) -> Path:
+def _dir(work: Path | None = None, create: bool = True) -> Path:
     path = (work or work_dir()) / "sandbox"
-    path.mkdir(parents=True, exist_ok=True)
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
     return path
 
 
-def _record_path(work: Path | None = None) -> Path:
-    return _dir(work) / "server.json"
+def _record_path(work: Path | None = None, create: bool = True) -> Path:
+    return _dir(work, create) / "server.json"
 
 
 def _locked() -> contextlib.AbstractContextManager[None]:
@@ -75,7 +76,8 @@ def _locked() -> contextlib.AbstractContextManager[None]:
 
 def _read_record(work: Path | None = None) -> SandboxServer | None:
     try:
-        return SandboxServer(**json.loads(_record_path(work).read_text()))
+        # a read creates nothing (the bench reads other work directories' records)
+        return SandboxServer(**json.loads(_record_path(work, create=False).read_text()))
     except (FileNotFoundError, ValueError, TypeError):
         return None
 

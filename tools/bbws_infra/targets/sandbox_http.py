@@ -47,9 +47,6 @@ class JoinedWriter:
     def close(self) -> None:
         self.closed = True
 
-    def writable(self) -> bool:
-        return True
-
 
 _plain_setup = WSGIRequestHandler.setup
 _PATCHED = ("setup", "flush_headers")
