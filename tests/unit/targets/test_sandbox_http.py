@@ -1,12 +1,15 @@
-"""bbws_infra.targets.sandbox_http: each answer leaves the server in one send, with the same bytes.
+"""bbws_infra.targets.sandbox_http: each answer leaves the server in one send, with the same bytes,
+and a connection serves request after request unless something about it cannot be trusted.
 
 A real werkzeug server (threaded, as moto runs it) answers a real client over 127.0.0.1; the
 sockets it accepts count their sends. Unpatched, werkzeug sends the headers and the body
-apart, the gap in which Terraform's S3 backend closed its lock request's connection.
+apart, the gap in which Terraform's S3 backend closed its lock request's connection, and
+closes every connection after one answer.
 """
 
 from __future__ import annotations
 
+import http.client
 import socket
 import threading
 import time
@@ -38,10 +41,23 @@ class _CountingSocket(socket.socket):
 
 
 def _app(environ, start_response):
+    """Answers `{}`; /echo answers the request's body, /short an answer cut short of its
+    Content-Length, /chunked one without a length (werkzeug chunks it)."""
+    path = environ["PATH_INFO"]
+    if path == "/echo":
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+    elif path == "/short":
+        start_response("200 OK", [("Content-Length", "10")])
+        return [BODY]
+    else:
+        body = BODY
+    if path == "/chunked":
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [body, body]
     start_response("200 OK", [("Content-Type", "application/x-amz-json-1.0"),
                               ("x-amz-crc32", "2745614147"),
-                              ("Content-Length", str(len(BODY)))])
-    return [BODY]
+                              ("Content-Length", str(len(body)))])
+    return [] if environ["REQUEST_METHOD"] == "HEAD" else [body]
 
 
 @pytest.fixture
@@ -58,7 +74,8 @@ def server() -> Iterator[tuple[int, list[_CountingSocket]]]:
         return counting, address
 
     httpd.get_request = get_request  # type: ignore[method-assign]
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
     thread.start()
     try:
         yield httpd.server_port, accepted
@@ -68,8 +85,10 @@ def server() -> Iterator[tuple[int, list[_CountingSocket]]]:
 
 
 def _answer(port: int) -> bytes:
+    """One request on its own connection; the answer up to the server's close."""
     with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
-        client.sendall(b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n\r\n{}")
+        client.sendall(b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n"
+                       b"Connection: close\r\n\r\n{}")
         received = b""
         while chunk := client.recv(65536):
             received += chunk
@@ -127,6 +146,81 @@ def test_an_interim_100_continue_still_leaves_at_once(server):
     assert final.startswith(b"HTTP/1.1 200 OK\r\n") and final.endswith(b"\r\n\r\n" + BODY)
     assert all(sent.startswith(b"HTTP/1.1 100 Continue") for sent in connection.sends[:-1])
     assert received.endswith(final)
+
+
+@pytest.fixture
+def applied() -> Iterator[None]:
+    sandbox_http.apply()
+    try:
+        yield
+    finally:
+        sandbox_http.remove()
+
+
+def _requests(port: int, *requests: tuple[str, str, bytes | None]
+              ) -> list[tuple[int, bytes, str | None]]:
+    """The requests one after another on one client connection (http.client opens another
+    only if the server closed it); each answer's status, body and Connection header."""
+    client = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    answers = []
+    try:
+        for method, path, body in requests:
+            client.request(method, path, body=body)
+            response = client.getresponse()
+            answers.append((response.status, response.read(), response.getheader("Connection")))
+    finally:
+        client.close()
+    return answers
+
+
+def test_one_connection_serves_request_after_request(server, applied):
+    port, accepted = server
+    answers = _requests(port, ("POST", "/", b"{}"), ("GET", "/", None), ("HEAD", "/", None),
+                        ("POST", "/echo", b"x" * 100_000), ("POST", "/chunked", None))
+    assert [(status, body) for status, body, _ in answers] == [
+        (200, BODY), (200, BODY), (200, b""), (200, b"x" * 100_000), (200, BODY + BODY)]
+    assert all(connection is None for _, _, connection in answers), "no Connection: close"
+    (connection,) = accepted
+    assert all(sent.startswith(b"HTTP/1.1 200 OK") for sent in connection.sends[:3])
+
+
+def test_a_body_the_application_left_unread_is_not_taken_for_the_next_request(server, applied):
+    port, accepted = server
+    unread = b'{"TableName": "tenants"}' * 50  # the application answers `{}` without reading
+    answers = _requests(port, ("POST", "/", unread), ("POST", "/echo", b"next"))
+    assert [(status, body) for status, body, _ in answers] == [(200, BODY), (200, b"next")]
+    assert len(accepted) == 1
+
+
+@pytest.mark.parametrize(("method", "path", "headers", "why"), [
+    ("POST", "/short", {}, "an answer cut short of its Content-Length"),
+    ("POST", "/", {"Transfer-Encoding": "chunked"}, "a chunked request body"),
+    ("POST", "/", {"Connection": "close"}, "the client's own close"),
+])
+def test_a_connection_that_cannot_be_trusted_is_closed(server, applied, method, path, headers,
+                                                       why):
+    port, accepted = server
+    body = b"2\r\n{}\r\n0\r\n\r\n" if "Transfer-Encoding" in headers else b"{}"
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+        head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        length = "" if "Transfer-Encoding" in headers else f"Content-Length: {len(body)}\r\n"
+        client.sendall(f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{length}{head}\r\n"
+                       .encode() + body)
+        received = b""
+        while chunk := client.recv(65536):  # returns b"" only when the server closes
+            received += chunk
+    assert received.startswith(b"HTTP/1.1 200 OK\r\n"), why
+    assert len(accepted) == 1
+
+
+def test_http_1_0_is_answered_and_closed(server, applied):
+    port, _ = server
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+        client.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        received = b""
+        while chunk := client.recv(65536):
+            received += chunk
+    assert received.endswith(b"\r\n\r\n" + BODY)
 
 
 def test_the_server_applies_it():

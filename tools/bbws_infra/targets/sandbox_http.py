@@ -1,4 +1,4 @@
-"""Each of the sandbox's answers leaves in one send: status line, headers and body together.
+"""The sandbox's HTTP: each answer leaves in one send, and connections are kept between requests.
 
 moto's server is werkzeug's, whose request handler writes unbuffered: the status line and
 headers in one send, then the body in another (a DynamoDB PutItem's answer is 336 bytes of
@@ -14,29 +14,65 @@ The handler's writer holds a final answer's status line and headers until the bo
 part (or the end of the answer) and sends them with it. An interim answer (`100 Continue`,
 which S3 clients wait for before sending an object's body) still leaves at once. The bytes
 sent are the same.
+
+werkzeug also closes every connection after one answer (`Connection: close`), because
+http.server cannot tell where an unread request body ends and the next request begins. So
+every request cost the client a new connection and the server a new thread: a third of a
+DynamoDB GetItem's time on the sandbox. Here a request whose body is framed by its
+Content-Length (or that has none) is read through a stream that ends with its body; after the
+answer, what the application left unread is drained, and the connection is kept when the
+answer was sent exactly as its headers frame it. Chunked request bodies, HTTP/1.0, a client's
+own `Connection: close` and an answer cut short still close the connection, as before.
 """
 
 from __future__ import annotations
 
 import socket
+from typing import IO, cast
 
 from werkzeug.serving import WSGIRequestHandler
+from werkzeug.wsgi import LimitedStream
 
 
 class JoinedWriter:
-    """The handler's writer: held bytes leave with the next write, or at a flush."""
+    """The handler's writer: held bytes leave with the next write, or at a flush. It counts
+    the final answer's body, to tell whether the answer ended where its headers said."""
 
     def __init__(self, connection: socket.socket) -> None:
         self._connection = connection
         self._held = b""
         self.closed = False
+        self._length: int | None = None  # the final answer's Content-Length
+        self._chunked = False
+        self._no_content = False  # a 204 or 304: never a body
+        self._sent = 0  # body bytes of the final answer sent so far
+        self._tail = b""
 
     def hold(self, head: bytes) -> None:
         self._held += head
+        status, *lines = head.lower().split(b"\r\n")
+        lengths = [line.split(b":", 1)[1].strip() for line in lines
+                   if line.startswith(b"content-length:")]
+        self._length = int(lengths[0]) if len(lengths) == 1 and lengths[0].isdigit() else None
+        self._chunked = any(line.startswith(b"transfer-encoding:") and b"chunked" in line
+                            for line in lines)
+        self._no_content = status.split(b" ")[1:2] in ([b"204"], [b"304"])
+        self._sent, self._tail = 0, b""
+
+    def complete(self, bodiless: bool) -> bool:
+        """Whether the final answer's body was sent exactly as its headers framed it."""
+        if bodiless or self._no_content:
+            return self._sent == 0
+        if self._chunked:
+            return self._tail.endswith(b"0\r\n\r\n")
+        return self._length is not None and self._sent == self._length
 
     def write(self, data: bytes) -> int:
-        self._connection.sendall(self._held + bytes(data))
+        data = bytes(data)
+        self._connection.sendall(self._held + data)
         self._held = b""
+        self._sent += len(data)
+        self._tail = (self._tail + data)[-5:]
         return len(data)
 
     def flush(self) -> None:
@@ -49,12 +85,16 @@ class JoinedWriter:
 
 
 _plain_setup = WSGIRequestHandler.setup
-_PATCHED = ("setup", "flush_headers")
+_plain_run_wsgi = WSGIRequestHandler.run_wsgi
+_plain_send_header = WSGIRequestHandler.send_header
+_PATCHED = ("setup", "flush_headers", "run_wsgi", "send_header")
 _ORIGINAL = {name: vars(WSGIRequestHandler).get(name) for name in _PATCHED}
 
 
 # The handler's attribute holding its JoinedWriter (also its wfile).
 _WRITER = "_bbws_joined_writer"
+# The handler's attribute set while an answer is made on a connection that may be kept.
+_KEEP = "_bbws_keep_alive"
 
 
 def _setup(handler: WSGIRequestHandler) -> None:
@@ -81,10 +121,59 @@ def _flush_headers(handler: WSGIRequestHandler) -> None:
         handler.wfile.write(head)
 
 
+def _body(handler: WSGIRequestHandler) -> LimitedStream | None:
+    """The request's body as a stream that ends where it ends, or None when the connection
+    cannot be kept (a chunked body, an unreadable length, HTTP/1.0, the client's close)."""
+    if handler.close_connection or handler.headers.get("Transfer-Encoding"):
+        return None
+    try:
+        length = int(handler.headers.get("Content-Length") or 0)
+    except ValueError:
+        return None
+    # http.server's rfile is a buffered reader of the socket: the IO[bytes] LimitedStream reads
+    return LimitedStream(cast("IO[bytes]", handler.rfile), length) if length >= 0 else None
+
+
+def _run_wsgi(handler: WSGIRequestHandler) -> None:
+    """werkzeug's answer, on a connection kept when the request and the answer allow it."""
+    body = _body(handler)
+    if body is None:
+        _plain_run_wsgi(handler)
+        handler.close_connection = True
+        return
+    rfile = handler.rfile
+    handler.rfile = body  # type: ignore[assignment]
+    setattr(handler, _KEEP, True)
+    try:
+        _plain_run_wsgi(handler)
+    finally:
+        handler.rfile = rfile
+        setattr(handler, _KEEP, False)
+    writer: JoinedWriter | None = getattr(handler, _WRITER, None)
+    try:
+        body.exhaust()  # what the application did not read (werkzeug's own drain stops at it)
+        drained = body.is_exhausted
+    except Exception:  # the client went away mid-body: nothing to keep
+        drained = False
+    bodiless = handler.command == "HEAD"
+    if not drained or writer is None or not writer.complete(bodiless):
+        handler.close_connection = True
+
+
+def _send_header(handler: WSGIRequestHandler, keyword: str, value: str) -> None:
+    if getattr(handler, _KEEP, False) and keyword.lower() == "connection" \
+            and value.lower() == "close":
+        return  # werkzeug closes every connection; this one is kept if the answer completes
+    _plain_send_header(handler, keyword, value)
+
+
 def apply() -> None:
-    """Send every answer whole from now on (idempotent; this process only)."""
+    """Send every answer whole and keep connections from now on (idempotent; this process
+    only)."""
     WSGIRequestHandler.setup = _setup  # type: ignore[method-assign,assignment]
     WSGIRequestHandler.flush_headers = _flush_headers  # type: ignore[method-assign,assignment]
+    WSGIRequestHandler.run_wsgi = _run_wsgi  # type: ignore[method-assign,assignment]
+    WSGIRequestHandler.send_header = _send_header  # type: ignore[method-assign,assignment]
 
 
 def is_applied() -> bool:
