@@ -63,6 +63,22 @@ def test_required_members_are_checked_at_every_depth():
     assert problems[0].sentence().startswith("Value null at ")
 
 
+def test_map_keys_values_and_list_items_are_spelled_as_aws_spells_them():
+    problems = check(_operation("dynamodb", "BatchWriteItem"), {"RequestItems": {"tenants": [
+        {"PutRequest": {"Item": {"PK": {"S": "TENANT#1"}, "tags": {"L": [{"S": 5}]}}}},
+        {"DeleteRequest": {}}]}})
+    assert [(p.member, p.path, p.kind) for p in problems] == [
+        ("RequestItems.tenants[0].PutRequest.Item.tags.L[0].S",
+         "requestItems.tenants.value.1.member.putRequest.item.tags.value.l.1.member.s",
+         "wrong_type"),
+        ("RequestItems.tenants[1].DeleteRequest.Key",
+         "requestItems.tenants.value.2.member.deleteRequest.key", "missing")]
+    long_name = "a" * 65536
+    (too_long,) = check(_operation("dynamodb", "PutItem"),
+                        {"TableName": "tenants", "Item": {long_name: {"S": "x"}}})
+    assert (too_long.member, too_long.path) == ("Item.(key)", f"item.{long_name}.key")
+
+
 def test_numbers_are_checked_against_their_range():
     assert _sentences("cloudwatch", "PutMetricAlarm", {
         "AlarmName": "throttles", "EvaluationPeriods": 0,

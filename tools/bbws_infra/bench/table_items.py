@@ -67,9 +67,9 @@ def _write_batch(dynamodb: Client, table: str, batch: list[JsonObject]) -> None:
     raise RuntimeError(f"batch_write_item left {len(requests[table])} items unprocessed")
 
 
-def scan_all(dynamodb: Client, table: str) -> Iterator[JsonObject]:
-    """Every item of the table, page by page."""
-    request: JsonObject = {"TableName": table}
+def scan_all(dynamodb: Client, table: str, consistent: bool = False) -> Iterator[JsonObject]:
+    """Every item of the table, page by page (strongly consistent reads when `consistent`)."""
+    request: JsonObject = {"TableName": table, "ConsistentRead": consistent}
     while True:
         page = dynamodb.scan(**request)
         yield from page.get("Items", [])
