@@ -23,6 +23,8 @@ Content-Length (or that has none) is read through a stream that ends with its bo
 answer, what the application left unread is drained, and the connection is kept when the
 answer was sent exactly as its headers frame it. Chunked request bodies, HTTP/1.0, a client's
 own `Connection: close` and an answer cut short still close the connection, as before.
+
+An `Expect: 100-continue` is answered once (http.server and werkzeug each answered it).
 """
 
 from __future__ import annotations
@@ -87,7 +89,7 @@ class JoinedWriter:
 _plain_setup = WSGIRequestHandler.setup
 _plain_run_wsgi = WSGIRequestHandler.run_wsgi
 _plain_send_header = WSGIRequestHandler.send_header
-_PATCHED = ("setup", "flush_headers", "run_wsgi", "send_header")
+_PATCHED = ("setup", "flush_headers", "run_wsgi", "send_header", "handle_expect_100")
 _ORIGINAL = {name: vars(WSGIRequestHandler).get(name) for name in _PATCHED}
 
 
@@ -167,6 +169,12 @@ def _send_header(handler: WSGIRequestHandler, keyword: str, value: str) -> None:
     _plain_send_header(handler, keyword, value)
 
 
+def _handle_expect_100(handler: WSGIRequestHandler) -> bool:
+    """http.server answers `Expect: 100-continue` when it reads the headers, and werkzeug's
+    run_wsgi answers it again: one `100 Continue` (werkzeug's) is enough."""
+    return True
+
+
 def apply() -> None:
     """Send every answer whole and keep connections from now on (idempotent; this process
     only)."""
@@ -174,6 +182,7 @@ def apply() -> None:
     WSGIRequestHandler.flush_headers = _flush_headers  # type: ignore[method-assign,assignment]
     WSGIRequestHandler.run_wsgi = _run_wsgi  # type: ignore[method-assign,assignment]
     WSGIRequestHandler.send_header = _send_header  # type: ignore[method-assign,assignment]
+    WSGIRequestHandler.handle_expect_100 = _handle_expect_100  # type: ignore[method-assign,assignment]
 
 
 def is_applied() -> bool:
