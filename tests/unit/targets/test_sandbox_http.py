@@ -84,24 +84,34 @@ def server() -> Iterator[tuple[int, list[_CountingSocket]]]:
         thread.join(timeout=5)
 
 
-def _answer(port: int) -> bytes:
-    """One request on its own connection; the answer up to the server's close."""
+def _until_closed(port: int, request: bytes) -> bytes:
+    """A raw request on its own connection; what came back until the server closed it (recv
+    returns nothing only then)."""
     with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
-        client.sendall(b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n"
-                       b"Connection: close\r\n\r\n{}")
+        client.sendall(request)
         received = b""
         while chunk := client.recv(65536):
             received += chunk
     return received
 
 
-def test_status_headers_and_body_leave_in_one_send(server):
-    port, accepted = server
+def _answer(port: int) -> bytes:
+    return _until_closed(port, b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n"
+                               b"Connection: close\r\n\r\n{}")
+
+
+@pytest.fixture
+def applied() -> Iterator[None]:
     sandbox_http.apply()
     try:
-        answer = _answer(port)
+        yield
     finally:
         sandbox_http.remove()
+
+
+def test_status_headers_and_body_leave_in_one_send(server, applied):
+    port, accepted = server
+    answer = _answer(port)
     (connection,) = accepted
     assert connection.sends == [answer]
     assert answer.startswith(b"HTTP/1.1 200 OK\r\n") and answer.endswith(b"\r\n\r\n" + BODY)
@@ -118,26 +128,22 @@ def test_unpatched_werkzeug_sends_the_headers_and_the_body_apart(server):
     assert b"".join(connection.sends) == answer
 
 
-def test_an_interim_100_continue_still_leaves_at_once(server):
+def test_an_interim_100_continue_still_leaves_at_once(server, applied):
     """S3 clients send an object's body only after `100 Continue` (or after waiting a second):
     the interim answer is not held for the final one."""
     port, accepted = server
-    sandbox_http.apply()
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
-            client.sendall(b"PUT /bucket/key HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                           b"Content-Length: 2\r\nExpect: 100-continue\r\n\r\n")
-            client.settimeout(0.5)  # botocore waits up to a second
-            interim = client.recv(65536)
-            assert interim.startswith(b"HTTP/1.1 100 Continue\r\n\r\n")
-            client.settimeout(5)
-            client.sendall(b"{}")
-            # read by length: werkzeug drains the request until the client closes
-            received = interim
-            while not (b"200 OK" in received and received.endswith(BODY)):
-                received += client.recv(65536)
-    finally:
-        sandbox_http.remove()
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+        client.sendall(b"PUT /bucket/key HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                       b"Content-Length: 2\r\nExpect: 100-continue\r\n\r\n")
+        client.settimeout(0.5)  # botocore waits up to a second
+        interim = client.recv(65536)
+        assert interim.startswith(b"HTTP/1.1 100 Continue\r\n\r\n")
+        client.settimeout(5)
+        client.sendall(b"{}")
+        # read by length: the connection stays open after the answer
+        received = interim
+        while not (b"200 OK" in received and received.endswith(BODY)):
+            received += client.recv(65536)
     (connection,) = accepted
     deadline = time.monotonic() + 5
     while not connection.sends[-1].endswith(BODY) and time.monotonic() < deadline:
@@ -146,15 +152,6 @@ def test_an_interim_100_continue_still_leaves_at_once(server):
     assert final.startswith(b"HTTP/1.1 200 OK\r\n") and final.endswith(b"\r\n\r\n" + BODY)
     assert connection.sends[:-1] == [b"HTTP/1.1 100 Continue\r\n\r\n"], "one, not two"
     assert received.endswith(final)
-
-
-@pytest.fixture
-def applied() -> Iterator[None]:
-    sandbox_http.apply()
-    try:
-        yield
-    finally:
-        sandbox_http.remove()
 
 
 def _requests(port: int, *requests: tuple[str, str, bytes | None]
@@ -192,34 +189,25 @@ def test_a_body_the_application_left_unread_is_not_taken_for_the_next_request(se
     assert len(accepted) == 1
 
 
-@pytest.mark.parametrize(("method", "path", "headers", "why"), [
-    ("POST", "/short", {}, "an answer cut short of its Content-Length"),
-    ("POST", "/", {"Transfer-Encoding": "chunked"}, "a chunked request body"),
-    ("POST", "/", {"Connection": "close"}, "the client's own close"),
+@pytest.mark.parametrize(("path", "headers", "why"), [
+    ("/short", {}, "an answer cut short of its Content-Length"),
+    ("/", {"Transfer-Encoding": "chunked"}, "a chunked request body"),
+    ("/", {"Connection": "close"}, "the client's own close"),
 ])
-def test_a_connection_that_cannot_be_trusted_is_closed(server, applied, method, path, headers,
-                                                       why):
+def test_a_connection_that_cannot_be_trusted_is_closed(server, applied, path, headers, why):
     port, accepted = server
     body = b"2\r\n{}\r\n0\r\n\r\n" if "Transfer-Encoding" in headers else b"{}"
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
-        head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-        length = "" if "Transfer-Encoding" in headers else f"Content-Length: {len(body)}\r\n"
-        client.sendall(f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{length}{head}\r\n"
-                       .encode() + body)
-        received = b""
-        while chunk := client.recv(65536):  # returns b"" only when the server closes
-            received += chunk
+    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    length = "" if "Transfer-Encoding" in headers else f"Content-Length: {len(body)}\r\n"
+    received = _until_closed(port, f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{length}"
+                                   f"{head}\r\n".encode() + body)
     assert received.startswith(b"HTTP/1.1 200 OK\r\n"), why
     assert len(accepted) == 1
 
 
 def test_http_1_0_is_answered_and_closed(server, applied):
     port, _ = server
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
-        client.sendall(b"GET / HTTP/1.0\r\n\r\n")
-        received = b""
-        while chunk := client.recv(65536):
-            received += chunk
+    received = _until_closed(port, b"GET / HTTP/1.0\r\n\r\n")
     assert received.endswith(b"\r\n\r\n" + BODY)
 
 

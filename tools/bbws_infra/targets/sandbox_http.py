@@ -74,7 +74,7 @@ class JoinedWriter:
         self._connection.sendall(self._held + data)
         self._held = b""
         self._sent += len(data)
-        self._tail = (self._tail + data)[-5:]
+        self._tail = (self._tail + data[-5:])[-5:]  # not a copy of the whole body
         return len(data)
 
     def flush(self) -> None:
