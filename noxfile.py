@@ -4,9 +4,9 @@ Both run in the environment the README's set-up command created, so they check t
 install, and each is one command a person can also type:
 
 - check: `invoke check`, every static gate (fmt, validate, tfsec, checkov, lint-workflows,
-  ruff, mypy, docs, diagrams); the scanners install themselves into their own environment
-  under the work directory on first use, because they pin old versions of libraries the task
-  runner shares.
+  ruff, mypy, docs, diagrams), failing too when the gates changed the repository's files;
+  the scanners install themselves into their own environment under the work directory on
+  first use, because they pin old versions of libraries the task runner shares.
 - tests: pytest, unit and end-to-end tests, one worker per core (pass pytest arguments after
   `--`).
 """

@@ -1,8 +1,8 @@
 """The docs stay true, with the real tools: Mermaid (its CLI driving the machine's Chromium)
 rejects a broken diagram at its file and line, `invoke docs.render` writes stamped SVGs, and
 every documented read-only command runs on the sandbox after a dev deploy. That Mermaid parses
-every diagram of the repository's docs is the diagrams gate's pass in
-tests/e2e/test_gates.py::test_the_repository_passes_every_blocking_gate."""
+every diagram of the repository's docs is the diagrams gate's pass in `invoke check` (nox's
+check session)."""
 
 from __future__ import annotations
 

@@ -3,8 +3,10 @@ templates.preview, the gates (one, or every one: check), docs.render, infracost 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
+
+from rich.markup import escape
 
 from bbws_infra.commands.common import console, err_console, guarded, rel
 from bbws_infra.core.errors import UserError
@@ -60,12 +62,27 @@ def templates_preview() -> int:
     return 0
 
 
-def _print_gates(results: list[GateResult], as_json: bool) -> int:
+def _print_gates(run: Callable[[], list[GateResult]], as_json: bool) -> int:
+    """Run the gates, print their results; 1 when a blocking gate fails, or when the
+    repository's files changed while they ran (a gate writes only under the work directory:
+    CI's check session proves it on every run)."""
+    from bbws_infra.core import git
     from bbws_infra.gates.gates import exit_code, format_results, results_json
 
+    before = git.worktree_changes()
+    results = run()
+    after = git.worktree_changes()
     # Plain text, not a terminal-width table: the same output in a terminal, a CI log and a
     # pasted bug report.
     print(results_json(results) if as_json else format_results(results))
+    if before is not None and after != before:
+        changed = sorted(path for path in {*before, *(after or {})}
+                         if before.get(path) != (after or {}).get(path))
+        err_console.print("[red]error:[/red] " + escape(
+            f"the repository's files changed while the gates ran ({', '.join(changed)}): a "
+            "gate must write only under the work directory, or a file was saved meanwhile; "
+            "run the gates again."))
+        return 1
     return exit_code(results)
 
 
@@ -74,7 +91,7 @@ def gate(*, name: str, as_json: bool = False) -> int:
     """One gate (see gates.GATES)."""
     from bbws_infra.gates.gates import run_gate
 
-    return _print_gates([run_gate(name)], as_json)
+    return _print_gates(lambda: [run_gate(name)], as_json)
 
 
 @guarded
@@ -82,7 +99,7 @@ def check(*, as_json: bool = False, names: tuple[str, ...] | None = None) -> int
     """Every gate (or the named ones), concurrently where independent, one summary."""
     from bbws_infra.gates.gates import run_check
 
-    return _print_gates(run_check(names), as_json)
+    return _print_gates(lambda: run_check(names), as_json)
 
 
 @guarded

@@ -1,5 +1,6 @@
 """Every git call of the task runner: one runner (optional cwd and fixed identity) and the few
-queries the layers above ask (head and dirty flag, who, resolve, is_ancestor, ls-files)."""
+queries the layers above ask (head and dirty flag, who, resolve, is_ancestor, ls-files, the
+working tree's changes)."""
 
 from __future__ import annotations
 
@@ -71,3 +72,33 @@ def ls_files(source: Path, *options: str) -> set[str] | None:
     except (OSError, subprocess.CalledProcessError):
         return None
     return {name for name in found.decode().split("\0") if name}
+
+
+FileMark = tuple[str, int, int] | None  # git's status letters, mtime (ns) and size; None: gone
+
+
+def worktree_changes(repo_root: Path = REPO_ROOT) -> dict[str, FileMark] | None:
+    """Each path git reports changed or untracked (ignored files are not), with its status and
+    its file's mtime and size, so a second write to an already changed file shows too; None
+    outside a git checkout."""
+    try:
+        listed = subprocess.run(["git", "status", "--porcelain=v1", "-z",
+                                 "--untracked-files=all"], cwd=repo_root, check=True,
+                                capture_output=True).stdout.decode()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    changes: dict[str, FileMark] = {}
+    entries = iter(listed.split("\0"))
+    for entry in entries:
+        if not entry:
+            continue
+        status, path = entry[:2], entry[3:]
+        if "R" in status or "C" in status:
+            next(entries, None)  # a rename's or copy's source path follows it
+        try:
+            stat = (repo_root / path).stat()
+        except OSError:
+            changes[path] = None
+            continue
+        changes[path] = (status, stat.st_mtime_ns, stat.st_size)
+    return changes
