@@ -1,6 +1,7 @@
 """One AWS provider process per Terraform batch, on the sandbox (engine.provider_process): a
 plan starts the provider once instead of three times, an apply with its verification once
-instead of four, the plans are the same either way; a root using two configurations of the
+instead of four, and through the relay (engine.provider_relay) Terraform reads its schema once
+per batch; the plans are the same either way; a root using two configurations of the
 provider (prod's DR region) gets a process per configuration; and a provider binary that is
 not the lock file's package is never attached to: Terraform's own check refuses it."""
 
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bbws_infra.bench import stages
-from bbws_infra.engine import provider_process
+from bbws_infra.engine import provider_process, timings
 from bbws_infra.targets import provider_configurations
 from tests.support.leftovers import terraform_processes_under
 from tests.support.repo_copies import Copy, make_copy
@@ -27,10 +28,18 @@ def copy(work, tmp_path_factory):
 
 def _started(copy: Copy, *args: str, **env: str) -> dict[str, int]:
     """Run the CLI; the provider processes each component started."""
+    return _run(copy, *args, **env)[0]
+
+
+def _run(copy: Copy, *args: str, **env: str) -> tuple[dict[str, int], dict[str, int]]:
+    """Run the CLI; the provider processes each component started, and the provider schema
+    answers each component's Terraform read through the relay (engine.provider_relay)."""
+    record = copy.work / "timings.jsonl"
+    record.unlink(missing_ok=True)
     with stages.ProviderWatch(copy.work) as watch:
-        result = copy.invoke(*args, **env)
+        result = copy.invoke(*args, **{timings.ENV_VAR: str(record), **env})
     assert result.returncode == 0, result.stdout + result.stderr
-    return watch.counts()
+    return watch.counts(), stages.counts(stages.read_spans(record), timings.SCHEMA_READS)
 
 
 def _changes(copy: Copy, component: str) -> list[dict]:
@@ -48,17 +57,23 @@ def test_a_plan_and_an_apply_start_the_provider_once_each(copy: Copy) -> None:
     copy.ok("init", "--env", "dev", "--component", "tenants")
     assert _started(copy, *_plan("tenants")) == {"tenants": 1}  # plan and show
 
-    # init, plan and show with one provider process (init then does not install it)...
-    assert _started(copy, *_plan("campaigns")) == {"campaigns": 1}
+    # init, plan and show with one provider process (init then does not install it), whose
+    # schema Terraform read once for the plan and its show (three times without the relay)...
+    assert _run(copy, *_plan("campaigns")) == ({"campaigns": 1}, {"campaigns": 1})
     attached = _changes(copy, "campaigns")
-    # ...so a run that does not attach initialises again, and Terraform installs it
+    # ...the same plan when Terraform reads the schema from the provider each time...
+    assert _run(copy, *_plan("campaigns"), **{provider_process.SWITCH: "direct"}) == (
+        {"campaigns": 1}, {})
+    assert _changes(copy, "campaigns") == attached
+    # ...and a run that does not attach initialises again, and Terraform installs it
     assert _started(copy, *_plan("campaigns"),
                     **{provider_process.SWITCH: "per-command"}) == {"campaigns": 3}
     assert _changes(copy, "campaigns") == attached  # the same plan
 
-    applied = _started(copy, "apply", "--env", "dev", "--component", "tenants", "--confirm",
-                       "deploy-dev")
-    assert applied == {"tenants": 1}  # show before apply, apply, verification plan and show
+    # show before apply, apply, verification plan and show: one process, one schema read
+    applied = _run(copy, "apply", "--env", "dev", "--component", "tenants", "--confirm",
+                   "deploy-dev")
+    assert applied == ({"tenants": 1}, {"tenants": 1})
     (record, *_) = copy.deployments("dev", "--component", "tenants")
     assert (record["result"], record["verification"]) == ("applied", "passed")
     # nothing outlives its batch (its private folder goes with it: tests/unit/engine)

@@ -77,13 +77,30 @@ def test_a_flow_summary_names_what_no_stage_covers_and_the_provider_starts() -> 
     summary = stages.summary(spans, 4.5, {"b": 3, "a": 4}, {"command": 3.333, "emulator": 1.0})
     assert summary == {"wall_s": 4.5, "stages_s": {"plan": 5.0}, "unaccounted_s": 1.5,
                        "provider_starts": {"a": 4, "b": 3},
-                       "provider_starts_per_component": 4,
+                       "provider_starts_per_component": 4, "schema_reads": {},
                        "last_component": "b", "last_component_stages_s": {"plan": 3.0},
                        "cpu_s": {"command": 3.33, "emulator": 1.0}}
     empty = stages.summary([], 1.0, {})
     assert empty["provider_starts_per_component"] == 0
     assert (empty["last_component"], empty["last_component_stages_s"], empty["cpu_s"]) == (
         "", {}, {})
+
+
+def test_schema_reads_are_counted_per_component_and_are_no_stage(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    record = tmp_path / "timings.jsonl"
+    monkeypatch.setenv(timings.ENV_VAR, str(record))
+    timings.record("plan", 10.0, 2.0, "a")
+    timings.record(timings.SCHEMA_READS, 10.0, 0.0, "a", count=1)
+    timings.record(timings.SCHEMA_READS, 12.0, 0.0, "a", count=0)
+    timings.record(timings.SCHEMA_READS, 30.0, 0.0, "b", count=2)  # past every stage's end
+    spans = stages.read_spans(record)
+    summary = stages.summary(spans, 4.0, {"a": 1, "b": 1})
+    assert summary["schema_reads"] == {"a": 1, "b": 2}
+    # a count has no duration: neither a stage, nor covered time, nor the last component
+    assert (summary["stages_s"], summary["unaccounted_s"], summary["last_component"]) == (
+        {"plan": 2.0}, 2.0, "a")
+    assert "  provider schema reads: a 1, b 2" in bench_table.flow_lines("dev_plan", summary)
 
 
 def test_the_last_component_is_the_one_whose_stages_ended_last() -> None:

@@ -65,7 +65,7 @@ def test_only_the_package_the_lock_file_pins_is_started(tmp_path: Path,
     _lock_file(root / ".terraform.lock.hcl", pinned)
 
     assert provider_process.spec(root, env, [["plan"], ["show", "-json", "p"]]) == {
-        "binary": str(binary), "address": ADDRESS}
+        "binary": str(binary), "address": ADDRESS, "relay": True}
     assert provider_process.spec(root, env, [["init"], ["plan"]]) is not None
     # after an init that attached it, the provider is not installed: every command that needs
     # it (force-unlock and state commands too) attaches it
@@ -75,6 +75,10 @@ def test_only_the_package_the_lock_file_pins_is_started(tmp_path: Path,
     assert provider_process.spec(root, env, []) is None
     monkeypatch.setenv(provider_process.SWITCH, "per-command")
     assert provider_process.spec(root, env, [["plan"]]) is None
+    # shared, but attached directly: without the relay that lets Terraform read the schema once
+    monkeypatch.setenv(provider_process.SWITCH, "direct")
+    assert provider_process.spec(root, env, [["plan"]]) == {
+        "binary": str(binary), "address": ADDRESS, "relay": False}
     monkeypatch.delenv(provider_process.SWITCH)
     monkeypatch.setenv("TERRAFORM_BIN", "/usr/bin/terraform")
     assert provider_process.spec(root, env, [["plan"]]) is None

@@ -30,7 +30,8 @@ def other_lines(result: JsonObject) -> list[str]:
 
 def flow_lines(name: str, flow: JsonObject) -> list[str]:
     """One flow: its wall time, then one line per stage (summed over components, so parallel
-    stages may add up to more than the wall time), then the provider starts."""
+    stages may add up to more than the wall time), then the provider starts and schema
+    reads."""
     lines = [f"{name}: {flow['wall_s']} s wall"
              + (f" (runs {flow['runs_wall_s']})" if "runs_wall_s" in flow else "")]
     width = max((len(stage) for stage in flow["stages_s"]), default=10)
@@ -40,6 +41,8 @@ def flow_lines(name: str, flow: JsonObject) -> list[str]:
                  f"{flow['unaccounted_s']:>7.2f} s")
     starts = ", ".join(f"{c} {n}" for c, n in flow["provider_starts"].items()) or "none"
     lines.append(f"  provider starts: {starts}")
+    reads = ", ".join(f"{c} {n}" for c, n in flow.get("schema_reads", {}).items()) or "none"
+    lines.append(f"  provider schema reads: {reads}")
     if flow.get("last_component"):
         longest = sorted(flow["last_component_stages_s"].items(), key=lambda item: -item[1])
         lines.append(f"  last to finish: {flow['last_component']} ("

@@ -1,6 +1,7 @@
 """Where a timed flow's wall time went: the stage lines its processes wrote
-(bbws_infra.engine.timings) summed per stage, the provider processes Terraform started, per
-component, the component that finished last, and the CPU seconds the flow used.
+(bbws_infra.engine.timings) summed per stage, the provider processes Terraform started and the
+provider schema answers it read, per component, the component that finished last, and the CPU
+seconds the flow used.
 
 Stages of parallel components overlap, so their sums may exceed the wall time; `unaccounted`
 is the wall time no stage covers (the CLI's start-up and imports, the printing, what is not
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bbws_infra.core.untyped import JsonObject
+from bbws_infra.engine import timings
 from bbws_infra.targets import sandbox
 
 # The order stages are listed in (the order a deploy meets them); others follow by name.
@@ -38,6 +40,7 @@ class Span:
     component: str
     start: float
     seconds: float
+    count: int | None = None  # a counted event (timings.SCHEMA_READS), not a timed stage
 
 
 def read_spans(path: Path) -> list[Span]:
@@ -49,8 +52,21 @@ def read_spans(path: Path) -> list[Span]:
         if line.strip():
             item = json.loads(line)
             spans.append(Span(item["stage"], item.get("component", ""), float(item["start"]),
-                              float(item["s"])))
+                              float(item["s"]), item.get("count")))
     return spans
+
+
+def _timed(spans: Iterable[Span]) -> list[Span]:
+    return [span for span in spans if span.count is None]
+
+
+def counts(spans: Iterable[Span], stage: str) -> dict[str, int]:
+    """A counted event's total per component, by component name."""
+    totals: dict[str, int] = {}
+    for span in spans:
+        if span.stage == stage and span.count is not None:
+            totals[span.component] = totals.get(span.component, 0) + span.count
+    return dict(sorted(totals.items()))
 
 
 def _order(stage: str) -> tuple[int, str]:
@@ -60,7 +76,7 @@ def _order(stage: str) -> tuple[int, str]:
 def stage_seconds(spans: Iterable[Span]) -> dict[str, float]:
     """Seconds per stage, summed over components and processes, in ORDER."""
     totals: dict[str, float] = {}
-    for span in spans:
+    for span in _timed(spans):
         totals[span.stage] = totals.get(span.stage, 0.0) + span.seconds
     return {stage: round(totals[stage], 2) for stage in sorted(totals, key=_order)}
 
@@ -68,7 +84,7 @@ def stage_seconds(spans: Iterable[Span]) -> dict[str, float]:
 def covered_seconds(spans: Iterable[Span]) -> float:
     """The length of the union of the spans' intervals."""
     total, end = 0.0, float("-inf")
-    for start, stop in sorted((s.start, s.start + s.seconds) for s in spans):
+    for start, stop in sorted((s.start, s.start + s.seconds) for s in _timed(spans)):
         if stop <= end:
             continue
         total += stop - max(start, end)
@@ -79,7 +95,7 @@ def covered_seconds(spans: Iterable[Span]) -> float:
 def last_component(spans: Iterable[Span]) -> str:
     """The component whose stages ended last: the flow's critical path ran through it."""
     ends: dict[str, float] = {}
-    for span in spans:
+    for span in _timed(spans):
         if span.component:
             ends[span.component] = max(ends.get(span.component, 0.0), span.start + span.seconds)
     return max(ends, key=lambda name: ends[name]) if ends else ""
@@ -88,9 +104,9 @@ def last_component(spans: Iterable[Span]) -> str:
 def summary(spans: list[Span], wall_s: float, providers: dict[str, int],
             cpu: dict[str, float] | None = None) -> JsonObject:
     """One flow: wall seconds, seconds per stage, the unaccounted rest, provider starts (per
-    component, and the most any component needed), the component that finished last with its
-    own stages, and (when measured) the CPU seconds of the command's processes and of the
-    emulator."""
+    component, and the most any component needed), the provider schema answers Terraform read
+    per component, the component that finished last with its own stages, and (when measured)
+    the CPU seconds of the command's processes and of the emulator."""
     last = last_component(spans)
     return {
         "wall_s": round(wall_s, 2),
@@ -98,6 +114,7 @@ def summary(spans: list[Span], wall_s: float, providers: dict[str, int],
         "unaccounted_s": round(max(0.0, wall_s - covered_seconds(spans)), 2),
         "provider_starts": dict(sorted(providers.items())),
         "provider_starts_per_component": max(providers.values(), default=0),
+        "schema_reads": counts(spans, timings.SCHEMA_READS),
         "last_component": last,
         "last_component_stages_s": stage_seconds(s for s in spans if s.component == last)
         if last else {},

@@ -21,8 +21,11 @@ with the batch's environment (one env's credentials), and listens on a socket in
 folder (mode 0700): nothing else on the machine can reach it. See
 docs/decisions/deploy-speed.md.
 
+Terraform reaches the shared provider through a relay in the worker that lets it read the
+provider's schema once per process instead of once per graph walk (provider_relay).
+
 BBWS_PROVIDER_PROCESS=per-command turns this off (every command starts its own provider, as
-plain Terraform does).
+plain Terraform does); BBWS_PROVIDER_PROCESS=direct shares the provider without the relay.
 """
 
 from __future__ import annotations
@@ -73,6 +76,10 @@ _hashes_lock = threading.Lock()
 
 def enabled() -> bool:
     return os.environ.get(SWITCH, "shared") != "per-command"
+
+
+def relayed() -> bool:
+    return os.environ.get(SWITCH, "shared") != "direct"
 
 
 def platform_dir() -> str:
@@ -141,7 +148,7 @@ def spec(root: Path, env: dict[str, str], commands: list[list[str]]) -> JsonObje
     binaries = sorted(directory.glob("terraform-provider-aws*")) if directory.is_dir() else []
     if len(binaries) != 1 or _hash_once(directory, binaries[0]) not in hashes:
         return None  # not installed yet, or not what the lock file pins: Terraform decides
-    return {"binary": str(binaries[0]), "address": ADDRESS}
+    return {"binary": str(binaries[0]), "address": ADDRESS, "relay": relayed()}
 
 
 # The worker's side: start the provider, hand it to Terraform, stop it.
@@ -172,6 +179,11 @@ class Attached:
     payload: JsonObject
     pid: int
     folder: str
+
+    @property
+    def relayed(self) -> bool:
+        """Whether Terraform should reach the provider through the relay."""
+        return bool((self.payload.get("provider") or {}).get("relay"))
 
     def stop(self) -> None:
         _stop(self.pid, self.folder)

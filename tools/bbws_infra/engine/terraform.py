@@ -48,6 +48,9 @@ class Result:
     # start; for a TERRAFORM_BIN binary, the whole process.
     start: float = 0.0
     command_s: float = 0.0
+    # The provider schema answers the command read through the provider relay (None: it ran
+    # without one).
+    schema_reads: int | None = None
 
 
 class TerraformError(OperationError):
@@ -205,6 +208,9 @@ def run_batch(commands: list[Command], cwd: Path, env: dict[str, str], log: Path
         _log(log, command, result, cwd)
         if result.start:
             timings.record(command.stage, result.start, result.command_s, cwd.name)
+        if result.schema_reads is not None:
+            timings.record(timings.SCHEMA_READS, result.start, 0.0, cwd.name,
+                           count=result.schema_reads)
         if result.killed_in:
             raise TerraformKilled(f"terraform {result.killed_in} was killed "
                                   f"({signal.Signals(result.returncode - 128).name}) before it "
@@ -292,7 +298,8 @@ def _read_batch(process: subprocess.Popen[str], commands: list[Command], argv: l
         return [result]
     seconds = time.monotonic() - started
     return [Result(tuple(argv), r["code"], r["stdout"], r["stderr"], seconds,
-                   start=r.get("start", 0.0), command_s=r.get("s", 0.0)) for r in raw]
+                   start=r.get("start", 0.0), command_s=r.get("s", 0.0),
+                   schema_reads=r.get("schema_reads")) for r in raw]
 
 
 def _open_gate(process: subprocess.Popen[str], commands: list[Command], so_far: list[JsonObject],

@@ -6,7 +6,8 @@
 one after the other in this one process, stopping at the first exit code not in "ok". The end
 of stdin (the parent closed it, or died) means stop: the running command is cancelled and no
 other starts. Before each command it prints `@@stage <command>` and at the end `@@result <json
-list of {code, stdout, stderr, start, s}>` (start: epoch seconds; s: seconds the command took).
+list of {code, stdout, stderr, start, s[, schema_reads]}>` (start: epoch seconds; s: seconds the
+command took; schema_reads: the provider schema answers it read through the relay).
 A command marked `"gate": true` waits before it starts: the worker prints `@@gate <json list of
 the results so far>` and runs it only once the parent writes a line to stdin; the parent's
 checks (of a plan file just shown, before it is applied) thus sit between two commands of the
@@ -14,7 +15,9 @@ same process.
 The batch may name a provider binary (bbws_infra.engine.provider_process): the worker then
 starts it once, before it loads Terraform, and every command of the batch talks to that one
 process instead of starting the provider for each schema load and graph walk; it is stopped
-when the batch ends, however it ends (or with the worker's process group).
+when the batch ends, however it ends (or with the worker's process group). Terraform reaches it
+through a relay in this process that lets it read the provider's schema once
+(bbws_infra.engine.provider_relay).
 
 A stop request (the end of stdin, or SIGINT, SIGTERM or SIGHUP) asks Terraform to stop the way
 its own CLI does on Ctrl-C, so it finishes writing state and releases the state lock; the
@@ -35,7 +38,7 @@ import types
 import uuid
 
 from bbws_infra.core.untyped import JsonObject
-from bbws_infra.engine import provider_process
+from bbws_infra.engine import provider_process, provider_relay
 
 INTERRUPTED = 130
 
@@ -147,7 +150,7 @@ def _emit(line: str) -> None:
     sys.stdout.flush()
 
 
-def batch(commands: list[JsonObject]) -> int:
+def batch(commands: list[JsonObject], relay: provider_relay.Relay | None = None) -> int:
     threading.Thread(target=_watch_stdin, daemon=True).start()
     results: list[JsonObject] = []
     code = 0
@@ -163,6 +166,7 @@ def batch(commands: list[JsonObject]) -> int:
             break
         _emit(f"@@stage {args[0]}")
         start, started = time.time(), time.monotonic()
+        reads = relay.schema_reads if relay is not None else 0
         try:
             code, stdout, stderr = _run(args)
         except _Interrupted as stopped:
@@ -174,6 +178,8 @@ def batch(commands: list[JsonObject]) -> int:
         # when and how long, for the benchmark's stage timings (engine.timings)
         results.append({"code": code, "stdout": stdout, "stderr": stderr, "start": start,
                         "s": time.monotonic() - started})
+        if relay is not None:  # the provider's schema answers this command read
+            results[-1]["schema_reads"] = relay.schema_reads - reads
         if code not in command.get("ok", [0]):
             break
         code = 0
@@ -198,10 +204,16 @@ def _batch_main() -> int:
                 raise
     else:
         payload = attached.payload
+    relay = None
     try:
+        if attached is not None and attached.relayed:
+            relay, os.environ[provider_process.REATTACH_VAR] = provider_relay.start(
+                os.environ[provider_process.REATTACH_VAR], attached.folder)
         _load_terraform()
-        return batch(payload["commands"])
+        return batch(payload["commands"], relay)
     finally:
+        if relay is not None:
+            relay.stop()
         if attached is not None:
             attached.stop()
 
