@@ -4,9 +4,9 @@ Terraform keeps a provider's schema in a process-wide cache, but a new connectio
 provider (every graph walk opens one) reads from that cache only when the provider says it
 may: the `get_provider_schema_optional` server capability, which plugin SDKs built since
 2023 announce. Provider 3.39 predates it, so a plan and its `show -json` asked for the whole
-schema (some 800 resource types) three times, an apply with its verification five times,
-each costing the provider and Terraform about a tenth of a second of CPU to encode, send and
-decode.
+schema (some 800 resource types) three times, an apply with its verification plan once more
+for each of their graph walks, each time costing the provider and Terraform about a tenth of
+a second of CPU to encode, send and decode.
 
 A batch with a shared provider process (provider_process) puts this relay between Terraform
 and the provider, in the worker's own process: every call passes through unchanged, byte for
