@@ -101,3 +101,12 @@ def test_ratio() -> None:
     assert bench.ratio(None, 4.0) is None
     assert bench.ratio(3.0, None) is None
     assert bench.ratio(3.0, 0.0) is None
+
+
+def test_the_host_loop_reports_its_fastest_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the host's speed as a run saw it: the fastest of the repeats (the others met other load)
+    ticks = iter([10.0, 10.5, 20.0, 20.2, 30.0, 30.4])
+    monkeypatch.setattr(bench, "HOST_LOOP_ITERATIONS", 10)
+    assert bench.host_loop_s(clock=lambda: next(ticks)) == 0.2
+    monkeypatch.setattr(bench, "HOST_LOOP_ITERATIONS", 100_000)
+    assert 0 < bench.host_loop_s(repeats=1) < 5

@@ -99,6 +99,23 @@ def ratio(numerator: float | None, denominator: float | None) -> float | None:
     return round(numerator / denominator, 2)
 
 
+# A fixed piece of pure-Python work: its seconds at the start and the end of a run show how
+# fast the host was (a shared machine's speed moved by 40 % within an hour), so runs of
+# different hours can be compared and a run whose host drifted is seen to have drifted.
+HOST_LOOP_ITERATIONS = 3_000_000
+
+
+def host_loop_s(repeats: int = 3, clock: Callable[[], float] = time.perf_counter) -> float:
+    """The fastest of `repeats` runs of HOST_LOOP_ITERATIONS additions, in seconds."""
+    runs = []
+    for _ in range(repeats):
+        started, total = clock(), 0
+        for number in range(HOST_LOOP_ITERATIONS):
+            total += number
+        runs.append(clock() - started)
+    return round(min(runs), 3)
+
+
 def goals_met(result: JsonObject) -> dict[str, bool | None]:
     """Each goal: met or not; None when its measurement is missing (e.g. check not wired)."""
     return {key: None if result.get(key) is None else result[key] <= goal
@@ -325,7 +342,8 @@ def run(env_name: str, repeats: int, only: str | None = None) -> JsonObject:
         repo_copy.copy_repository(copy)
         if only == "migration":
             return migration_bench.measure(copy, work, logs)
-        result: JsonObject = {"env": env_name, "repeats": repeats, "load": os.getloadavg()}
+        result: JsonObject = {"env": env_name, "repeats": repeats, "load": os.getloadavg(),
+                              "host_loop_s": host_loop_s()}
         if only != "release":
             real = len(discover_components(copy))
             generate_components(copy, max(0, max(SIZES) - real))
@@ -347,6 +365,7 @@ def run(env_name: str, repeats: int, only: str | None = None) -> JsonObject:
             result.update(migration_bench.measure(copy, work, logs))
         result["first_plan_over_bare"] = first_plan_over_bare(result)
         result["load_after"] = os.getloadavg()
+        result["host_loop_after_s"] = host_loop_s()
         result["goals"] = GOALS
         result["met"] = goals_met(result)
         return result
