@@ -71,13 +71,13 @@ def _print_gates(run: Callable[[], list[GateResult]], as_json: bool) -> int:
 
     before = git.worktree_changes()
     results = run()
-    after = git.worktree_changes()
+    after = git.worktree_changes() or {}
     # Plain text, not a terminal-width table: the same output in a terminal, a CI log and a
     # pasted bug report.
     print(results_json(results) if as_json else format_results(results))
     if before is not None and after != before:
-        changed = sorted(path for path in {*before, *(after or {})}
-                         if before.get(path) != (after or {}).get(path))
+        changed = sorted(path for path in {*before, *after}
+                         if before.get(path) != after.get(path))
         err_console.print("[red]error:[/red] " + escape(
             f"the repository's files changed while the gates ran ({', '.join(changed)}): a "
             "gate must write only under the work directory, or a file was saved meanwhile; "

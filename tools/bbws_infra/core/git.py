@@ -82,9 +82,8 @@ def worktree_changes(repo_root: Path = REPO_ROOT) -> dict[str, FileMark] | None:
     its file's mtime and size, so a second write to an already changed file shows too; None
     outside a git checkout."""
     try:
-        listed = subprocess.run(["git", "status", "--porcelain=v1", "-z",
-                                 "--untracked-files=all"], cwd=repo_root, check=True,
-                                capture_output=True).stdout.decode()
+        listed = run("status", "--porcelain=v1", "-z", "--untracked-files=all", cwd=repo_root,
+                     check=True).stdout
     except (OSError, subprocess.CalledProcessError):
         return None
     changes: dict[str, FileMark] = {}

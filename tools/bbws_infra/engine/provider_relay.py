@@ -73,6 +73,8 @@ class Relay:
         self.socket = socket
         self._lock = threading.Lock()
         self._schema_reads = 0
+        # grpc asks for a method's handler at every call: each is made once
+        self._handlers: dict[str, grpc.RpcMethodHandler[bytes, bytes]] = {}
         # never through a proxy a user's HTTPS_PROXY names (Terraform's environment keeps it)
         self._channel = grpc.insecure_channel(f"unix:{upstream}",
                                               options=[*_OPTIONS, ("grpc.enable_http_proxy", 0)])
@@ -81,7 +83,11 @@ class Relay:
         class _Every(grpc.GenericRpcHandler):
             def service(self, details: grpc.HandlerCallDetails
                         ) -> grpc.RpcMethodHandler[bytes, bytes]:
-                return relay._handler(details.method)
+                method = details.method
+                found = relay._handlers.get(method)
+                if found is None:  # two first calls at once make two: either is right
+                    found = relay._handlers[method] = relay._handler(method)
+                return found
 
         self._server = grpc.server(ThreadPoolExecutor(max_workers=_THREADS),
                                    handlers=[_Every()], options=_OPTIONS)
