@@ -164,8 +164,10 @@ def batch(commands: list[JsonObject], relay: provider_relay.Relay | None = None)
         if _stop.is_set():
             code = INTERRUPTED
             break
-        _emit(f"@@stage {args[0]}")
+        # timed from before the announcement: the parent lets other work start on it (a head
+        # start), and their spans must not begin before this one's
         start, started = time.time(), time.monotonic()
+        _emit(f"@@stage {args[0]}")
         reads = relay.schema_reads if relay is not None else 0
         try:
             code, stdout, stderr = _run(args)
