@@ -89,7 +89,7 @@ def _scheduled(copy: Copy, github: IssuesApi, slack: SlackWebhook, workflow: str
     for command in job_commands(load(workflow), job, context):
         if command.line.startswith("pip "):
             continue
-        environment = repo_copy.cli_env(copy.root, copy.work, {
+        environment = copy.shell_env({
             **command.env, "BBWS_TARGET": "sandbox", "GITHUB_API_URL": github.url,
             "GITHUB_REPOSITORY": REPOSITORY, "GITHUB_RUN_ID": run_id,
             "GITHUB_SERVER_URL": "https://github.com", "GITHUB_ACTOR": "scheduler",

@@ -2,27 +2,42 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
-import json
+import math
 import os
+import shutil
+import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from bbws_infra.core.paths import REPO_ROOT
+from tests.support import fork_client
 
 
 def invoke(*args: str, env: dict[str, str | None] | None = None, timeout: float = 900
            ) -> subprocess.CompletedProcess:
-    """Run the real CLI as a user would, from the repository root. A None value in env
-    removes that variable."""
-    merged = {**os.environ, **(env or {})}
+    """Run the real CLI as a user would, from the repository root, forked from a preloaded
+    one (PreloadedCli). A None value in env removes that variable."""
+    return _repository_cli.run(args, _environment(env), timeout)
+
+
+def own_process(*args: str, env: dict[str, str | None] | None = None, timeout: float = 900
+                ) -> subprocess.CompletedProcess:
+    """invoke(), in a Python process of its own: `python -m invoke <args>` exactly."""
     return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=REPO_ROOT,
-                          env={k: v for k, v in merged.items() if v is not None},
-                          capture_output=True, text=True, timeout=timeout)
+                          env=_environment(env), capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def _environment(env: dict[str, str | None] | None) -> dict[str, str]:
+    merged = {**os.environ, **(env or {})}
+    return {k: v for k, v in merged.items() if v is not None}
 
 
 def git_status() -> str:
@@ -32,143 +47,95 @@ def git_status() -> str:
                           cwd=REPO_ROOT, capture_output=True, text=True).stdout
 
 
-# The fork server of PreloadedCli: imports invoke, everything the task module imports and the
-# modules named in BBWS_TEST_PRELOAD once, loads what every command loads first, then runs
-# each request it reads (command line, environment, timeout) in a child forked from that
-# state, exactly as `python -m invoke` runs it (invoke's own program, sys.argv as that would
-# set it, the request's environment, stdin empty), its stdout and stderr in files of their
-# own and its exit status as Python would make it. Before each fork it checks that no
-# preloaded source file changed since it loaded it.
-_FORK_SERVER = r"""
-import importlib, json, os, signal, sys, tempfile, threading, traceback
-import invoke
-import invoke.main
-import tasks  # its imports, once; invoke's loader runs the file itself again in each child
-
-for name in filter(None, os.environ.get("BBWS_TEST_PRELOAD", "").split(",")):
-    importlib.import_module(name)
-# what each command pays first in a fresh process, paid once here for every child: the AWS
-# models and endpoints of the sandbox's shared boto3 session (clients are still made per
-# command, with its own keys) and python-hcl2's parser, about 0.35 s of CPU a command; and the
-# hash of the AWS provider package the lock files are checked against, 0.2 s more for each one
-# that runs Terraform (a child still checks the binary's inode, size and change time)
-import hcl2
-from bbws_infra.engine import provider_process, terraform
-from bbws_infra.targets import sandbox
-sandbox.warm_clients("http://127.0.0.1:9")
-hcl2.loads("warm = 1\n")
-provider_process.prehash(terraform.plugin_cache_dir(create=False))
-assert threading.active_count() == 1, "a preloaded module started a thread: forks are unsafe"
-
-def sources():  # the tools' modules loaded so far
-    # read from each module's own dictionary: an attribute of a lazily loaded module (the
-    # task file's command modules) would load it, and the next look would differ
-    files = [object.__getattribute__(m, "__dict__").get("__file__")
-             for m in list(sys.modules.values())]
-    tools = os.path.join(os.getcwd(), "tools", "")
-    return {f: os.stat(f).st_mtime_ns for f in files
-            if isinstance(f, str) and f.startswith(tools)}
-
-loaded = sources()
-argv0 = os.path.join(os.path.dirname(invoke.__file__), "__main__.py")  # as -m invoke sets it
-for line in sys.stdin:
-    request = json.loads(line)
-    if sources() != loaded:
-        sys.stdout.write(json.dumps([None, "", "a preloaded source file changed"]) + "\n")
-        sys.stdout.flush()
-        break
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        pid = os.fork()
-        if pid == 0:
-            os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
-            os.dup2(out.fileno(), 1)
-            os.dup2(err.fileno(), 2)
-            os.environ.clear()
-            os.environ.update(request["env"])
-            signal.alarm(int(request["timeout"]))
-            sys.argv = [argv0, *request["args"]]
-            try:
-                invoke.main.program.run()
-                code = 0
-            except SystemExit as exit:
-                code = exit.code
-                if code is None:
-                    code = 0
-                elif not isinstance(code, int):
-                    print(code, file=sys.stderr)
-                    code = 1
-            except BaseException:
-                traceback.print_exc()
-                code = 1
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(code)
-        status = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
-        out.seek(0)
-        err.seek(0)
-        sys.stdout.write(json.dumps([status, out.read().decode(), err.read().decode()]) + "\n")
-        sys.stdout.flush()
-"""
+SERVER = Path(__file__).with_name("fork_server.py")
+# Every command module of the repository, imported once by a preloaded CLI.
+PRELOAD = tuple(f"bbws_infra.commands.{path.stem}"
+                for path in sorted((REPO_ROOT / "tools" / "bbws_infra" / "commands").glob("*.py"))
+                if not path.stem.startswith("_"))
 
 
 class PreloadedCli:
     """`python -m invoke <args>` in `cwd`, each run in a process forked from one that imported
-    invoke, the task file and `preload` (module names) once, rather than paying Python's and
-    the imports' start again for each (half a second each). Runs one command at a time: a
-    call made while another runs gets a process of its own, as does one after the preloaded
-    sources changed (never stale code)."""
+    invoke, the task file and `preload` (module names) once (tests/support/fork_server.py),
+    rather than paying Python's and the imports' start again for each (half a second each).
+    Calls may overlap. A call after the preloaded sources changed gets a process of its own
+    (never stale code), and the next call a new server. `socket` is where shell lines reach
+    the same server (tests/support/fork_client.py)."""
 
     def __init__(self, cwd: Path, env: dict[str, str], preload: tuple[str, ...] = ()) -> None:
         self.cwd = cwd
         self._env = {**env, "BBWS_TEST_PRELOAD": ",".join(preload)}
-        self._server: subprocess.Popen[str] | None = None
-        self._busy = threading.Lock()
+        self._server: subprocess.Popen[bytes] | None = None
+        self._folder: Path | None = None
+        self._starting = threading.Lock()
 
-    def _start(self) -> subprocess.Popen[str]:
-        if self._server is None or self._server.poll() is not None:
-            self._server = subprocess.Popen([sys.executable, "-c", _FORK_SERVER], cwd=self.cwd,
-                                            env=self._env, stdin=subprocess.PIPE,
-                                            stdout=subprocess.PIPE, text=True)
-        return self._server
+    @property
+    def socket(self) -> str:
+        """The server's socket (started if need be)."""
+        with self._starting:
+            if self._server is None or self._server.poll() is not None:
+                self.close()
+                # a private folder: only this user can reach the server
+                self._folder = Path(tempfile.mkdtemp(prefix="bbws-cli-"))
+                # bound and listening before the server starts: a call made while it still
+                # preloads waits in the backlog
+                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+                    listener.bind(str(self._folder / "cli.sock"))
+                    listener.listen(64)
+                    self._server = subprocess.Popen(
+                        [sys.executable, str(SERVER), str(listener.fileno())], cwd=self.cwd,
+                        env=self._env, pass_fds=(listener.fileno(),),
+                        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+                shim = self._folder / "bin" / "invoke"
+                shim.parent.mkdir()
+                shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -S "{fork_client.__file__}" '
+                                '"$@"\n')
+                shim.chmod(0o700)
+            return str(self._folder / "cli.sock")
+
+    def shell_env(self, env: dict[str, str]) -> dict[str, str]:
+        """`env` for a shell line whose `invoke` this server runs: a shim first on the PATH,
+        and the socket it reaches the server at (tests/support/fork_client.py)."""
+        path = self.socket
+        return {**env, fork_client.SOCKET_VAR: path,
+                "PATH": os.pathsep.join([str(Path(path).with_name("bin")), env["PATH"]])}
 
     def run(self, args: tuple[str, ...], env: dict[str, str], timeout: float = 900
             ) -> subprocess.CompletedProcess[str]:
-        if not self._busy.acquire(blocking=False):
-            return self._own_process(args, env, timeout)
-        try:
-            server = self._start()
-            assert server.stdin is not None and server.stdout is not None  # pipes
-            server.stdin.write(json.dumps({"args": args, "env": env, "timeout": timeout})
-                               + "\n")
-            server.stdin.flush()
-            line = server.stdout.readline()
-            assert line, f"the fork server stopped (exit {server.poll()})"
-            code, stdout, stderr = json.loads(line)
-            if code is None:  # the sources changed: this and later calls in a new process
-                self.close()
-                return self._own_process(args, env, timeout)
-            return subprocess.CompletedProcess(["invoke", *args], code, stdout, stderr)
-        finally:
-            self._busy.release()
-
-    def _own_process(self, args: tuple[str, ...], env: dict[str, str], timeout: float
-                     ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=self.cwd, env=env,
-                              capture_output=True, text=True, timeout=timeout)
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
+                open(os.devnull, "rb") as empty:
+            code = fork_client.run(self.socket, list(args), env, str(self.cwd),
+                                   [empty.fileno(), out.fileno(), err.fileno()],
+                                   timeout=max(1, math.ceil(timeout)))
+            if code is None:  # the sources changed: a process of its own, a new server next
+                with self._starting:
+                    self.close()
+                return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=self.cwd,
+                                      env=env, capture_output=True, text=True, timeout=timeout)
+            out.seek(0)
+            err.seek(0)
+            return subprocess.CompletedProcess(["invoke", *args], code, out.read().decode(),
+                                               err.read().decode())
 
     def close(self) -> None:
+        """Stop the server (commands it started run on to their end)."""
         server, self._server = self._server, None
-        if server is None:
-            return
-        assert server.stdin is not None  # a pipe
-        server.stdin.close()
-        try:
-            server.wait(timeout=30)
-        finally:
-            if server.poll() is None:
-                server.kill()
+        folder, self._folder = self._folder, None
+        if server is not None:
+            assert server.stdin is not None  # a pipe: its end tells the server to stop
+            with contextlib.suppress(OSError):
+                server.stdin.close()
+            try:
+                server.wait(timeout=30)
+            finally:
+                if server.poll() is None:
+                    server.kill()
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+_repository_cli = PreloadedCli(REPO_ROOT, dict(os.environ), PRELOAD)
+atexit.register(_repository_cli.close)
 
 
 @contextlib.contextmanager

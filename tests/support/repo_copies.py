@@ -13,16 +13,10 @@ from pathlib import Path
 import pytest
 
 from bbws_infra.bench import repo_copy
-from bbws_infra.core.paths import REPO_ROOT
 from bbws_infra.core.registry import load_environment
 from bbws_infra.targets.sandbox import SandboxSession
-from tests.support.cli import PreloadedCli
+from tests.support.cli import PRELOAD, PreloadedCli
 from tests.support.work_dirs import fresh_work_dir
-
-# Every command module, imported once by the copy's preloaded CLI (tests/support/cli.py).
-PRELOAD = tuple(f"bbws_infra.commands.{path.stem}"
-                for path in sorted((REPO_ROOT / "tools" / "bbws_infra" / "commands").glob("*.py"))
-                if not path.stem.startswith("_"))
 
 
 class Copy:
@@ -37,6 +31,11 @@ class Copy:
 
     def invoke(self, *args: str, **extra: str | None) -> subprocess.CompletedProcess[str]:
         return self._cli.run(args, repo_copy.cli_env(self.root, self.work, extra or None))
+
+    def shell_env(self, extra: dict[str, str | None]) -> dict[str, str]:
+        """The environment of a workflow's shell line in the copy: the CLI's, its `invoke`
+        forked from the same preloaded CLI."""
+        return self._cli.shell_env(repo_copy.cli_env(self.root, self.work, extra))
 
     def close(self) -> None:
         """Stop the preloaded CLI (its sandbox is stopped by `invoke sandbox.down`)."""

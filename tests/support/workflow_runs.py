@@ -13,7 +13,6 @@ import json
 import subprocess
 from pathlib import Path
 
-from bbws_infra.bench import repo_copy
 from tests.support.github_api import REPOSITORY, TEAMS_TOKEN, TOKEN, GitHubApi
 from tests.support.local_http import PROXIES
 from tests.support.repo_copies import Copy
@@ -54,8 +53,8 @@ class Run:
         for command in commands:
             if command.line.startswith("pip "):
                 continue  # the copy runs in this test's installed environment
-            env = repo_copy.cli_env(self.copy.root, self.copy.work, {
-                **command.env, **runner, "BBWS_TARGET": "sandbox", **self.extra})
+            env = self.copy.shell_env({**command.env, **runner, "BBWS_TARGET": "sandbox",
+                                       **self.extra})
             result = subprocess.run(["bash", "-e", "-c", command.line], cwd=self.copy.root,
                                     env=env, capture_output=True, text=True, timeout=900)
             if result.returncode:
@@ -88,9 +87,9 @@ class Run:
                  if c not in job_commands(workflow, job, context)]
         assert steps, f"{job} runs nothing when it fails"
         for command in steps:
-            env = repo_copy.cli_env(self.copy.root, self.copy.work, {
-                **command.env, **self.runner(job), "BBWS_TARGET": "sandbox",
-                "GITHUB_STEP_SUMMARY": str(summary)})
+            env = self.copy.shell_env({**command.env, **self.runner(job),
+                                       "BBWS_TARGET": "sandbox",
+                                       "GITHUB_STEP_SUMMARY": str(summary)})
             subprocess.run(["bash", "-e", "-c", command.line], cwd=self.copy.root, env=env,
                            capture_output=True, text=True, timeout=900)
         return summary.read_text()

@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import tasks
-from tests.support.cli import invoke, preloaded_cli
+from tests.support.cli import invoke, own_process, preloaded_cli
 
 
 def _all_tasks(collection):
@@ -42,7 +42,8 @@ def test_the_preloaded_cli_answers_as_the_cli_itself(tmp_path: Path):
     lines = [["plan", "--help"], ["--help", "sandbox.up"], ["plan", "--component", "x"],
              ["no-such-task"], ["--list"], ["unlock", "--env", "dev"], ["--version"]]
     with ThreadPoolExecutor(max_workers=2) as pool:
-        own = list(pool.map(lambda line: _cli(tmp_path, *line), lines))
+        own = list(pool.map(lambda line: own_process(*line, env=_cli_env(tmp_path),
+                                                     timeout=60), lines))
     with preloaded_cli(_cli_env(tmp_path)) as run:
         forked = [run(*line) for line in lines]
     assert [(r.returncode, r.stdout, r.stderr) for r in forked] == [
