@@ -1,7 +1,8 @@
-"""bbws_infra.targets.moto_conditions: conditions and filters lexed once, with moto's answers.
+"""bbws_infra.targets.moto_conditions: conditions and filters parsed once, with moto's answers.
 Each request runs in a fresh moto (in-process, boto3 against mock_aws) three times: with moto's
-own lexer, then with the kept tokens twice (the first lexes and keeps, the second reads what
-was kept); the raw HTTP bodies (errors included) and the table afterwards must be identical."""
+own parser, then with the kept trees twice (the first parses and keeps, the second binds the
+request's values to what was kept); the raw HTTP bodies (errors included) and the table
+afterwards must be identical."""
 
 from __future__ import annotations
 
@@ -35,6 +36,8 @@ CONDITIONS = [
     "#a0 = = :t",  # rejected by the parser
     "#a0 ! :t",  # rejected by the lexer
 ]
+REJECTED = CONDITIONS[-3:]
+REFUSED: set[str] = set()  # the texts moto's parser raised an error for (e.g. `count` unquoted)
 
 
 def _used(text: str) -> tuple[dict[str, str], dict[str, Any]]:
@@ -95,7 +98,7 @@ def _answer(client: Any, call: Callable[[Any], object]) -> tuple[object, list[An
         call(client)
     except client.exceptions.ClientError:
         pass
-    except ValueError as error:
+    except (ValueError, KeyError) as error:
         bodies.append(f"{type(error).__name__}: {error}".encode())
     finally:
         client.meta.events.unregister("before-parse.dynamodb.*", keep)
@@ -104,59 +107,88 @@ def _answer(client: Any, call: Callable[[Any], object]) -> tuple[object, list[An
 
 
 @pytest.fixture
-def lexed(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """The texts moto's own lexer was asked for while the extension is applied."""
+def parsed(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The texts moto's own parser was asked for while the extension is applied."""
     asked: list[str] = []
-    original = moto_conditions._original_lex
+    original = moto_conditions._tree
 
     def counted(parser: Any) -> Any:
         asked.append(parser.condition_expression)
-        return original(parser)
+        try:
+            return original(parser)
+        except Exception:
+            REFUSED.add(parser.condition_expression)
+            raise
 
-    monkeypatch.setattr(moto_conditions, "_original_lex", counted)
+    monkeypatch.setattr(moto_conditions, "_tree", counted)
     yield asked
     moto_conditions.remove()
 
 
 @pytest.mark.parametrize("request_name", ["update", "put", "delete", "scan", "query"])
-def test_answers_and_tables_are_moto_s(client, lexed, request_name):
+def test_answers_and_tables_are_moto_s(client, parsed, request_name):
     for text in CONDITIONS:
         call = _requests(text)[request_name]
-        moto_conditions.remove()  # (forgets the kept tokens too)
+        moto_conditions.remove()  # (forgets the kept trees too)
         expected = _answer(client, call)
         moto_conditions.apply()
-        assert _answer(client, call) == expected, text  # lexed and kept (or rejected)
-        first = len(lexed)
-        assert _answer(client, call) == expected, text  # from the kept tokens
-        again = lexed[first:]
-        # moto's lexer is asked again only for the text it rejects
-        assert again == ([text] * len(again) if text == "#a0 ! :t" else []), text
-    assert lexed.count("#a0 ! :t") >= 2 and len(set(lexed)) == len(set(CONDITIONS))
+        assert _answer(client, call) == expected, text  # parsed and kept (or rejected)
+        first = len(parsed)
+        assert _answer(client, call) == expected, text  # from the kept tree
+        again = parsed[first:]
+        # moto's parser is asked again only for the texts it refuses (never kept)
+        assert again == ([text] * len(again) if text in REFUSED else []), text
+    assert set(REJECTED) <= REFUSED
+    assert all(parsed.count(text) >= 2 for text in REJECTED)
+    assert len(set(parsed)) == len(set(CONDITIONS))
 
 
-def test_the_tokens_are_new_each_time(lexed):
+def test_each_request_gets_new_nodes_with_its_own_values(parsed):
     from moto.dynamodb.comparisons import ConditionExpressionParser
+    from moto.dynamodb.models.dynamo_type import Item
 
     moto_conditions.apply()
     text = CONDITIONS[0]
-    first = ConditionExpressionParser(text, NAMES, VALUES)._lex_condition_expression()
-    second = ConditionExpressionParser(text, NAMES, VALUES)._lex_condition_expression()
-    assert lexed == [text]
-    own = moto_conditions._original_lex(ConditionExpressionParser(text, NAMES, VALUES))
-    assert list(first) == list(second) == list(own) and len(own) > 10
-    assert all(a is not b and a.children is not b.children
-               for a, b in zip(first, second, strict=True))
+    names, values = _used(text)
+    item = Item(KEY["PK"], KEY["SK"], ITEM)  # active, a@example.org, no activePartition
+    other = {**values, ":e": {"S": "b@example.org"}}
+    first = ConditionExpressionParser(text, names, values)
+    second = ConditionExpressionParser(text, names, other)
+    assert first.parse().expr(item) and not second.parse().expr(item)
+    assert ConditionExpressionParser(text, names, values).parse().expr(item)  # kept intact
+    assert parsed == [text]
+    assert first.expr_attr_names_found == second.expr_attr_names_found == ["#a0", "#a1", "#a2"]
+    assert first.expr_attr_values_found == second.expr_attr_values_found == [":t", ":e"]
 
 
-def test_a_full_cache_starts_over(client, lexed, monkeypatch):
+def test_a_kept_text_missing_a_value_fails_as_moto_does(client, parsed):
+    text = "#a0 = :t AND #a1 = :e"
+    names, values = _used(text)
+
+    def scan(given: dict[str, Any]) -> Callable[[Any], object]:
+        return lambda c: c.scan(TableName="t", FilterExpression=text,
+                                ExpressionAttributeNames=names,
+                                ExpressionAttributeValues=given)
+
+    missing = {":t": values[":t"]}
+    moto_conditions.remove()
+    expected = _answer(client, scan(missing))
+    moto_conditions.apply()
+    _answer(client, scan(values))  # parses and keeps the tree
+    assert _answer(client, scan(missing)) == expected
+    assert parsed == [text]
+
+
+def test_a_full_cache_starts_over(client, parsed, monkeypatch):
     monkeypatch.setattr(moto_conditions, "LIMIT", 2)
     moto_conditions.apply()
     for text in ("a = :v", "b = :v", "c = :v", "a = :v"):
         _answer(client, lambda c, text=text: c.scan(
             TableName="t", FilterExpression=text,
             ExpressionAttributeValues={":v": {"S": "x"}}))
-    assert lexed == ["a = :v", "b = :v", "c = :v", "a = :v"]
-    assert len(moto_conditions._tokens) <= 2
+    # each scan parses its filter twice (the answer's checks, then the scan itself)
+    assert parsed == ["a = :v", "b = :v", "c = :v", "a = :v"]
+    assert len(moto_conditions._trees) <= 2
 
 
 def test_apply_is_idempotent_and_the_server_applies_it():
