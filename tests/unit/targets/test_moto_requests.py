@@ -1,10 +1,12 @@
-"""bbws_infra.targets.moto_requests: moto's service packages listed once, with moto's answer."""
+"""bbws_infra.targets.moto_requests: moto's service packages listed once, and a request's
+operation looked up by its name, with moto's answers."""
 
 from __future__ import annotations
 
 import os
 
 from moto import backends
+from moto.core import responses
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
 from bbws_infra.targets import moto_requests, sandbox_server
@@ -35,6 +37,46 @@ def test_requests_are_routed_as_before():
     finally:
         moto_requests.remove()
     assert before[:2] == ["dynamodb", "s3"]
+
+
+def test_an_operation_is_found_exactly_when_moto_s_listing_holds_it():
+    from moto.dynamodb.responses import DynamoHandler
+    from moto.iam.responses import IamResponse
+    from moto.s3.responses import S3Response
+
+    for clazz in (DynamoHandler, IamResponse, S3Response):
+        listed = set(responses.method_names_from_class(clazz))
+        looked_up = moto_requests.MethodNames(clazz)
+        # every attribute, the operations among them, and names no class has
+        for name in [*dir(clazz), "update_item", "no_such_operation", ""]:
+            assert (name in looked_up) == (name in listed), (clazz.__name__, name)
+        assert len(listed) > 50 and 42 not in looked_up
+
+
+def test_an_operation_added_later_is_found():
+    class Handler:
+        def get_item(self) -> None: ...
+
+    names = moto_requests.MethodNames(Handler)
+    assert "get_item" in names and "put_item" not in names
+    Handler.put_item = lambda self: None  # type: ignore[attr-defined]
+    assert "put_item" in names
+
+
+def test_requests_find_their_operation_through_it():
+    from moto import mock_aws
+
+    from tests.support.moto_session import MotoSession
+
+    moto_requests.apply()
+    try:
+        assert responses.method_names_from_class is moto_requests.MethodNames
+        with mock_aws():
+            dynamodb = MotoSession().client("dynamodb")
+            assert dynamodb.list_tables()["TableNames"] == []
+    finally:
+        moto_requests.remove()
+    assert responses.method_names_from_class is not moto_requests.MethodNames
 
 
 def test_the_server_applies_it():

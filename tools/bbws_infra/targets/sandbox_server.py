@@ -16,11 +16,12 @@ says what it adds or replaces):
 - moto_json: DynamoDB's items written into answers directly, as moto's model walk writes them;
 - moto_managed_policies: AWS's managed policies read once per server, not once per IAM backend
   (six partitions of every account);
-- moto_requests: moto's list of its service packages read once, not for every request;
+- moto_requests: moto's list of its service packages read once, and a request's operation
+  looked up by its name, not again for every request;
 - moto_scan: DynamoDB's Scan reads a page from the table's keys sorted once (moto sorts the
   whole table for every page), with moto's answers;
-- moto_conditions: each ConditionExpression or FilterExpression text lexed once, not again for
-  every request (twice per UpdateItem), with moto's answers;
+- moto_conditions: each ConditionExpression or FilterExpression parsed once per text and names,
+  not again for every request (twice per UpdateItem), with moto's answers;
 - moto_waits: with BBWS_SANDBOX_WAIT_SECONDS set, DynamoDB's CREATING/UPDATING/ENABLING
   states last that long, so the provider's waits are exercised;
 - sandbox_http: every answer written in one piece (status line, headers and body), as
