@@ -1,4 +1,5 @@
-"""The real CLI run as a user runs it, and the repository's git status."""
+"""The real CLI run as a user runs it, each command forked from a process that imported the code
+once (PreloadedCli), and the repository's git status."""
 
 from __future__ import annotations
 
@@ -12,8 +13,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from bbws_infra.core.paths import REPO_ROOT
@@ -136,23 +135,3 @@ class PreloadedCli:
 
 _repository_cli = PreloadedCli(REPO_ROOT, dict(os.environ), PRELOAD)
 atexit.register(_repository_cli.close)
-
-
-@contextlib.contextmanager
-def preloaded_cli(env: dict[str, str | None] | None = None, timeout: float = 600
-                  ) -> Iterator[Callable[..., subprocess.CompletedProcess]]:
-    """`invoke(*args)` for many short command lines (help, refusals), from the repository root
-    with `env`, each in a process forked from one preloaded process (PreloadedCli)."""
-    merged = {**os.environ, **(env or {})}
-    environment = {k: v for k, v in merged.items() if v is not None}
-    cli = PreloadedCli(REPO_ROOT, environment)
-    deadline = time.monotonic() + timeout
-
-    def run(*args: str) -> subprocess.CompletedProcess:
-        assert time.monotonic() < deadline, f"preloaded_cli took over {timeout} s"
-        return cli.run(args, environment, timeout=max(1.0, deadline - time.monotonic()))
-
-    try:
-        yield run
-    finally:
-        cli.close()

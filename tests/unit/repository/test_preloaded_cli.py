@@ -43,13 +43,18 @@ TASKS = textwrap.dedent("""\
 HELPER = "import os\nPID = os.getpid()\nVERSION = '{}'\n"
 
 
-def test_each_command_gets_its_environment_stdin_exit_and_current_code(tmp_path: Path) -> None:
+def _project(tmp_path: Path) -> tuple[PreloadedCli, dict[str, str], Path]:
+    """A task file and a helper module in tmp_path, and a CLI that preloads the helper."""
     (tmp_path / "tasks.py").write_text(TASKS)
     helper = tmp_path / "tools" / "helper.py"
     helper.parent.mkdir()
     helper.write_text(HELPER.format("first"))
     env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(tmp_path / "tools")}
-    cli = PreloadedCli(tmp_path, env, preload=("helper",))
+    return PreloadedCli(tmp_path, env, preload=("helper",)), env, helper
+
+
+def test_each_command_gets_its_environment_stdin_exit_and_current_code(tmp_path: Path) -> None:
+    cli, env, helper = _project(tmp_path)
     try:
         shown = cli.run(("show",), {**env, "ANSWER": "42"})
         assert (shown.returncode, shown.stdout) == (0, "42 first ''\n")
@@ -85,12 +90,7 @@ def test_the_repositorys_task_file_is_served_by_one_process(tmp_path: Path) -> N
 
 
 def test_a_shell_lines_invoke_is_forked_from_the_same_server(tmp_path: Path) -> None:
-    (tmp_path / "tasks.py").write_text(TASKS)
-    helper = tmp_path / "tools" / "helper.py"
-    helper.parent.mkdir()
-    helper.write_text(HELPER.format("first"))
-    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(tmp_path / "tools")}
-    cli = PreloadedCli(tmp_path, env, preload=("helper",))
+    cli, env, helper = _project(tmp_path)
 
     def shell(line: str, environment: dict[str, str]) -> subprocess.CompletedProcess[str]:
         return subprocess.run(["bash", "-e", "-c", line], cwd=tmp_path, env=environment,

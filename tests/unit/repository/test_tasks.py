@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import tasks
-from tests.support.cli import invoke, own_process, preloaded_cli
+from tests.support.cli import invoke, own_process
 
 
 def _all_tasks(collection):
@@ -36,16 +36,15 @@ def _cli_env(tmp_path: Path) -> dict[str, str | None]:
 
 
 def test_the_preloaded_cli_answers_as_the_cli_itself(tmp_path: Path):
-    """preloaded_cli (one import, a fork per command line) gives each line's exit status,
-    stdout and stderr exactly as `python -m invoke` in a process of its own does: help,
-    a refusal, an unknown task, the task list and a failing run."""
+    """invoke() (one import, a fork per command line) gives each line's exit status, stdout
+    and stderr exactly as `python -m invoke` in a process of its own does: help, a refusal,
+    an unknown task, the task list and a failing run."""
     lines = [["plan", "--help"], ["--help", "sandbox.up"], ["plan", "--component", "x"],
              ["no-such-task"], ["--list"], ["unlock", "--env", "dev"], ["--version"]]
     with ThreadPoolExecutor(max_workers=2) as pool:
         own = list(pool.map(lambda line: own_process(*line, env=_cli_env(tmp_path),
                                                      timeout=60), lines))
-    with preloaded_cli(_cli_env(tmp_path)) as run:
-        forked = [run(*line) for line in lines]
+    forked = [_cli(tmp_path, *line) for line in lines]
     assert [(r.returncode, r.stdout, r.stderr) for r in forked] == [
         (r.returncode, r.stdout, r.stderr) for r in own]
     assert {r.returncode for r in own} >= {0, 1, 2} and list(tmp_path.iterdir()) == []
@@ -56,8 +55,7 @@ def test_help_after_or_before_any_task_name_prints_its_help_and_runs_nothing(tmp
              for form in ([name, "--help"], [name, "-h"], ["--help", name])]
     assert len(asked) > 60  # every task, also the namespaced ones (sandbox.up, docs.check)
     # each line as `python -m invoke` runs it, forked from one import (see the test above)
-    with preloaded_cli(_cli_env(tmp_path)) as run:
-        results = [run(*form) for _, form in asked]
+    results = [_cli(tmp_path, *form) for _, form in asked]
     wrong = [f"invoke {' '.join(form)}: exit {r.returncode}: {r.stdout[:200]}{r.stderr[:300]}"
              for (name, form), r in zip(asked, results, strict=True)
              if r.returncode or r.stderr
