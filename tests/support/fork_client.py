@@ -36,8 +36,14 @@ def run(path: str, args: list[str], env: dict[str, str], cwd: str, fds: list[int
             return None
         request = json.dumps({"args": args, "env": env, "cwd": cwd, "timeout": timeout,
                               "argv0": argv0}).encode() + b"\n"
-        sent = socket.send_fds(connection, [request], fds)
-        connection.sendall(request[sent:])
+        try:
+            sent = socket.send_fds(connection, [request], fds)
+            if sent < len(request):
+                connection.sendall(request[sent:])
+        except (BrokenPipeError, ConnectionResetError):
+            # the server closed the connection before it took the request (it stopped
+            # meanwhile): it ran nothing
+            return None
         answers = connection.makefile("rb")
         first = answers.readline()
         if not first or json.loads(first).get("changed"):

@@ -112,9 +112,11 @@ def test_a_shell_lines_invoke_is_forked_from_the_same_server(tmp_path: Path) -> 
 
         # no server to reach, or sources newer than the server's: the installed invoke runs it
         gone = {**shell_env, "BBWS_TEST_FORK_SOCKET": str(tmp_path / "no-such-socket")}
-        assert shell("invoke where", gone).stdout == "own first\n"
+        own = shell("invoke where", gone)
+        assert (own.stdout, own.stderr) == ("own first\n", "")
         time.sleep(0.01)  # a new modification time
         helper.write_text(HELPER.format("second"))
-        assert shell("invoke where", shell_env).stdout == "own second\n"
+        changed = shell("invoke where", shell_env)
+        assert (changed.stdout, changed.stderr) == ("own second\n", "")
     finally:
         cli.close()
