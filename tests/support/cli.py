@@ -29,9 +29,13 @@ def invoke(*args: str, env: dict[str, str | None] | None = None, timeout: float 
 def own_process(*args: str, env: dict[str, str | None] | None = None, timeout: float = 900
                 ) -> subprocess.CompletedProcess:
     """invoke(), in a Python process of its own: `python -m invoke <args>` exactly."""
-    return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=REPO_ROOT,
-                          env=_environment(env), capture_output=True, text=True,
-                          timeout=timeout)
+    return _python_m_invoke(REPO_ROOT, args, _environment(env), timeout)
+
+
+def _python_m_invoke(cwd: Path, args: tuple[str, ...], env: dict[str, str], timeout: float
+                     ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
 
 
 def _environment(env: dict[str, str | None] | None) -> dict[str, str]:
@@ -106,11 +110,10 @@ class PreloadedCli:
             code = fork_client.run(self.socket, list(args), env, str(self.cwd),
                                    [empty.fileno(), out.fileno(), err.fileno()],
                                    timeout=max(1, math.ceil(timeout)))
-            if code is None:  # the sources changed: a process of its own, a new server next
-                with self._starting:
+            if code is None:  # the server ran nothing (its sources changed, or it stopped):
+                with self._starting:  # a process of its own, a new server next
                     self.close()
-                return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=self.cwd,
-                                      env=env, capture_output=True, text=True, timeout=timeout)
+                return _python_m_invoke(self.cwd, args, env, timeout)
             out.seek(0)
             err.seek(0)
             return subprocess.CompletedProcess(["invoke", *args], code, out.read().decode(),
