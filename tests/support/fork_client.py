@@ -46,10 +46,11 @@ def run(path: str, args: list[str], env: dict[str, str], cwd: str, fds: list[int
             return None
         answers = connection.makefile("rb")
         first = answers.readline()
-        if not first or json.loads(first).get("changed"):
+        answer = json.loads(first) if first else None  # none: the server stopped first
+        if answer is None or answer.get("changed"):
             return None
         if started is not None:
-            started(json.loads(first)["pid"])
+            started(answer["pid"])
         last = answers.readline()
         if not last:
             raise RuntimeError(f"the fork server's waiter for `invoke {' '.join(args)}` died")
