@@ -10,6 +10,7 @@ closes every connection after one answer.
 from __future__ import annotations
 
 import http.client
+import selectors
 import socket
 import threading
 import time
@@ -203,6 +204,46 @@ def test_a_connection_that_cannot_be_trusted_is_closed(server, applied, path, he
                                    f"{head}\r\n".encode() + body)
     assert received.startswith(b"HTTP/1.1 200 OK\r\n"), why
     assert len(accepted) == 1
+
+
+@pytest.fixture
+def made_selectors(monkeypatch) -> list[object]:
+    """Every epoll selector made from now on (werkzeug's drain makes one per answer)."""
+    made: list[object] = []
+    plain = selectors.DefaultSelector
+
+    def counted() -> selectors.BaseSelector:
+        made.append(selector := plain())
+        return selector
+
+    monkeypatch.setattr(selectors, "DefaultSelector", counted)
+    return made
+
+
+def test_a_kept_connection_skips_werkzeugs_wait_for_a_readable_socket(server, applied,
+                                                                      made_selectors):
+    port, _ = server
+    unread = b'{"TableName": "tenants"}' * 50
+    answers = _requests(port, ("POST", "/", unread), ("POST", "/echo", b"next"),
+                        ("GET", "/", None))
+    assert [(status, body) for status, body, _ in answers] == [
+        (200, BODY), (200, b"next"), (200, BODY)]
+    assert made_selectors == [], "the body's stream drained it; no socket wait"
+
+
+def test_a_connection_that_is_not_kept_drains_as_werkzeug_does(server, applied, made_selectors):
+    port, _ = server
+    assert _answer(port).endswith(b"\r\n\r\n" + BODY)  # read until closed, after the drain
+    assert len(made_selectors) == 1
+
+
+def test_removing_it_gives_werkzeug_its_selectors_back(server, made_selectors):
+    sandbox_http.apply()
+    sandbox_http.remove()
+    port, _ = server
+    # werkzeug closes the connection after its drain: read until then
+    _until_closed(port, b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n\r\n{}")
+    assert len(made_selectors) == 1
 
 
 def test_http_1_0_is_answered_and_closed(server, applied):

@@ -25,13 +25,25 @@ answer was sent exactly as its headers frame it. Chunked request bodies, HTTP/1.
 own `Connection: close` and an answer cut short still close the connection, as before.
 
 An `Expect: 100-continue` is answered once (http.server and werkzeug each answered it).
+
+werkzeug's own drain after an answer waits up to 10 ms for the socket to turn readable, with a
+new epoll selector each time (four system calls, two of which hand the interpreter lock to the
+emulator's other connection threads). On a kept connection the body is read through its
+stream, which ends where the body ends, so that wait finds nothing to read but the client's
+next request: there werkzeug is handed a selector that reports nothing ready, and the body's
+rest is drained from its stream as before. A connection that is not kept drains as werkzeug
+does.
 """
 
 from __future__ import annotations
 
+import selectors
 import socket
+import threading
+from types import SimpleNamespace
 from typing import IO, cast
 
+from werkzeug import serving
 from werkzeug.serving import WSGIRequestHandler
 from werkzeug.wsgi import LimitedStream
 
@@ -93,10 +105,36 @@ _PATCHED = ("setup", "flush_headers", "run_wsgi", "send_header", "handle_expect_
 _ORIGINAL = {name: vars(WSGIRequestHandler).get(name) for name in _PATCHED}
 
 
+class _NothingReady:
+    """werkzeug's drain selector on a kept connection: the body's stream drains the rest."""
+
+    def register(self, fileobj: object, events: int, data: object = None) -> None:
+        pass
+
+    def select(self, timeout: float | None = None) -> list[object]:
+        return []
+
+    def close(self) -> None:
+        pass
+
+
+# `kept` is set while a thread answers on a connection that may be kept (one connection per
+# thread).
+_answering = threading.local()
+
+
+def _drain_selector() -> selectors.BaseSelector | _NothingReady:
+    if getattr(_answering, "kept", False):
+        return _NothingReady()
+    return selectors.DefaultSelector()
+
+
+# What werkzeug.serving sees as its `selectors` module while applied.
+_SELECTORS = SimpleNamespace(EVENT_READ=selectors.EVENT_READ, DefaultSelector=_drain_selector)
+
+
 # The handler's attribute holding its JoinedWriter (also its wfile).
 _WRITER = "_bbws_joined_writer"
-# The handler's attribute set while an answer is made on a connection that may be kept.
-_KEEP = "_bbws_keep_alive"
 
 
 def _setup(handler: WSGIRequestHandler) -> None:
@@ -145,12 +183,12 @@ def _run_wsgi(handler: WSGIRequestHandler) -> None:
         return
     rfile = handler.rfile
     handler.rfile = body  # type: ignore[assignment]
-    setattr(handler, _KEEP, True)
+    _answering.kept = True
     try:
         _plain_run_wsgi(handler)
     finally:
+        _answering.kept = False
         handler.rfile = rfile
-        setattr(handler, _KEEP, False)
     writer: JoinedWriter | None = getattr(handler, _WRITER, None)
     try:
         body.exhaust()  # what the application did not read (werkzeug's own drain stops at it)
@@ -163,7 +201,7 @@ def _run_wsgi(handler: WSGIRequestHandler) -> None:
 
 
 def _send_header(handler: WSGIRequestHandler, keyword: str, value: str) -> None:
-    if getattr(handler, _KEEP, False) and keyword.lower() == "connection" \
+    if getattr(_answering, "kept", False) and keyword.lower() == "connection" \
             and value.lower() == "close":
         return  # werkzeug closes every connection; this one is kept if the answer completes
     _plain_send_header(handler, keyword, value)
@@ -183,6 +221,7 @@ def apply() -> None:
     WSGIRequestHandler.run_wsgi = _run_wsgi  # type: ignore[method-assign,assignment]
     WSGIRequestHandler.send_header = _send_header  # type: ignore[method-assign,assignment]
     WSGIRequestHandler.handle_expect_100 = _handle_expect_100  # type: ignore[method-assign,assignment]
+    setattr(serving, "selectors", _SELECTORS)  # noqa: B010 (not in werkzeug's exports)
 
 
 def is_applied() -> bool:
@@ -190,6 +229,7 @@ def is_applied() -> bool:
 
 
 def remove() -> None:
+    setattr(serving, "selectors", selectors)  # noqa: B010
     for name, original in _ORIGINAL.items():
         if original is not None:
             setattr(WSGIRequestHandler, name, original)
