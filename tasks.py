@@ -9,7 +9,7 @@ from invoke.exceptions import Exit
 from invoke.tasks import task
 
 from bbws_infra.commands import lazy
-from bbws_infra.core import cli
+from bbws_infra.core import cli, process_end
 from bbws_infra.core.registry import (
     COMPONENT_CHOICES,
     COMPONENT_HELP,
@@ -40,6 +40,9 @@ else:
      terraform) = lazy.modules(
         "bbws_infra.commands", "benchmark", "checks", "ci", "listings", "migrations",
         "release", "report", "reviews", "sandbox", "terraform")
+
+# The command ends when its output is out, not after the interpreter's last collections.
+process_end.skip_final_collections()
 
 JSON_HELP = "Print the result as JSON instead of a table."
 ALLOW_DESTROY_HELP = ("<component>:<address> the plan may delete or replace where the env has "

@@ -37,6 +37,7 @@ import time
 import types
 import uuid
 
+from bbws_infra.core import process_end
 from bbws_infra.core.untyped import JsonObject
 from bbws_infra.engine import provider_process, provider_relay
 
@@ -242,4 +243,5 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
+    process_end.skip_final_collections()
     raise SystemExit(main(sys.argv[1:]))

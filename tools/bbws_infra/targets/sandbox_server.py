@@ -25,7 +25,8 @@ says what it adds or replaces):
 - moto_waits: with BBWS_SANDBOX_WAIT_SECONDS set, DynamoDB's CREATING/UPDATING/ENABLING
   states last that long, so the provider's waits are exercised;
 - sandbox_http: every answer written in one piece (status line, headers and body), as
-  Terraform's S3 backend needs to read its state lock's answer reliably.
+  Terraform's S3 backend needs to read its state lock's answer reliably; connections kept
+  between requests, without werkzeug's wait for a readable socket after each answer.
 
     python -m bbws_infra.targets.sandbox_server -H 127.0.0.1 -p <port>
 
@@ -39,6 +40,7 @@ import sys
 
 from moto import server
 
+from bbws_infra.core import process_end
 from bbws_infra.targets import (
     moto_account,
     moto_backup,
@@ -62,6 +64,9 @@ EXTENSIONS = (moto_backup, moto_backup_jobs, moto_account, moto_monitoring, moto
 
 
 def main(argv: list[str] | None = None) -> None:
+    # `invoke sandbox.down` waits for the server to end; its tables and buckets can hold
+    # hundreds of thousands of objects.
+    process_end.skip_final_collections()
     for extension in EXTENSIONS:
         extension.apply()
     server.main(sys.argv[1:] if argv is None else argv)
