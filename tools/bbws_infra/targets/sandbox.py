@@ -190,6 +190,12 @@ def _preferred_port() -> int:
     return _free_port() if _port_taken(port) else port
 
 
+# How often a start or a stop looks whether the emulator is there, or gone: a refused connection
+# or a waitpid costs microseconds, and each look saved shortens every start and stop (the
+# emulator boots in about 0.7 s and, with nothing to collect at exit, ends in 0.02 s).
+_POLL_S = 0.02
+
+
 def _start(port: int | None = None) -> SandboxServer:
     with timings.timed("sandbox start"):
         return _start_server(port)
@@ -219,7 +225,7 @@ def _start_server(port: int | None) -> SandboxServer:
             if time.monotonic() > deadline:
                 raise OperationError(f"The sandbox emulator did not answer on {HOST}:{port} "
                                      f"within {START_TIMEOUT_S:.0f} s.")
-            time.sleep(0.1)
+            time.sleep(_POLL_S)
     except BaseException:
         # Includes KeyboardInterrupt: never leave a half-started emulator behind.
         process.kill()
@@ -275,7 +281,7 @@ def down() -> bool:
         while _is_ours(server.pid) and time.monotonic() < deadline:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(server.pid, os.WNOHANG)
-            time.sleep(0.1)
+            time.sleep(_POLL_S)
         if _is_ours(server.pid):
             os.kill(server.pid, signal.SIGKILL)
         return True
