@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 from pathlib import Path
 
 import pytest
@@ -206,3 +207,28 @@ def test_a_worker_runs_its_batch_attached_and_stops_the_provider(tmp_path: Path)
     assert result[0]["code"] == 0 and "Terraform v" in result[0]["stdout"]
     pid, folder = (tmp_path / "started").read_text().split()
     assert not _alive(int(pid)) and not Path(folder).exists()
+
+
+def test_a_package_hashed_meanwhile_is_hashed_once_on_its_own_thread(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = tmp_path / "cache"
+    binary = _package(cache, b"the pinned provider, hashed on another thread")
+    root = tmp_path / "root"
+    root.mkdir()
+    _lock_file(root / ".terraform.lock.hcl", provider_process.package_hash(binary.parent))
+    reads: list[tuple[Path, str]] = []
+    real = provider_process.package_hash
+    monkeypatch.setattr(provider_process, "package_hash", lambda directory: reads.append(
+        (directory, threading.current_thread().name)) or real(directory))
+    monkeypatch.setattr(provider_process, "_prehashed", set())
+
+    provider_process.prehash_meanwhile(cache)
+    provider_process.prehash_meanwhile(cache)  # once per process and cache
+    for thread in threading.enumerate():
+        if thread.name == "provider hash":
+            thread.join(10)
+    assert reads == [(binary.parent, "provider hash")]
+    # the check before a batch finds the hash taken (while it is being taken, it waits for it
+    # under the same lock rather than hashing again)
+    assert provider_process.spec(root, {"TF_PLUGIN_CACHE_DIR": str(cache)}, [["plan"]])
+    assert len(reads) == 1

@@ -133,6 +133,23 @@ def prehash(cache: Path) -> None:
         _hash_once(binary.parent, binary)
 
 
+# the plugin caches a thread of this process hashes, or hashed (prehash_meanwhile)
+_prehashed: set[Path] = set()
+
+
+def prehash_meanwhile(cache: Path) -> None:
+    """prehash, in a thread of its own, once per process and cache: a command starts it before
+    the work that comes ahead of its first Terraform batch (the target's set-up, the staging),
+    whose check (spec) then finds the hash taken, or waits for the thread instead of hashing
+    again. File reads and hashlib let go of the interpreter lock, so the 0.15 to 0.2 s of
+    hashing run on another core."""
+    with _hashes_lock:
+        if cache in _prehashed:
+            return
+        _prehashed.add(cache)
+    threading.Thread(target=prehash, args=(cache,), name="provider hash", daemon=True).start()
+
+
 def spec(root: Path, env: dict[str, str], commands: list[list[str]]) -> JsonObject | None:
     """What the worker needs to start the shared provider for these commands in this root
     (its binary and address), or None: the commands run as plain Terraform runs them."""

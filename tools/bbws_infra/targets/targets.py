@@ -33,7 +33,7 @@ from bbws_infra.core.registry import (
     provider_aliases,
 )
 from bbws_infra.core.untyped import Json, JsonObject, Session
-from bbws_infra.engine import timings
+from bbws_infra.engine import provider_process, timings
 from bbws_infra.engine.terraform import cli_config, plugin_cache_dir
 from bbws_infra.targets import sandbox, source_files
 
@@ -254,6 +254,9 @@ TARGET_IMPLEMENTATIONS = {t.name: t for t in (SandboxTarget(), AwsTarget())}
 def prepare(target: str, env: Environment, source: Path = REPO_ROOT) -> TargetContext:
     """Resolve credentials and make sure the state backend exists; refuse on a wrong account.
     `source` is the tree to plan (a commit's worktree when promoting)."""
+    # Terraform runs next: the shared provider's package is checked against the lock files by
+    # its hash, taken meanwhile on another core (engine.provider_process)
+    provider_process.prehash_meanwhile(plugin_cache_dir())
     with timings.timed("target set-up"):
         ctx = TARGET_IMPLEMENTATIONS[target].prepare(env)
     ctx.source = source
