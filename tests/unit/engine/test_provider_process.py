@@ -95,13 +95,20 @@ def test_only_the_package_the_lock_file_pins_is_started(tmp_path: Path,
     assert provider_process.spec(root, env, [["plan"]]) is None
 
 
-def test_a_package_hashed_ahead_is_not_read_again_until_it_changes(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _pinned_package(tmp_path: Path, content: bytes) -> tuple[Path, Path, Path]:
+    """A plugin cache holding one package, and a root whose lock file pins its hash: (cache,
+    binary, root)."""
     cache = tmp_path / "cache"
-    binary = _package(cache, b"the pinned provider, hashed ahead")
+    binary = _package(cache, content)
     root = tmp_path / "root"
     root.mkdir()
     _lock_file(root / ".terraform.lock.hcl", provider_process.package_hash(binary.parent))
+    return cache, binary, root
+
+
+def test_a_package_hashed_ahead_is_not_read_again_until_it_changes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cache, binary, root = _pinned_package(tmp_path, b"the pinned provider, hashed ahead")
     reads: list[Path] = []
     real = provider_process.package_hash
     monkeypatch.setattr(provider_process, "package_hash",
@@ -211,11 +218,8 @@ def test_a_worker_runs_its_batch_attached_and_stops_the_provider(tmp_path: Path)
 
 def test_a_package_hashed_meanwhile_is_hashed_once_on_its_own_thread(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    cache = tmp_path / "cache"
-    binary = _package(cache, b"the pinned provider, hashed on another thread")
-    root = tmp_path / "root"
-    root.mkdir()
-    _lock_file(root / ".terraform.lock.hcl", provider_process.package_hash(binary.parent))
+    cache, binary, root = _pinned_package(tmp_path,
+                                          b"the pinned provider, hashed on another thread")
     reads: list[tuple[Path, str]] = []
     real = provider_process.package_hash
     monkeypatch.setattr(provider_process, "package_hash", lambda directory: reads.append(
