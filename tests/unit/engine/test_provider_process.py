@@ -236,3 +236,10 @@ def test_a_package_hashed_meanwhile_is_hashed_once_on_its_own_thread(
     # under the same lock rather than hashing again)
     assert provider_process.spec(root, {"TF_PLUGIN_CACHE_DIR": str(cache)}, [["plan"]])
     assert len(reads) == 1
+    # asked while a hash is under way (its lock held), it starts its thread without waiting
+    with provider_process._hashes_lock:
+        asking = threading.Thread(target=provider_process.prehash_meanwhile,
+                                  args=(tmp_path / "another cache",))
+        asking.start()
+        asking.join(5)
+        assert not asking.is_alive()

@@ -133,8 +133,10 @@ def prehash(cache: Path) -> None:
         _hash_once(binary.parent, binary)
 
 
-# the plugin caches a thread of this process hashes, or hashed (prehash_meanwhile)
+# the plugin caches a thread of this process hashes, or hashed (prehash_meanwhile); a lock of
+# its own: _hashes_lock is held for the whole of a hash, and a second call must not wait on it
 _prehashed: set[Path] = set()
+_prehashed_lock = threading.Lock()
 
 
 def prehash_meanwhile(cache: Path) -> None:
@@ -143,7 +145,7 @@ def prehash_meanwhile(cache: Path) -> None:
     whose check (spec) then finds the hash taken, or waits for the thread instead of hashing
     again. File reads and hashlib let go of the interpreter lock, so the 0.15 to 0.2 s of
     hashing run on another core."""
-    with _hashes_lock:
+    with _prehashed_lock:
         if cache in _prehashed:
             return
         _prehashed.add(cache)

@@ -254,8 +254,9 @@ TARGET_IMPLEMENTATIONS = {t.name: t for t in (SandboxTarget(), AwsTarget())}
 def prepare(target: str, env: Environment, source: Path = REPO_ROOT) -> TargetContext:
     """Resolve credentials and make sure the state backend exists; refuse on a wrong account.
     `source` is the tree to plan (a commit's worktree when promoting)."""
-    # Terraform runs next: the shared provider's package is checked against the lock files by
-    # its hash, taken meanwhile on another core (engine.provider_process)
+    # Terraform runs next for every caller but `invoke migrate` (which then hashes for nothing,
+    # on the other core): the shared provider's package is checked against the lock files by
+    # its hash, taken meanwhile (engine.provider_process)
     provider_process.prehash_meanwhile(plugin_cache_dir())
     with timings.timed("target set-up"):
         ctx = TARGET_IMPLEMENTATIONS[target].prepare(env)
