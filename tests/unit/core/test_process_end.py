@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import textwrap
 
 import pytest
 
@@ -48,5 +49,5 @@ def test_live_objects_are_frozen_after_the_other_exit_handlers_ran():
     "sandbox_server.main([])",
 ])
 def test_every_process_of_ours_skips_them(entry: str):
-    code = f"try:\n    {entry.replace(chr(10), chr(10) + '    ')}\nexcept SystemExit:\n    pass\n"
+    code = f"try:\n{textwrap.indent(entry, '    ')}\nexcept SystemExit:\n    pass\n"
     assert _run(code).splitlines()[-1] == "frozen at exit: True"
